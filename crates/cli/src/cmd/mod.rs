@@ -1,0 +1,6 @@
+//! One module per subcommand; each exposes its clap `Args` and a `run` returning the exit code.
+
+pub mod node;
+pub mod probe;
+pub mod profiles;
+pub mod render;

@@ -1,0 +1,40 @@
+//! `cococtl`: install and check Confidential Containers on Kubernetes.
+//!
+//! This crate is the thin edge: argument parsing, reading files, printing, exit codes. Each
+//! subcommand lives in `cmd/<name>.rs` and owns its own arguments.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(
+    name = "cococtl",
+    version,
+    about = "Install and check Confidential Containers (CoCo) on Kubernetes",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Render(cmd::render::RenderArgs),
+    Profiles(cmd::profiles::ProfilesArgs),
+    Probe(cmd::probe::ProbeArgs),
+    Node(cmd::node::NodeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Render(args) => cmd::render::run(args),
+        Command::Profiles(args) => cmd::profiles::run(args),
+        Command::Probe(args) => cmd::probe::run(args),
+        Command::Node(args) => cmd::node::run(args),
+    }
+}
