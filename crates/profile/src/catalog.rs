@@ -122,13 +122,34 @@ pub struct Overhead {
     pub cpu: &'static str,
 }
 
-const SMALL: Overhead = Overhead { memory: "130Mi", cpu: "250m" };
-const QEMU: Overhead = Overhead { memory: "320Mi", cpu: "250m" };
-const COCO_DEV: Overhead = Overhead { memory: "160Mi", cpu: "250m" };
-const SE: Overhead = Overhead { memory: "1024Mi", cpu: "1.0" };
-const TEE: Overhead = Overhead { memory: "2048Mi", cpu: "1.0" };
-const GPU: Overhead = Overhead { memory: "10240Mi", cpu: "1.0" };
-const REMOTE: Overhead = Overhead { memory: "120Mi", cpu: "250m" };
+const SMALL: Overhead = Overhead {
+    memory: "130Mi",
+    cpu: "250m",
+};
+const QEMU: Overhead = Overhead {
+    memory: "320Mi",
+    cpu: "250m",
+};
+const COCO_DEV: Overhead = Overhead {
+    memory: "160Mi",
+    cpu: "250m",
+};
+const SE: Overhead = Overhead {
+    memory: "1024Mi",
+    cpu: "1.0",
+};
+const TEE: Overhead = Overhead {
+    memory: "2048Mi",
+    cpu: "1.0",
+};
+const GPU: Overhead = Overhead {
+    memory: "10240Mi",
+    cpu: "1.0",
+};
+const REMOTE: Overhead = Overhead {
+    memory: "120Mi",
+    cpu: "250m",
+};
 
 /// One shim kata-deploy 4.1.0 knows, with the chart's defaults for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,16 +246,43 @@ pub static SHIMS: &[Shim] = &[
     },
     shim("openvmm-azure-runtime-rs", X86, Rs, Vm, SMALL),
     shim("qemu", ALL_ARCHES, Go, Vm, QEMU),
-    coco(shim("qemu-coco-dev", &[Amd64, S390x], Go, CocoDev, COCO_DEV)),
-    coco(shim("qemu-coco-dev-runtime-rs", &[Amd64, Arm64, S390x], Rs, CocoDev, QEMU)),
+    coco(shim(
+        "qemu-coco-dev",
+        &[Amd64, S390x],
+        Go,
+        CocoDev,
+        COCO_DEV,
+    )),
+    coco(shim(
+        "qemu-coco-dev-runtime-rs",
+        &[Amd64, Arm64, S390x],
+        Rs,
+        CocoDev,
+        QEMU,
+    )),
     shim("qemu-nvidia-cpu", &[Amd64, Arm64], Go, Vm, QEMU),
     shim("qemu-nvidia-cpu-runtime-rs", &[Amd64, Arm64], Rs, Vm, QEMU),
     gpu(shim("qemu-nvidia-gpu", X86, Go, Vm, GPU), GPU_NON_CC),
-    gpu(shim("qemu-nvidia-gpu-runtime-rs", &[Amd64, Arm64], Rs, Vm, GPU), GPU_NON_CC),
-    gpu(coco(shim("qemu-nvidia-gpu-snp", X86, Go, SNP, GPU)), GPU_SNP),
-    gpu(coco(shim("qemu-nvidia-gpu-snp-runtime-rs", X86, Rs, SNP, GPU)), GPU_SNP),
-    gpu(coco(shim("qemu-nvidia-gpu-tdx", X86, Go, TDX, GPU)), GPU_TDX),
-    gpu(coco(shim("qemu-nvidia-gpu-tdx-runtime-rs", X86, Rs, TDX, GPU)), GPU_TDX),
+    gpu(
+        shim("qemu-nvidia-gpu-runtime-rs", &[Amd64, Arm64], Rs, Vm, GPU),
+        GPU_NON_CC,
+    ),
+    gpu(
+        coco(shim("qemu-nvidia-gpu-snp", X86, Go, SNP, GPU)),
+        GPU_SNP,
+    ),
+    gpu(
+        coco(shim("qemu-nvidia-gpu-snp-runtime-rs", X86, Rs, SNP, GPU)),
+        GPU_SNP,
+    ),
+    gpu(
+        coco(shim("qemu-nvidia-gpu-tdx", X86, Go, TDX, GPU)),
+        GPU_TDX,
+    ),
+    gpu(
+        coco(shim("qemu-nvidia-gpu-tdx-runtime-rs", X86, Rs, TDX, GPU)),
+        GPU_TDX,
+    ),
     shim("qemu-runtime-rs", ALL_ARCHES, Rs, Vm, QEMU),
     coco(shim("qemu-se", &[S390x], Go, SEL, SE)),
     coco(shim("qemu-se-runtime-rs", &[S390x], Rs, SEL, SE)),
@@ -275,7 +323,10 @@ impl Shim {
     pub fn is_pure_tee(&self) -> bool {
         let n = self.name;
         !n.contains("nvidia-gpu")
-            && (n.contains("snp") || n.contains("tdx") || n.ends_with("-se") || n.ends_with("-se-runtime-rs"))
+            && (n.contains("snp")
+                || n.contains("tdx")
+                || n.ends_with("-se")
+                || n.ends_with("-se-runtime-rs"))
     }
 }
 
@@ -311,7 +362,11 @@ mod tests {
 
     #[test]
     fn pure_tee_follows_the_chart_rule() {
-        let pure: Vec<_> = SHIMS.iter().filter(|s| s.is_pure_tee()).map(|s| s.name).collect();
+        let pure: Vec<_> = SHIMS
+            .iter()
+            .filter(|s| s.is_pure_tee())
+            .map(|s| s.name)
+            .collect();
         assert_eq!(
             pure,
             [
