@@ -1,8 +1,158 @@
-//! Profiles and values: everything between what the user typed and a validated configuration.
+//! Profiles and values: everything between what the user typed and a validated [`Config`].
 //!
-//! Start with [`builtin`] (the embedded profiles) and [`catalog`] (what each kata-deploy shim
-//! is and where it builds). Everything here is pure: no network, no clock, and no files
-//! beyond the values files the caller names.
+//! Start with [`resolve`]: it layers the pinned kata-deploy chart's defaults, a profile, each
+//! `-f` file and each `--set` in Helm's order, translates the CoCo chart's vocabulary
+//! ([`compat`]), warns about unknown keys with a suggestion ([`schema`]), and validates
+//! ([`validate`]). [`catalog`] holds what each kata-deploy shim is and where it builds.
+//!
+//! Everything here is pure: no network, no clock, no files. The caller reads the files it
+//! names and passes their text.
 
 pub mod builtin;
 pub mod catalog;
+pub mod compat;
+pub mod config;
+mod custom_containerd;
+pub mod error;
+mod kata_4_1;
+pub mod names;
+mod raw;
+pub mod schema;
+pub mod set_syntax;
+pub mod source;
+pub mod tree;
+pub mod validate;
+
+pub use config::{Config, KataVersion};
+pub use custom_containerd::DEFAULT_AGENT_IMAGE;
+pub use error::{Error, Problem, Warning};
+pub use source::Source;
+
+use serde_yaml::{Mapping, Value};
+
+/// A `--set` or `--set-string` argument, in command-line order.
+#[derive(Debug, Clone)]
+pub struct SetArg {
+    pub string: bool,
+    pub arg: String,
+}
+
+/// What the user asked for. File contents are read by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// Profile name (built-in) or path, with its YAML text.
+    pub profile: Option<(String, String)>,
+    /// `-f` files: (path as typed, contents), in order.
+    pub files: Vec<(String, String)>,
+    pub sets: Vec<SetArg>,
+    /// `--kata-version`; `None` = the default pinned version.
+    pub kata_version: Option<String>,
+    pub namespace: String,
+}
+
+/// A validated configuration, the warnings met on the way, and the effective values.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub config: Config,
+    pub warnings: Vec<Warning>,
+    /// The merged values (chart defaults included), as `helm get values --all` would show.
+    pub values: Value,
+}
+
+/// The built-in profile `name`, or an error listing them.
+pub fn builtin_profile(name: &str) -> Result<&'static str, Error> {
+    builtin::source(name).ok_or_else(|| Error::UnknownProfile {
+        name: name.to_string(),
+        builtin: builtin::names().collect::<Vec<_>>().join(", "),
+    })
+}
+
+fn parse_layer(text: &str, source: &Source) -> Result<Value, Error> {
+    let mut v: Value = serde_yaml::from_str(text).map_err(|e| Error::Parse {
+        source_: source.clone(),
+        message: e.to_string(),
+    })?;
+    // The CoCo chart's files share settings through anchors and `<<` merge keys.
+    v.apply_merge().map_err(|e| Error::Parse {
+        source_: source.clone(),
+        message: e.to_string(),
+    })?;
+    match v {
+        Value::Null => Ok(Value::Mapping(Mapping::new())),
+        Value::Mapping(_) => Ok(v),
+        _ => Err(Error::Parse {
+            source_: source.clone(),
+            message: "the top level is not a mapping".into(),
+        }),
+    }
+}
+
+/// Layers, translates and validates the inputs.
+pub fn resolve(inputs: &Inputs) -> Result<Resolved, Error> {
+    let kata_version = match &inputs.kata_version {
+        None => KataVersion::DEFAULT,
+        Some(v) => KataVersion::parse(v).ok_or_else(|| Error::UnsupportedKataVersion {
+            requested: v.clone(),
+            supported: KataVersion::SUPPORTED
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            default: KataVersion::DEFAULT.as_str().into(),
+        })?,
+    };
+    let defaults = kata_4_1::defaults::tree();
+
+    let mut layers: Vec<(Source, Value)> = vec![];
+    if let Some((name, text)) = &inputs.profile {
+        let src = Source::Profile(name.clone());
+        layers.push((src.clone(), parse_layer(text, &src)?));
+    }
+    for (path, text) in &inputs.files {
+        let src = Source::File(path.clone());
+        layers.push((src.clone(), parse_layer(text, &src)?));
+    }
+    for s in &inputs.sets {
+        let (src, mode) = if s.string {
+            (Source::SetString(s.arg.clone()), set_syntax::Mode::String)
+        } else {
+            (Source::Set(s.arg.clone()), set_syntax::Mode::Typed)
+        };
+        layers.push((src, set_syntax::parse(&s.arg, mode)?));
+    }
+
+    let mut warnings = vec![];
+    let mut problems = vec![];
+    let mut user = Value::Mapping(Mapping::new());
+    let mut prov = validate::Provenance::new();
+    for (src, layer) in layers {
+        let t = compat::translate(layer, &src);
+        warnings.extend(t.warnings);
+        problems.extend(t.problems);
+        warnings.extend(schema::unknown_keys(&t.tree, &defaults, &src));
+        let mut paths = vec![];
+        tree::leaf_paths(&t.tree, "", &mut paths);
+        for p in paths {
+            prov.insert(p, src.clone());
+        }
+        tree::merge(&mut user, t.tree);
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    let mut values = defaults;
+    tree::merge(&mut values, user);
+    tree::drop_nulls(&mut values);
+
+    let id = validate::Identity {
+        kata_version,
+        namespace: inputs.namespace.clone(),
+    };
+    let (config, more) = validate::validate(&values, &prov, id).map_err(Error::Invalid)?;
+    warnings.extend(more);
+    Ok(Resolved {
+        config,
+        warnings,
+        values,
+    })
+}

@@ -1,0 +1,310 @@
+//! The merged values tree read into Rust types, before cross-field validation. Field names
+//! follow the chart's values (camelCase); every field has a value because the chart
+//! defaults are merged underneath.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy;
+use k8s_openapi::api::core::v1::{
+    Affinity, LocalObjectReference, ResourceRequirements, Toleration,
+};
+use serde::{Deserialize, Deserializer};
+
+/// Accepts a string, number or bool as a string (`tag: 4.1` or `multiInstallSuffix: 2` in a
+/// values file mean the text, as in Helm templates).
+fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum S {
+        S(String),
+        I(i64),
+        F(f64),
+        B(bool),
+        N(()),
+    }
+    Ok(match S::deserialize(d)? {
+        S::S(s) => s,
+        S::I(i) => i.to_string(),
+        S::F(f) => f.to_string(),
+        S::B(b) => b.to_string(),
+        S::N(()) => String::new(),
+    })
+}
+
+/// `true`/`false`, also quoted (`debug: "false"` is common in the CoCo chart's files).
+fn boolish<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        B(bool),
+        S(String),
+    }
+    match B::deserialize(d)? {
+        B::B(b) => Ok(b),
+        B::S(s) if s == "true" => Ok(true),
+        B::S(s) if s == "false" || s.is_empty() => Ok(false),
+        B::S(s) => Err(serde::de::Error::custom(format!(
+            "`{s}` is not a boolean (use true or false)"
+        ))),
+    }
+}
+
+fn opt_boolish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    struct W(#[serde(deserialize_with = "boolish")] bool);
+    Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Values {
+    pub image_pull_policy: String,
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    pub image: Image,
+    pub k8s_distribution: String,
+    pub deployment_mode: String,
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+    pub affinity: Affinity,
+    pub priority_class_name: String,
+    pub resources: ResourceRequirements,
+    pub update_strategy: DaemonSetUpdateStrategy,
+    pub pod_labels: BTreeMap<String, String>,
+    pub pod_annotations: BTreeMap<String, String>,
+    #[serde(deserialize_with = "boolish")]
+    pub debug: bool,
+    #[serde(deserialize_with = "boolish")]
+    pub devkit: bool,
+    #[serde(deserialize_with = "stringish")]
+    pub log_level: String,
+    pub startup_taints: Vec<StartupTaint>,
+    pub env: Env,
+    pub containerd: Containerd,
+    pub snapshotter: Snapshotter,
+    pub health: Health,
+    pub runtime_classes: RuntimeClasses,
+    pub default_shim: BTreeMap<String, String>,
+    pub shims: BTreeMap<String, serde_yaml::Value>,
+    pub custom_runtimes: Toggle,
+    pub monitor: Toggle,
+    pub verification: Verification,
+    pub node_feature_rules: NodeFeatureRules,
+    #[serde(rename = "node-feature-discovery")]
+    pub node_feature_discovery: Toggle,
+    pub kubectl_image: Image,
+    pub custom_containerd: CustomContainerd,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Image {
+    #[serde(deserialize_with = "stringish")]
+    pub reference: String,
+    #[serde(deserialize_with = "stringish")]
+    pub tag: String,
+}
+
+/// `startupTaints` entries: `key`, `key:effect`, or `{key, effect}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum StartupTaint {
+    Text(String),
+    Object { key: String, effect: Option<String> },
+}
+
+impl StartupTaint {
+    pub fn render(&self) -> String {
+        match self {
+            StartupTaint::Text(s) => s.clone(),
+            StartupTaint::Object {
+                key,
+                effect: Some(e),
+            } if !e.is_empty() => format!("{key}:{e}"),
+            StartupTaint::Object { key, .. } => key.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Env {
+    #[serde(deserialize_with = "stringish")]
+    pub installation_prefix: String,
+    #[serde(deserialize_with = "stringish")]
+    pub multi_install_suffix: String,
+    #[serde(rename = "hostOS", deserialize_with = "stringish")]
+    pub host_os: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Containerd {
+    #[serde(deserialize_with = "stringish")]
+    pub config_dir: String,
+    #[serde(deserialize_with = "stringish")]
+    pub config_file_name: String,
+    #[serde(deserialize_with = "stringish")]
+    pub user_drop_in: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Snapshotter {
+    pub setup: Vec<String>,
+    #[serde(deserialize_with = "stringish")]
+    pub erofs_merge_mode: String,
+    #[serde(deserialize_with = "stringish")]
+    pub erofs_snapshotter_mode: String,
+    #[serde(deserialize_with = "boolish")]
+    pub erofs_dmverity: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Health {
+    pub startup_probe: Toggle,
+    pub liveness_probe: Toggle,
+    pub readiness_probe: Toggle,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Toggle {
+    #[serde(deserialize_with = "boolish")]
+    pub enabled: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RuntimeClasses {
+    #[serde(deserialize_with = "boolish")]
+    pub enabled: bool,
+    #[serde(deserialize_with = "boolish")]
+    pub create_default: bool,
+    #[serde(deserialize_with = "stringish")]
+    pub default_name: String,
+    #[serde(deserialize_with = "boolish")]
+    pub overhead_enabled: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Verification {
+    #[serde(deserialize_with = "stringish")]
+    pub pod: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NodeFeatureRules {
+    #[serde(deserialize_with = "stringish")]
+    pub create: String,
+}
+
+/// One `shims.<name>` entry.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShimValues {
+    #[serde(default, deserialize_with = "opt_boolish")]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub supported_arches: Vec<String>,
+    #[serde(default)]
+    pub allowed_hypervisor_annotations: Vec<String>,
+    #[serde(default, deserialize_with = "stringish")]
+    pub drop_in: String,
+    #[serde(default)]
+    pub containerd: ShimContainerd,
+    #[serde(default)]
+    pub crio: ShimCrio,
+    #[serde(default)]
+    pub agent: ShimAgent,
+    #[serde(default)]
+    pub runtime_class: ShimRuntimeClass,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ShimContainerd {
+    #[serde(default, deserialize_with = "stringish")]
+    pub snapshotter: String,
+    #[serde(default, deserialize_with = "boolish")]
+    pub force_guest_pull: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ShimCrio {
+    #[serde(default, deserialize_with = "boolish")]
+    pub guest_pull: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ShimAgent {
+    #[serde(default, deserialize_with = "stringish")]
+    pub https_proxy: String,
+    #[serde(default, deserialize_with = "stringish")]
+    pub no_proxy: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShimRuntimeClass {
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub overhead: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default = "yes", deserialize_with = "boolish")]
+    pub overhead_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ShimRuntimeClass {
+    fn default() -> Self {
+        ShimRuntimeClass {
+            node_selector: BTreeMap::new(),
+            overhead: BTreeMap::new(),
+            overhead_enabled: true,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CustomContainerd {
+    #[serde(deserialize_with = "boolish")]
+    pub enabled: bool,
+    #[serde(deserialize_with = "stringish")]
+    pub tarball_url: String,
+    pub tarball_urls: BTreeMap<String, String>,
+    #[serde(deserialize_with = "stringish")]
+    pub sha256: String,
+    pub sha256s: BTreeMap<String, String>,
+    #[serde(deserialize_with = "stringish")]
+    pub checksum_url: String,
+    pub checksum_urls: BTreeMap<String, String>,
+    #[serde(deserialize_with = "stringish")]
+    pub mode: String,
+    #[serde(deserialize_with = "boolish")]
+    pub allow_insecure_http: bool,
+    #[serde(deserialize_with = "boolish")]
+    pub allow_unverified: bool,
+    pub image: AgentImage,
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AgentImage {
+    #[serde(deserialize_with = "stringish")]
+    pub repository: String,
+    #[serde(deserialize_with = "stringish")]
+    pub tag: String,
+    #[serde(deserialize_with = "stringish")]
+    pub pull_policy: String,
+}
