@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod exit;
 
 #[derive(Parser)]
 #[command(
@@ -23,9 +24,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the Kubernetes objects that install CoCo (offline)
     Render(cmd::render::RenderArgs),
+    /// List, show and explain the built-in profiles
     Profiles(cmd::profiles::ProfilesArgs),
+    /// Check whether this host can run confidential containers, and which profile fits
     Probe(cmd::probe::ProbeArgs),
+    /// Node agent commands (run by cococtl's DaemonSets on each node)
     Node(cmd::node::NodeArgs),
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 mod custom_containerd;
 pub mod error;
 mod kata_4_1;
+pub mod labels;
 pub mod names;
 mod raw;
 pub mod schema;

@@ -4,3 +4,4 @@ pub mod node;
 pub mod probe;
 pub mod profiles;
 pub mod render;
+mod values_args;

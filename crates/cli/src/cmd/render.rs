@@ -1,12 +1,77 @@
-//! `cococtl render` (not implemented yet).
+//! `cococtl render`: print the objects an install would apply, with no cluster.
 
 use std::process::ExitCode;
 
-/// Arguments of `cococtl render`.
-#[derive(clap::Args)]
-pub struct RenderArgs {}
+use cococtl_manifests::{emit, plan, ClusterFacts};
 
-pub fn run(_args: RenderArgs) -> ExitCode {
-    eprintln!("error: `cococtl render` is not implemented yet");
-    ExitCode::from(2)
+use super::values_args::ValuesArgs;
+use crate::exit;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Output {
+    Yaml,
+    Json,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Phase {
+    /// What install applies
+    Install,
+    /// The RBAC-cleanup objects uninstall applies after the kata-deploy pods are gone
+    Uninstall,
+}
+
+/// Print the Kubernetes objects that install Confidential Containers (no cluster needed)
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  cococtl render --profile x86_64
+  cococtl render --profile s390x -f my-values.yaml --set debug=true -n coco-system
+  cococtl render --profile remote -o json
+  cococtl render -f values/kata-s390x.yaml          # a CoCo chart values file, as it is
+  cococtl render --profile x86_64 | kubectl apply --server-side -f -
+
+Exit codes: 0 rendered, 2 invalid input (nothing printed on stdout).")]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    /// Output format: a YAML stream or a JSON v1/List
+    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
+    pub output: Output,
+    /// Which objects to print
+    #[arg(long, value_enum, default_value = "install")]
+    pub phase: Phase,
+    /// Render as if Node Feature Discovery ran in the cluster (adds the NFD TEE node
+    /// selectors to pure-TEE RuntimeClasses, as the chart does when it finds NFD)
+    #[arg(long)]
+    pub assume_nfd: bool,
+}
+
+pub fn run(args: RenderArgs) -> ExitCode {
+    let inputs = match args.values.inputs() {
+        Ok(i) => i,
+        Err(e) => return exit::invalid(&e),
+    };
+    let resolved = match cococtl_profile::resolve(&inputs) {
+        Ok(r) => r,
+        Err(e) => return exit::invalid(&e.to_string()),
+    };
+    exit::warnings(&resolved.warnings);
+    let plan = plan(
+        &resolved.config,
+        ClusterFacts {
+            nfd_detected: args.assume_nfd,
+        },
+    );
+    let objects = match args.phase {
+        Phase::Install => &plan.install,
+        Phase::Uninstall => &plan.uninstall,
+    };
+    let text = match args.output {
+        Output::Yaml => emit::yaml(objects),
+        Output::Json => emit::json(objects),
+    };
+    match text {
+        Ok(t) => exit::print(&t),
+        Err(e) => exit::failed(&e.to_string()),
+    }
 }

@@ -1,0 +1,190 @@
+//! The custom containerd installer: a DaemonSet running `cococtl node containerd install` on
+//! every targeted node (never a single Job: the CoCo chart's Job upgraded one node only).
+//! The agent labels its node `ready` only after the new containerd passed its health gate,
+//! and the kata-deploy DaemonSet requires that label, so kata-deploy on each node, including
+//! nodes added later, starts only once that node's containerd is in place.
+
+use cococtl_profile::catalog::Arch;
+use cococtl_profile::config::{CustomContainerd, Tarball};
+use cococtl_profile::Config;
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
+};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec,
+    PodTemplateSpec, SecurityContext, ServiceAccount, Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::kata_4_1::rbac;
+use crate::meta;
+use crate::Object;
+
+/// Name of the agent's DaemonSet, ServiceAccount and ClusterRole(Binding).
+pub const NAME: &str = "cococtl-containerd";
+/// Where the host's `/` is mounted in the agent pod (`--host-root`).
+pub const HOST_ROOT: &str = "/host";
+
+pub struct Objects {
+    pub rbac: Vec<Object>,
+    pub workloads: Vec<Object>,
+}
+
+fn var(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+fn tarball_env(env: &mut Vec<EnvVar>, suffix: &str, t: &Tarball) {
+    env.push(var(
+        format!("COCOCTL_CONTAINERD_TARBALL_URL{suffix}"),
+        &t.url,
+    ));
+    if !t.sha256.is_empty() {
+        env.push(var(format!("COCOCTL_CONTAINERD_SHA256{suffix}"), &t.sha256));
+    }
+    if !t.checksum_url.is_empty() {
+        env.push(var(
+            format!("COCOCTL_CONTAINERD_CHECKSUM_URL{suffix}"),
+            &t.checksum_url,
+        ));
+    }
+}
+
+/// The agent's settings, as the environment its flags read.
+pub fn env(c: &Config, cc: &CustomContainerd) -> Vec<EnvVar> {
+    let mut env = vec![EnvVar {
+        name: "NODE_NAME".into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                api_version: None,
+                field_path: "spec.nodeName".into(),
+            }),
+            ..Default::default()
+        }),
+    }];
+    if let Some(t) = &cc.default {
+        tarball_env(&mut env, "", t);
+    }
+    for arch in Arch::ALL {
+        if let Some(t) = cc.per_arch.get(&arch) {
+            tarball_env(
+                &mut env,
+                &format!("_{}", arch.k8s_name().to_ascii_uppercase()),
+                t,
+            );
+        }
+    }
+    env.push(var("COCOCTL_CONTAINERD_MODE", cc.mode.as_str()));
+    if cc.allow_insecure_http {
+        env.push(var("COCOCTL_CONTAINERD_ALLOW_INSECURE_HTTP", "true"));
+    }
+    if cc.allow_unverified {
+        env.push(var("COCOCTL_CONTAINERD_ALLOW_UNVERIFIED", "true"));
+    }
+    env.push(var("COCOCTL_K8S_DISTRIBUTION", &c.k8s_distribution));
+    env
+}
+
+pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
+    let labels = meta::labels([("name", NAME)]);
+    // Runs where kata-deploy may run (same arch affinity and node selector), narrowed by
+    // customContainerd.nodeSelector.
+    let mut node_selector = c.node_selector.clone();
+    node_selector.extend(cc.node_selector.clone());
+    let container = Container {
+        name: "containerd-installer".into(),
+        image: Some(cc.image.clone()),
+        image_pull_policy: Some(cc.image_pull_policy.clone()),
+        command: Some(
+            [
+                "/cococtl",
+                "node",
+                "containerd",
+                "install",
+                "--host-root",
+                HOST_ROOT,
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        env: Some(env(c, cc)),
+        // Replaces host binaries and restarts host systemd units.
+        security_context: Some(SecurityContext {
+            privileged: Some(true),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "host-root".into(),
+            mount_path: HOST_ROOT.into(),
+            mount_propagation: Some("HostToContainer".into()),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let ds = DaemonSet {
+        metadata: meta::namespaced(c, NAME),
+        spec: Some(DaemonSetSpec {
+            selector: LabelSelector {
+                match_labels: Some(labels.clone()),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(NAME.into()),
+                    host_pid: Some(true),
+                    node_selector: Some(node_selector).filter(|s| !s.is_empty()),
+                    affinity: c.affinity.clone(),
+                    tolerations: Some(cc.tolerations.clone()).filter(|t| !t.is_empty()),
+                    priority_class_name: Some("system-node-critical".into()),
+                    containers: vec![container],
+                    volumes: Some(vec![Volume {
+                        name: "host-root".into(),
+                        host_path: Some(HostPathVolumeSource {
+                            path: "/".into(),
+                            type_: Some("Directory".into()),
+                        }),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+            },
+            // One node at a time: a containerd swap that fails must not spread.
+            update_strategy: Some(DaemonSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDaemonSet {
+                    max_unavailable: Some(IntOrString::Int(1)),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    Objects {
+        rbac: vec![
+            Object::ServiceAccount(ServiceAccount {
+                metadata: meta::namespaced(c, NAME),
+                ..Default::default()
+            }),
+            Object::ClusterRole(ClusterRole {
+                metadata: meta::cluster(c, NAME),
+                // Reports state and version on its own Node.
+                rules: Some(vec![rbac::rule("", &["nodes"], &["get", "patch"])]),
+                ..Default::default()
+            }),
+            Object::ClusterRoleBinding(rbac::binding(c, NAME, NAME, NAME)),
+        ],
+        workloads: vec![Object::DaemonSet(ds)],
+    }
+}

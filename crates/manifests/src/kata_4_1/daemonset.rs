@@ -1,0 +1,152 @@
+//! The kata-deploy 4.1.0 DaemonSet (`kata-deploy-contract.md` §2.1).
+
+use std::collections::BTreeMap;
+
+use cococtl_profile::labels;
+use cococtl_profile::Config;
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, HTTPGetAction, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, PodSpec, PodTemplateSpec, Probe, SecurityContext,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+
+use super::{env, names, volumes};
+use crate::meta;
+use crate::Object;
+
+/// The cleanup on SIGTERM restarts the container runtime and waits for the node to be
+/// Ready again; the chart gives it ten minutes.
+const GRACE_SECONDS: i64 = 600;
+
+fn probe(path: &str, initial_delay: Option<i32>, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(env::HEALTH_PORT),
+            ..Default::default()
+        }),
+        initial_delay_seconds: initial_delay,
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(3),
+        ..Default::default()
+    }
+}
+
+/// `--log-level` comes from `logLevel`, else `debug` when `debug: true`.
+fn command(c: &Config) -> Vec<String> {
+    let mut cmd = vec!["/usr/bin/kata-deploy".to_string()];
+    let level = c
+        .log_level
+        .clone()
+        .or_else(|| c.debug.then(|| "debug".to_string()));
+    if let Some(l) = level {
+        cmd.push("--log-level".into());
+        cmd.push(l);
+    }
+    cmd.push("install".into());
+    cmd
+}
+
+/// The chart rolls the DaemonSet when its mounted ConfigMaps change by hashing them into
+/// pod annotations. cococtl renders neither ConfigMap yet, so both hash the empty text.
+fn checksum_annotations(c: &Config) -> BTreeMap<String, String> {
+    let empty = hex::encode(Sha256::digest(b""));
+    let mut a = c.pod_annotations.clone();
+    a.insert("checksum/containerd-user-dropin".into(), empty.clone());
+    a.insert("checksum/custom-configs".into(), empty);
+    a
+}
+
+/// Adds "only on nodes where the cococtl containerd agent reported ready" to every
+/// required node-selector term (terms are OR-ed, so each needs it).
+fn wait_for_containerd(affinity: Option<Affinity>) -> Affinity {
+    let ready = NodeSelectorRequirement {
+        key: labels::CONTAINERD_STATE.into(),
+        operator: "In".into(),
+        values: Some(vec![labels::CONTAINERD_READY.into()]),
+    };
+    let mut a = affinity.unwrap_or_default();
+    let na = a.node_affinity.get_or_insert_with(NodeAffinity::default);
+    let req = na
+        .required_during_scheduling_ignored_during_execution
+        .get_or_insert_with(|| NodeSelector {
+            node_selector_terms: vec![],
+        });
+    if req.node_selector_terms.is_empty() {
+        req.node_selector_terms.push(NodeSelectorTerm::default());
+    }
+    for term in &mut req.node_selector_terms {
+        term.match_expressions
+            .get_or_insert_with(Vec::new)
+            .push(ready.clone());
+    }
+    a
+}
+
+pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
+    let name = c.base_name();
+    let mut pod_labels: BTreeMap<String, String> = c.pod_labels.clone();
+    pod_labels.insert("name".into(), name.clone());
+    let affinity = if wait_for_agent {
+        Some(wait_for_containerd(c.affinity.clone()))
+    } else {
+        c.affinity.clone()
+    };
+    let container = Container {
+        name: "kube-kata".into(),
+        image: Some(c.image.clone()),
+        image_pull_policy: Some(c.image_pull_policy.clone()),
+        command: Some(command(c)),
+        env: Some(env::env(c)),
+        security_context: Some(SecurityContext {
+            privileged: Some(false),
+            read_only_root_filesystem: Some(true),
+            ..Default::default()
+        }),
+        startup_probe: c.health.startup.then(|| probe("/readyz", Some(1), 10, 60)),
+        liveness_probe: c.health.liveness.then(|| probe("/healthz", None, 30, 3)),
+        readiness_probe: c.health.readiness.then(|| probe("/readyz", None, 10, 3)),
+        resources: Some(c.resources.clone()),
+        volume_mounts: Some(volumes::volume_mounts(c)),
+        ..Default::default()
+    };
+    let spec = PodSpec {
+        image_pull_secrets: Some(c.image_pull_secrets.clone()).filter(|s| !s.is_empty()),
+        service_account_name: Some(names::service_account(c)),
+        node_selector: Some(c.node_selector.clone()).filter(|s| !s.is_empty()),
+        tolerations: Some(c.tolerations.clone()).filter(|t| !t.is_empty()),
+        priority_class_name: Some(c.priority_class_name.clone()).filter(|p| !p.is_empty()),
+        affinity,
+        termination_grace_period_seconds: Some(GRACE_SECONDS),
+        containers: vec![container],
+        volumes: Some(volumes::volumes(c)),
+        ..Default::default()
+    };
+    let mut metadata = meta::namespaced(c, &name);
+    // The chart sets no labels on the DaemonSet itself; cococtl's instance label stays.
+    metadata.labels.get_or_insert_with(Default::default);
+    Object::DaemonSet(DaemonSet {
+        metadata,
+        spec: Some(DaemonSetSpec {
+            selector: LabelSelector {
+                match_labels: Some(meta::labels([("name", name.as_str())])),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(checksum_annotations(c)),
+                    ..Default::default()
+                }),
+                spec: Some(spec),
+            },
+            update_strategy: Some(c.update_strategy.clone()),
+            ..Default::default()
+        }),
+        status: None,
+    })
+}

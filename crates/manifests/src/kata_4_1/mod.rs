@@ -1,0 +1,32 @@
+//! The kata-deploy 4.1.0 objects, as the upstream chart renders them in `daemonset` mode
+//! for the same effective values (`kata-deploy-contract.md` §1-§6).
+
+pub mod cleanup;
+pub mod daemonset;
+pub mod env;
+pub mod names;
+pub mod rbac;
+pub mod runtime_classes;
+pub mod state;
+pub mod volumes;
+
+use cococtl_profile::Config;
+
+use crate::{ClusterFacts, Object};
+
+/// The install-phase objects, grouped so the caller can interleave its own.
+pub struct Objects {
+    pub rbac: Vec<Object>,
+    pub config: Vec<Object>,
+    pub workloads: Vec<Object>,
+    pub runtime_classes: Vec<Object>,
+}
+
+pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects {
+    Objects {
+        rbac: rbac::objects(c),
+        config: vec![state::config_map(c)],
+        workloads: vec![daemonset::daemonset(c, wait_for_agent)],
+        runtime_classes: runtime_classes::objects(c, facts),
+    }
+}

@@ -1,0 +1,71 @@
+//! The DaemonSet's identity (`kata-deploy-contract.md` §5.1). The chart marks these
+//! `helm.sh/resource-policy: keep` because the pods' SIGTERM cleanup still needs them while
+//! they terminate (G16); cococtl keeps the annotation so a later Helm adoption behaves alike.
+
+use cococtl_profile::Config;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+
+use super::names;
+use crate::meta;
+use crate::Object;
+
+pub fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![group.to_string()]),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn keep(
+    mut m: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    m.annotations = Some(meta::labels([("helm.sh/resource-policy", "keep")]));
+    m
+}
+
+/// A ClusterRoleBinding of `role` to the ServiceAccount `sa` in the install namespace.
+pub fn binding(c: &Config, name: &str, role: &str, sa: &str) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        metadata: meta::cluster(c, name),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: sa.into(),
+            namespace: Some(c.namespace.clone()),
+            ..Default::default()
+        }]),
+    }
+}
+
+pub fn objects(c: &Config) -> Vec<Object> {
+    let sa = names::service_account(c);
+    let role = names::cluster_role(c);
+    let mut crb = binding(c, &names::cluster_role_binding(c), &role, &sa);
+    crb.metadata = keep(crb.metadata);
+    vec![
+        Object::ServiceAccount(ServiceAccount {
+            metadata: keep(meta::namespaced(c, &sa)),
+            ..Default::default()
+        }),
+        Object::ClusterRole(ClusterRole {
+            metadata: keep(meta::cluster(c, &role)),
+            rules: Some(vec![
+                // Labels its node, removes startup taints.
+                rule("", &["nodes"], &["get", "patch"]),
+                // Reads the kubelet's /configz for runtimeRequestTimeout.
+                rule("", &["nodes/proxy"], &["get"]),
+                // Decides on SIGTERM whether its DaemonSet still selects the node (§4.3).
+                rule("apps", &["daemonsets"], &["get", "list", "watch"]),
+            ]),
+            ..Default::default()
+        }),
+        Object::ClusterRoleBinding(crb),
+    ]
+}

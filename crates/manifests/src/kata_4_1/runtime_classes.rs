@@ -1,0 +1,136 @@
+//! RuntimeClasses of kata-deploy 4.1.0 (`kata-deploy-contract.md` §6.1): one per enabled
+//! shim (not filtered by arch, G12), debug/devkit variants, and the optional default alias.
+
+use std::collections::BTreeMap;
+
+use cococtl_profile::catalog::{
+    runtime_class_name, Arch, Tee, KATA_INSTANCE_LABEL_PREFIX, KATA_RUNTIME_LABEL, SE_NFD_LABEL,
+    SNP_NFD_LABEL, TDX_NFD_LABEL,
+};
+use cococtl_profile::config::ShimConfig;
+use cococtl_profile::Config;
+use k8s_openapi::api::node::v1::{Overhead, RuntimeClass, Scheduling};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use crate::meta;
+use crate::{ClusterFacts, Object};
+
+/// `katacontainers.io/kata-runtime=true` plus the per-install ownership marker (G11).
+fn ownership(c: &Config) -> [(String, String); 2] {
+    [
+        (KATA_RUNTIME_LABEL.to_string(), "true".to_string()),
+        (
+            format!("{KATA_INSTANCE_LABEL_PREFIX}/{}", c.instance()),
+            "true".to_string(),
+        ),
+    ]
+}
+
+fn node_selector(c: &Config, s: &ShimConfig, facts: ClusterFacts) -> BTreeMap<String, String> {
+    let own = ownership(c);
+    let mut sel: BTreeMap<String, String> = own.iter().cloned().collect();
+    if !s.node_selector.is_empty() {
+        for (k, v) in &s.node_selector {
+            if !own.iter().any(|(ok, _)| ok == k) {
+                sel.insert(k.clone(), v.clone());
+            }
+        }
+    } else if facts.nfd_detected && s.shim.is_pure_tee() {
+        let label = match s.shim.isolation {
+            cococtl_profile::catalog::Isolation::Tee(Tee::SevSnp) => SNP_NFD_LABEL,
+            cococtl_profile::catalog::Isolation::Tee(Tee::Tdx) => TDX_NFD_LABEL,
+            _ => SE_NFD_LABEL,
+        };
+        sel.insert(label.into(), "true".into());
+    }
+    sel
+}
+
+fn overhead(c: &Config, s: &ShimConfig) -> Option<Overhead> {
+    if !c.runtime_classes.overhead_enabled || !s.overhead_enabled {
+        return None;
+    }
+    let mut fixed = BTreeMap::new();
+    fixed.insert(
+        "memory".to_string(),
+        Quantity(s.shim.overhead.memory.into()),
+    );
+    fixed.insert("cpu".to_string(), Quantity(s.shim.overhead.cpu.into()));
+    for (k, v) in &s.overhead {
+        fixed.insert(k.clone(), Quantity(v.clone()));
+    }
+    Some(Overhead {
+        pod_fixed: Some(fixed),
+    })
+}
+
+fn runtime_class(c: &Config, name: String, s: &ShimConfig, facts: ClusterFacts) -> RuntimeClass {
+    let mut metadata = meta::cluster(c, &name);
+    let labels = metadata.labels.get_or_insert_with(Default::default);
+    labels.insert("app.kubernetes.io/managed-by".into(), "kata-deploy".into());
+    labels.insert(
+        "kata-deploy/instance".into(),
+        if c.suffix.is_empty() {
+            "default".into()
+        } else {
+            c.suffix.clone()
+        },
+    );
+    metadata.annotations = Some(meta::labels([(
+        "katacontainers.io/kata-version",
+        c.kata_version.as_str(),
+    )]));
+    RuntimeClass {
+        metadata,
+        handler: name,
+        overhead: overhead(c, s),
+        scheduling: Some(Scheduling {
+            node_selector: Some(node_selector(c, s, facts)),
+            tolerations: None,
+        }),
+    }
+}
+
+pub fn objects(c: &Config, facts: ClusterFacts) -> Vec<Object> {
+    if !c.runtime_classes.enabled {
+        return vec![];
+    }
+    let mut out = vec![];
+    for s in &c.shims {
+        let name = runtime_class_name(s.name(), &c.suffix);
+        out.push(Object::RuntimeClass(runtime_class(
+            c,
+            name.clone(),
+            s,
+            facts,
+        )));
+        if c.debug {
+            out.push(Object::RuntimeClass(runtime_class(
+                c,
+                format!("{name}-debug"),
+                s,
+                facts,
+            )));
+            if c.devkit {
+                out.push(Object::RuntimeClass(runtime_class(
+                    c,
+                    format!("{name}-devkit"),
+                    s,
+                    facts,
+                )));
+            }
+        }
+    }
+    if c.runtime_classes.create_default && c.suffix.is_empty() {
+        // One cluster-wide alias, taken from defaultShim.amd64 with the chart's fallbacks.
+        let default = Arch::ALL
+            .iter()
+            .find_map(|a| c.default_shim.get(a).filter(|s| !s.is_empty()));
+        if let Some(shim) = default.and_then(|d| c.shims.iter().find(|s| s.name() == d)) {
+            let mut rc = runtime_class(c, c.runtime_classes.default_name.clone(), shim, facts);
+            rc.handler = runtime_class_name(shim.name(), "");
+            out.push(Object::RuntimeClass(rc));
+        }
+    }
+    out
+}

@@ -1,0 +1,24 @@
+//! The install namespace. The chart leaves it to the user; cococtl creates it with the Pod
+//! Security labels the node agents need (hostPath mounts are not allowed under `baseline`),
+//! as the CoCo operator did.
+
+use cococtl_profile::Config;
+use k8s_openapi::api::core::v1::Namespace;
+
+use crate::meta;
+use crate::Object;
+
+pub fn namespace(config: &Config) -> Object {
+    let mut m = meta::cluster(config, &config.namespace);
+    let labels = m.labels.get_or_insert_with(Default::default);
+    for mode in ["enforce", "audit", "warn"] {
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            "privileged".into(),
+        );
+    }
+    Object::Namespace(Namespace {
+        metadata: m,
+        ..Default::default()
+    })
+}
