@@ -185,6 +185,6 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
             }),
             Object::ClusterRoleBinding(rbac::binding(c, NAME, NAME, NAME)),
         ],
-        workloads: vec![Object::DaemonSet(ds)],
+        workloads: vec![Object::DaemonSet(Box::new(ds))],
     }
 }

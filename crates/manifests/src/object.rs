@@ -15,8 +15,8 @@ pub enum Object {
     ClusterRole(ClusterRole),
     ClusterRoleBinding(ClusterRoleBinding),
     ConfigMap(ConfigMap),
-    DaemonSet(DaemonSet),
-    Job(Job),
+    DaemonSet(Box<DaemonSet>),
+    Job(Box<Job>),
     RuntimeClass(RuntimeClass),
 }
 
@@ -41,19 +41,28 @@ impl Object {
     }
 
     pub fn kind(&self) -> &'static str {
-        use k8s_openapi::Resource;
-        fn k<T: Resource>(_: &T) -> &'static str {
-            T::KIND
-        }
-        each!(self, o => k(o))
+        self.type_meta().1
     }
 
     pub fn api_version(&self) -> &'static str {
+        self.type_meta().0
+    }
+
+    fn type_meta(&self) -> (&'static str, &'static str) {
         use k8s_openapi::Resource;
-        fn v<T: Resource>(_: &T) -> &'static str {
-            T::API_VERSION
+        fn tm<T: Resource>() -> (&'static str, &'static str) {
+            (T::API_VERSION, T::KIND)
         }
-        each!(self, o => v(o))
+        match self {
+            Object::Namespace(_) => tm::<Namespace>(),
+            Object::ServiceAccount(_) => tm::<ServiceAccount>(),
+            Object::ClusterRole(_) => tm::<ClusterRole>(),
+            Object::ClusterRoleBinding(_) => tm::<ClusterRoleBinding>(),
+            Object::ConfigMap(_) => tm::<ConfigMap>(),
+            Object::DaemonSet(_) => tm::<DaemonSet>(),
+            Object::Job(_) => tm::<Job>(),
+            Object::RuntimeClass(_) => tm::<RuntimeClass>(),
+        }
     }
 
     /// `Kind/name` or `Kind/namespace/name`, for messages.

@@ -126,7 +126,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Error> {
     let mut problems = vec![];
     let mut user = Value::Mapping(Mapping::new());
     let mut prov = validate::Provenance::new();
-    for (src, layer) in layers {
+    for (index, (src, layer)) in layers.into_iter().enumerate() {
         let t = compat::translate(layer, &src);
         warnings.extend(t.warnings);
         problems.extend(t.problems);
@@ -134,7 +134,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Error> {
         let mut paths = vec![];
         tree::leaf_paths(&t.tree, "", &mut paths);
         for p in paths {
-            prov.insert(p, src.clone());
+            prov.insert(p, (index, src.clone()));
         }
         tree::merge(&mut user, t.tree);
     }

@@ -15,19 +15,19 @@ use serde::{Deserialize, Deserializer};
 fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum S {
-        S(String),
-        I(i64),
-        F(f64),
-        B(bool),
-        N(()),
+    enum Scalar {
+        Text(String),
+        Int(i64),
+        Float(f64),
+        Bool(bool),
+        Null(()),
     }
-    Ok(match S::deserialize(d)? {
-        S::S(s) => s,
-        S::I(i) => i.to_string(),
-        S::F(f) => f.to_string(),
-        S::B(b) => b.to_string(),
-        S::N(()) => String::new(),
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::Text(s) => s,
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Null(()) => String::new(),
     })
 }
 
@@ -35,15 +35,15 @@ fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 fn boolish<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum B {
-        B(bool),
-        S(String),
+    enum BoolOrText {
+        Bool(bool),
+        Text(String),
     }
-    match B::deserialize(d)? {
-        B::B(b) => Ok(b),
-        B::S(s) if s == "true" => Ok(true),
-        B::S(s) if s == "false" || s.is_empty() => Ok(false),
-        B::S(s) => Err(serde::de::Error::custom(format!(
+    match BoolOrText::deserialize(d)? {
+        BoolOrText::Bool(b) => Ok(b),
+        BoolOrText::Text(s) if s == "true" => Ok(true),
+        BoolOrText::Text(s) if s == "false" || s.is_empty() => Ok(false),
+        BoolOrText::Text(s) => Err(serde::de::Error::custom(format!(
             "`{s}` is not a boolean (use true or false)"
         ))),
     }

@@ -16,8 +16,8 @@ use crate::raw;
 use crate::schema::did_you_mean;
 use crate::source::Source;
 
-/// Which input last set each leaf key path.
-pub type Provenance = BTreeMap<String, Source>;
+/// Which input last set each leaf key path, with that input's position in the layering.
+pub type Provenance = BTreeMap<String, (usize, Source)>;
 
 struct V<'a> {
     prov: &'a Provenance,
@@ -28,21 +28,20 @@ struct V<'a> {
 impl V<'_> {
     /// The input that set `path` or the nearest key above or below it.
     fn source(&self, path: &str) -> Option<Source> {
-        if let Some(s) = self.prov.get(path) {
-            return Some(s.clone());
-        }
         let below = format!("{path}.");
-        if let Some((_, s)) = self
-            .prov
-            .range(below.clone()..)
-            .next()
-            .filter(|(k, _)| k.starts_with(&below))
-        {
+        let exact_or_below = self.prov.get(path).or_else(|| {
+            self.prov
+                .range(below.clone()..)
+                .next()
+                .filter(|(k, _)| k.starts_with(&below))
+                .map(|(_, v)| v)
+        });
+        if let Some((_, s)) = exact_or_below {
             return Some(s.clone());
         }
         let mut p = path;
         while let Some((parent, _)) = p.rsplit_once('.') {
-            if let Some(s) = self.prov.get(parent) {
+            if let Some((_, s)) = self.prov.get(parent) {
                 return Some(s.clone());
             }
             p = parent;
@@ -50,8 +49,18 @@ impl V<'_> {
         None
     }
 
-    fn user_set(&self, path: &str) -> bool {
-        self.prov.get(path).is_some_and(Source::is_user_input)
+    /// Whether the user set `path` in the same or a later layer than any of `decided_by`
+    /// (so a later file that disables a shim does not blame an earlier file's mapping).
+    fn user_set_after(&self, path: &str, decided_by: &[&str]) -> bool {
+        let Some((at, src)) = self.prov.get(path) else {
+            return false;
+        };
+        let decided = decided_by
+            .iter()
+            .filter_map(|p| self.prov.get(*p))
+            .map(|(i, _)| *i)
+            .max();
+        src.is_user_input() && decided.is_none_or(|d| *at >= d)
     }
 
     fn err(&mut self, path: &str, message: impl Into<String>, fix: impl Into<String>) {
@@ -409,7 +418,7 @@ fn shims(v: &mut V, r: &raw::Values) -> Vec<ShimConfig> {
                 ),
             ] {
                 let p = format!("{path}.{key}");
-                if set && v.user_set(&p) {
+                if set && v.user_set_after(&p, &[&format!("{path}.enabled"), "shims.disableAll"]) {
                     v.err(
                         &p,
                         format!("is set, but shim `{}` is not enabled", shim.name),

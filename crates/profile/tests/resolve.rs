@@ -1,7 +1,7 @@
 //! Values → Config behaviour: layering, CoCo-chart translation, validation messages.
 
 use cococtl_profile::catalog::Arch;
-use cococtl_profile::{builtin, resolve, Error, Inputs, SetArg};
+use cococtl_profile::{builtin, resolve, Inputs, SetArg};
 
 fn inputs(profile: &str) -> Inputs {
     Inputs {

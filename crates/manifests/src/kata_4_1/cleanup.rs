@@ -95,6 +95,6 @@ pub fn objects(c: &Config) -> Vec<Object> {
             &role,
             &sa,
         )),
-        Object::Job(job),
+        Object::Job(Box::new(job)),
     ]
 }

@@ -129,7 +129,7 @@ pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
     let mut metadata = meta::namespaced(c, &name);
     // The chart sets no labels on the DaemonSet itself; cococtl's instance label stays.
     metadata.labels.get_or_insert_with(Default::default);
-    Object::DaemonSet(DaemonSet {
+    Object::DaemonSet(Box::new(DaemonSet {
         metadata,
         spec: Some(DaemonSetSpec {
             selector: LabelSelector {
@@ -148,5 +148,5 @@ pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
             ..Default::default()
         }),
         status: None,
-    })
+    }))
 }

@@ -1,0 +1,373 @@
+//! `cococtl render` as a user runs it: golden files per profile and values combination,
+//! determinism, schema validation against the official Kubernetes OpenAPI schemas, and bad
+//! input (exit code 2, nothing on stdout, a message naming the key and the fix).
+//!
+//! Golden files are regenerated only by `scripts/update-golden` (UPDATE_GOLDEN=1).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cococtl"));
+    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"));
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run cococtl")
+}
+
+/// (golden file name, arguments): every profile and the values combinations users have.
+const SCENARIOS: &[(&str, &[&str])] = &[
+    ("profile-x86_64.yaml", &["render", "--profile", "x86_64"]),
+    ("profile-s390x.yaml", &["render", "--profile", "s390x"]),
+    ("profile-aarch64.yaml", &["render", "--profile", "aarch64"]),
+    ("profile-remote.yaml", &["render", "--profile", "remote"]),
+    ("profile-nvidia-gpu.yaml", &["render", "--profile", "nvidia-gpu"]),
+    ("profile-remote.json", &["render", "--profile", "remote", "-o", "json"]),
+    ("coco-chart-x86_64.yaml", &["render", "-f", "fixtures/coco-chart/values.yaml"]),
+    (
+        "coco-chart-s390x.yaml",
+        &["render", "-f", "fixtures/coco-chart/values.yaml", "-f", "fixtures/coco-chart/kata-s390x.yaml"],
+    ),
+    (
+        "coco-chart-remote.yaml",
+        &["render", "-f", "fixtures/coco-chart/values.yaml", "-f", "fixtures/coco-chart/kata-remote.yaml"],
+    ),
+    (
+        "structured-site-values.yaml",
+        &["render", "--profile", "x86_64", "-f", "fixtures/values/site.yaml", "-n", "confidential"],
+    ),
+    (
+        "nvidia-gpu-default-class.yaml",
+        &["render", "--profile", "nvidia-gpu", "-f", "fixtures/values/gpu-default-class.yaml", "--assume-nfd"],
+    ),
+    (
+        "set-overrides.yaml",
+        &[
+            "render",
+            "--profile",
+            "s390x",
+            "--set",
+            "debug=true,devkit=true,logLevel=info",
+            "--set",
+            "shims.qemu-se.runtimeClass.nodeSelector.feature\\.node\\.kubernetes\\.io/cpu-security\\.se\\.enabled=true",
+            "--set-string",
+            "podAnnotations.build=0042",
+            "--assume-nfd",
+        ],
+    ),
+    (
+        "custom-containerd.yaml",
+        &[
+            "render",
+            "--profile",
+            "x86_64",
+            "--set",
+            "customContainerd.enabled=true",
+            "--set",
+            "customContainerd.tarballUrl=https://example.com/containerd-2.1.9-linux-amd64.tar.gz",
+            "--set",
+            "customContainerd.sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "--set",
+            "customContainerd.nodeSelector.coco=yes",
+        ],
+    ),
+    ("uninstall-phase.yaml", &["render", "--profile", "x86_64", "--phase", "uninstall"]),
+];
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+#[test]
+fn every_scenario_matches_its_golden_file() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut mismatched = vec![];
+    for (name, args) in SCENARIOS {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{name} warned: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = golden_dir().join(name);
+        if update {
+            std::fs::write(&path, &out.stdout).unwrap();
+            continue;
+        }
+        let want = std::fs::read(&path)
+            .unwrap_or_else(|_| panic!("missing {}: run scripts/update-golden", path.display()));
+        if want != out.stdout {
+            mismatched.push(*name);
+        }
+    }
+    assert!(
+        mismatched.is_empty(),
+        "output differs from golden files {mismatched:?}; review with `git diff` after scripts/update-golden"
+    );
+}
+
+#[test]
+fn render_is_byte_identical_across_runs() {
+    let a = run(&[
+        "render",
+        "--profile",
+        "x86_64",
+        "-f",
+        "fixtures/values/site.yaml",
+    ]);
+    let b = run(&[
+        "render",
+        "--profile",
+        "x86_64",
+        "-f",
+        "fixtures/values/site.yaml",
+    ]);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn every_rendered_object_passes_the_kubernetes_openapi_schema() {
+    let files: Vec<PathBuf> = SCENARIOS
+        .iter()
+        .filter(|(n, _)| n.ends_with(".yaml"))
+        .map(|(n, _)| golden_dir().join(n))
+        .collect();
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet", "-k", "1.33.0"])
+        .args(&files)
+        .output()
+        .expect("kubernetes-validate (PyPI) is missing: run ./scripts/test, which installs it");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "schema violations:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn assert_refused(args: &[&str], expect: &[&str]) {
+    let out = run(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(out.stdout.is_empty(), "{args:?} printed on stdout");
+    for e in expect {
+        assert!(err.contains(e), "{args:?}: `{e}` not in:\n{err}");
+    }
+}
+
+#[test]
+fn coco_chart_aarch64_file_is_refused_because_4_1_does_not_build_qemu_coco_dev_for_arm64() {
+    assert_refused(
+        &[
+            "render",
+            "-f",
+            "fixtures/coco-chart/values.yaml",
+            "-f",
+            "fixtures/coco-chart/kata-aarch64.yaml",
+        ],
+        &[
+            "kata-as-coco-runtime.env.shims (from -f fixtures/coco-chart/kata-aarch64.yaml)",
+            "does not build `qemu-coco-dev` for aarch64",
+            "use qemu-coco-dev-runtime-rs instead",
+        ],
+    );
+}
+
+#[test]
+fn unknown_shim_is_refused() {
+    assert_refused(
+        &["render", "--set", "shims.qemu-sev.enabled=true"],
+        &["shims.qemu-sev", "not a kata-deploy 4.1.0 shim"],
+    );
+}
+
+#[test]
+fn shim_enabled_for_an_arch_it_is_not_built_for_is_refused() {
+    assert_refused(
+        &[
+            "render",
+            "--set",
+            "shims.qemu-snp.supportedArches={amd64,s390x}",
+        ],
+        &[
+            "shims.qemu-snp.supportedArches",
+            "does not build `qemu-snp` for s390x",
+        ],
+    );
+}
+
+#[test]
+fn default_shim_not_enabled_is_refused() {
+    assert_refused(
+        &["render", "--set", "defaultShim.amd64=qemu-se"],
+        &["defaultShim.amd64", "G5", "fix: --set defaultShim.amd64="],
+    );
+}
+
+#[test]
+fn snapshotter_mapping_for_a_disabled_shim_is_refused() {
+    assert_refused(
+        &[
+            "render",
+            "--set",
+            "shims.qemu-tdx.enabled=false,shims.qemu-tdx.containerd.snapshotter=nydus",
+        ],
+        &["shims.qemu-tdx.containerd.snapshotter", "not enabled"],
+    );
+}
+
+#[test]
+fn nydus_mapping_without_nydus_setup_is_refused() {
+    assert_refused(
+        &["render", "--set", "snapshotter.setup=null"],
+        &["G7", "add nydus to snapshotter.setup"],
+    );
+}
+
+#[test]
+fn proxy_for_an_unknown_shim_is_refused() {
+    assert_refused(
+        &[
+            "render",
+            "--set",
+            "shims.qemu-snpx.agent.httpsProxy=http://p:3128",
+        ],
+        &["shims.qemu-snpx", "did you mean `qemu-snp`?"],
+    );
+}
+
+#[test]
+fn invalid_suffix_prefix_and_image_are_each_named() {
+    assert_refused(
+        &["render", "--set", "env.multiInstallSuffix=PR_1"],
+        &["env.multiInstallSuffix", "DNS label"],
+    );
+    assert_refused(
+        &["render", "--set", "env.installationPrefix=opt/x"],
+        &["env.installationPrefix", "absolute"],
+    );
+    assert_refused(
+        &["render", "--set", "image.reference=Quay.io/Kata"],
+        &["image.reference", "not a valid image reference"],
+    );
+}
+
+#[test]
+fn empty_shim_list_on_a_schedulable_arch_is_refused() {
+    assert_refused(
+        &["render", "--profile", "s390x", "--set", "affinity=null"],
+        &["may run on amd64 nodes", "G4"],
+    );
+}
+
+#[test]
+fn unsupported_kata_version_lists_the_supported_ones() {
+    assert_refused(
+        &["render", "--kata-version", "3.22.0"],
+        &["3.22.0", "supported: 4.1.0"],
+    );
+}
+
+#[test]
+fn unrendered_chart_features_are_refused_not_dropped() {
+    assert_refused(
+        &["render", "--set", "deploymentMode=job"],
+        &["deploymentMode", "does not render"],
+    );
+    assert_refused(
+        &["render", "--set", "monitor.enabled=true"],
+        &["monitor.enabled"],
+    );
+    assert_refused(
+        &["render", "--set", "customRuntimes.enabled=true"],
+        &["customRuntimes.enabled"],
+    );
+    assert_refused(
+        &["render", "--set", "nodeFeatureRules.create=true"],
+        &["nodeFeatureRules.create"],
+    );
+}
+
+#[test]
+fn custom_containerd_without_checksum_or_over_http_is_refused() {
+    assert_refused(
+        &[
+            "render",
+            "--set",
+            "customContainerd.enabled=true,customContainerd.tarballUrl=http://e.com/c.tar.gz",
+        ],
+        &[
+            "customContainerd.tarballUrl",
+            "plain HTTP",
+            "customContainerd.sha256",
+            "no checksum",
+        ],
+    );
+    assert_refused(
+        &["render", "--set", "customContainerd.enabled=true,k8sDistribution=k3s,customContainerd.tarballUrl=https://e.com/c.tgz"],
+        &["ships and manages its own containerd"],
+    );
+}
+
+#[test]
+fn malformed_values_file_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.yaml");
+    std::fs::write(&f, "shims: [unclosed\n").unwrap();
+    assert_refused(
+        &["render", "-f", f.to_str().unwrap()],
+        &["bad.yaml", "not a valid values file"],
+    );
+    assert_refused(
+        &["render", "-f", "/nonexistent/values.yaml"],
+        &["-f /nonexistent/values.yaml", "cannot read"],
+    );
+}
+
+#[test]
+fn unknown_profile_lists_the_builtin_ones() {
+    assert_refused(
+        &["render", "--profile", "x86"],
+        &[
+            "unknown profile `x86`",
+            "x86_64, s390x, aarch64, remote, nvidia-gpu",
+        ],
+    );
+}
+
+#[test]
+fn unknown_key_is_a_warning_with_a_suggestion_and_render_still_succeeds() {
+    let out = run(&["render", "--set", "imagePullPolcy=Never"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: imagePullPolcy (from --set 'imagePullPolcy=Never'): unknown key, ignored; did you mean `imagePullPolicy`?"), "{err}");
+}
+
+#[test]
+fn json_output_is_a_v1_list() {
+    let out = run(&["render", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["apiVersion"], "v1");
+    assert_eq!(v["kind"], "List");
+    assert_eq!(v["items"][0]["kind"], "Namespace");
+}
+
+#[test]
+fn profiles_list_and_show_print_every_builtin_profile() {
+    let out = run(&["profiles", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for p in ["x86_64", "s390x", "aarch64", "remote", "nvidia-gpu"] {
+        assert!(text.contains(p), "{text}");
+        let show = run(&["profiles", "show", p]);
+        assert!(show.status.success());
+        assert!(String::from_utf8_lossy(&show.stdout).contains("shims:"));
+    }
+}
