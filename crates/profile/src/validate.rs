@@ -660,6 +660,22 @@ fn runtime_class_rules(v: &mut V, c: &Config) {
         v.warn("runtimeClasses.createDefault", "ignored with env.multiInstallSuffix (the chart never creates the default alias for a suffixed install)");
         return;
     }
+    // The chart takes the alias from defaultShim.amd64 (falling back to the other arches'
+    // keys) and silently skips it when that shim is not enabled.
+    let default = Arch::ALL.iter().find_map(|a| {
+        c.default_shim
+            .get(a)
+            .filter(|s| !s.is_empty())
+            .map(|s| (a, s))
+    });
+    match default {
+        Some((_, shim)) if c.shims.iter().any(|s| s.name() == shim) => {}
+        Some((arch, shim)) => v.warn(
+            &format!("defaultShim.{arch}"),
+            format!("`{shim}` is not enabled, so runtimeClasses.createDefault creates no `{}` RuntimeClass", c.runtime_classes.default_name),
+        ),
+        None => v.warn("runtimeClasses.createDefault", "no defaultShim is set, so no default RuntimeClass is created"),
+    }
     if let Err(why) = names::check_dns_subdomain(&c.runtime_classes.default_name) {
         v.err(
             "runtimeClasses.defaultName",

@@ -262,8 +262,25 @@ fn legacy_env(env: Value, prefix: &str, arch: Option<Arch>, out: &mut Value, ctx
         }
     }
 
-    let mut per_shim = |key: &str, sep: char, apply: &mut dyn FnMut(&mut Value, &str, &str)| {
+    // A flat mapping string is the whole mapping: shims it leaves out have none, even when a
+    // lower layer (the profile) mapped them.
+    let all_shims: Vec<&str> = match &listed {
+        Some(l) => l.iter().map(String::as_str).collect(),
+        None => SHIMS.iter().map(|s| s.name).collect(),
+    };
+    let mut per_shim = |key: &str,
+                        sep: char,
+                        apply: &mut dyn FnMut(&mut Value, &str, &str),
+                        reset: Value,
+                        reset_path: &[&str]| {
         let Some(v) = get(key) else { return };
+        for shim in &all_shims {
+            if shim_by_name(shim).is_some() {
+                let mut p = vec!["shims", shim];
+                p.extend_from_slice(reset_path);
+                tree::set(out, &p, reset.clone());
+            }
+        }
         let path = env_path(prefix, key);
         for entry in words(&v, |c| c == sep) {
             let Some((shim, val)) = entry.split_once(':') else {
@@ -285,20 +302,32 @@ fn legacy_env(env: Value, prefix: &str, arch: Option<Arch>, out: &mut Value, ctx
             apply(out, shim, val);
         }
     };
-    per_shim("snapshotterHandlerMapping", ',', &mut |out, shim, val| {
-        tree::set(
-            out,
-            &["shims", shim, "containerd", "snapshotter"],
-            Value::String(val.into()),
-        );
-    });
-    per_shim("pullTypeMapping", ',', &mut |out, shim, val| {
-        tree::set(
-            out,
-            &["shims", shim, "crio", "guestPull"],
-            Value::Bool(val == "guest-pull"),
-        );
-    });
+    per_shim(
+        "snapshotterHandlerMapping",
+        ',',
+        &mut |out, shim, val| {
+            tree::set(
+                out,
+                &["shims", shim, "containerd", "snapshotter"],
+                Value::String(val.into()),
+            );
+        },
+        Value::String(String::new()),
+        &["containerd", "snapshotter"],
+    );
+    per_shim(
+        "pullTypeMapping",
+        ',',
+        &mut |out, shim, val| {
+            tree::set(
+                out,
+                &["shims", shim, "crio", "guestPull"],
+                Value::Bool(val == "guest-pull"),
+            );
+        },
+        Value::Bool(false),
+        &["crio", "guestPull"],
+    );
 
     // Global in 3.22: applies to every listed shim.
     let targets: Vec<String> = listed.clone().unwrap_or_default();
