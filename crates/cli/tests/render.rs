@@ -73,6 +73,10 @@ const SCENARIOS: &[(&str, &[&str])] = &[
             "customContainerd.nodeSelector.coco=yes",
         ],
     ),
+    (
+        "drop-ins.yaml",
+        &["render", "--profile", "x86_64", "-f", "fixtures/values/drop-ins.yaml"],
+    ),
     ("uninstall-phase.yaml", &["render", "--profile", "x86_64", "--phase", "uninstall"]),
 ];
 
@@ -294,6 +298,15 @@ fn unrendered_chart_features_are_refused_not_dropped() {
         &["render", "--set", "nodeFeatureRules.create=true"],
         &["nodeFeatureRules.create"],
     );
+}
+
+#[test]
+fn drop_in_that_is_not_toml_is_refused_before_it_reaches_a_node() {
+    assert_refused(
+        &["render", "--set-string", "shims.qemu-snp.dropIn=[hypervisor.qemu"],
+        &["shims.qemu-snp.dropIn", "is not valid TOML"],
+    );
+    assert_refused(&["render", "--set-string", "containerd.userDropIn=a = = b"], &["containerd.userDropIn", "is not valid TOML"]);
 }
 
 #[test]

@@ -53,6 +53,8 @@ pub struct ShimConfig {
     /// `runtimeClass.overhead` overrides merged over the catalog's table entry.
     pub overhead: BTreeMap<String, String>,
     pub overhead_enabled: bool,
+    /// `dropIn`: TOML the binary installs as the shim's `50-user-overrides.toml`.
+    pub drop_in: String,
 }
 
 impl ShimConfig {
@@ -153,6 +155,8 @@ pub struct Config {
     pub host_os: String,
     pub containerd_config_dir: String,
     pub containerd_config_file_name: String,
+    /// `containerd.userDropIn`: TOML loaded after kata's containerd drop-in.
+    pub containerd_user_drop_in: String,
     pub startup_taints: Vec<String>,
     pub runtime_classes: RuntimeClasses,
     pub node_selector: BTreeMap<String, String>,

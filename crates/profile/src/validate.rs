@@ -199,6 +199,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         host_os: r.env.host_os,
         containerd_config_dir: r.containerd.config_dir,
         containerd_config_file_name: r.containerd.config_file_name,
+        containerd_user_drop_in: r.containerd.user_drop_in,
         startup_taints: r
             .startup_taints
             .iter()
@@ -232,6 +233,10 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
             "must be a bare file name under /etc/containerd",
             "e.g. --set containerd.configFileName=config.toml",
         );
+    }
+    if !config.containerd_user_drop_in.trim().is_empty() {
+        let text = config.containerd_user_drop_in.clone();
+        check_toml(v, "containerd.userDropIn", &text);
     }
     per_arch_rules(v, &config);
     runtime_class_rules(v, &config);
@@ -331,11 +336,18 @@ fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
             &["auto", "true", "false"],
         ),
     }
-    if !r.containerd.user_drop_in.trim().is_empty() {
+}
+
+/// The binary copies these files verbatim into containerd's or kata's configuration, where
+/// a syntax error would only surface on every node at restart time.
+fn check_toml(v: &mut V, path: &str, text: &str) {
+    if let Err(e) = text.parse::<toml::Table>() {
+        let msg = e.to_string();
+        let first = msg.lines().next().unwrap_or("").to_string();
         v.err(
-            "containerd.userDropIn",
-            format!("the containerd user drop-in: {not_yet}"),
-            "remove containerd.userDropIn",
+            path,
+            format!("is not valid TOML: {first}"),
+            "fix the TOML (the value is copied into the node's configuration as it is)",
         );
     }
 }
@@ -454,7 +466,7 @@ fn shims(v: &mut V, r: &raw::Values) -> Vec<ShimConfig> {
         arches.sort();
         arches.dedup();
         if !sv.drop_in.trim().is_empty() {
-            v.err(&format!("{path}.dropIn"), "per-shim configuration drop-ins: cococtl does not render this kata-deploy feature yet", format!("remove {path}.dropIn"));
+            check_toml(v, &format!("{path}.dropIn"), &sv.drop_in);
         }
         let mut overhead = BTreeMap::new();
         for (k, val) in &sv.runtime_class.overhead {
@@ -504,6 +516,7 @@ fn shims(v: &mut V, r: &raw::Values) -> Vec<ShimConfig> {
             node_selector: sv.runtime_class.node_selector,
             overhead,
             overhead_enabled: sv.runtime_class.overhead_enabled,
+            drop_in: sv.drop_in,
         });
     }
     for s in &out {

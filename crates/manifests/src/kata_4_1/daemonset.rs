@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
-use super::{env, names, volumes};
+use super::{config_maps, env, names, volumes};
 use crate::meta;
 use crate::Object;
 
@@ -51,13 +51,24 @@ fn command(c: &Config) -> Vec<String> {
     cmd
 }
 
-/// The chart rolls the DaemonSet when its mounted ConfigMaps change by hashing them into
-/// pod annotations. cococtl renders neither ConfigMap yet, so both hash the empty text.
+/// The chart rolls the DaemonSet when a mounted ConfigMap changes by hashing it into a pod
+/// annotation (the hash of nothing when the ConfigMap is not rendered).
 fn checksum_annotations(c: &Config) -> BTreeMap<String, String> {
-    let empty = hex::encode(Sha256::digest(b""));
+    let hash = |cm: Option<k8s_openapi::api::core::v1::ConfigMap>| {
+        let text = cm
+            .and_then(|cm| serde_yaml::to_string(&cm).ok())
+            .unwrap_or_default();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    };
     let mut a = c.pod_annotations.clone();
-    a.insert("checksum/containerd-user-dropin".into(), empty.clone());
-    a.insert("checksum/custom-configs".into(), empty);
+    a.insert(
+        "checksum/containerd-user-dropin".into(),
+        hash(config_maps::user_drop_in(c)),
+    );
+    a.insert(
+        "checksum/custom-configs".into(),
+        hash(config_maps::custom_configs(c)),
+    );
     a
 }
 

@@ -159,6 +159,16 @@ pub fn env(c: &Config) -> Vec<EnvVar> {
     if !containerd_config_dir_set(c) {
         e.push(var("K8S_DISTRIBUTION", c.k8s_distribution.clone()));
     }
+    if !c.containerd_user_drop_in.trim().is_empty() {
+        e.push(var(
+            "CONTAINERD_USER_DROP_IN_SOURCE_FILE",
+            format!(
+                "{}{}",
+                super::config_maps::USER_DROP_IN_DIR,
+                super::config_maps::USER_DROP_IN_KEY
+            ),
+        ));
+    }
     if !c.host_os.is_empty() {
         e.push(var("HOST_OS", c.host_os.clone()));
     }

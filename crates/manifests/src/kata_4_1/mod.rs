@@ -2,6 +2,7 @@
 //! for the same effective values (`kata-deploy-contract.md` §1-§6).
 
 pub mod cleanup;
+pub mod config_maps;
 pub mod daemonset;
 pub mod env;
 pub mod names;
@@ -25,7 +26,12 @@ pub struct Objects {
 pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects {
     Objects {
         rbac: rbac::objects(c),
-        config: vec![state::config_map(c)],
+        config: [config_maps::custom_configs(c), config_maps::user_drop_in(c)]
+            .into_iter()
+            .flatten()
+            .map(Object::ConfigMap)
+            .chain([state::config_map(c)])
+            .collect(),
         workloads: vec![daemonset::daemonset(c, wait_for_agent)],
         runtime_classes: runtime_classes::objects(c, facts),
     }

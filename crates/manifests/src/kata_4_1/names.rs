@@ -27,6 +27,12 @@ pub fn cleanup_cluster_role_binding(c: &Config) -> String {
 pub fn cleanup_job(c: &Config) -> String {
     with_suffix(c, "rb-cleanup")
 }
+pub fn custom_configs(c: &Config) -> String {
+    with_suffix(c, "custom-configs")
+}
+pub fn user_drop_in(c: &Config) -> String {
+    with_suffix(c, "containerd-user-dropin")
+}
 /// `<release>-kata-deploy-state`, truncated to 63 like the chart.
 pub fn state_config_map(c: &Config) -> String {
     let mut n = format!("{}-kata-deploy-state", c.release_name);

@@ -2,7 +2,11 @@
 //! unprivileged: it reaches systemd through its private socket and sees only these paths.
 
 use cococtl_profile::Config;
-use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, HostPathVolumeSource, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, Volume, VolumeMount,
+};
+
+use super::config_maps::{self, CUSTOM_CONFIGS_DIR, USER_DROP_IN_DIR};
 
 /// Host directory holding the containerd config for a distribution (mounted at
 /// `/etc/containerd/`).
@@ -103,6 +107,26 @@ fn mounts(c: &Config) -> Vec<Mount> {
     ]
 }
 
+/// The mounted ConfigMaps: (volume name, ConfigMap name, mount path).
+fn config_map_mounts(c: &Config) -> Vec<(&'static str, String, &'static str)> {
+    let mut v = vec![];
+    if let Some(cm) = config_maps::user_drop_in(c) {
+        v.push((
+            "custom-containerd-config",
+            cm.metadata.name.unwrap_or_default(),
+            USER_DROP_IN_DIR,
+        ));
+    }
+    if let Some(cm) = config_maps::custom_configs(c) {
+        v.push((
+            "custom-configs",
+            cm.metadata.name.unwrap_or_default(),
+            CUSTOM_CONFIGS_DIR,
+        ));
+    }
+    v
+}
+
 /// The pod's volumes, `tmp` first.
 pub fn volumes(c: &Config) -> Vec<Volume> {
     let mut v = vec![Volume {
@@ -118,6 +142,18 @@ pub fn volumes(c: &Config) -> Vec<Volume> {
         }),
         ..Default::default()
     }));
+    v.extend(
+        config_map_mounts(c)
+            .into_iter()
+            .map(|(name, cm, _)| Volume {
+                name: name.into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: cm,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+    );
     v
 }
 
@@ -134,5 +170,15 @@ pub fn volume_mounts(c: &Config) -> Vec<VolumeMount> {
         read_only: m.read_only.then_some(true),
         ..Default::default()
     }));
+    v.extend(
+        config_map_mounts(c)
+            .into_iter()
+            .map(|(name, _, at)| VolumeMount {
+                name: name.into(),
+                mount_path: at.into(),
+                read_only: Some(true),
+                ..Default::default()
+            }),
+    );
     v
 }
