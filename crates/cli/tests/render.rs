@@ -303,10 +303,17 @@ fn unrendered_chart_features_are_refused_not_dropped() {
 #[test]
 fn drop_in_that_is_not_toml_is_refused_before_it_reaches_a_node() {
     assert_refused(
-        &["render", "--set-string", "shims.qemu-snp.dropIn=[hypervisor.qemu"],
+        &[
+            "render",
+            "--set-string",
+            "shims.qemu-snp.dropIn=[hypervisor.qemu",
+        ],
         &["shims.qemu-snp.dropIn", "is not valid TOML"],
     );
-    assert_refused(&["render", "--set-string", "containerd.userDropIn=a = = b"], &["containerd.userDropIn", "is not valid TOML"]);
+    assert_refused(
+        &["render", "--set-string", "containerd.userDropIn=a = = b"],
+        &["containerd.userDropIn", "is not valid TOML"],
+    );
 }
 
 #[test]
