@@ -372,6 +372,29 @@ fn unknown_key_is_a_warning_with_a_suggestion_and_render_still_succeeds() {
 }
 
 #[test]
+fn show_values_prints_the_merged_values_with_the_last_layer_winning() {
+    let out = run(&[
+        "render",
+        "--profile",
+        "s390x",
+        "--set",
+        "debug=true",
+        "--show-values",
+    ]);
+    assert!(out.status.success());
+    let v: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["debug"], serde_yaml::Value::Bool(true));
+    assert_eq!(
+        v["shims"]["qemu-se"]["enabled"],
+        serde_yaml::Value::Bool(true)
+    );
+    assert_eq!(
+        v["image"]["reference"],
+        serde_yaml::Value::from("quay.io/kata-containers/kata-deploy")
+    );
+}
+
+#[test]
 fn json_output_is_a_v1_list() {
     let out = run(&["render", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -29,6 +29,7 @@ pub enum Phase {
   cococtl render --profile remote -o json
   cococtl render -f values/kata-s390x.yaml          # a CoCo chart values file, as it is
   cococtl render --profile x86_64 | kubectl apply --server-side -f -
+  cococtl render --profile s390x -f site.yaml --show-values   # what the layers add up to
 
 Exit codes: 0 rendered, 2 invalid input (nothing printed on stdout).")]
 pub struct RenderArgs {
@@ -44,6 +45,10 @@ pub struct RenderArgs {
     /// selectors to pure-TEE RuntimeClasses, as the chart does when it finds NFD)
     #[arg(long)]
     pub assume_nfd: bool,
+    /// Print the effective values (chart defaults, profile, files and --set merged) instead
+    /// of the objects
+    #[arg(long)]
+    pub show_values: bool,
 }
 
 pub fn run(args: RenderArgs) -> ExitCode {
@@ -56,6 +61,12 @@ pub fn run(args: RenderArgs) -> ExitCode {
         Err(e) => return exit::invalid(&e.to_string()),
     };
     exit::warnings(&resolved.warnings);
+    if args.show_values {
+        return match serde_yaml::to_string(&resolved.values) {
+            Ok(t) => exit::print(&t),
+            Err(e) => exit::failed(&e.to_string()),
+        };
+    }
     let plan = plan(
         &resolved.config,
         ClusterFacts {
