@@ -12,6 +12,7 @@ pub mod kata_4_1;
 mod meta;
 pub mod namespace;
 mod object;
+pub mod yaml;
 
 pub use object::Object;
 

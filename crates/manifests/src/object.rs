@@ -75,9 +75,11 @@ impl Object {
         }
     }
 
-    /// YAML with the fields in the API's order (apiVersion, kind, metadata, spec).
+    /// YAML that YAML 1.1 and 1.2 readers agree on ([`crate::yaml`]), fields in the
+    /// API's order.
     pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
-        each!(self, o => serde_yaml::to_string(o))
+        let v = each!(self, o => serde_yaml::to_value(o))?;
+        Ok(crate::yaml::document(&v))
     }
 
     pub fn to_json_value(&self) -> Result<serde_json::Value, serde_json::Error> {

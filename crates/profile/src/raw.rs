@@ -31,6 +31,19 @@ fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
+/// A map of strings (labels, selectors, annotations, per-arch URLs): `--set a.b=true` gives a
+/// boolean in Helm, which the API server would then reject for a label value; here any
+/// scalar is kept as its text.
+fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text(#[serde(deserialize_with = "stringish")] String);
+    let m = Option::<BTreeMap<String, Text>>::deserialize(d)?;
+    Ok(m.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
+}
+
 /// `true`/`false`, also quoted (`debug: "false"` is common in the CoCo chart's files).
 fn boolish<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
@@ -63,13 +76,16 @@ pub struct Values {
     pub image: Image,
     pub k8s_distribution: String,
     pub deployment_mode: String,
+    #[serde(deserialize_with = "string_map")]
     pub node_selector: BTreeMap<String, String>,
     pub tolerations: Vec<Toleration>,
     pub affinity: Affinity,
     pub priority_class_name: String,
     pub resources: ResourceRequirements,
     pub update_strategy: DaemonSetUpdateStrategy,
+    #[serde(deserialize_with = "string_map")]
     pub pod_labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "string_map")]
     pub pod_annotations: BTreeMap<String, String>,
     #[serde(deserialize_with = "boolish")]
     pub debug: bool,
@@ -83,6 +99,7 @@ pub struct Values {
     pub snapshotter: Snapshotter,
     pub health: Health,
     pub runtime_classes: RuntimeClasses,
+    #[serde(deserialize_with = "string_map")]
     pub default_shim: BTreeMap<String, String>,
     pub shims: BTreeMap<String, serde_yaml::Value>,
     pub custom_runtimes: Toggle,
@@ -252,6 +269,7 @@ pub struct ShimAgent {
 #[serde(rename_all = "camelCase")]
 pub struct ShimRuntimeClass {
     #[serde(default)]
+    #[serde(deserialize_with = "string_map")]
     pub node_selector: BTreeMap<String, String>,
     #[serde(default)]
     pub overhead: BTreeMap<String, serde_yaml::Value>,
@@ -280,12 +298,15 @@ pub struct CustomContainerd {
     pub enabled: bool,
     #[serde(deserialize_with = "stringish")]
     pub tarball_url: String,
+    #[serde(deserialize_with = "string_map")]
     pub tarball_urls: BTreeMap<String, String>,
     #[serde(deserialize_with = "stringish")]
     pub sha256: String,
+    #[serde(deserialize_with = "string_map")]
     pub sha256s: BTreeMap<String, String>,
     #[serde(deserialize_with = "stringish")]
     pub checksum_url: String,
+    #[serde(deserialize_with = "string_map")]
     pub checksum_urls: BTreeMap<String, String>,
     #[serde(deserialize_with = "stringish")]
     pub mode: String,
@@ -294,6 +315,7 @@ pub struct CustomContainerd {
     #[serde(deserialize_with = "boolish")]
     pub allow_unverified: bool,
     pub image: AgentImage,
+    #[serde(deserialize_with = "string_map")]
     pub node_selector: BTreeMap<String, String>,
     pub tolerations: Vec<Toleration>,
 }

@@ -62,10 +62,7 @@ pub fn run(args: RenderArgs) -> ExitCode {
     };
     exit::warnings(&resolved.warnings);
     if args.show_values {
-        return match serde_yaml::to_string(&resolved.values) {
-            Ok(t) => exit::print(&t),
-            Err(e) => exit::failed(&e.to_string()),
-        };
+        return exit::print(&cococtl_manifests::yaml::document(&resolved.values));
     }
     let plan = plan(
         &resolved.config,

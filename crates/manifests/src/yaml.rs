@@ -1,0 +1,193 @@
+//! A YAML writer for rendered objects that every Kubernetes client reads the same way.
+//!
+//! serde_yaml writes YAML 1.2 and leaves `yes`, `on`, `n` … unquoted; kubectl
+//! (sigs.k8s.io/yaml) and Python clients read YAML 1.1, where those are booleans, so a label
+//! value `yes` would arrive as `true`. Here a string is written plain only when it cannot be
+//! read as anything but that string under either version; otherwise it is double-quoted
+//! (JSON escapes, which YAML shares). Multi-line strings become literal blocks.
+
+use std::fmt::Write;
+
+use serde_yaml::{Mapping, Value};
+
+/// Words YAML 1.1 or 1.2 resolves to booleans or null.
+const RESERVED: &[&str] = &["y", "yes", "n", "no", "true", "false", "on", "off", "null"];
+
+/// Whether `s` may be written without quotes.
+fn plain_ok(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    (first.is_ascii_alphabetic() || first == '/' || first == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:-".contains(c))
+        && !s.ends_with(':')
+        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
+}
+
+fn quoted(s: &str) -> String {
+    // A JSON string literal is a valid YAML double-quoted scalar.
+    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) if plain_ok(s) => s.clone(),
+        Value::String(s) => quoted(s),
+        Value::Mapping(m) if m.is_empty() => "{}".into(),
+        Value::Sequence(s) if s.is_empty() => "[]".into(),
+        Value::Tagged(t) => return scalar(&t.value),
+        _ => return None,
+    })
+}
+
+/// A string that reads well as a literal block: several lines, one trailing newline at most,
+/// and a first line that does not start with a space (which would need an indent marker).
+fn literal_block(v: &Value) -> Option<(&str, &'static str)> {
+    let Value::String(s) = v else { return None };
+    let body = s.strip_suffix('\n');
+    let (text, chomp) = match body {
+        Some(b) => (b, "|"),
+        None => (s.as_str(), "|-"),
+    };
+    let ok = text.contains('\n')
+        && !text.ends_with('\n')
+        && !text.starts_with([' ', '\t'])
+        && !text.contains('\r');
+    ok.then_some((text, chomp))
+}
+
+fn block(out: &mut String, text: &str, indent: usize) {
+    for line in text.split('\n') {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "{:indent$}{line}", "");
+        }
+    }
+}
+
+fn key(k: &Value) -> String {
+    match k {
+        Value::String(s) if plain_ok(s) => s.clone(),
+        Value::String(s) => quoted(s),
+        other => scalar(other).unwrap_or_default(),
+    }
+}
+
+/// After `key:` or `- `: the rest of the line and what follows it.
+fn value(out: &mut String, v: &Value, indent: usize, in_seq: bool) {
+    if let Some((text, chomp)) = literal_block(v) {
+        let _ = writeln!(out, " {chomp}");
+        block(out, text, indent + 2);
+    } else if let Some(s) = scalar(v) {
+        let _ = writeln!(out, " {s}");
+    } else {
+        match v {
+            Value::Mapping(m) if in_seq => mapping(out, m, indent + 2, true),
+            Value::Mapping(m) => {
+                out.push('\n');
+                mapping(out, m, indent + 2, false);
+            }
+            // Sequences under a key sit at the key's indentation (kubectl's own style).
+            Value::Sequence(s) => {
+                out.push('\n');
+                sequence(out, s, if in_seq { indent + 2 } else { indent });
+            }
+            _ => out.push('\n'),
+        }
+    }
+}
+
+fn mapping(out: &mut String, m: &Mapping, indent: usize, first_inline: bool) {
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 || !first_inline {
+            let _ = write!(out, "{:indent$}", "");
+        }
+        let _ = write!(out, "{}:", key(k));
+        value(out, v, indent, false);
+    }
+}
+
+fn sequence(out: &mut String, s: &[Value], indent: usize) {
+    for item in s {
+        let _ = write!(out, "{:indent$}-", "");
+        match item {
+            Value::Mapping(m) if !m.is_empty() => {
+                out.push(' ');
+                mapping(out, m, indent + 2, true);
+            }
+            _ => value(out, item, indent, true),
+        }
+    }
+}
+
+/// One YAML document (without the `---` line).
+pub fn document(v: &Value) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Mapping(m) if !m.is_empty() => mapping(&mut out, m, 0, false),
+        other => {
+            let _ = writeln!(out, "{}", scalar(other).unwrap_or_default());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn y(s: &str) -> Value {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_and_numbers_in_strings_are_quoted() {
+        for s in [
+            "yes", "No", "on", "OFF", "y", "n", "true", "null", "~", "1", "1e3", "0x1f", "012",
+            "1:20", ".inf", "", " x", "a: b", "a #b", "*x", "&x", "!x", "-", "%x", "@x", "`x",
+            "a:",
+        ] {
+            let out = document(&Value::Mapping(
+                [(Value::from("k"), Value::from(s))].into_iter().collect(),
+            ));
+            assert!(out.starts_with("k: \""), "{s:?} gave {out:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_words_paths_and_urls_stay_plain() {
+        for s in [
+            "kata-deploy",
+            "quay.io/kata-containers/kata-deploy:4.1.0",
+            "/usr/bin/kata-deploy",
+            "spec.nodeName",
+            "http://p:3128",
+        ] {
+            let out = document(&Value::Mapping(
+                [(Value::from("k"), Value::from(s))].into_iter().collect(),
+            ));
+            assert_eq!(out, format!("k: {s}\n"));
+        }
+    }
+
+    #[test]
+    fn output_reads_back_as_the_same_value() {
+        let v = y(r#"
+a: {b: [1, "2", {c: "yes", d: [x, [y, z]]}], e: {}, f: []}
+script: "set -u\nfor i in 1 2; do\n  echo $i\ndone\n"
+nochomp: "line1\nline2"
+list:
+- - nested
+  - "on"
+- {k: v, l: "multi\nline\n"}
+empty: ""
+"#);
+        let text = document(&v);
+        assert_eq!(serde_yaml::from_str::<Value>(&text).unwrap(), v, "{text}");
+    }
+}
