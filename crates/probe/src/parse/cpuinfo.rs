@@ -1,0 +1,62 @@
+//! `/proc/cpuinfo`: the first processor block's identity and flags (x86), or the
+//! `facilities` list (s390x).
+
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuInfo {
+    pub vendor: Option<String>,
+    pub family: Option<u32>,
+    pub model: Option<u32>,
+    pub model_name: Option<String>,
+    pub flags: BTreeSet<String>,
+    /// s390x facility numbers.
+    pub facilities: BTreeSet<u32>,
+}
+
+pub fn parse(text: &str) -> CpuInfo {
+    let mut c = CpuInfo::default();
+    let mut seen_processor = false;
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        match k {
+            // Only the first CPU's block: the rest repeat it.
+            "processor" if seen_processor => break,
+            "processor" => seen_processor = true,
+            "vendor_id" => c.vendor = Some(v.to_string()),
+            "cpu family" => c.family = v.parse().ok(),
+            "model" => c.model = v.parse().ok(),
+            "model name" => c.model_name = Some(v.to_string()),
+            "flags" | "Features" | "features" => {
+                c.flags.extend(v.split_whitespace().map(str::to_string))
+            }
+            "facilities" => c
+                .facilities
+                .extend(v.split_whitespace().filter_map(|f| f.parse::<u32>().ok())),
+            _ => {}
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_first_block_only() {
+        let c = parse("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC 7763\nflags\t\t: fpu sme sev sev_es sev_snp\n\nprocessor\t: 1\nflags\t\t: other\n");
+        assert_eq!(c.vendor.as_deref(), Some("AuthenticAMD"));
+        assert_eq!((c.family, c.model), (Some(25), Some(1)));
+        assert!(c.flags.contains("sev_snp") && !c.flags.contains("other"));
+    }
+
+    #[test]
+    fn s390x_facilities() {
+        let c = parse("vendor_id       : IBM/S390\nfacilities      : 0 1 2 3 158 159\n");
+        assert!(c.facilities.contains(&158));
+    }
+}
