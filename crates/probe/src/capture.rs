@@ -67,19 +67,6 @@ pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> 
     std::fs::create_dir_all(&root).map_err(err(&root))?;
     let mut hw = HwFile::default();
     let mut files = 0;
-    // Directories first, so listings are reproduced even for entries nobody reads.
-    for (input, reading) in &snapshot.readings {
-        if let (Input::Dir { path }, Reading::Entries { names }) = (input, reading) {
-            let dir = root.join(path);
-            std::fs::create_dir_all(&dir).map_err(err(&dir))?;
-            for n in names {
-                let e = dir.join(n);
-                if std::fs::symlink_metadata(&e).is_err() {
-                    std::fs::create_dir_all(&e).map_err(err(&e))?;
-                }
-            }
-        }
-    }
     for (input, reading) in &snapshot.readings {
         match (input, reading) {
             (
@@ -102,6 +89,9 @@ pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> 
                 let _ = std::fs::remove_dir(&p);
                 std::os::unix::fs::symlink(target, &p).map_err(err(&p))?;
                 files += 1;
+            }
+            (Input::Dir { path }, Reading::Entries { names }) => {
+                hw.dirs.insert(path.clone(), names.clone());
             }
             (Input::Device { path }, Reading::Device { node }) => {
                 hw.devices.insert(path.clone(), node.clone());

@@ -18,9 +18,7 @@ pub enum Output {
 
 /// Check whether this host can run confidential containers, and which profile fits
 #[derive(clap::Args)]
-#[command(
-    args_conflicts_with_subcommands = true,
-    after_help = "Examples:
+#[command(after_help = "Examples:
   cococtl probe                        # this host, human report
   cococtl probe -o json                # versioned machine report (schema cococtl.probe/v1)
   cococtl probe --profile x86_64       # verdict for one profile's shims
@@ -29,8 +27,7 @@ pub enum Output {
 
 Nothing on the host is changed. Without root the probe still runs; checks that need root
 are skipped with the reason. Exit codes: 0 ready for the requested (or recommended)
-profile, 1 not ready, 2 the probe itself failed."
-)]
+profile, 1 not ready, 2 the probe itself failed.")]
 pub struct ProbeArgs {
     #[command(subcommand)]
     command: Option<Command>,

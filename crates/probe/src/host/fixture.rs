@@ -72,6 +72,10 @@ pub struct HwFile {
     /// Paths whose reads fail with EACCES (what a non-root capture met).
     #[serde(default)]
     pub denied: Vec<String>,
+    /// Directory listings recorded by `capture` (git cannot hold empty directories, and a
+    /// listing is the whole input for checks like "is kvm_amd loaded").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dirs: BTreeMap<String, Vec<String>>,
 }
 
 pub fn cpuid_key(leaf: u32, subleaf: u32) -> String {
@@ -151,7 +155,12 @@ impl Host for FixtureHost {
                 }
             }
             Input::File { path } => self.fs.file(path),
-            Input::Dir { path } => self.fs.dir(path),
+            Input::Dir { path } => match self.hw.dirs.get(path) {
+                Some(names) => Reading::Entries {
+                    names: names.clone(),
+                },
+                None => self.fs.dir(path),
+            },
             Input::Link { path } => self.fs.link(path),
             Input::Device { path } => match self.hw.devices.get(path.trim_start_matches('/')) {
                 Some(kind) => Reading::Device { node: kind.clone() },
