@@ -2,6 +2,8 @@
 //! tests), with the I/O errors mapped to readings. Reads are bounded, and in a fixture a
 //! symlink may not lead outside the root.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,9 @@ pub struct RootFs {
     root: PathBuf,
     /// Refuse paths that resolve outside `root` (fixtures); the host root contains all.
     contain: bool,
+    /// Resolved parent directories: sysfs reads share a few hundred parents, and resolving
+    /// each path from scratch costs a syscall per component and link hop.
+    dirs: RefCell<HashMap<String, Result<PathBuf, Reading>>>,
 }
 
 fn io_reading(e: &std::io::Error) -> Reading {
@@ -37,6 +42,7 @@ impl RootFs {
         RootFs {
             root: PathBuf::from("/"),
             contain: false,
+            dirs: RefCell::default(),
         }
     }
 
@@ -44,39 +50,121 @@ impl RootFs {
         Ok(RootFs {
             root: root.canonicalize()?,
             contain: true,
+            dirs: RefCell::default(),
         })
     }
 
+    /// Resolves `rel` inside the root one component at a time, following symlinks
+    /// relative to where they sit (as sysfs links are), never above the root. Every
+    /// resolved path is cached: sysfs reads share a few hundred directories.
     fn resolve(&self, rel: &str) -> Result<PathBuf, Reading> {
-        let p = self.root.join(rel.trim_start_matches('/'));
+        let rel = rel.trim_matches('/');
         if !self.contain {
-            return Ok(p);
+            return Ok(self.root.join(rel));
         }
-        match p.canonicalize() {
-            Ok(c) if c.starts_with(&self.root) => Ok(c),
-            Ok(c) => Err(Reading::Error {
-                detail: format!("{} leads outside the fixture root", c.display()),
-            }),
-            Err(e) => Err(io_reading(&e)),
+        self.resolve_in(rel, 0)
+    }
+
+    fn resolve_in(&self, rel: &str, hops: u32) -> Result<PathBuf, Reading> {
+        if rel.is_empty() {
+            return Ok(self.root.clone());
         }
+        if let Some(r) = self.dirs.borrow().get(rel) {
+            return r.clone();
+        }
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let r = self
+            .resolve_in(parent, hops)
+            .and_then(|base| self.step(base, name, hops));
+        self.dirs.borrow_mut().insert(rel.to_string(), r.clone());
+        r
+    }
+
+    /// One path component below the resolved `base`.
+    fn step(&self, base: PathBuf, name: &str, hops: u32) -> Result<PathBuf, Reading> {
+        match name {
+            "" | "." => return Ok(base),
+            ".." if base == self.root => {
+                return Err(Reading::Error {
+                    detail: "a link leads outside the fixture root".into(),
+                })
+            }
+            ".." => {
+                return Ok(base
+                    .parent()
+                    .map_or_else(|| self.root.clone(), Path::to_path_buf))
+            }
+            _ => {}
+        }
+        let candidate = base.join(name);
+        let meta = std::fs::symlink_metadata(&candidate).map_err(|e| io_reading(&e))?;
+        if !meta.file_type().is_symlink() {
+            return Ok(candidate);
+        }
+        if hops >= 40 {
+            return Err(Reading::Error {
+                detail: "symlink loop".into(),
+            });
+        }
+        let target = std::fs::read_link(&candidate).map_err(|e| io_reading(&e))?;
+        if target.is_absolute() {
+            return Err(Reading::Error {
+                detail: format!(
+                    "{} links to the absolute path {}, outside the fixture root",
+                    candidate.display(),
+                    target.display()
+                ),
+            });
+        }
+        let mut at = base;
+        for comp in target.to_string_lossy().split('/') {
+            at = self.step(at, comp, hops + 1)?;
+        }
+        Ok(at)
     }
 
     pub fn file(&self, rel: &str) -> Reading {
-        let p = match self.resolve(rel) {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
-        let mut buf = Vec::new();
-        let res = std::fs::File::open(&p).and_then(|f| f.take(MAX_FILE).read_to_end(&mut buf));
+        let res = self.open(rel).and_then(|f| {
+            let mut buf = Vec::new();
+            f.take(MAX_FILE)
+                .read_to_end(&mut buf)
+                .map(|_| buf)
+                .map_err(|e| io_reading(&e))
+        });
         match res {
-            Ok(_) => {
+            Ok(buf) => {
                 let mut s = String::from_utf8_lossy(&buf).into_owned();
                 if s.ends_with('\n') {
                     s.pop();
                 }
                 Reading::Text { value: s }
             }
-            Err(e) => io_reading(&e),
+            Err(r) => r,
+        }
+    }
+
+    /// Opens a file inside the root. The last component is opened without following a
+    /// link (one syscall for the common case); only a link there is resolved in full.
+    fn open(&self, rel: &str) -> Result<std::fs::File, Reading> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if !self.contain {
+            return std::fs::File::open(self.root.join(rel.trim_start_matches('/')))
+                .map_err(|e| io_reading(&e));
+        }
+        let rel = rel.trim_matches('/');
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let dir = self.resolve(parent)?;
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join(name))
+        {
+            Ok(f) => Ok(f),
+            // ELOOP here means the last component is a link: resolve it inside the root.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                std::fs::File::open(self.resolve(rel)?).map_err(|e| io_reading(&e))
+            }
+            Err(e) => Err(io_reading(&e)),
         }
     }
 
