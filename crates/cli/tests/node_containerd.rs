@@ -1,0 +1,470 @@
+//! `cococtl node containerd` end to end: the real binary installs Debian's real containerd
+//! builds (served over HTTP on 127.0.0.1) into a temporary host root whose "distribution"
+//! containerd 1.6.20 really runs as an isolated process. systemd is the process-based test
+//! implementation (COCOCTL_TEST_SYSTEMD=process). Prepared by scripts/setup.d/containerd-debs.sh.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use cococtl_containerd::systemd::{ProcessSystemd, Systemd};
+
+/// containerd processes are heavy for a 2-core machine: one host at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn deps() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-deps/containerd");
+    assert!(d.join(".done-v1").exists(), "real containerd test deps are missing: run ./scripts/test (it runs scripts/setup.d/containerd-debs.sh)");
+    d
+}
+
+fn sha(name: &str) -> String {
+    let sums = std::fs::read_to_string(deps().join("tarballs/SHA256SUMS")).unwrap();
+    sums.lines()
+        .find(|l| l.ends_with(name))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn file_sha(p: &Path) -> String {
+    let out = Command::new("sha256sum").arg(p).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/fault_server.py"))
+            .arg(dir)
+            .arg("120")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Server {
+            child,
+            port: line.trim().parse().unwrap(),
+        }
+    }
+
+    fn url(&self, mode: &str, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{mode}/{name}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Host {
+    dir: tempfile::TempDir,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Host {
+    /// A host whose distribution containerd 1.6.20 runs from /usr/bin under a systemd unit.
+    fn new() -> Host {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        for f in std::fs::read_dir(deps().join("1.6.20/release/bin")).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), root.join("usr/bin").join(f.file_name())).unwrap();
+        }
+        std::fs::create_dir_all(root.join("lib/systemd/system")).unwrap();
+        std::fs::write(
+            root.join("lib/systemd/system/containerd.service"),
+            "[Unit]\nDescription=containerd\n[Service]\nExecStart=/usr/bin/containerd\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("etc/containerd")).unwrap();
+        let r = root.display();
+        std::fs::write(
+            root.join("etc/containerd/config.toml"),
+            format!("version = 2\nroot = \"{r}/var/lib/containerd\"\nstate = \"{r}/run/containerd\"\n[grpc]\n  address = \"{r}/run/containerd/containerd.sock\"\n[ttrpc]\n  address = \"{r}/run/containerd/containerd.sock.ttrpc\"\n"),
+        )
+        .unwrap();
+        let h = Host {
+            dir,
+            _serial: serial,
+        };
+        h.systemd().restart("containerd.service").unwrap();
+        assert_eq!(
+            h.wait_version(),
+            "1.6.20~ds1",
+            "the distribution containerd runs"
+        );
+        h
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn systemd(&self) -> ProcessSystemd {
+        ProcessSystemd {
+            host_root: self.root().to_path_buf(),
+        }
+    }
+
+    /// The running server's version, asked over its socket.
+    fn server_version(&self) -> Option<String> {
+        let out = Command::new(deps().join("2.1.9/release/bin/ctr"))
+            .arg("--address")
+            .arg(self.root().join("run/containerd/containerd.sock"))
+            .arg("version")
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split("Server:")
+            .nth(1)?
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Version:"))
+            .map(|v| v.trim().to_string())
+    }
+
+    fn wait_version(&self) -> String {
+        for _ in 0..100 {
+            if let Some(v) = self.server_version() {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "containerd did not answer; log:\n{}",
+            std::fs::read_to_string(self.root().join("var/log/containerd.log")).unwrap_or_default()
+        );
+    }
+
+    fn cococtl(&self, action: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cococtl"));
+        c.args(["node", "containerd", action, "--host-root"])
+            .arg(self.root())
+            .args(args)
+            .env("COCOCTL_TEST_SYSTEMD", "process")
+            .env_remove("NODE_NAME");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    fn install(&self, url: &str, sha256: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["--once", "--allow-insecure-http", "--tarball-url", url];
+        if !extra.contains(&"--health-timeout") {
+            args.extend(["--health-timeout", "20"]);
+        }
+        if !sha256.is_empty() {
+            args.extend(["--sha256", sha256]);
+        }
+        args.extend(extra);
+        self.cococtl("install", &args, &[])
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        self.root().join(rel).exists()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.systemd().stop();
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tarballs() -> PathBuf {
+    deps().join("tarballs")
+}
+
+const V17: &str = "containerd-1.7.24-linux-amd64.tar.gz";
+const V21: &str = "containerd-2.1.9-linux-amd64.tar.gz";
+
+#[test]
+fn side_install_upgrades_restarts_and_passes_the_gate_without_touching_the_distro_binaries() {
+    let h = Host::new();
+    let distro = file_sha(&h.root().join("usr/bin/containerd"));
+    let srv = Server::start(&tarballs());
+    let out = h.install(&srv.url("files", V17), &sha(V17), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.wait_version(), "1.7.24~ds1");
+    assert!(h.exists("opt/confidential-containers/bin/containerd"));
+    assert!(std::fs::read_to_string(
+        h.root()
+            .join("etc/systemd/system/containerd.service.d/50-cococtl.conf")
+    )
+    .unwrap()
+    .contains("ExecStart=/opt/confidential-containers/bin/containerd"));
+    assert_eq!(file_sha(&h.root().join("usr/bin/containerd")), distro);
+    assert!(!h.exists("var/lib/cococtl/containerd/journal.json"));
+    assert!(stderr(&out).contains("cococtl.confidentialcontainers.org/containerd=ready"));
+
+    // The same tarball again: no restart.
+    let pid = std::fs::read_to_string(h.root().join("run/cococtl-test-containerd.pid")).unwrap();
+    let again = h.install(&srv.url("files", V17), &sha(V17), &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("nothing to do"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.root().join("run/cococtl-test-containerd.pid")).unwrap(),
+        pid
+    );
+
+    // A different tarball upgrades through the same gate.
+    let up = h.install(&srv.url("files", V21), &sha(V21), &[]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    assert!(h.wait_version().starts_with("2.1.9"));
+
+    // Status, then restore returns to the distribution's containerd and removes everything.
+    let st = h.cococtl("status", &["-o", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["installed"]["sha256"], sha(V21));
+    let r = h.cococtl("restore", &[], &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(h.wait_version(), "1.6.20~ds1");
+    assert!(!h.exists("etc/systemd/system/containerd.service.d/50-cococtl.conf"));
+    assert!(!h.exists("opt/confidential-containers/bin"));
+    assert!(!h.exists("var/lib/cococtl/containerd/state.json"));
+}
+
+#[test]
+fn side_install_rolls_back_when_new_containerd_does_not_start() {
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    let name = "containerd-broken-linux-amd64.tar.gz";
+    let out = h.install(
+        &srv.url("files", name),
+        &sha(name),
+        &["--health-timeout", "5"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("containerd=rolled-back"));
+    assert_eq!(
+        h.wait_version(),
+        "1.6.20~ds1",
+        "the previous containerd runs again"
+    );
+    assert!(!h.exists("etc/systemd/system/containerd.service.d/50-cococtl.conf"));
+    assert!(!h.exists("opt/confidential-containers/bin"));
+    assert!(!h.exists("var/lib/cococtl/containerd/state.json"));
+}
+
+#[test]
+fn in_place_install_replaces_the_unit_binaries_and_restore_puts_the_originals_back() {
+    let h = Host::new();
+    let distro = file_sha(&h.root().join("usr/bin/containerd"));
+    let srv = Server::start(&tarballs());
+    let out = h.install(&srv.url("files", V17), &sha(V17), &["--mode", "in-place"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.wait_version(), "1.7.24~ds1");
+    assert_ne!(file_sha(&h.root().join("usr/bin/containerd")), distro);
+    assert!(!h.exists("etc/systemd/system/containerd.service.d/50-cococtl.conf"));
+    let r = h.cococtl("restore", &[], &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(file_sha(&h.root().join("usr/bin/containerd")), distro);
+    assert_eq!(h.wait_version(), "1.6.20~ds1");
+}
+
+#[test]
+fn kill_9_between_install_steps_is_recovered_on_the_next_start() {
+    for step in ["journal", "binaries", "dropin", "applied"] {
+        let h = Host::new();
+        let srv = Server::start(&tarballs());
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cococtl"));
+        let crashed = c
+            .args([
+                "node",
+                "containerd",
+                "install",
+                "--once",
+                "--allow-insecure-http",
+                "--host-root",
+            ])
+            .arg(h.root())
+            .args([
+                "--tarball-url",
+                &srv.url("files", V17),
+                "--sha256",
+                &sha(V17),
+            ])
+            .env("COCOCTL_TEST_SYSTEMD", "process")
+            .env("COCOCTL_TEST_CRASH_AFTER", step)
+            .output()
+            .unwrap();
+        assert!(!crashed.status.success(), "{step}: the hook aborts");
+        assert!(
+            h.exists("var/lib/cococtl/containerd/journal.json"),
+            "{step}: the journal survives"
+        );
+        let st = h.cococtl("status", &[], &[]);
+        assert!(
+            String::from_utf8_lossy(&st.stdout).contains("interrupted change is pending"),
+            "{step}"
+        );
+        let again = h.install(&srv.url("files", V17), &sha(V17), &[]);
+        assert!(again.status.success(), "{step}: {}", stderr(&again));
+        assert!(
+            stderr(&again).contains("recovering"),
+            "{step}: {}",
+            stderr(&again)
+        );
+        assert_eq!(h.wait_version(), "1.7.24~ds1", "{step}");
+        let r = h.cococtl("restore", &[], &[]);
+        assert!(r.status.success(), "{step}: {}", stderr(&r));
+        assert!(!h.exists("opt/confidential-containers/bin"), "{step}");
+    }
+}
+
+#[test]
+fn transient_server_errors_are_retried_and_a_dropped_download_resumes() {
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    let out = h.install(&srv.url("flaky", V21), &sha(V21), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 500"), "{}", stderr(&out));
+    let r = h.cococtl("restore", &[], &[]);
+    assert!(r.status.success());
+    let out = h.install(&srv.url("drop", V21), &sha(V21), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("resuming at"), "{}", stderr(&out));
+    assert!(h.wait_version().starts_with("2.1.9"));
+}
+
+/// Each bad input exits 2 and leaves the host exactly as it was.
+fn assert_refused(h: &Host, out: &Output, expect: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert!(
+        stderr(out).contains(expect),
+        "`{expect}` not in:\n{}",
+        stderr(out)
+    );
+    assert!(!h.exists("opt/confidential-containers/bin"));
+    assert!(!h.exists("etc/systemd/system/containerd.service.d"));
+    assert!(!h.exists("var/lib/cococtl/containerd/journal.json"));
+    assert_eq!(h.wait_version(), "1.6.20~ds1");
+}
+
+#[test]
+fn download_faults_change_nothing() {
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    assert_refused(
+        &h,
+        &h.install(&srv.url("files", "nope.tar.gz"), &sha(V17), &[]),
+        "HTTP 404",
+    );
+    assert_refused(
+        &h,
+        &h.install(&srv.url("500", V17), &sha(V17), &[]),
+        "HTTP 500",
+    );
+    assert_refused(
+        &h,
+        &h.install(&srv.url("files", V17), &sha(V21), &[]),
+        "SHA-256 mismatch",
+    );
+    assert_refused(
+        &h,
+        &h.install(&srv.url("stall", V17), &sha(V17), &["--stall-timeout", "1"]),
+        "stalled",
+    );
+}
+
+#[test]
+fn unsafe_or_wrong_tarballs_change_nothing() {
+    let h = Host::new();
+    let bad = tempfile::tempdir().unwrap();
+    let st = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/bad_tarballs.py"))
+        .arg(deps().join("1.7.24/release"))
+        .arg(bad.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let srv = Server::start(bad.path());
+    for (name, expect) in [
+        ("dotdot.tar.gz", "contains `..`"),
+        ("absolute.tar.gz", "absolute path"),
+        ("symlink-out.tar.gz", "outside the tarball"),
+        ("hardlink.tar.gz", "hard link"),
+        ("device.tar.gz", "device file"),
+        ("missing-ctr.tar.gz", "has no bin/ctr"),
+        ("other-arch.tar.gz", "built for aarch64"),
+        ("many-entries.tar.gz", "more than 10000 entries"),
+        ("truncated.tar.gz", "corrupt or truncated"),
+    ] {
+        let out = h.install(&srv.url("files", name), "", &["--allow-unverified"]);
+        assert_refused(&h, &out, expect);
+    }
+}
+
+#[test]
+fn bad_settings_are_refused_before_anything_happens() {
+    let h = Host::new();
+    let run = |args: &[&str]| h.cococtl("install", &[&["--once"], args].concat(), &[]);
+    assert_refused(
+        &h,
+        &run(&[
+            "--tarball-url",
+            "http://127.0.0.1:9/c.tgz",
+            "--sha256",
+            &"a".repeat(64),
+        ]),
+        "plain HTTP",
+    );
+    assert_refused(
+        &h,
+        &run(&["--tarball-url", "https://127.0.0.1:9/c.tgz"]),
+        "no checksum",
+    );
+    assert_refused(
+        &h,
+        &run(&["--tarball-url", "https://x/c.tgz", "--sha256", "xyz"]),
+        "not a SHA-256",
+    );
+    assert_refused(
+        &h,
+        &run(&["--sha256", &"a".repeat(64)]),
+        "no containerd tarball for amd64",
+    );
+    assert_refused(
+        &h,
+        &run(&[
+            "--tarball-url",
+            "https://x/c.tgz",
+            "--sha256",
+            &"a".repeat(64),
+            "--k8s-distribution",
+            "k3s",
+        ]),
+        "ships and manages its own containerd",
+    );
+}

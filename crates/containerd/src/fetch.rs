@@ -1,0 +1,369 @@
+//! Downloads the tarball to disk through SHA-256, never holding it in memory: fixed-size
+//! chunks, resume with `Range` after a dropped connection, retries with backoff on
+//! transient errors (connect, 5xx, 408, 429), a stall timeout between chunks and an
+//! overall deadline, progress on stderr.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Checksum;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub attempts: u32,
+    /// No byte for this long: the attempt is abandoned (and retried).
+    pub stall: Duration,
+    /// The whole download, retries included.
+    pub deadline: Duration,
+    pub backoff: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            attempts: 5,
+            stall: Duration::from_secs(30),
+            deadline: Duration::from_secs(15 * 60),
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("GET {url}: HTTP {status}")]
+    Http { url: String, status: u16 },
+    #[error("GET {url}: no data for {secs} s (stalled), {attempts} attempts")]
+    Stalled {
+        url: String,
+        secs: u64,
+        attempts: u32,
+    },
+    #[error("GET {url}: not finished within {secs} s")]
+    Deadline { url: String, secs: u64 },
+    #[error("GET {url}: {message} ({attempts} attempts)")]
+    Network {
+        url: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{url}: SHA-256 mismatch: expected {expected}, got {actual}; the download was discarded"
+    )]
+    Checksum {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("checksum file {url}: {message}")]
+    ChecksumFile { url: String, message: String },
+}
+
+/// A verified download.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+enum Attempt {
+    Done,
+    Retry(String),
+    Stalled,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Rehashes what a previous attempt left, so a resumed download is hashed in full.
+fn rehash(path: &Path, hasher: &mut Sha256) -> Result<u64, FetchError> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        let r = f.read(&mut buf).map_err(io(path))?;
+        if r == 0 {
+            return Ok(n);
+        }
+        hasher.update(&buf[..r]);
+        n += r as u64;
+    }
+}
+
+async fn attempt(
+    client: &reqwest::Client,
+    url: &str,
+    dest: &Path,
+    hasher: &mut Sha256,
+    have: &mut u64,
+    opts: &Options,
+) -> Result<Attempt, FetchError> {
+    let mut req = client.get(url);
+    if *have > 0 {
+        req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+    }
+    let resp = match tokio::time::timeout(opts.stall, req.send()).await {
+        Err(_) => return Ok(Attempt::Stalled),
+        Ok(Err(e)) => return Ok(Attempt::Retry(e.to_string())),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    if status >= 500 || status == 408 || status == 429 {
+        return Ok(Attempt::Retry(format!("HTTP {status}")));
+    }
+    let append = status == 206 && *have > 0;
+    if !(200..300).contains(&status) {
+        return Err(FetchError::Http {
+            url: url.into(),
+            status,
+        });
+    }
+    if !append {
+        // The server ignored the range: start over.
+        *hasher = Sha256::new();
+        *have = 0;
+    }
+    let total = resp.content_length().map(|l| l + *have);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(dest)
+        .map_err(io(dest))?;
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
+    let mut resp = resp;
+    let mut next_report = *have + (32 << 20);
+    loop {
+        let chunk = match tokio::time::timeout(opts.stall, resp.chunk()).await {
+            Err(_) => {
+                out.flush().map_err(io(dest))?;
+                return Ok(Attempt::Stalled);
+            }
+            Ok(Err(e)) => {
+                out.flush().map_err(io(dest))?;
+                return Ok(Attempt::Retry(e.to_string()));
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(c))) => c,
+        };
+        hasher.update(&chunk);
+        out.write_all(&chunk).map_err(io(dest))?;
+        *have += chunk.len() as u64;
+        if *have >= next_report {
+            eprintln!(
+                "download: {} MiB{}",
+                *have >> 20,
+                total
+                    .map(|t| format!(" of {} MiB", t >> 20))
+                    .unwrap_or_default()
+            );
+            next_report += 32 << 20;
+        }
+    }
+    out.flush().map_err(io(dest))?;
+    out.get_ref().sync_all().map_err(io(dest))?;
+    if let Some(t) = total {
+        if *have < t {
+            return Ok(Attempt::Retry(format!(
+                "connection closed after {} of {t} bytes",
+                *have
+            )));
+        }
+    }
+    Ok(Attempt::Done)
+}
+
+async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    dest: &Path,
+    opts: &Options,
+) -> Result<(String, u64), FetchError> {
+    let start = Instant::now();
+    let mut hasher = Sha256::new();
+    let mut have = rehash(dest, &mut hasher)?;
+    let mut last = String::new();
+    let mut stalls = 0;
+    for n in 1..=opts.attempts {
+        let left = opts.deadline.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(FetchError::Deadline {
+                url: url.into(),
+                secs: opts.deadline.as_secs(),
+            });
+        }
+        match tokio::time::timeout(
+            left,
+            attempt(client, url, dest, &mut hasher, &mut have, opts),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(FetchError::Deadline {
+                    url: url.into(),
+                    secs: opts.deadline.as_secs(),
+                })
+            }
+            Ok(r) => match r? {
+                Attempt::Done => return Ok((hex::encode(hasher.finalize()), have)),
+                Attempt::Retry(why) => last = why,
+                Attempt::Stalled => {
+                    stalls += 1;
+                    last = "stalled".into();
+                }
+            },
+        }
+        if n < opts.attempts {
+            let wait = opts.backoff * 2u32.saturating_pow(n - 1);
+            eprintln!(
+                "download: attempt {n} failed ({last}); retrying in {} ms{}",
+                wait.as_millis(),
+                if have > 0 {
+                    format!(", resuming at {have} bytes")
+                } else {
+                    String::new()
+                }
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+    if stalls == opts.attempts {
+        return Err(FetchError::Stalled {
+            url: url.into(),
+            secs: opts.stall.as_secs(),
+            attempts: opts.attempts,
+        });
+    }
+    Err(FetchError::Network {
+        url: url.into(),
+        message: last,
+        attempts: opts.attempts,
+    })
+}
+
+/// The expected digest for the tarball from a `sha256sum`-format file.
+fn from_checksum_file(text: &str, url: &str, tarball_url: &str) -> Result<String, FetchError> {
+    let name = tarball_url.rsplit('/').next().unwrap_or(tarball_url);
+    let entries: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?, it.next().unwrap_or("").trim_start_matches('*')))
+        })
+        .collect();
+    let pick = entries
+        .iter()
+        .find(|(_, f)| *f == name)
+        .or_else(|| (entries.len() == 1).then(|| &entries[0]));
+    match pick {
+        Some((h, _)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(h.to_ascii_lowercase())
+        }
+        Some((h, _)) => Err(FetchError::ChecksumFile {
+            url: url.into(),
+            message: format!("`{h}` is not a SHA-256"),
+        }),
+        None => Err(FetchError::ChecksumFile {
+            url: url.into(),
+            message: format!("no line for {name}"),
+        }),
+    }
+}
+
+/// Downloads `url` to `dest`, verifying it against `checksum`. A mismatch deletes `dest`.
+pub fn fetch(
+    url: &str,
+    dest: &Path,
+    checksum: &Checksum,
+    opts: &Options,
+) -> Result<Fetched, FetchError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io(dest))?;
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| FetchError::Network {
+                url: url.into(),
+                message: e.to_string(),
+                attempts: 0,
+            })?;
+        let expected = match checksum {
+            Checksum::Sha256(h) => Some(h.clone()),
+            Checksum::Url(u) => {
+                let sums = dest.with_extension("sha256sums");
+                let _ = std::fs::remove_file(&sums);
+                download(&client, u, &sums, opts).await?;
+                let text = std::fs::read_to_string(&sums).map_err(io(&sums))?;
+                Some(from_checksum_file(&text, u, url)?)
+            }
+            Checksum::None => None,
+        };
+        let (actual, bytes) = download(&client, url, dest, opts).await?;
+        if let Some(expected) = expected {
+            if expected != actual {
+                let _ = std::fs::remove_file(dest);
+                return Err(FetchError::Checksum {
+                    url: url.into(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        Ok(Fetched {
+            path: dest.to_path_buf(),
+            sha256: actual,
+            bytes,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_files_in_sha256sum_format() {
+        let h = "a".repeat(64);
+        let text = format!(
+            "{h}  containerd-2.1.9-linux-amd64.tar.gz\n{}  other.tar.gz\n",
+            "b".repeat(64)
+        );
+        assert_eq!(
+            from_checksum_file(
+                &text,
+                "u",
+                "https://x/y/containerd-2.1.9-linux-amd64.tar.gz"
+            )
+            .unwrap(),
+            h
+        );
+        assert_eq!(
+            from_checksum_file(&format!("{h}\n"), "u", "https://x/z.tgz").unwrap(),
+            h,
+            "a lone digest applies"
+        );
+        assert!(from_checksum_file("zz  z.tgz\n", "u", "https://x/z.tgz").is_err());
+        assert!(from_checksum_file(&text, "u", "https://x/missing.tgz").is_err());
+    }
+}
