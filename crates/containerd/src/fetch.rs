@@ -288,6 +288,12 @@ fn from_checksum_file(text: &str, url: &str, tarball_url: &str) -> Result<String
     }
 }
 
+/// Selects rustls's ring provider for the whole process (reqwest and kube share it; a
+/// second call is a no-op).
+pub fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Downloads `url` to `dest`, verifying it against `checksum`. A mismatch deletes `dest`.
 pub fn fetch(
     url: &str,
@@ -295,6 +301,7 @@ pub fn fetch(
     checksum: &Checksum,
     opts: &Options,
 ) -> Result<Fetched, FetchError> {
+    tls_provider();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -62,6 +62,8 @@ pub enum Error {
     State(String),
     #[error("{0}")]
     Host(String),
+    #[error("containerd is installed and healthy, but the node could not be labelled: {0}")]
+    Report(String),
 }
 
 impl Error {
@@ -152,7 +154,8 @@ impl Agent<'_> {
                     eprintln!("containerd {v} from this tarball is already installed and healthy: nothing to do");
                     let _ = std::fs::remove_dir_all(&staging);
                     self.reporter
-                        .report(State::Ready, &cur.version, &cur.sha256, "");
+                        .report(State::Ready, &cur.version, &cur.sha256, "")
+                        .map_err(Error::Report)?;
                     return Ok(cur);
                 }
             }
@@ -171,7 +174,8 @@ impl Agent<'_> {
         // so restore always returns to the distribution's containerd.
         let previous = load_state(&self.host_root)?;
         self.reporter
-            .report(State::Installing, &verified.version, &fetched.sha256, "");
+            .report(State::Installing, &verified.version, &fetched.sha256, "")
+            .map_err(Error::Report)?;
         let committed = previous
             .as_ref()
             .map(|p| p.steps.clone())
@@ -209,7 +213,8 @@ impl Agent<'_> {
                 let _ = std::fs::remove_dir_all(&staging);
                 eprintln!("containerd {server} is running and healthy");
                 self.reporter
-                    .report(State::Ready, &verified.version, &fetched.sha256, "");
+                    .report(State::Ready, &verified.version, &fetched.sha256, "")
+                    .map_err(Error::Report)?;
                 Ok(installed)
             }
             Err(why) => {
@@ -222,7 +227,7 @@ impl Agent<'_> {
                 let message = format!("new containerd failed: {why}");
                 match after {
                     Ok(_) => {
-                        self.reporter.report(
+                        let _ = self.reporter.report(
                             State::RolledBack,
                             previous.as_ref().map_or("", |p| p.version.as_str()),
                             "",
@@ -231,7 +236,7 @@ impl Agent<'_> {
                         Err(Error::RolledBack { why })
                     }
                     Err(after) => {
-                        self.reporter.report(State::Failed, "", "", &message);
+                        let _ = self.reporter.report(State::Failed, "", "", &message);
                         Err(Error::RollbackUnhealthy { why, after })
                     }
                 }
@@ -383,7 +388,9 @@ impl Agent<'_> {
         })?;
         std::fs::remove_file(state_path(&self.host_root)).map_err(io("removing state.json"))?;
         let _ = std::fs::remove_dir_all(self.at(&format!("{}/backup", journal::DIR)));
-        self.reporter.report(State::Restored, &v, "", "");
+        self.reporter
+            .report(State::Restored, &v, "", "")
+            .map_err(Error::Report)?;
         Ok(Some(v))
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cococtl_containerd::config::{self, Mode, Raw};
 use cococtl_containerd::fetch;
 use cococtl_containerd::install::{self, Agent};
-use cococtl_containerd::report::LogReporter;
+use cococtl_containerd::report::{KubeReporter, LogReporter, Reporter};
 use cococtl_containerd::systemd::{ProcessSystemd, RealSystemd, Systemd};
 use cococtl_profile::catalog::Arch;
 
@@ -313,16 +313,18 @@ fn install(a: InstallArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return exit::invalid(&e.to_string()),
     };
-    if cfg.node_name.is_some() {
-        eprintln!(
-            "note: reporting to the Node object is not implemented yet; the state is logged here"
-        );
-    }
+    let reporter: Box<dyn Reporter> = match &cfg.node_name {
+        Some(node) => match KubeReporter::new(node) {
+            Ok(r) => Box::new(r),
+            Err(e) => return exit::failed(&e),
+        },
+        None => Box::new(LogReporter),
+    };
     let sd = systemd(&cfg.host_root);
     let agent = Agent {
         host_root: cfg.host_root.clone(),
         systemd: sd.as_ref(),
-        reporter: &LogReporter,
+        reporter: reporter.as_ref(),
         fetch: fetch::Options {
             stall: Duration::from_secs(a.stall_timeout),
             ..fetch::Options::default()
