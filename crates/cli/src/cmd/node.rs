@@ -48,6 +48,9 @@ enum Action {
     Install(Box<InstallArgs>),
     /// Undo what cococtl installed and check the original containerd runs again
     Restore(Common),
+    /// Download, verify and unpack the tarball into DEST only (pre-staging; the host is
+    /// not touched)
+    Fetch(FetchArgs),
     /// What is installed, from which tarball, in what state
     Status(StatusArgs),
 }
@@ -165,6 +168,21 @@ struct InstallArgs {
 }
 
 #[derive(clap::Args)]
+struct FetchArgs {
+    #[arg(long)]
+    tarball_url: String,
+    #[arg(long)]
+    sha256: Option<String>,
+    #[arg(long)]
+    allow_insecure_http: bool,
+    #[arg(long)]
+    allow_unverified: bool,
+    /// Directory to unpack into (must not exist)
+    #[arg(long)]
+    dest: PathBuf,
+}
+
+#[derive(clap::Args)]
 struct StatusArgs {
     #[command(flatten)]
     common: Common,
@@ -233,6 +251,7 @@ pub fn run(args: NodeArgs) -> ExitCode {
                 Err(e) => exit::failed(&e.to_string()),
             }
         }
+        Action::Fetch(f) => fetch_only(f),
         Action::Status(s) => match install::load_state(&s.common.host_root) {
             Err(e) => exit::failed(&e.to_string()),
             Ok(state) => {
@@ -340,4 +359,58 @@ fn install(a: InstallArgs) -> ExitCode {
         wait_for_sigterm();
     }
     code
+}
+
+fn fetch_only(f: FetchArgs) -> ExitCode {
+    let Some(arch) = Arch::host() else {
+        return exit::invalid("this architecture is not one kata-deploy supports");
+    };
+    let raw = Raw {
+        url: Some(f.tarball_url),
+        sha256: f.sha256,
+        allow_insecure_http: f.allow_insecure_http,
+        allow_unverified: f.allow_unverified,
+        distribution: "k8s".into(),
+        ..Raw::default()
+    };
+    let cfg = match config::resolve(raw, arch) {
+        Ok(c) => c,
+        Err(e) => return exit::invalid(&e.to_string()),
+    };
+    if f.dest.exists() {
+        return exit::invalid(&format!("--dest {}: already exists", f.dest.display()));
+    }
+    let tarball = f.dest.with_extension("download");
+    let result = fetch::fetch(
+        &cfg.url,
+        &tarball,
+        &cfg.checksum,
+        &fetch::Options::default(),
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|_| {
+        cococtl_containerd::extract::extract(&tarball, &f.dest, Default::default())
+            .map_err(|e| e.to_string())
+    })
+    .and_then(|_| cococtl_containerd::verify::verify(&f.dest, arch).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_file(&tarball);
+    match result {
+        Ok(v) => {
+            // This process's own peak (the `--version` children are not counted).
+            let hwm = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+                })
+                .unwrap_or_default();
+            eprintln!(
+                "verified containerd {} in {} (peak memory of this process: {hwm})",
+                v.version,
+                f.dest.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => exit::invalid(&e),
+    }
 }
