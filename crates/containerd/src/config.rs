@@ -5,13 +5,8 @@ use std::path::PathBuf;
 
 use cococtl_profile::catalog::Arch;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    #[default]
-    Side,
-    InPlace,
-}
+/// Side (reversible drop-in) or in-place (with backups): the same setting the values carry.
+pub use cococtl_profile::config::ContainerdMode as Mode;
 
 /// How the tarball is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

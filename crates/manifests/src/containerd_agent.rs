@@ -11,8 +11,8 @@ use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec,
-    PodTemplateSpec, SecurityContext, ServiceAccount, Volume, VolumeMount,
+    Container, EnvVar, HostPathVolumeSource, PodSpec, PodTemplateSpec, SecurityContext,
+    ServiceAccount, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -32,24 +32,19 @@ pub struct Objects {
     pub workloads: Vec<Object>,
 }
 
-fn var(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
-}
-
 fn tarball_env(env: &mut Vec<EnvVar>, suffix: &str, t: &Tarball) {
-    env.push(var(
+    env.push(meta::env(
         format!("COCOCTL_CONTAINERD_TARBALL_URL{suffix}"),
         &t.url,
     ));
     if !t.sha256.is_empty() {
-        env.push(var(format!("COCOCTL_CONTAINERD_SHA256{suffix}"), &t.sha256));
+        env.push(meta::env(
+            format!("COCOCTL_CONTAINERD_SHA256{suffix}"),
+            &t.sha256,
+        ));
     }
     if !t.checksum_url.is_empty() {
-        env.push(var(
+        env.push(meta::env(
             format!("COCOCTL_CONTAINERD_CHECKSUM_URL{suffix}"),
             &t.checksum_url,
         ));
@@ -58,17 +53,7 @@ fn tarball_env(env: &mut Vec<EnvVar>, suffix: &str, t: &Tarball) {
 
 /// The agent's settings, as the environment its flags read.
 pub fn env(c: &Config, cc: &CustomContainerd) -> Vec<EnvVar> {
-    let mut env = vec![EnvVar {
-        name: "NODE_NAME".into(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector {
-                api_version: None,
-                field_path: "spec.nodeName".into(),
-            }),
-            ..Default::default()
-        }),
-    }];
+    let mut env = vec![meta::node_name_env()];
     if let Some(t) = &cc.default {
         tarball_env(&mut env, "", t);
     }
@@ -81,14 +66,14 @@ pub fn env(c: &Config, cc: &CustomContainerd) -> Vec<EnvVar> {
             );
         }
     }
-    env.push(var("COCOCTL_CONTAINERD_MODE", cc.mode.as_str()));
+    env.push(meta::env("COCOCTL_CONTAINERD_MODE", cc.mode.as_str()));
     if cc.allow_insecure_http {
-        env.push(var("COCOCTL_CONTAINERD_ALLOW_INSECURE_HTTP", "true"));
+        env.push(meta::env("COCOCTL_CONTAINERD_ALLOW_INSECURE_HTTP", "true"));
     }
     if cc.allow_unverified {
-        env.push(var("COCOCTL_CONTAINERD_ALLOW_UNVERIFIED", "true"));
+        env.push(meta::env("COCOCTL_CONTAINERD_ALLOW_UNVERIFIED", "true"));
     }
-    env.push(var("COCOCTL_K8S_DISTRIBUTION", &c.k8s_distribution));
+    env.push(meta::env("COCOCTL_K8S_DISTRIBUTION", &c.k8s_distribution));
     env
 }
 

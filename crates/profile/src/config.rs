@@ -80,10 +80,13 @@ pub struct RuntimeClasses {
     pub overhead_enabled: bool,
 }
 
-/// How the custom containerd agent installs on a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the custom containerd agent installs on a node (rendered into the agent's
+/// environment, and recorded by the agent in its state file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ContainerdMode {
     /// Binaries under `/opt/confidential-containers/bin` plus a systemd drop-in.
+    #[default]
     Side,
     /// Replace the distro's binaries, keeping a backup.
     InPlace,

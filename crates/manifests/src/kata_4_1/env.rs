@@ -5,18 +5,12 @@
 use cococtl_profile::catalog::Arch;
 use cococtl_profile::config::ShimConfig;
 use cococtl_profile::Config;
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector};
+use k8s_openapi::api::core::v1::EnvVar;
+
+use crate::meta;
 
 /// The port the binary's health server listens on.
 pub const HEALTH_PORT: i32 = 8090;
-
-fn var(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
-}
 
 /// `SHIMS_<ARCH>`: space-separated, sorted by name.
 pub fn shims(c: &Config, arch: Arch) -> String {
@@ -86,25 +80,15 @@ pub fn containerd_config_dir_set(c: &Config) -> bool {
 /// The full env list of the DaemonSet container.
 pub fn env(c: &Config) -> Vec<EnvVar> {
     let mut e = vec![
-        EnvVar {
-            name: "NODE_NAME".into(),
-            value: None,
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    api_version: None,
-                    field_path: "spec.nodeName".into(),
-                }),
-                ..Default::default()
-            }),
-        },
-        var("DAEMONSET_NAME", c.base_name()),
-        var("DEBUG", c.debug.to_string()),
+        meta::node_name_env(),
+        meta::env("DAEMONSET_NAME", c.base_name()),
+        meta::env("DEBUG", c.debug.to_string()),
     ];
     let per_arch = |e: &mut Vec<EnvVar>, prefix: &str, f: &dyn Fn(Arch) -> String| {
         for arch in Arch::ALL {
             let v = f(arch);
             if !v.is_empty() {
-                e.push(var(format!("{prefix}_{}", arch.env_suffix()), v));
+                e.push(meta::env(format!("{prefix}_{}", arch.env_suffix()), v));
             }
         }
     };
@@ -120,47 +104,50 @@ pub fn env(c: &Config) -> Vec<EnvVar> {
     });
     let https = proxy(c, |s| &s.https_proxy);
     if !https.is_empty() {
-        e.push(var("AGENT_HTTPS_PROXY", https));
+        e.push(meta::env("AGENT_HTTPS_PROXY", https));
     }
     let no = proxy(c, |s| &s.no_proxy);
     if !no.is_empty() {
-        e.push(var("AGENT_NO_PROXY", no));
+        e.push(meta::env("AGENT_NO_PROXY", no));
     }
     per_arch(&mut e, "PULL_TYPE_MAPPING", &|a| pull_type_mapping(c, a));
-    e.push(var("INSTALLATION_PREFIX", c.installation_prefix.clone()));
-    e.push(var("MULTI_INSTALL_SUFFIX", c.suffix.clone()));
+    e.push(meta::env(
+        "INSTALLATION_PREFIX",
+        c.installation_prefix.clone(),
+    ));
+    e.push(meta::env("MULTI_INSTALL_SUFFIX", c.suffix.clone()));
     if !c.snapshotter_setup.is_empty() {
-        e.push(var(
+        e.push(meta::env(
             "EXPERIMENTAL_SETUP_SNAPSHOTTER",
             c.snapshotter_setup.join(","),
         ));
     }
     if !c.erofs_merge_mode.is_empty() {
-        e.push(var("EROFS_MERGE_MODE", c.erofs_merge_mode.clone()));
+        e.push(meta::env("EROFS_MERGE_MODE", c.erofs_merge_mode.clone()));
     }
     if !c.erofs_snapshotter_mode.is_empty() {
-        e.push(var(
+        e.push(meta::env(
             "EROFS_SNAPSHOTTER_MODE",
             c.erofs_snapshotter_mode.clone(),
         ));
     }
     if c.erofs_dmverity {
-        e.push(var("EROFS_DMVERITY", "dmverity"));
+        e.push(meta::env("EROFS_DMVERITY", "dmverity"));
     }
     per_arch(&mut e, "EXPERIMENTAL_FORCE_GUEST_PULL", &|a| {
         force_guest_pull(c, a)
     });
     if !c.containerd_config_file_name.is_empty() {
-        e.push(var(
+        e.push(meta::env(
             "CONTAINERD_CONFIG_FILE_NAME",
             c.containerd_config_file_name.clone(),
         ));
     }
     if !containerd_config_dir_set(c) {
-        e.push(var("K8S_DISTRIBUTION", c.k8s_distribution.clone()));
+        e.push(meta::env("K8S_DISTRIBUTION", c.k8s_distribution.clone()));
     }
     if !c.containerd_user_drop_in.trim().is_empty() {
-        e.push(var(
+        e.push(meta::env(
             "CONTAINERD_USER_DROP_IN_SOURCE_FILE",
             format!(
                 "{}{}",
@@ -170,14 +157,14 @@ pub fn env(c: &Config) -> Vec<EnvVar> {
         ));
     }
     if !c.host_os.is_empty() {
-        e.push(var("HOST_OS", c.host_os.clone()));
+        e.push(meta::env("HOST_OS", c.host_os.clone()));
     }
     if c.debug && c.devkit {
-        e.push(var("DEVKIT", "true"));
+        e.push(meta::env("DEVKIT", "true"));
     }
     if !c.startup_taints.is_empty() {
-        e.push(var("STARTUP_TAINTS", c.startup_taints.join(",")));
+        e.push(meta::env("STARTUP_TAINTS", c.startup_taints.join(",")));
     }
-    e.push(var("HEALTH_PORT", HEALTH_PORT.to_string()));
+    e.push(meta::env("HEALTH_PORT", HEALTH_PORT.to_string()));
     e
 }
