@@ -119,16 +119,9 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Evidence for a concrete input, as read.
     pub fn ev(&self, input: &Input) -> Evidence {
-        let r = self.view.get(input);
         Evidence {
-            source: match input {
-                Input::File { path }
-                | Input::Dir { path }
-                | Input::Link { path }
-                | Input::Device { path } => format!("/{path}"),
-                other => other.source(),
-            },
-            value: r.summary(),
+            source: input.source(),
+            value: self.view.get(input).summary(),
         }
     }
 

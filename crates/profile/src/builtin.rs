@@ -24,47 +24,25 @@ pub fn source(name: &str) -> Option<&'static str> {
 
 use std::collections::BTreeMap;
 
-use crate::catalog::{shim_by_name, Arch};
+use crate::catalog::Arch;
 
-/// The shims a profile (built-in or a values file's text) enables, per architecture.
-///
-/// A shim counts for an arch when it is enabled and its `supportedArches` (or, when the
-/// profile does not set them, the catalog's) contains that arch.
-pub fn enabled_shims(profile_yaml: &str) -> Result<BTreeMap<Arch, Vec<String>>, serde_yaml::Error> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(profile_yaml)?;
-    let shims = doc.get("shims");
-    let disable_all = shims
-        .and_then(|s| s.get("disableAll"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let mut out: BTreeMap<Arch, Vec<String>> = BTreeMap::new();
-    for shim in crate::catalog::SHIMS {
-        let entry = shims.and_then(|s| s.get(shim.name));
-        let enabled = entry
-            .and_then(|e| e.get("enabled"))
-            .and_then(|v| v.as_bool())
-            .or(shim.default_enabled)
-            .unwrap_or(!disable_all);
-        if !enabled {
-            continue;
-        }
-        let arches: Vec<Arch> = match entry
-            .and_then(|e| e.get("supportedArches"))
-            .and_then(|v| v.as_sequence())
-        {
-            Some(list) => list
-                .iter()
-                .filter_map(|a| a.as_str().and_then(Arch::from_k8s_name))
-                .collect(),
-            None => shim_by_name(shim.name)
-                .map(|s| s.arches.to_vec())
-                .unwrap_or_default(),
-        };
-        for arch in arches {
-            out.entry(arch).or_default().push(shim.name.to_string());
-        }
-    }
-    Ok(out)
+/// The shims a profile (built-in or a values file's text) enables, per architecture,
+/// through the same layering and validation as `render` (so an invalid profile is an
+/// error here too).
+pub fn enabled_shims(profile_yaml: &str) -> Result<BTreeMap<Arch, Vec<String>>, crate::Error> {
+    let inputs = crate::Inputs {
+        profile: Some(("profile".into(), profile_yaml.into())),
+        namespace: "coco-system".into(),
+        ..Default::default()
+    };
+    let config = crate::resolve(&inputs)?.config;
+    Ok(Arch::ALL
+        .into_iter()
+        .filter_map(|a| {
+            let shims: Vec<String> = config.shims_for(a).map(|s| s.name().to_string()).collect();
+            (!shims.is_empty()).then_some((a, shims))
+        })
+        .collect())
 }
 
 #[cfg(test)]
