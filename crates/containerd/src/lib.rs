@@ -26,4 +26,4 @@ pub mod report;
 pub mod systemd;
 pub mod verify;
 
-pub use cococtl_profile::labels;
+pub use cococtl_core::labels;

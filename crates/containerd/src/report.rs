@@ -1,10 +1,10 @@
 //! How the agent tells the cluster what happened on its node: the state label that the
-//! kata-deploy DaemonSet waits for ([`crate::labels::CONTAINERD_STATE`] = `ready`) and
+//! kata-deploy DaemonSet waits for ([`cococtl_core::labels::CONTAINERD_STATE`] = `ready`) and
 //! annotations with the version, tarball digest and failure message.
 
 use std::time::Duration;
 
-use crate::labels;
+use cococtl_core::labels;
 
 /// The agent's outcome on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

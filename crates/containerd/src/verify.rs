@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use cococtl_profile::catalog::Arch;
+use cococtl_core::Arch;
 
 /// The binaries a containerd release must carry, and the flag each answers with its version
 /// (the runc shim takes `-v`; it rejects `--version`).

@@ -4,8 +4,7 @@
 //! and the kata-deploy DaemonSet requires that label, so kata-deploy on each node, including
 //! nodes added later, starts only once that node's containerd is in place.
 
-use cococtl_profile::catalog::Arch;
-use cococtl_profile::config::{CustomContainerd, Tarball};
+use cococtl_profile::config::CustomContainerd;
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
@@ -32,48 +31,11 @@ pub struct Objects {
     pub workloads: Vec<Object>,
 }
 
-fn tarball_env(env: &mut Vec<EnvVar>, suffix: &str, t: &Tarball) {
-    env.push(meta::env(
-        format!("COCOCTL_CONTAINERD_TARBALL_URL{suffix}"),
-        &t.url,
-    ));
-    if !t.sha256.is_empty() {
-        env.push(meta::env(
-            format!("COCOCTL_CONTAINERD_SHA256{suffix}"),
-            &t.sha256,
-        ));
-    }
-    if !t.checksum_url.is_empty() {
-        env.push(meta::env(
-            format!("COCOCTL_CONTAINERD_CHECKSUM_URL{suffix}"),
-            &t.checksum_url,
-        ));
-    }
-}
-
-/// The agent's settings, as the environment its flags read.
-pub fn env(c: &Config, cc: &CustomContainerd) -> Vec<EnvVar> {
+/// The agent's settings, as the environment its flags read (one contract:
+/// [`cococtl_core::agent::env`]).
+pub fn env(cc: &CustomContainerd) -> Vec<EnvVar> {
     let mut env = vec![meta::node_name_env()];
-    if let Some(t) = &cc.default {
-        tarball_env(&mut env, "", t);
-    }
-    for arch in Arch::ALL {
-        if let Some(t) = cc.per_arch.get(&arch) {
-            tarball_env(
-                &mut env,
-                &format!("_{}", arch.k8s_name().to_ascii_uppercase()),
-                t,
-            );
-        }
-    }
-    env.push(meta::env("COCOCTL_CONTAINERD_MODE", cc.mode.as_str()));
-    if cc.allow_insecure_http {
-        env.push(meta::env("COCOCTL_CONTAINERD_ALLOW_INSECURE_HTTP", "true"));
-    }
-    if cc.allow_unverified {
-        env.push(meta::env("COCOCTL_CONTAINERD_ALLOW_UNVERIFIED", "true"));
-    }
-    env.push(meta::env("COCOCTL_K8S_DISTRIBUTION", &c.k8s_distribution));
+    env.extend(cc.agent.to_env().into_iter().map(|(k, v)| meta::env(k, v)));
     env
 }
 
@@ -99,7 +61,7 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
             .map(String::from)
             .to_vec(),
         ),
-        env: Some(env(c, cc)),
+        env: Some(env(cc)),
         // Replaces host binaries and restarts host systemd units.
         security_context: Some(SecurityContext {
             privileged: Some(true),

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use cococtl_core::Arch;
 use cococtl_manifests::kata_4_1::{env, volumes};
 use cococtl_manifests::{plan, ClusterFacts, Object};
-use cococtl_profile::catalog::Arch;
 use cococtl_profile::{builtin, resolve, Config, Inputs, SetArg};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -470,7 +470,7 @@ fn custom_containerd_makes_kata_deploy_wait_for_the_agents_ready_label_on_every_
         let exprs = t.match_expressions.unwrap();
         assert!(exprs
             .iter()
-            .any(|e| e.key == cococtl_profile::labels::CONTAINERD_STATE
+            .any(|e| e.key == cococtl_core::labels::CONTAINERD_STATE
                 && e.values.as_deref() == Some(&["ready".to_string()][..])));
         assert!(
             exprs.iter().any(|e| e.key == "kubernetes.io/arch"),

@@ -18,7 +18,7 @@ pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cococtl_profile::catalog::Arch;
+use cococtl_core::Arch;
 
 use check::{Ctx, Outcome};
 use input::{Input, Snapshot, View};

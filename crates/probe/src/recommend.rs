@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use cococtl_profile::catalog::{
-    shim_by_name, Arch, Isolation, Tee, KATA_INSTANCE_LABEL_PREFIX, KATA_RUNTIME_LABEL,
-};
+use cococtl_core::catalog::{shim_by_name, Isolation, Tee};
+use cococtl_core::labels::{KATA_INSTANCE_LABEL_PREFIX, KATA_RUNTIME_LABEL};
+use cococtl_core::Arch;
 use serde::Serialize;
 
 use crate::check::{Outcome, Status};

@@ -3,10 +3,10 @@
 
 mod common;
 
+use cococtl_core::Arch;
 use cococtl_probe::check::{SkipReason, Status};
 use cococtl_probe::host::fixture::Hw;
 use cococtl_probe::report::Report;
-use cococtl_profile::catalog::Arch;
 use common::*;
 
 fn st(r: &Report, id: &str) -> Status {

@@ -37,8 +37,8 @@ fn captured_ci_vm_is_not_ready_for_the_x86_64_profile() {
     .unwrap();
     let p = cococtl_probe::recommend::ProfileShims {
         profile: "x86_64".into(),
-        arch: Some(cococtl_profile::catalog::Arch::Amd64),
-        shims: shims[&cococtl_profile::catalog::Arch::Amd64].clone(),
+        arch: Some(cococtl_core::Arch::Amd64),
+        shims: shims[&cococtl_core::Arch::Amd64].clone(),
     };
     let r = cococtl_probe::probe(&host(), Some(p));
     assert!(!r.ready());

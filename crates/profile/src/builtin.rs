@@ -24,7 +24,7 @@ pub fn source(name: &str) -> Option<&'static str> {
 
 use std::collections::BTreeMap;
 
-use crate::catalog::Arch;
+use cococtl_core::Arch;
 
 /// The shims a profile (built-in or a values file's text) enables, per architecture,
 /// through the same layering and validation as `render` (so an invalid profile is an

@@ -8,7 +8,8 @@ use k8s_openapi::api::core::v1::{
     Affinity, LocalObjectReference, ResourceRequirements, Toleration,
 };
 
-use crate::catalog::{Arch, Shim};
+use cococtl_core::catalog::Shim;
+use cococtl_core::Arch;
 
 /// A kata-deploy version the tool has a contract for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,45 +81,11 @@ pub struct RuntimeClasses {
     pub overhead_enabled: bool,
 }
 
-/// How the custom containerd agent installs on a node (rendered into the agent's
-/// environment, and recorded by the agent in its state file).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ContainerdMode {
-    /// Binaries under `/opt/confidential-containers/bin` plus a systemd drop-in.
-    #[default]
-    Side,
-    /// Replace the distro's binaries, keeping a backup.
-    InPlace,
-}
-
-impl ContainerdMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContainerdMode::Side => "side",
-            ContainerdMode::InPlace => "in-place",
-        }
-    }
-}
-
-/// Where one architecture's containerd tarball comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tarball {
-    pub url: String,
-    /// Hex SHA-256, lowercase; empty when a checksum URL (or `allowUnverified`) is used.
-    pub sha256: String,
-    pub checksum_url: String,
-}
-
 /// `customContainerd.*`, validated; present only when enabled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomContainerd {
-    /// Shared by every arch without its own entry.
-    pub default: Option<Tarball>,
-    pub per_arch: BTreeMap<Arch, Tarball>,
-    pub mode: ContainerdMode,
-    pub allow_insecure_http: bool,
-    pub allow_unverified: bool,
+    /// What the agent is told: tarballs per arch, mode, and the explicit allowances.
+    pub agent: cococtl_core::agent::Settings,
     pub image: String,
     pub image_pull_policy: String,
     pub node_selector: BTreeMap<String, String>,
@@ -141,7 +108,7 @@ pub struct Config {
     pub image_pull_policy: String,
     pub image_pull_secrets: Vec<LocalObjectReference>,
     pub kubectl_image: String,
-    pub k8s_distribution: String,
+    pub k8s_distribution: cococtl_core::Distribution,
     pub debug: bool,
     pub devkit: bool,
     /// `--log-level` for the binary, if any.

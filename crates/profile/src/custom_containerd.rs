@@ -4,50 +4,51 @@
 
 use std::collections::BTreeMap;
 
-use crate::catalog::Arch;
-use crate::config::{Config, ContainerdMode, CustomContainerd, Tarball};
+use cococtl_core::agent::{Field, Mode, Remedy, Settings, Tarball};
+use cococtl_core::Arch;
+
+use crate::config::{Config, CustomContainerd};
 use crate::raw;
 use crate::validate::Sink;
 
 /// The agent image when the values name none: this tool's own image, same version.
 pub const DEFAULT_AGENT_IMAGE: &str = "ghcr.io/confidential-containers/cococtl";
 
-fn check_url(v: &mut dyn Sink, path: &str, url: &str, allow_http: bool) {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        v.err(
-            path,
-            format!("`{url}` is not a URL"),
-            "use https://host/path/containerd-<version>-linux-<arch>.tar.gz".into(),
-        );
-        return;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || url.contains(char::is_whitespace) {
-        v.err(
-            path,
-            format!("`{url}` has no host or contains spaces"),
-            "use https://host/path/file.tar.gz".into(),
-        );
-    }
-    match scheme {
-        "https" => {}
-        "http" if allow_http => {}
-        "http" => v.err(
-            path,
-            format!("`{url}` is plain HTTP: anyone on the path could swap the binary"),
-            "use https, or --set customContainerd.allowInsecureHttp=true if the checksum is pinned"
-                .into(),
+/// Where each tarball field lives in the values, and the `--set` fix for each remedy.
+struct Keys {
+    url: String,
+    sha256: String,
+    checksum_url: String,
+}
+
+fn fix(keys: &Keys, remedy: Remedy) -> String {
+    match remedy {
+        Remedy::UseHttpsUrl => "use https://host/path/containerd-<version>-linux-<arch>.tar.gz".into(),
+        Remedy::UseHttpsOrAllowHttp => format!(
+            "use https, or --set {P}.allowInsecureHttp=true if the checksum is pinned"
         ),
-        other => v.err(
-            path,
-            format!("scheme `{other}` is not supported"),
-            "use https".into(),
+        Remedy::GiveSha256 => format!("sha256sum the tarball and --set {}=<hex>", keys.sha256),
+        Remedy::GiveChecksumOrAllowUnverified => format!(
+            "--set {}=<sha256 of the tarball>, or {P}.checksumUrl, or --set {P}.allowUnverified=true",
+            keys.sha256
         ),
+        Remedy::GiveUrl => format!("--set {}=<url>", keys.url),
+        Remedy::DisableOnThisDistribution => {
+            format!("--set {P}.enabled=false (upgrade the distribution instead)")
+        }
     }
 }
 
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+/// Reports the tarball's problems through the one validator the agent uses too.
+fn check_tarball(v: &mut dyn Sink, t: &Tarball, keys: &Keys, s: &Settings) {
+    for p in t.problems(s.allow_insecure_http, s.allow_unverified) {
+        let key = match p.field {
+            Field::Url | Field::Distribution => &keys.url,
+            Field::Sha256 => &keys.sha256,
+            Field::ChecksumUrl => &keys.checksum_url,
+        };
+        v.err(key, p.message, fix(keys, p.remedy));
+    }
 }
 
 fn arch_map(v: &mut dyn Sink, path: &str, m: &BTreeMap<String, String>) -> BTreeMap<Arch, String> {
@@ -55,7 +56,7 @@ fn arch_map(v: &mut dyn Sink, path: &str, m: &BTreeMap<String, String>) -> BTree
     for (k, val) in m {
         match Arch::from_k8s_name(k) {
             Some(a) => {
-                if !val.is_empty() {
+                if !val.trim().is_empty() {
                     out.insert(a, val.trim().to_string());
                 }
             }
@@ -69,6 +70,13 @@ fn arch_map(v: &mut dyn Sink, path: &str, m: &BTreeMap<String, String>) -> BTree
     out
 }
 
+const P: &str = "customContainerd";
+
+/// Lowercase when it is a SHA-256; as given otherwise (the validator names it).
+fn normalise_sha256(s: &str) -> String {
+    cococtl_core::agent::parse_sha256(s).unwrap_or_else(|| s.trim().to_string())
+}
+
 /// Validates the section; `None` when disabled (or invalid, with problems reported).
 pub fn validate(
     v: &mut dyn Sink,
@@ -78,99 +86,80 @@ pub fn validate(
     if !r.enabled {
         return None;
     }
-    const P: &str = "customContainerd";
-    if c.k8s_distribution != "k8s" {
+    let mode = match Mode::parse(if r.mode.is_empty() { "side" } else { &r.mode }) {
+        Some(m) => m,
+        None => {
+            v.err(
+                &format!("{P}.mode"),
+                format!("`{}` is not side or in-place", r.mode),
+                "--set customContainerd.mode=side".into(),
+            );
+            Mode::Side
+        }
+    };
+    let mut settings = Settings {
+        mode,
+        allow_insecure_http: r.allow_insecure_http,
+        allow_unverified: r.allow_unverified,
+        distribution: c.k8s_distribution,
+        ..Settings::default()
+    };
+    if let Some(p) = settings.distribution_problem() {
+        let keys = Keys {
+            url: format!("{P}.enabled"),
+            sha256: String::new(),
+            checksum_url: String::new(),
+        };
         v.err(
-            &format!("{P}.enabled"),
-            format!("k8sDistribution `{}` ships and manages its own containerd; replacing it is not supported", c.k8s_distribution),
-            "--set customContainerd.enabled=false (upgrade the distribution instead)".into(),
+            &keys.url,
+            format!("k8sDistribution `{}`: {}", c.k8s_distribution, p.message),
+            fix(&keys, p.remedy),
         );
         return None;
     }
-    let mode = match r.mode.as_str() {
-        "side" | "" => ContainerdMode::Side,
-        "in-place" => ContainerdMode::InPlace,
-        other => {
-            v.err(
-                &format!("{P}.mode"),
-                format!("`{other}` is not side or in-place"),
-                "--set customContainerd.mode=side".into(),
-            );
-            ContainerdMode::Side
-        }
-    };
     let urls = arch_map(v, &format!("{P}.tarballUrls"), &r.tarball_urls);
     let sums = arch_map(v, &format!("{P}.sha256s"), &r.sha256s);
     let sum_urls = arch_map(v, &format!("{P}.checksumUrls"), &r.checksum_urls);
 
-    let tarball = |v: &mut dyn Sink,
-                   url: &str,
-                   url_path: &str,
-                   sha: &str,
-                   sha_path: &str,
-                   sum_url: &str,
-                   sum_url_path: &str|
-     -> Tarball {
-        check_url(v, url_path, url, r.allow_insecure_http);
-        if !sha.is_empty() && !is_sha256(sha) {
-            v.err(
-                sha_path,
-                format!("`{sha}` is not a SHA-256 (64 hex digits)"),
-                format!("sha256sum the tarball and --set {sha_path}=<hex>"),
-            );
-        }
-        if !sum_url.is_empty() {
-            check_url(v, sum_url_path, sum_url, r.allow_insecure_http);
-        }
-        if sha.is_empty() && sum_url.is_empty() && !r.allow_unverified {
-            v.err(
-                sha_path,
-                format!("no checksum for {url}: the agent would install an unverified binary on every node"),
-                format!("--set {sha_path}=<sha256 of the tarball>, or {P}.checksumUrl, or --set {P}.allowUnverified=true"),
-            );
-        }
-        Tarball {
-            url: url.to_string(),
-            sha256: sha.to_ascii_lowercase(),
-            checksum_url: sum_url.to_string(),
-        }
-    };
-
-    let default = (!r.tarball_url.is_empty()).then(|| {
-        tarball(
-            v,
-            &r.tarball_url,
-            &format!("{P}.tarballUrl"),
-            r.sha256.trim(),
-            &format!("{P}.sha256"),
-            &r.checksum_url,
-            &format!("{P}.checksumUrl"),
-        )
-    });
-    let mut per_arch = BTreeMap::new();
+    if !r.tarball_url.is_empty() {
+        let t = Tarball {
+            url: r.tarball_url.trim().to_string(),
+            sha256: normalise_sha256(&r.sha256),
+            checksum_url: r.checksum_url.trim().to_string(),
+        };
+        let keys = Keys {
+            url: format!("{P}.tarballUrl"),
+            sha256: format!("{P}.sha256"),
+            checksum_url: format!("{P}.checksumUrl"),
+        };
+        check_tarball(v, &t, &keys, &settings);
+        settings.default = Some(t);
+    }
     for (arch, url) in &urls {
-        let sha = sums.get(arch).map(String::as_str).unwrap_or("");
-        let sum_url = sum_urls.get(arch).map(String::as_str).unwrap_or("");
-        let t = tarball(
-            v,
-            url,
-            &format!("{P}.tarballUrls.{arch}"),
-            sha,
-            &format!("{P}.sha256s.{arch}"),
-            sum_url,
-            &format!("{P}.checksumUrls.{arch}"),
-        );
-        per_arch.insert(*arch, t);
+        let t = Tarball {
+            url: url.clone(),
+            sha256: sums
+                .get(arch)
+                .map_or(String::new(), |s| normalise_sha256(s)),
+            checksum_url: sum_urls.get(arch).cloned().unwrap_or_default(),
+        };
+        let keys = Keys {
+            url: format!("{P}.tarballUrls.{arch}"),
+            sha256: format!("{P}.sha256s.{arch}"),
+            checksum_url: format!("{P}.checksumUrls.{arch}"),
+        };
+        check_tarball(v, &t, &keys, &settings);
+        settings.per_arch.insert(*arch, t);
     }
     for arch in sums.keys().chain(sum_urls.keys()) {
-        if !urls.contains_key(arch) && default.is_none() {
+        if !urls.contains_key(arch) && settings.default.is_none() {
             v.warn(
                 &format!("{P}.sha256s.{arch}"),
                 format!("has no tarball for {arch}; ignored"),
             );
         }
     }
-    if default.is_none() && per_arch.is_empty() {
+    if settings.default.is_none() && settings.per_arch.is_empty() {
         v.err(
             &format!("{P}.tarballUrl"),
             "customContainerd is enabled but names no tarball".into(),
@@ -179,9 +168,9 @@ pub fn validate(
         );
         return None;
     }
-    if default.is_none() {
+    if settings.default.is_none() {
         for arch in &c.schedulable_arches {
-            if !per_arch.contains_key(arch) {
+            if !settings.per_arch.contains_key(arch) {
                 v.err(
                     &format!("{P}.tarballUrls.{arch}"),
                     format!("kata-deploy may run on {arch} nodes but no containerd tarball is given for {arch}"),
@@ -217,11 +206,7 @@ pub fn validate(
         );
     }
     Some(CustomContainerd {
-        default,
-        per_arch,
-        mode,
-        allow_insecure_http: r.allow_insecure_http,
-        allow_unverified: r.allow_unverified,
+        agent: settings,
         image,
         image_pull_policy: if r.image.pull_policy.is_empty() {
             "IfNotPresent".into()

@@ -9,13 +9,11 @@
 //! names and passes their text.
 
 pub mod builtin;
-pub mod catalog;
 pub mod compat;
 pub mod config;
 mod custom_containerd;
 pub mod error;
 mod kata_4_1;
-pub mod labels;
 pub mod names;
 mod raw;
 pub mod schema;

@@ -1,7 +1,7 @@
 //! Translation of the CoCo chart's values (`kata-as-coco-runtime.*`, flat `env.*`,
 //! `architecture`) into kata-deploy 4.1.0 structured values, one rule per test.
 
-use cococtl_profile::catalog::Arch;
+use cococtl_core::Arch;
 use cococtl_profile::{builtin, resolve, Config, Inputs};
 
 fn resolve_file(text: &str) -> Result<(Config, Vec<String>), String> {

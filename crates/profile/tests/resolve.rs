@@ -1,6 +1,6 @@
 //! Values → Config behaviour: layering, CoCo-chart translation, validation messages.
 
-use cococtl_profile::catalog::Arch;
+use cococtl_core::Arch;
 use cococtl_profile::{builtin, resolve, Inputs, SetArg};
 
 fn inputs(profile: &str) -> Inputs {

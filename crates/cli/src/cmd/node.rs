@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cococtl_containerd::config::{self, Mode, Raw};
+use cococtl_containerd::config::{self, Mode};
 use cococtl_containerd::fetch;
 use cococtl_containerd::install::{self, Agent};
 use cococtl_containerd::report::{KubeReporter, LogReporter, Reporter};
 use cococtl_containerd::systemd::{ProcessSystemd, RealSystemd, Systemd};
-use cococtl_profile::catalog::Arch;
+use cococtl_core::agent::{env, Settings, Tarball};
+use cococtl_core::Arch;
+use cococtl_core::Distribution;
 
 use crate::exit;
 
@@ -58,7 +60,7 @@ enum Action {
 #[derive(clap::Args)]
 struct Common {
     /// Where the host's / is (mounted) ; every host path is resolved under it
-    #[arg(long, default_value = "/", env = "COCOCTL_HOST_ROOT")]
+    #[arg(long, default_value = "/", env = env::HOST_ROOT)]
     host_root: PathBuf,
     /// Seconds to wait for containerd to become healthy after a restart
     #[arg(long, default_value_t = 60)]
@@ -70,71 +72,71 @@ struct InstallArgs {
     #[command(flatten)]
     common: Common,
     /// Tarball URL for every architecture without its own
-    #[arg(long, env = "COCOCTL_CONTAINERD_TARBALL_URL")]
+    #[arg(long, env = env::TARBALL_URL)]
     tarball_url: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_TARBALL_URL_AMD64",
+        env = env::TARBALL_URL_AMD64,
         hide_short_help = true
     )]
     tarball_url_amd64: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_TARBALL_URL_ARM64",
+        env = env::TARBALL_URL_ARM64,
         hide_short_help = true
     )]
     tarball_url_arm64: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_TARBALL_URL_S390X",
+        env = env::TARBALL_URL_S390X,
         hide_short_help = true
     )]
     tarball_url_s390x: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_TARBALL_URL_PPC64LE",
+        env = env::TARBALL_URL_PPC64LE,
         hide_short_help = true
     )]
     tarball_url_ppc64le: Option<String>,
     /// SHA-256 of the tarball
-    #[arg(long, env = "COCOCTL_CONTAINERD_SHA256")]
+    #[arg(long, env = env::SHA256)]
     sha256: Option<String>,
-    #[arg(long, env = "COCOCTL_CONTAINERD_SHA256_AMD64", hide_short_help = true)]
+    #[arg(long, env = env::SHA256_AMD64, hide_short_help = true)]
     sha256_amd64: Option<String>,
-    #[arg(long, env = "COCOCTL_CONTAINERD_SHA256_ARM64", hide_short_help = true)]
+    #[arg(long, env = env::SHA256_ARM64, hide_short_help = true)]
     sha256_arm64: Option<String>,
-    #[arg(long, env = "COCOCTL_CONTAINERD_SHA256_S390X", hide_short_help = true)]
+    #[arg(long, env = env::SHA256_S390X, hide_short_help = true)]
     sha256_s390x: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_SHA256_PPC64LE",
+        env = env::SHA256_PPC64LE,
         hide_short_help = true
     )]
     sha256_ppc64le: Option<String>,
     /// URL of a sha256sum-format file listing the tarball
-    #[arg(long, env = "COCOCTL_CONTAINERD_CHECKSUM_URL")]
+    #[arg(long, env = env::CHECKSUM_URL)]
     checksum_url: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_CHECKSUM_URL_AMD64",
+        env = env::CHECKSUM_URL_AMD64,
         hide_short_help = true
     )]
     checksum_url_amd64: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_CHECKSUM_URL_ARM64",
+        env = env::CHECKSUM_URL_ARM64,
         hide_short_help = true
     )]
     checksum_url_arm64: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_CHECKSUM_URL_S390X",
+        env = env::CHECKSUM_URL_S390X,
         hide_short_help = true
     )]
     checksum_url_s390x: Option<String>,
     #[arg(
         long,
-        env = "COCOCTL_CONTAINERD_CHECKSUM_URL_PPC64LE",
+        env = env::CHECKSUM_URL_PPC64LE,
         hide_short_help = true
     )]
     checksum_url_ppc64le: Option<String>,
@@ -144,27 +146,91 @@ struct InstallArgs {
         long,
         value_enum,
         default_value = "side",
-        env = "COCOCTL_CONTAINERD_MODE"
+        env = env::MODE
     )]
     mode: ModeArg,
     /// Allow a plain-HTTP tarball URL (with a pinned checksum)
-    #[arg(long, env = "COCOCTL_CONTAINERD_ALLOW_INSECURE_HTTP")]
+    #[arg(long, env = env::ALLOW_INSECURE_HTTP)]
     allow_insecure_http: bool,
     /// Allow installing without any checksum
-    #[arg(long, env = "COCOCTL_CONTAINERD_ALLOW_UNVERIFIED")]
+    #[arg(long, env = env::ALLOW_UNVERIFIED)]
     allow_unverified: bool,
     /// The cluster's distribution; k3s, rke2, k0s and microk8s ship their own containerd
-    #[arg(long, default_value = "k8s", env = "COCOCTL_K8S_DISTRIBUTION")]
+    #[arg(long, default_value = "k8s", env = env::DISTRIBUTION)]
     k8s_distribution: String,
     /// This node (reports state on it through the API when set)
-    #[arg(long, env = "NODE_NAME")]
+    #[arg(long, env = env::NODE_NAME)]
     node_name: Option<String>,
     /// Exit after the work instead of waiting for SIGTERM
     #[arg(long)]
     once: bool,
+    /// Print the settings as the agent understood them (flags and env) and the tarball
+    /// this node would install, as JSON; change nothing
+    #[arg(long)]
+    dry_run: bool,
     /// Seconds without data before a download attempt is abandoned
     #[arg(long, default_value_t = 30)]
     stall_timeout: u64,
+}
+
+impl InstallArgs {
+    /// The settings for every architecture, as flags and env gave them.
+    fn settings(&self) -> Result<Settings, String> {
+        let tarball = |url: &Option<String>, sha: &Option<String>, sums: &Option<String>| {
+            url.as_ref().filter(|u| !u.is_empty()).map(|u| Tarball {
+                url: u.clone(),
+                sha256: sha.clone().unwrap_or_default(),
+                checksum_url: sums.clone().unwrap_or_default(),
+            })
+        };
+        let per_arch = [
+            (
+                Arch::Amd64,
+                &self.tarball_url_amd64,
+                &self.sha256_amd64,
+                &self.checksum_url_amd64,
+            ),
+            (
+                Arch::Arm64,
+                &self.tarball_url_arm64,
+                &self.sha256_arm64,
+                &self.checksum_url_arm64,
+            ),
+            (
+                Arch::S390x,
+                &self.tarball_url_s390x,
+                &self.sha256_s390x,
+                &self.checksum_url_s390x,
+            ),
+            (
+                Arch::Ppc64le,
+                &self.tarball_url_ppc64le,
+                &self.sha256_ppc64le,
+                &self.checksum_url_ppc64le,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(a, u, s, c)| tarball(u, s, c).map(|t| (a, t)))
+        .collect();
+        let distribution = Distribution::parse(&self.k8s_distribution).ok_or_else(|| {
+            format!(
+                "--k8s-distribution: unknown distribution `{}`\n  fix: use one of {}",
+                self.k8s_distribution,
+                Distribution::names()
+            )
+        })?;
+        Ok(Settings {
+            default: tarball(&self.tarball_url, &self.sha256, &self.checksum_url),
+            per_arch,
+            mode: match self.mode {
+                ModeArg::Side => Mode::Side,
+                ModeArg::InPlace => Mode::InPlace,
+            },
+            allow_insecure_http: self.allow_insecure_http,
+            allow_unverified: self.allow_unverified,
+            distribution,
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -287,51 +353,23 @@ fn install(a: InstallArgs) -> ExitCode {
     let Some(arch) = Arch::host() else {
         return exit::invalid("this architecture is not one kata-deploy supports");
     };
-    let pick = |amd64: &Option<String>,
-                arm64: &Option<String>,
-                s390x: &Option<String>,
-                ppc: &Option<String>| match arch {
-        Arch::Amd64 => amd64.clone(),
-        Arch::Arm64 => arm64.clone(),
-        Arch::S390x => s390x.clone(),
-        Arch::Ppc64le => ppc.clone(),
+    let settings = match a.settings() {
+        Ok(s) => s,
+        Err(e) => return exit::invalid(&e),
     };
-    let raw = Raw {
-        host_root: a.common.host_root.clone(),
-        url: a.tarball_url.clone(),
-        arch_url: pick(
-            &a.tarball_url_amd64,
-            &a.tarball_url_arm64,
-            &a.tarball_url_s390x,
-            &a.tarball_url_ppc64le,
-        ),
-        sha256: a.sha256.clone(),
-        arch_sha256: pick(
-            &a.sha256_amd64,
-            &a.sha256_arm64,
-            &a.sha256_s390x,
-            &a.sha256_ppc64le,
-        ),
-        checksum_url: a.checksum_url.clone(),
-        arch_checksum_url: pick(
-            &a.checksum_url_amd64,
-            &a.checksum_url_arm64,
-            &a.checksum_url_s390x,
-            &a.checksum_url_ppc64le,
-        ),
-        mode: match a.mode {
-            ModeArg::Side => Mode::Side,
-            ModeArg::InPlace => Mode::InPlace,
-        },
-        allow_insecure_http: a.allow_insecure_http,
-        allow_unverified: a.allow_unverified,
-        distribution: a.k8s_distribution.clone(),
-        node_name: a.node_name.clone(),
-    };
-    let cfg = match config::resolve(raw, arch) {
+    let cfg = match config::resolve(
+        &settings,
+        arch,
+        a.common.host_root.clone(),
+        a.node_name.clone(),
+    ) {
         Ok(c) => c,
         Err(e) => return exit::invalid(&e.to_string()),
     };
+    if a.dry_run {
+        let out = serde_json::json!({ "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum });
+        return exit::print(&format!("{out:#}\n"));
+    }
     let reporter: Box<dyn Reporter> = match &cfg.node_name {
         Some(node) => match KubeReporter::new(node) {
             Ok(r) => Box::new(r),
@@ -365,15 +403,17 @@ fn fetch_only(f: FetchArgs) -> ExitCode {
     let Some(arch) = Arch::host() else {
         return exit::invalid("this architecture is not one kata-deploy supports");
     };
-    let raw = Raw {
-        url: Some(f.tarball_url),
-        sha256: f.sha256,
+    let settings = Settings {
+        default: Some(Tarball {
+            url: f.tarball_url,
+            sha256: f.sha256.unwrap_or_default(),
+            checksum_url: String::new(),
+        }),
         allow_insecure_http: f.allow_insecure_http,
         allow_unverified: f.allow_unverified,
-        distribution: "k8s".into(),
-        ..Raw::default()
+        ..Settings::default()
     };
-    let cfg = match config::resolve(raw, arch) {
+    let cfg = match config::resolve(&settings, arch, PathBuf::from("/"), None) {
         Ok(c) => c,
         Err(e) => return exit::invalid(&e.to_string()),
     };

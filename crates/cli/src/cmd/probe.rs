@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cococtl_core::Arch;
 use cococtl_probe::host::{fixture::FixtureHost, real::RealHost, Host};
 use cococtl_probe::recommend::ProfileShims;
-use cococtl_profile::catalog::Arch;
 
 use crate::exit;
 

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use cococtl_core::catalog::{Isolation, SHIMS};
 use cococtl_profile::builtin;
-use cococtl_profile::catalog::{Isolation, SHIMS};
 
 use crate::exit;
 
@@ -68,8 +68,8 @@ pub fn run(args: ProfilesArgs) -> ExitCode {
                 };
                 let gpu = if s.gpu { " + gpu" } else { "" };
                 let rt = match s.runtime {
-                    cococtl_profile::catalog::Runtime::Go => "go",
-                    cococtl_profile::catalog::Runtime::RuntimeRs => "runtime-rs",
+                    cococtl_core::catalog::Runtime::Go => "go",
+                    cococtl_core::catalog::Runtime::RuntimeRs => "runtime-rs",
                 };
                 out.push_str(&format!(
                     "{:<32} {:<26} {:<10} {iso}{gpu}\n",

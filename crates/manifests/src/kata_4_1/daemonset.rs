@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use cococtl_profile::labels;
+use cococtl_core::labels;
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{

@@ -2,7 +2,7 @@
 //! the chart's order. The separators differ per variable (G6) and only the arch-suffixed
 //! variables are read by the binary (G3), so each rule is spelled out here and unit-tested.
 
-use cococtl_profile::catalog::Arch;
+use cococtl_core::Arch;
 use cococtl_profile::config::ShimConfig;
 use cococtl_profile::Config;
 use k8s_openapi::api::core::v1::EnvVar;
@@ -144,7 +144,7 @@ pub fn env(c: &Config) -> Vec<EnvVar> {
         ));
     }
     if !containerd_config_dir_set(c) {
-        e.push(meta::env("K8S_DISTRIBUTION", c.k8s_distribution.clone()));
+        e.push(meta::env("K8S_DISTRIBUTION", c.k8s_distribution.as_str()));
     }
     if !c.containerd_user_drop_in.trim().is_empty() {
         e.push(meta::env(

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use cococtl_profile::catalog::{
-    runtime_class_name, Arch, Tee, KATA_INSTANCE_LABEL_PREFIX, KATA_RUNTIME_LABEL, SE_NFD_LABEL,
-    SNP_NFD_LABEL, TDX_NFD_LABEL,
+use cococtl_core::catalog::{runtime_class_name, Tee};
+use cococtl_core::labels::{
+    KATA_INSTANCE_LABEL_PREFIX, KATA_RUNTIME_LABEL, SE_NFD_LABEL, SNP_NFD_LABEL, TDX_NFD_LABEL,
 };
+use cococtl_core::Arch;
 use cococtl_profile::config::ShimConfig;
 use cococtl_profile::Config;
 use k8s_openapi::api::node::v1::{Overhead, RuntimeClass, Scheduling};
@@ -37,8 +38,8 @@ fn node_selector(c: &Config, s: &ShimConfig, facts: ClusterFacts) -> BTreeMap<St
         }
     } else if facts.nfd_detected && s.shim.is_pure_tee() {
         let label = match s.shim.isolation {
-            cococtl_profile::catalog::Isolation::Tee(Tee::SevSnp) => SNP_NFD_LABEL,
-            cococtl_profile::catalog::Isolation::Tee(Tee::Tdx) => TDX_NFD_LABEL,
+            cococtl_core::catalog::Isolation::Tee(Tee::SevSnp) => SNP_NFD_LABEL,
+            cococtl_core::catalog::Isolation::Tee(Tee::Tdx) => TDX_NFD_LABEL,
             _ => SE_NFD_LABEL,
         };
         sel.insert(label.into(), "true".into());

@@ -35,7 +35,7 @@ struct Mount {
 
 fn mounts(c: &Config) -> Vec<Mount> {
     let conf = if c.containerd_config_dir.is_empty() {
-        containerd_conf_dir(&c.k8s_distribution).to_string()
+        containerd_conf_dir(c.k8s_distribution.as_str()).to_string()
     } else {
         c.containerd_config_dir.clone()
     };

@@ -1,7 +1,7 @@
 //! Host basics: architecture, kernel, privilege, bare metal or VM, KVM and its vendor
 //! module, the vhost modules Kata needs.
 
-use cococtl_profile::catalog::Arch;
+use cococtl_core::Arch;
 
 use super::{arch, cpu, identity, ARCH};
 use crate::check::{Check, Group, Outcome, SkipReason};

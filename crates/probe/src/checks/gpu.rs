@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use cococtl_profile::catalog::GPU_CC_READY_LABEL;
+use cococtl_core::labels::GPU_CC_READY_LABEL;
 
 use crate::check::{Check, Ctx, Evidence, Group, Outcome, SkipReason};
 use crate::input::{Input, Reading};

@@ -11,7 +11,7 @@ mod se;
 mod snp;
 mod tdx;
 
-use cococtl_profile::catalog::Arch;
+use cococtl_core::Arch;
 
 use crate::check::{Check, Ctx, Outcome, SkipReason};
 use crate::input::{Input, Reading};

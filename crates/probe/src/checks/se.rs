@@ -1,7 +1,7 @@
 //! IBM Secure Execution host readiness (s390x): the ultravisor facility, `prot_virt_host`,
 //! and the `prot_virt` boot parameter.
 
-use cococtl_profile::catalog::Arch;
+use cococtl_core::Arch;
 
 use super::{aggregate, arch, identity, CMDLINE};
 use crate::check::{Check, Ctx, Group, Outcome, SkipReason};

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cococtl_core::Arch;
 use cococtl_probe::host::fixture::{cpuid_key, msr_key, FixtureHost, Hw, HwFile};
 use cococtl_probe::input::{Kmsg, KvmInfo, SnpStatus};
 use cococtl_probe::recommend::ProfileShims;
 use cococtl_probe::report::Report;
-use cococtl_profile::catalog::Arch;
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,

@@ -9,10 +9,11 @@
 
 use serde_yaml::{Mapping, Value};
 
-use crate::catalog::{shim_by_name, Arch, SHIMS};
 use crate::error::{Problem, Warning};
 use crate::source::Source;
 use crate::tree;
+use cococtl_core::catalog::{shim_by_name, SHIMS};
+use cococtl_core::Arch;
 
 /// The key the CoCo chart aliases kata-deploy to.
 const ALIAS: &str = "kata-as-coco-runtime";

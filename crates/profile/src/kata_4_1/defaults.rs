@@ -2,7 +2,7 @@
 
 use serde_yaml::{Mapping, Value};
 
-use crate::catalog::{Shim, SHIMS};
+use cococtl_core::catalog::{Shim, SHIMS};
 
 const GLOBALS: &str = include_str!("defaults.yaml");
 

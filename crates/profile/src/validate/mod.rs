@@ -3,18 +3,19 @@
 //! (empty shim list on a schedulable arch), G5 (default shim not enabled) and G7 (nydus
 //! mapping without the nydus snapshotter set up), and refuses chart features not rendered yet.
 
+use cococtl_core::Distribution;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Affinity;
 use serde_yaml::Value;
 
-use crate::catalog::Arch;
 use crate::config::*;
 use crate::error::{Problem, Warning};
 use crate::names;
 use crate::raw;
 use crate::schema::did_you_mean;
 use crate::source::Source;
+use cococtl_core::Arch;
 
 mod features;
 mod per_arch;
@@ -128,7 +129,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         v,
         "k8sDistribution",
         &r.k8s_distribution,
-        &["k8s", "k3s", "rke2", "k0s", "microk8s"],
+        &Distribution::ALL.map(Distribution::as_str),
     );
     one_of(
         v,
@@ -191,7 +192,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         image_pull_policy: r.image_pull_policy,
         image_pull_secrets: r.image_pull_secrets,
         kubectl_image,
-        k8s_distribution: r.k8s_distribution,
+        k8s_distribution: Distribution::parse(&r.k8s_distribution).unwrap_or_default(),
         debug: r.debug,
         devkit: r.devkit,
         log_level: Some(r.log_level).filter(|l| !l.is_empty()),

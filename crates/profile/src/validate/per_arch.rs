@@ -7,8 +7,8 @@ use k8s_openapi::api::core::v1::Affinity;
 
 use super::shims::list;
 use super::V;
-use crate::catalog::Arch;
 use crate::config::Config;
+use cococtl_core::Arch;
 
 /// G4 and G5, per architecture.
 pub(super) fn per_arch_rules(v: &mut V, c: &Config) {

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use serde_yaml::Value;
 
 use super::{check_toml, one_of, V};
-use crate::catalog::{shim_by_name, Arch, SHIMS};
 use crate::config::ShimConfig;
 use crate::names;
 use crate::raw;
 use crate::schema::did_you_mean;
+use cococtl_core::catalog::{shim_by_name, SHIMS};
+use cococtl_core::Arch;
 
 pub(super) fn shims(v: &mut V, r: &raw::Values) -> Vec<ShimConfig> {
     let disable_all = match r.shims.get("disableAll") {

@@ -19,3 +19,19 @@ pub const CONTAINERD_VERSION: &str = "cococtl.confidentialcontainers.org/contain
 pub const CONTAINERD_SHA256: &str = "cococtl.confidentialcontainers.org/containerd-sha256";
 /// Node annotation: why the last install failed or rolled back.
 pub const CONTAINERD_MESSAGE: &str = "cococtl.confidentialcontainers.org/containerd-message";
+
+// Labels owned by others, read by cococtl (and written only where kata-deploy selects on
+// them and the user asked for it).
+
+/// Node label the NVIDIA GPU operator sets when a GPU is (or is not) in confidential mode.
+pub const GPU_CC_READY_LABEL: &str = "nvidia.com/cc.ready.state";
+/// NFD label for an AMD SEV-SNP capable host (the chart's NodeFeatureRule sets it).
+pub const SNP_NFD_LABEL: &str = "amd.feature.node.kubernetes.io/snp";
+/// NFD label for an Intel TDX capable host.
+pub const TDX_NFD_LABEL: &str = "intel.feature.node.kubernetes.io/tdx";
+/// NFD label for an IBM SE capable host.
+pub const SE_NFD_LABEL: &str = "feature.node.kubernetes.io/cpu-security.se.enabled";
+/// Set to `true` by kata-deploy on every node where it finished installing.
+pub const KATA_RUNTIME_LABEL: &str = "katacontainers.io/kata-runtime";
+/// Per-install ownership marker prefix (4.1): `<prefix>/<suffix or "default">`.
+pub const KATA_INSTANCE_LABEL_PREFIX: &str = "kata-deploy.katacontainers.io";

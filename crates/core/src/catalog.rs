@@ -1,81 +1,11 @@
 //! The shims kata-deploy 4.1.0 builds, per architecture, with what each one needs from a host.
 //!
-//! Source: `kata-deploy-contract.md` §6.1 (overhead table) and §9 (shim catalog). This is the
+//! Source: `docs/kata-deploy-contract.md#overheads` and `docs/kata-deploy-contract.md#shim-catalog`. This is the
 //! single place the tool knows shim facts; profiles, validation, manifests and the probe's
 //! recommendation all read it.
 
-use std::fmt;
-
-/// A CPU architecture as Kubernetes names it (`kubernetes.io/arch`, `supportedArches`,
-/// `defaultShim.<arch>`). The kata-deploy binary uses the kernel names in env suffixes (G2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Arch {
-    Amd64,
-    Arm64,
-    S390x,
-    Ppc64le,
-}
-
-impl Arch {
-    /// In the order the chart emits per-arch env vars.
-    pub const ALL: [Arch; 4] = [Arch::Amd64, Arch::Arm64, Arch::S390x, Arch::Ppc64le];
-
-    /// `amd64`, `arm64`, `s390x`, `ppc64le`.
-    pub fn k8s_name(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-            Arch::S390x => "s390x",
-            Arch::Ppc64le => "ppc64le",
-        }
-    }
-
-    /// `x86_64`, `aarch64`, `s390x`, `ppc64le` (what `uname -m` prints).
-    pub fn kernel_name(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "x86_64",
-            Arch::Arm64 => "aarch64",
-            Arch::S390x => "s390x",
-            Arch::Ppc64le => "ppc64le",
-        }
-    }
-
-    /// Suffix of the per-arch env vars: `X86_64`, `AARCH64`, `S390X`, `PPC64LE`.
-    pub fn env_suffix(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "X86_64",
-            Arch::Arm64 => "AARCH64",
-            Arch::S390x => "S390X",
-            Arch::Ppc64le => "PPC64LE",
-        }
-    }
-
-    pub fn from_k8s_name(s: &str) -> Option<Arch> {
-        Arch::ALL.into_iter().find(|a| a.k8s_name() == s)
-    }
-
-    /// Accepts `uname -m` spellings, including `powerpc64` and `arm64`.
-    pub fn from_kernel_name(s: &str) -> Option<Arch> {
-        match s {
-            "x86_64" | "amd64" => Some(Arch::Amd64),
-            "aarch64" | "arm64" => Some(Arch::Arm64),
-            "s390x" => Some(Arch::S390x),
-            "ppc64le" | "powerpc64" | "powerpc64le" => Some(Arch::Ppc64le),
-            _ => None,
-        }
-    }
-
-    /// The architecture this binary was built for, if kata-deploy supports it.
-    pub fn host() -> Option<Arch> {
-        Arch::from_kernel_name(std::env::consts::ARCH)
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.k8s_name())
-    }
-}
+use crate::arch::Arch;
+use crate::labels::{GPU_CC_READY_LABEL, SNP_NFD_LABEL, TDX_NFD_LABEL};
 
 /// Which containerd shim binary serves the handler (decides `runtime_path` on the node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,19 +105,6 @@ pub struct Shim {
 use Arch::*;
 const X86: &[Arch] = &[Amd64];
 const ALL_ARCHES: &[Arch] = &[Amd64, Arm64, S390x, Ppc64le];
-
-/// Node label the NVIDIA GPU operator sets when a GPU is (or is not) in confidential mode.
-pub const GPU_CC_READY_LABEL: &str = "nvidia.com/cc.ready.state";
-/// NFD label for an AMD SEV-SNP capable host (the chart's NodeFeatureRule sets it).
-pub const SNP_NFD_LABEL: &str = "amd.feature.node.kubernetes.io/snp";
-/// NFD label for an Intel TDX capable host.
-pub const TDX_NFD_LABEL: &str = "intel.feature.node.kubernetes.io/tdx";
-/// NFD label for an IBM SE capable host.
-pub const SE_NFD_LABEL: &str = "feature.node.kubernetes.io/cpu-security.se.enabled";
-/// Set to `true` by kata-deploy on every node where it finished installing.
-pub const KATA_RUNTIME_LABEL: &str = "katacontainers.io/kata-runtime";
-/// Per-install ownership marker prefix (4.1): `<prefix>/<suffix or "default">`.
-pub const KATA_INSTANCE_LABEL_PREFIX: &str = "kata-deploy.katacontainers.io";
 
 const fn shim(
     name: &'static str,

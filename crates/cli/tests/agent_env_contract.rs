@@ -1,0 +1,121 @@
+//! The environment contract between the rendered `cococtl-containerd` DaemonSet and the
+//! node agent: render the DaemonSet with every option set, hand its env to the agent's own
+//! argument parser (the real binary, `install --dry-run`), and require the agent to read
+//! back exactly the settings the values asked for.
+
+use std::process::Command;
+
+use cococtl_core::agent::Settings;
+
+const SHA_A: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const SHA_B: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+fn rendered_env(sets: &[&str]) -> Vec<(String, String)> {
+    let mut args = vec!["render", "-o", "json"];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ds = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet" && o["metadata"]["name"] == "cococtl-containerd")
+        .expect("the agent DaemonSet")
+        .clone();
+    ds["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?.into(), e["value"].as_str()?.into())))
+        .collect()
+}
+
+fn agent_reads(env: &[(String, String)]) -> (Settings, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["node", "containerd", "install", "--dry-run"])
+        .env_clear()
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (serde_json::from_value(v["settings"].clone()).unwrap(), v)
+}
+
+fn values_settings(sets: &[&str]) -> Settings {
+    let mut inputs = cococtl_profile::Inputs {
+        profile: Some((
+            "x86_64".into(),
+            cococtl_profile::builtin_profile("x86_64").unwrap().into(),
+        )),
+        files: vec![],
+        sets: vec![],
+        kata_version: None,
+        namespace: "coco-system".into(),
+    };
+    for s in sets {
+        inputs.sets.push(cococtl_profile::SetArg {
+            string: false,
+            arg: (*s).into(),
+        });
+    }
+    let r = cococtl_profile::resolve(&inputs).unwrap();
+    r.config.custom_containerd.unwrap().agent
+}
+
+fn round_trip(sets: &[&str]) -> serde_json::Value {
+    let env = rendered_env(sets);
+    let (read, v) = agent_reads(&env);
+    assert_eq!(read, values_settings(sets), "env: {env:?}");
+    v
+}
+
+#[test]
+fn every_per_arch_option_and_allowance_reaches_the_agent() {
+    let sets = [
+        "customContainerd.enabled=true",
+        "customContainerd.mode=in-place",
+        "customContainerd.allowInsecureHttp=true",
+        "customContainerd.allowUnverified=true",
+        "customContainerd.tarballUrl=https://e.com/any.tar.gz",
+        &format!("customContainerd.sha256={SHA_A}"),
+        "customContainerd.checksumUrl=https://e.com/any.sums",
+        "customContainerd.tarballUrls.amd64=http://e.com/amd64.tar.gz",
+        &format!("customContainerd.sha256s.amd64={}", SHA_B.to_uppercase()),
+        "customContainerd.checksumUrls.amd64=https://e.com/amd64.sums",
+        "customContainerd.tarballUrls.arm64=https://e.com/arm64.tar.gz",
+        "customContainerd.checksumUrls.arm64=https://e.com/arm64.sums",
+        "customContainerd.tarballUrls.s390x=https://e.com/s390x.tar.gz",
+        "customContainerd.tarballUrls.ppc64le=https://e.com/ppc64le.tar.gz",
+    ];
+    let v = round_trip(&sets);
+    // This node (amd64) takes its own tarball and its own checksum, lowercased.
+    assert_eq!(v["url"], "http://e.com/amd64.tar.gz");
+    assert_eq!(v["checksum"]["sha256"], SHA_B);
+}
+
+#[test]
+fn the_shared_tarball_and_side_mode_reach_the_agent() {
+    let sets = [
+        "customContainerd.enabled=true",
+        "customContainerd.tarballUrl=https://e.com/c.tar.gz",
+        "customContainerd.checksumUrl=https://e.com/c.sums",
+    ];
+    let v = round_trip(&sets);
+    assert_eq!(v["settings"]["mode"], "side");
+    assert_eq!(v["checksum"]["url"], "https://e.com/c.sums");
+}

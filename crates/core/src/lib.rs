@@ -1,0 +1,16 @@
+//! cococtl's shared vocabulary: the types and pure rules that several crates agree on.
+//!
+//! kube-core is the model: this crate holds types and pure logic only, no I/O, no clock,
+//! no async. Start with [`arch::Arch`] (every spelling of an architecture), [`labels`]
+//! (every label and annotation name cococtl reads or writes), [`catalog`] (the shims
+//! kata-deploy 4.1.0 builds), and [`agent`] (what the `cococtl-containerd` DaemonSet tells
+//! the node agent, with the single validator of a containerd tarball source).
+
+pub mod agent;
+pub mod arch;
+pub mod catalog;
+pub mod distribution;
+pub mod labels;
+
+pub use arch::Arch;
+pub use distribution::Distribution;
