@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The node-agent image (scripts/build-image and tests/installer_image.rs): the files the image
 # is assembled from (nsenter from util-linux, the CA bundle from ca-certificates, ldd from
-# libc-bin), chroot (coreutils) for running them in the unpacked rootfs, and skopeo, the
-# independent OCI implementation the test reads the layout back with. Debian packages only;
-# no base image or registry is needed.
+# libc-bin; python3 writes the layout), chroot (coreutils) to run them in the unpacked
+# rootfs, and skopeo, the independent OCI implementation the test reads the layout back with.
+# Debian packages only; no base image or registry is needed.
 set -euo pipefail
 need=()
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
