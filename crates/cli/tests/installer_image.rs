@@ -522,3 +522,132 @@ fn skopeo_reads_the_layout_and_the_archive() {
         .unwrap();
     stdout_ok(&o, "skopeo copy");
 }
+
+/// A containerd started for one test, killed (by its pid) when dropped.
+struct Containerd {
+    child: std::process::Child,
+    socket: PathBuf,
+    bin: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Containerd {
+    fn start() -> Containerd {
+        // Debian's containerd 1.7.24 (scripts/setup.d/containerd-debs.sh) and Debian's runc.
+        let bin = repo().join("target/test-deps/containerd/1.7.24/release/bin");
+        assert!(
+            bin.join("containerd").is_file(),
+            "real containerd test deps are missing: run ./scripts/test"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("containerd.sock");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\naddress = \"{1}\"\n",
+                dir.path().display(),
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("containerd.log")).unwrap();
+        let child = Command::new(bin.join("containerd"))
+            .arg("--config")
+            .arg(&config)
+            .env("PATH", Self::path(&bin))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let c = Containerd {
+            child,
+            socket,
+            bin,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !c.ctr(&["version"]).status.success() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "containerd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        c
+    }
+
+    /// The shim comes from the containerd build, runc from Debian (sbin).
+    fn path(bin: &Path) -> String {
+        format!(
+            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            bin.display()
+        )
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        Command::new(self.bin.join("ctr"))
+            .arg("--address")
+            .arg(&self.socket)
+            .args(args)
+            .env("PATH", Self::path(&self.bin))
+            .output()
+            .unwrap()
+    }
+}
+
+#[test]
+fn containerd_imports_the_archive_and_runs_the_agent_in_it() {
+    // The runtime the DaemonSet's pod uses: import the oci-archive, unpack it (native
+    // snapshotter: works on any filesystem) and run the entrypoint and nsenter under runc.
+    let img = image();
+    let tag = img.index["manifests"][0]["annotations"]["io.containerd.image.name"]
+        .as_str()
+        .unwrap();
+    let c = Containerd::start();
+    let archive = img.archive.to_str().unwrap();
+    stdout_ok(
+        &c.ctr(&["images", "import", "--snapshotter", "native", archive]),
+        "ctr images import",
+    );
+    let listed = stdout_ok(&c.ctr(&["images", "ls", "-q"]), "ctr images ls");
+    assert!(listed.lines().any(|l| l == tag), "{listed}");
+    let id = format!("cococtl-image-test-{}", std::process::id());
+    let version = stdout_ok(
+        &c.ctr(&[
+            "run",
+            "--rm",
+            "--snapshotter",
+            "native",
+            tag,
+            &id,
+            "/cococtl",
+            "--version",
+        ]),
+        "ctr run /cococtl --version",
+    );
+    assert_eq!(version.trim(), format!("cococtl {VERSION}"));
+    let nsenter = stdout_ok(
+        &c.ctr(&[
+            "run",
+            "--rm",
+            "--snapshotter",
+            "native",
+            tag,
+            &format!("{id}-nsenter"),
+            "/usr/bin/nsenter",
+            "--version",
+        ]),
+        "ctr run nsenter --version",
+    );
+    assert!(nsenter.contains("util-linux"), "{nsenter}");
+}
