@@ -36,10 +36,32 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Render(args) => cmd::render::run(args),
-        Command::Profiles(args) => cmd::profiles::run(args),
-        Command::Probe(args) => cmd::probe::run(args),
-        Command::Node(args) => cmd::node::run(args),
-    }
+    // Library crates log through `tracing`; users see plain lines on stderr (RUST_LOG
+    // changes the level).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .init();
+    // The one runtime; every async edge (downloads, the node agent, the API) runs on it.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return exit::failed(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Render(args) => cmd::render::run(args),
+            Command::Profiles(args) => cmd::profiles::run(args),
+            Command::Probe(args) => cmd::probe::run(args),
+            Command::Node(args) => cmd::node::run(args).await,
+        }
+    })
 }

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use cococtl_containerd::systemd::{ProcessSystemd, Systemd};
+use cococtl_containerd::testing::ProcessSystemd;
 
 /// containerd processes are heavy for a 2-core machine: one host at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -99,6 +99,7 @@ impl Host {
         )
         .unwrap();
         std::fs::create_dir_all(root.join("etc/containerd")).unwrap();
+        std::fs::write(root.join("etc/os-release"), "ID=debian\nVERSION_ID=12\n").unwrap();
         let r = root.display();
         std::fs::write(
             root.join("etc/containerd/config.toml"),
@@ -109,7 +110,7 @@ impl Host {
             dir,
             _serial: serial,
         };
-        h.systemd().restart("containerd.service").unwrap();
+        h.systemd().start("containerd.service").unwrap();
         assert_eq!(
             h.wait_version(),
             "1.6.20~ds1",

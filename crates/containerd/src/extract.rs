@@ -1,12 +1,17 @@
 //! Unpacks the tarball into a staging directory, refusing anything that could reach
-//! outside it or surprise the host: absolute paths, `..`, links leading out, hard links,
-//! device files and FIFOs, and more than a size or entry limit (tar bombs).
+//! outside it or surprise the host: absolute paths, `..`, symlinks other than to a sibling
+//! file (a chain of links that each look harmless can still resolve to the host's `/usr/bin`),
+//! hard links, device files and FIFOs, and more than a size or entry limit (tar bombs).
+//! A full disk is reported as such, not as a corrupt tarball.
 
 use std::path::{Component, Path, PathBuf};
 
+/// Limits on what a tarball may unpack to.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Bytes, unpacked.
     pub max_bytes: u64,
+    /// Entries.
     pub max_entries: u64,
 }
 
@@ -19,19 +24,44 @@ impl Default for Limits {
     }
 }
 
+/// Why the tarball was not unpacked. Nothing on the host was changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
+    /// An entry that could reach outside the staging directory or surprise the host.
     #[error("tarball entry `{entry}`: {why}; nothing was installed")]
-    Unsafe { entry: String, why: String },
+    Unsafe {
+        /// The entry's path.
+        entry: String,
+        /// Why it is refused.
+        why: String,
+    },
+    /// Too many bytes.
     #[error("tarball is larger than {limit} bytes unpacked (a tar bomb?); nothing was installed")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// Too many entries.
     #[error("tarball has more than {limit} entries; nothing was installed")]
-    TooManyEntries { limit: u64 },
+    TooManyEntries {
+        /// The limit.
+        limit: u64,
+    },
+    /// Not a gzip'd tar, or cut short.
     #[error("tarball is corrupt or truncated: {0}; nothing was installed")]
     Corrupt(String),
+    /// The staging filesystem is full.
+    #[error("no space left on the filesystem holding {path} while unpacking the tarball; nothing was installed (free some space there)")]
+    NoSpace {
+        /// The staging directory.
+        path: String,
+    },
+    /// Other I/O.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The error.
         source: std::io::Error,
     },
 }
@@ -50,23 +80,11 @@ fn safe_relative(p: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Whether a symlink at `entry` pointing to `target` stays inside the staging directory.
-fn link_stays_inside(entry: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
-    }
-    let mut depth: i64 = entry.components().count() as i64 - 1;
-    for c in target.components() {
-        match c {
-            Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return false;
-        }
-    }
-    true
+/// A symlink is accepted only to a sibling by name (`ctr -> ctr-2.1`): each hop then stays
+/// in its own directory, so no chain of links can resolve outside the staging directory.
+fn sibling_link(target: &Path) -> bool {
+    let mut c = target.components();
+    matches!((c.next(), c.next()), (Some(Component::Normal(_)), None))
 }
 
 /// Unpacks `tarball` (gzip) into `dest`, which must be empty or absent.
@@ -113,9 +131,9 @@ pub fn extract(tarball: &Path, dest: &Path, limits: Limits) -> Result<u64, Extra
                     .flatten()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
-                if !link_stays_inside(&rel, &target) {
+                if !sibling_link(&target) {
                     return Err(unsafe_entry(format!(
-                        "is a symlink to `{}`, outside the tarball",
+                        "is a symlink to `{}`; only links to a file in the same directory are accepted",
                         target.display()
                     )));
                 }
@@ -136,9 +154,15 @@ pub fn extract(tarball: &Path, dest: &Path, limits: Limits) -> Result<u64, Extra
         if rel.as_os_str().is_empty() {
             continue;
         }
-        let ok = entry
-            .unpack_in(dest)
-            .map_err(|e| ExtractError::Corrupt(format!("{name}: {e}")))?;
+        let ok = entry.unpack_in(dest).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::StorageFull {
+                ExtractError::NoSpace {
+                    path: dest.display().to_string(),
+                }
+            } else {
+                ExtractError::Corrupt(format!("{name}: {e}"))
+            }
+        })?;
         if !ok {
             return Err(unsafe_entry(
                 "would be written outside the staging directory".into(),
@@ -153,23 +177,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn links_must_stay_inside() {
-        assert!(link_stays_inside(
-            Path::new("bin/ctr"),
-            Path::new("containerd")
-        ));
-        assert!(link_stays_inside(
-            Path::new("bin/ctr"),
-            Path::new("../bin/containerd")
-        ));
-        assert!(!link_stays_inside(
-            Path::new("bin/ctr"),
-            Path::new("../../etc/passwd")
-        ));
-        assert!(!link_stays_inside(
-            Path::new("ctr"),
-            Path::new("/usr/bin/ctr")
-        ));
+    fn only_sibling_links_are_accepted() {
+        assert!(sibling_link(Path::new("containerd")));
+        assert!(!sibling_link(Path::new("../bin/containerd")));
+        assert!(!sibling_link(Path::new(".")));
+        assert!(!sibling_link(Path::new("up5/..")));
+        assert!(!sibling_link(Path::new("up6/usr/bin")));
+        assert!(!sibling_link(Path::new("/usr/bin/ctr")));
     }
 
     #[test]

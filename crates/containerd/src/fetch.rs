@@ -1,7 +1,8 @@
 //! Downloads the tarball to disk through SHA-256, never holding it in memory: fixed-size
-//! chunks, resume with `Range` after a dropped connection, retries with backoff on
-//! transient errors (connect, 5xx, 408, 429), a stall timeout between chunks and an
-//! overall deadline, progress on stderr.
+//! chunks, resume with `Range` after a dropped connection, retries with exponential
+//! backoff on transient errors (connect, 5xx, 408, 429; `Retry-After` honoured), a stall
+//! timeout between chunks, an overall deadline and a size cap (an endless body must not
+//! fill the node's disk), progress through `tracing`.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -11,15 +12,27 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Checksum;
 
+/// How a download behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Attempts in all.
     pub attempts: u32,
     /// No byte for this long: the attempt is abandoned (and retried).
     pub stall: Duration,
     /// The whole download, retries included.
     pub deadline: Duration,
+    /// The first retry's delay; doubled each time.
     pub backoff: Duration,
+    /// Largest tarball accepted (a containerd release is ~40 MiB).
+    pub max_bytes: u64,
 }
+
+/// Default [`Options::max_bytes`]: far above any containerd release.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+/// A checksum file larger than this is not a checksum file.
+pub const MAX_CHECKSUM_FILE: u64 = 64 << 10;
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 impl Default for Options {
     fn default() -> Self {
@@ -28,12 +41,28 @@ impl Default for Options {
             stall: Duration::from_secs(30),
             deadline: Duration::from_secs(15 * 60),
             backoff: Duration::from_millis(500),
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }
 
+/// Why the download failed. Nothing on the host was changed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// Bigger than allowed.
+    #[error("GET {url}: more than {limit} bytes; refused (raise --max-download if this really is the tarball)")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The cap.
+        limit: u64,
+    },
+    /// The staging filesystem is full.
+    #[error("no space left on the filesystem holding {path} while downloading; nothing was installed (free some space there)")]
+    NoSpace {
+        /// The download's path.
+        path: String,
+    },
     #[error("GET {url}: HTTP {status}")]
     Http { url: String, status: u16 },
     #[error("GET {url}: no data for {secs} s (stalled), {attempts} attempts")]
@@ -77,15 +106,36 @@ pub struct Fetched {
 
 enum Attempt {
     Done,
-    Retry(String),
+    Retry(String, Option<Duration>),
     Stalled,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io {
-        path: path.display().to_string(),
-        source,
+    move |source| {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            FetchError::NoSpace {
+                path: path.display().to_string(),
+            }
+        } else {
+            FetchError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        }
     }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare for downloads and ignored).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let secs: u64 = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// Rehashes what a previous attempt left, so a resumed download is hashed in full.
@@ -114,6 +164,7 @@ async fn attempt(
     hasher: &mut Sha256,
     have: &mut u64,
     opts: &Options,
+    limit: u64,
 ) -> Result<Attempt, FetchError> {
     let mut req = client.get(url);
     if *have > 0 {
@@ -121,12 +172,12 @@ async fn attempt(
     }
     let resp = match tokio::time::timeout(opts.stall, req.send()).await {
         Err(_) => return Ok(Attempt::Stalled),
-        Ok(Err(e)) => return Ok(Attempt::Retry(e.to_string())),
+        Ok(Err(e)) => return Ok(Attempt::Retry(e.to_string(), None)),
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
     if status >= 500 || status == 408 || status == 429 {
-        return Ok(Attempt::Retry(format!("HTTP {status}")));
+        return Ok(Attempt::Retry(format!("HTTP {status}"), retry_after(&resp)));
     }
     let append = status == 206 && *have > 0;
     if !(200..300).contains(&status) {
@@ -141,6 +192,12 @@ async fn attempt(
         *have = 0;
     }
     let total = resp.content_length().map(|l| l + *have);
+    if total.is_some_and(|t| t > limit) {
+        return Err(FetchError::TooLarge {
+            url: url.into(),
+            limit,
+        });
+    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -159,16 +216,24 @@ async fn attempt(
             }
             Ok(Err(e)) => {
                 out.flush().map_err(io(dest))?;
-                return Ok(Attempt::Retry(e.to_string()));
+                return Ok(Attempt::Retry(e.to_string(), None));
             }
             Ok(Ok(None)) => break,
             Ok(Ok(Some(c))) => c,
         };
+        if *have + chunk.len() as u64 > limit {
+            drop(out);
+            let _ = std::fs::remove_file(dest);
+            return Err(FetchError::TooLarge {
+                url: url.into(),
+                limit,
+            });
+        }
         hasher.update(&chunk);
         out.write_all(&chunk).map_err(io(dest))?;
         *have += chunk.len() as u64;
         if *have >= next_report {
-            eprintln!(
+            tracing::info!(
                 "download: {} MiB{}",
                 *have >> 20,
                 total
@@ -182,10 +247,10 @@ async fn attempt(
     out.get_ref().sync_all().map_err(io(dest))?;
     if let Some(t) = total {
         if *have < t {
-            return Ok(Attempt::Retry(format!(
-                "connection closed after {} of {t} bytes",
-                *have
-            )));
+            return Ok(Attempt::Retry(
+                format!("connection closed after {} of {t} bytes", *have),
+                None,
+            ));
         }
     }
     Ok(Attempt::Done)
@@ -196,12 +261,21 @@ async fn download(
     url: &str,
     dest: &Path,
     opts: &Options,
+    limit: u64,
 ) -> Result<(String, u64), FetchError> {
+    use backon::BackoffBuilder;
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(opts.backoff)
+        .with_max_delay(Duration::from_secs(60))
+        .with_factor(2.0)
+        .without_max_times()
+        .build();
     let start = Instant::now();
     let mut hasher = Sha256::new();
     let mut have = rehash(dest, &mut hasher)?;
     let mut last = String::new();
     let mut stalls = 0;
+    let mut server_wait: Option<Duration> = None;
     for n in 1..=opts.attempts {
         let left = opts.deadline.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -212,7 +286,7 @@ async fn download(
         }
         match tokio::time::timeout(
             left,
-            attempt(client, url, dest, &mut hasher, &mut have, opts),
+            attempt(client, url, dest, &mut hasher, &mut have, opts, limit),
         )
         .await
         {
@@ -224,16 +298,21 @@ async fn download(
             }
             Ok(r) => match r? {
                 Attempt::Done => return Ok((hex::encode(hasher.finalize()), have)),
-                Attempt::Retry(why) => last = why,
+                Attempt::Retry(why, after) => {
+                    last = why;
+                    server_wait = after;
+                }
                 Attempt::Stalled => {
                     stalls += 1;
                     last = "stalled".into();
                 }
             },
         }
+        let backoff = delays.next().unwrap_or(opts.backoff);
         if n < opts.attempts {
-            let wait = opts.backoff * 2u32.saturating_pow(n - 1);
-            eprintln!(
+            // The server's Retry-After wins over our own schedule.
+            let wait = server_wait.take().unwrap_or(backoff);
+            tracing::warn!(
                 "download: attempt {n} failed ({last}); retrying in {} ms{}",
                 wait.as_millis(),
                 if have > 0 {
@@ -261,7 +340,7 @@ async fn download(
 
 /// The expected digest for the tarball from a `sha256sum`-format file.
 fn from_checksum_file(text: &str, url: &str, tarball_url: &str) -> Result<String, FetchError> {
-    let name = tarball_url.rsplit('/').next().unwrap_or(tarball_url);
+    let name = cococtl_core::agent::url_file_name(tarball_url);
     let entries: Vec<(&str, &str)> = text
         .lines()
         .filter_map(|l| {
@@ -295,53 +374,48 @@ pub fn tls_provider() {
 }
 
 /// Downloads `url` to `dest`, verifying it against `checksum`. A mismatch deletes `dest`.
-pub fn fetch(
+pub async fn fetch(
     url: &str,
     dest: &Path,
     checksum: &Checksum,
     opts: &Options,
 ) -> Result<Fetched, FetchError> {
     tls_provider();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
         .build()
-        .map_err(io(dest))?;
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| FetchError::Network {
-                url: url.into(),
-                message: e.to_string(),
-                attempts: 0,
-            })?;
-        let expected = match checksum {
-            Checksum::Sha256(h) => Some(h.clone()),
-            Checksum::Url(u) => {
-                let sums = dest.with_extension("sha256sums");
-                let _ = std::fs::remove_file(&sums);
-                download(&client, u, &sums, opts).await?;
-                let text = std::fs::read_to_string(&sums).map_err(io(&sums))?;
-                Some(from_checksum_file(&text, u, url)?)
-            }
-            Checksum::None => None,
-        };
-        let (actual, bytes) = download(&client, url, dest, opts).await?;
-        if let Some(expected) = expected {
-            if expected != actual {
-                let _ = std::fs::remove_file(dest);
-                return Err(FetchError::Checksum {
-                    url: url.into(),
-                    expected,
-                    actual,
-                });
-            }
+        .map_err(|e| FetchError::Network {
+            url: url.into(),
+            message: e.to_string(),
+            attempts: 0,
+        })?;
+    let expected = match checksum {
+        Checksum::Sha256(h) => Some(h.clone()),
+        Checksum::Url(u) => {
+            let sums = dest.with_extension("sha256sums");
+            let _ = std::fs::remove_file(&sums);
+            download(&client, u, &sums, opts, MAX_CHECKSUM_FILE).await?;
+            let text = std::fs::read_to_string(&sums).map_err(io(&sums))?;
+            let _ = std::fs::remove_file(&sums);
+            Some(from_checksum_file(&text, u, url)?)
         }
-        Ok(Fetched {
-            path: dest.to_path_buf(),
-            sha256: actual,
-            bytes,
-        })
+        Checksum::None => None,
+    };
+    let (actual, bytes) = download(&client, url, dest, opts, opts.max_bytes).await?;
+    if let Some(expected) = expected {
+        if expected != actual {
+            let _ = std::fs::remove_file(dest);
+            return Err(FetchError::Checksum {
+                url: url.into(),
+                expected,
+                actual,
+            });
+        }
+    }
+    Ok(Fetched {
+        path: dest.to_path_buf(),
+        sha256: actual,
+        bytes,
     })
 }
 
@@ -369,6 +443,16 @@ mod tests {
             from_checksum_file(&format!("{h}\n"), "u", "https://x/z.tgz").unwrap(),
             h,
             "a lone digest applies"
+        );
+        assert_eq!(
+            from_checksum_file(
+                &text,
+                "u",
+                "https://b/containerd-2.1.9-linux-amd64.tar.gz?X-Amz-Signature=1"
+            )
+            .unwrap(),
+            h,
+            "a presigned URL's query is not part of the file name"
         );
         assert!(from_checksum_file("zz  z.tgz\n", "u", "https://x/z.tgz").is_err());
         assert!(from_checksum_file(&text, "u", "https://x/missing.tgz").is_err());

@@ -1,29 +1,40 @@
 //! The node agent that installs a custom containerd on one node, safely.
 //!
-//! Start with [`install::install`]. The order never touches the live containerd until the
-//! new one is verified: [`fetch`] streams the tarball through SHA-256 to disk, [`extract`]
-//! unpacks it into a staging directory with path, link, device and size checks, [`verify`]
-//! requires the binaries, for this architecture, answering `--version`; only then does
-//! [`install`] change the host, recording each change in the [`journal`] *before* making it,
-//! restart containerd through [`systemd`], and pass the [`health`] gate, or roll back.
+//! Start with [`agent::Agent::install`]. It never touches the live containerd until the
+//! new one is verified: [`fetch`] streams the tarball through SHA-256 to disk (capped),
+//! [`extract`] unpacks it into a staging directory with path, link, device and size checks,
+//! [`verify`] requires the binaries, regular files for this architecture answering their
+//! version flag; only then does the agent change the host, in a [`journal`]led transaction
+//! (each change recorded *before* it is made, backups as hard links so a rollback needs no
+//! space), restart containerd through the [`service`] manager, and pass the [`health`] gate
+//! (the intended binary at the intended version answering on the socket), or roll back.
 //!
-//! Host layout (every path under `--host-root`):
-//! - side mode (default): binaries in `/opt/confidential-containers/bin`, and the drop-in
-//!   `/etc/systemd/system/containerd.service.d/50-cococtl.conf` pointing `ExecStart` there;
-//!   the distro's binaries are never touched. Undo = remove both.
-//! - in-place mode: the binaries next to the unit's `ExecStart` are replaced; originals go
-//!   to `/var/lib/cococtl/containerd/backup/`.
-//! - `/var/lib/cococtl/containerd/state.json`: what is installed (for idempotence, status,
-//!   restore); `journal.json`: the in-flight change (for crash recovery).
+//! One run at a time per host ([`lock`]); free space is checked first ([`space`]); SIGTERM
+//! rolls back the change in progress ([`stop`]). Every host path is in [`layout`], and
+//! `docs/node-agent.md` lists them with what restore returns to.
+//!
+//! Test builds (`test-hooks` feature, enabled only by dev-dependencies) add fault injection
+//! ([`faults`]) and the process-based and recording service managers (`testing`).
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod agent;
 pub mod config;
 pub mod extract;
+pub mod faults;
 pub mod fetch;
 pub mod health;
-pub mod install;
 pub mod journal;
+pub mod layout;
+pub mod lock;
 pub mod report;
-pub mod systemd;
+pub mod service;
+pub mod space;
+pub mod state;
+pub mod stop;
+#[cfg(feature = "test-hooks")]
+pub mod testing;
+pub mod unit;
 pub mod verify;
 
 pub use cococtl_core::labels;

@@ -1,22 +1,28 @@
 //! How the agent tells the cluster what happened on its node: the state label that the
-//! kata-deploy DaemonSet waits for ([`cococtl_core::labels::CONTAINERD_STATE`] = `ready`) and
-//! annotations with the version, tarball digest and failure message.
+//! kata-deploy DaemonSet waits for ([`labels::CONTAINERD_STATE`] = `ready`) and annotations
+//! with the version, tarball digest and failure message. The trait is here; the kube-rs
+//! implementation lives with the cluster code (`cococtl-cluster`).
 
-use std::time::Duration;
-
+use async_trait::async_trait;
 use cococtl_core::labels;
 
 /// The agent's outcome on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// A change is being made.
     Installing,
+    /// The custom containerd runs and passed the gate.
     Ready,
+    /// The node needs attention.
     Failed,
+    /// The install failed and the previous containerd is back.
     RolledBack,
+    /// The distribution's containerd is back.
     Restored,
 }
 
 impl State {
+    /// The label value.
     pub fn label(self) -> &'static str {
         match self {
             State::Installing => "installing",
@@ -28,38 +34,44 @@ impl State {
     }
 }
 
-pub trait Reporter {
-    /// Sets the state label and annotations (version, sha256, message) on this node.
-    fn report(
-        &self,
-        state: State,
-        version: &str,
-        sha256: &str,
-        message: &str,
-    ) -> Result<(), String>;
+/// One report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The outcome.
+    pub state: State,
+    /// The version answering on the node's socket (empty when unknown).
+    pub version: String,
+    /// The installed tarball's SHA-256 (empty when none).
+    pub sha256: String,
+    /// Why, on failure.
+    pub message: String,
 }
 
-/// Reports on stderr only: tests, or a run without `NODE_NAME`.
+/// Publishes reports.
+#[async_trait]
+pub trait Reporter: Send + Sync {
+    /// Sets the state label and annotations on this node.
+    async fn report(&self, r: &Report) -> Result<(), String>;
+}
+
+/// Reports through the log only: tests, or a run without `NODE_NAME`.
 pub struct LogReporter;
 
+#[async_trait]
 impl Reporter for LogReporter {
-    fn report(
-        &self,
-        state: State,
-        version: &str,
-        sha256: &str,
-        message: &str,
-    ) -> Result<(), String> {
-        eprintln!(
-            "node: {}={} {}={version} {}={sha256}{}",
+    async fn report(&self, r: &Report) -> Result<(), String> {
+        tracing::info!(
+            "node: {}={} {}={} {}={}{}",
             labels::CONTAINERD_STATE,
-            state.label(),
+            r.state.label(),
             labels::CONTAINERD_VERSION,
+            r.version,
             labels::CONTAINERD_SHA256,
-            if message.is_empty() {
+            r.sha256,
+            if r.message.is_empty() {
                 String::new()
             } else {
-                format!(" ({message})")
+                format!(" ({})", r.message)
             }
         );
         Ok(())
@@ -67,7 +79,7 @@ impl Reporter for LogReporter {
 }
 
 /// The merge patch for a report; empty values remove their annotation.
-pub fn patch(state: State, version: &str, sha256: &str, message: &str) -> serde_json::Value {
+pub fn patch(r: &Report) -> serde_json::Value {
     let ann = |v: &str| {
         if v.is_empty() {
             serde_json::Value::Null
@@ -77,85 +89,12 @@ pub fn patch(state: State, version: &str, sha256: &str, message: &str) -> serde_
     };
     serde_json::json!({
         "metadata": {
-            "labels": { labels::CONTAINERD_STATE: state.label() },
+            "labels": { labels::CONTAINERD_STATE: r.state.label() },
             "annotations": {
-                labels::CONTAINERD_VERSION: ann(version),
-                labels::CONTAINERD_SHA256: ann(sha256),
-                labels::CONTAINERD_MESSAGE: ann(message),
+                labels::CONTAINERD_VERSION: ann(&r.version),
+                labels::CONTAINERD_SHA256: ann(&r.sha256),
+                labels::CONTAINERD_MESSAGE: ann(&r.message),
             }
         }
     })
-}
-
-/// Patches this node's Node object (RBAC: nodes get, patch), retrying transient errors.
-pub struct KubeReporter {
-    node: String,
-    client: kube::Client,
-    rt: tokio::runtime::Runtime,
-}
-
-impl KubeReporter {
-    /// In-cluster configuration (the agent's ServiceAccount), or KUBECONFIG.
-    pub fn new(node: &str) -> Result<Self, String> {
-        crate::fetch::tls_provider();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let client = rt
-            .block_on(kube::Client::try_default())
-            .map_err(|e| format!("no Kubernetes API access for node reporting: {e}"))?;
-        Ok(KubeReporter {
-            node: node.into(),
-            client,
-            rt,
-        })
-    }
-
-    pub fn with_client(node: &str, client: kube::Client, rt: tokio::runtime::Runtime) -> Self {
-        KubeReporter {
-            node: node.into(),
-            client,
-            rt,
-        }
-    }
-}
-
-impl Reporter for KubeReporter {
-    fn report(
-        &self,
-        state: State,
-        version: &str,
-        sha256: &str,
-        message: &str,
-    ) -> Result<(), String> {
-        LogReporter.report(state, version, sha256, message)?;
-        let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.client.clone());
-        let body = patch(state, version, sha256, message);
-        let params = kube::api::PatchParams {
-            field_manager: Some("cococtl".into()),
-            ..Default::default()
-        };
-        let mut last = String::new();
-        for attempt in 0..5u32 {
-            match self
-                .rt
-                .block_on(api.patch(&self.node, &params, &kube::api::Patch::Merge(&body)))
-            {
-                Ok(_) => return Ok(()),
-                // 4xx other than 409/429 will not get better by retrying.
-                Err(kube::Error::Api(s))
-                    if (400..500).contains(&s.code) && s.code != 409 && s.code != 429 =>
-                {
-                    return Err(format!(
-                        "patching node {}: {} {}",
-                        self.node, s.code, s.message
-                    ));
-                }
-                Err(e) => last = e.to_string(),
-            }
-            std::thread::sleep(Duration::from_millis(200 * 2u64.pow(attempt)));
-        }
-        Err(format!("patching node {}: {last}", self.node))
-    }
 }

@@ -4,14 +4,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cococtl_cluster::node_report::KubeReporter;
+use cococtl_containerd::agent::{self, Agent, Error, Outcome};
 use cococtl_containerd::config::{self, Mode};
+use cococtl_containerd::faults::Faults;
 use cococtl_containerd::fetch;
-use cococtl_containerd::install::{self, Agent};
-use cococtl_containerd::report::{KubeReporter, LogReporter, Reporter};
-use cococtl_containerd::systemd::{ProcessSystemd, RealSystemd, Systemd};
+use cococtl_containerd::health::CtrQuery;
+use cococtl_containerd::report::{LogReporter, Reporter};
+use cococtl_containerd::service::ServiceManager;
+use cococtl_containerd::stop::Stop;
 use cococtl_core::agent::{env, Settings, Tarball};
-use cococtl_core::Arch;
-use cococtl_core::Distribution;
+use cococtl_core::{Arch, Distribution};
 
 use crate::exit;
 
@@ -49,7 +52,7 @@ enum Action {
     /// running until SIGTERM (unless --once)
     Install(Box<InstallArgs>),
     /// Undo what cococtl installed and check the original containerd runs again
-    Restore(Common),
+    Restore(RestoreArgs),
     /// Download, verify and unpack the tarball into DEST only (pre-staging; the host is
     /// not touched)
     Fetch(FetchArgs),
@@ -59,12 +62,22 @@ enum Action {
 
 #[derive(clap::Args)]
 struct Common {
-    /// Where the host's / is (mounted) ; every host path is resolved under it
+    /// Where the host's / is (mounted); every host path is resolved under it
     #[arg(long, default_value = "/", env = env::HOST_ROOT)]
     host_root: PathBuf,
     /// Seconds to wait for containerd to become healthy after a restart
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     health_timeout: u64,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Restore the originals even where a file cococtl wrote was changed since (e.g. the
+    /// distribution upgraded containerd): that can downgrade it
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -169,8 +182,11 @@ struct InstallArgs {
     #[arg(long)]
     dry_run: bool,
     /// Seconds without data before a download attempt is abandoned
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     stall_timeout: u64,
+    /// Largest tarball accepted, in MiB (a containerd release is about 40)
+    #[arg(long, default_value_t = fetch::DEFAULT_MAX_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..))]
+    max_download: u64,
 }
 
 impl InstallArgs {
@@ -268,88 +284,127 @@ enum ModeArg {
     InPlace,
 }
 
-/// `COCOCTL_TEST_SYSTEMD=process` swaps systemd for the process-based test implementation
-/// (the end-to-end tests run the real binary against a temporary host root).
-fn systemd(host_root: &std::path::Path) -> Box<dyn Systemd> {
-    if std::env::var("COCOCTL_TEST_SYSTEMD").as_deref() == Ok("process") {
-        Box::new(ProcessSystemd {
-            host_root: host_root.to_path_buf(),
-        })
+/// The host root as an absolute path (a relative one would make the gate dial a socket
+/// relative to wherever the agent runs).
+fn absolute(p: &std::path::Path) -> Result<PathBuf, String> {
+    std::path::absolute(p).map_err(|e| format!("--host-root {}: {e}", p.display()))
+}
+
+fn service(host_root: &std::path::Path) -> Box<dyn ServiceManager> {
+    cococtl_containerd::service::for_host(host_root)
+}
+
+/// SIGTERM or SIGINT requests a stop; the receiver fires when one came.
+fn watch_signals(stop: Stop) -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("stop requested: finishing or rolling back the current step");
+        stop.request();
+        let _ = tx.send(());
+    });
+    rx
+}
+
+fn exit_for(e: &Error) -> ExitCode {
+    if e.is_input_error() {
+        exit::invalid(&e.to_string())
     } else {
-        Box::new(RealSystemd {
-            host_root: host_root.to_path_buf(),
-        })
+        exit::failed(&e.to_string())
     }
 }
 
-fn wait_for_sigterm() {
-    // SAFETY: blocking SIGTERM/SIGINT in this thread and waiting for one with sigwait.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        let mut sig = 0;
-        libc::sigwait(&set, &mut sig);
-    }
-}
-
-pub fn run(args: NodeArgs) -> ExitCode {
+pub async fn run(args: NodeArgs) -> ExitCode {
     let NodeCommand::Containerd(c) = args.command;
     match c.action {
-        Action::Install(a) => install(*a),
-        Action::Restore(common) => {
-            let sd = systemd(&common.host_root);
-            let agent = Agent {
-                host_root: common.host_root.clone(),
-                systemd: sd.as_ref(),
-                reporter: &LogReporter,
-                fetch: fetch::Options::default(),
-                health_timeout: Duration::from_secs(common.health_timeout),
-            };
-            match agent.restore() {
-                Ok(Some(v)) => {
-                    eprintln!("restored: the original containerd {v} is running");
-                    ExitCode::SUCCESS
-                }
-                Ok(None) => ExitCode::SUCCESS,
-                Err(e) => exit::failed(&e.to_string()),
-            }
-        }
-        Action::Fetch(f) => fetch_only(f),
-        Action::Status(s) => match install::load_state(&s.common.host_root) {
-            Err(e) => exit::failed(&e.to_string()),
-            Ok(state) => {
-                let pending = cococtl_containerd::journal::Journal::load(&s.common.host_root)
-                    .ok()
-                    .flatten();
-                let text = match s.output {
-                    Output::Json => format!(
-                        "{}\n",
-                        serde_json::json!({"installed": state, "interrupted_change": pending.map(|j| j.steps.len() - j.committed.min(j.steps.len()))})
-                    ),
-                    Output::Text => match (&state, &pending) {
-                        (None, None) => "no custom containerd installed by cococtl\n".to_string(),
-                        (Some(i), _) => format!(
-                            "containerd {} installed ({} mode) from {}\nsha256 {}\n{} host change(s) recorded for restore\n{}",
-                            i.version,
-                            if i.mode == Mode::Side { "side" } else { "in-place" },
-                            i.url,
-                            i.sha256,
-                            i.steps.len(),
-                            if pending.is_some() { "an interrupted change is pending: the next install or restore rolls it back\n" } else { "" }
-                        ),
-                        (None, Some(_)) => "an interrupted change is pending: the next install or restore rolls it back\n".to_string(),
-                    },
-                };
-                exit::print(&text)
-            }
-        },
+        Action::Install(a) => install(*a).await,
+        Action::Restore(r) => restore(r).await,
+        Action::Fetch(f) => fetch_only(f).await,
+        Action::Status(s) => status(s).await,
     }
 }
 
-fn install(a: InstallArgs) -> ExitCode {
+async fn restore(r: RestoreArgs) -> ExitCode {
+    let host_root = match absolute(&r.common.host_root) {
+        Ok(p) => p,
+        Err(e) => return exit::invalid(&e),
+    };
+    let sd = service(&host_root);
+    let faults = Faults::from_env();
+    let stop = Stop::default();
+    let _signals = watch_signals(stop.clone());
+    let agent = Agent {
+        host_root,
+        service: sd.as_ref(),
+        query: &CtrQuery,
+        reporter: &LogReporter,
+        fetch: fetch::Options::default(),
+        health_timeout: Duration::from_secs(r.common.health_timeout),
+        stop,
+        faults: &faults,
+    };
+    match agent.restore(r.force).await {
+        Ok(Some(v)) => {
+            eprintln!("restored: the original containerd {v} is running");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => exit_for(&e),
+    }
+}
+
+async fn status(s: StatusArgs) -> ExitCode {
+    let host_root = match absolute(&s.common.host_root) {
+        Ok(p) => p,
+        Err(e) => return exit::invalid(&e),
+    };
+    let sd = service(&host_root);
+    let st = match agent::status(&host_root, sd.as_ref(), &CtrQuery).await {
+        Ok(s) => s,
+        Err(e) => return exit_for(&e),
+    };
+    let text = match s.output {
+        Output::Json => format!("{}\n", serde_json::json!(st)),
+        Output::Text => {
+            let mut t = match &st.installed {
+                None => "no custom containerd installed by cococtl\n".to_string(),
+                Some(i) => format!(
+                    "containerd {} installed ({} mode) from {}\nsha256 {}\n{} host file(s) recorded for restore\n",
+                    i.version,
+                    i.mode.as_str(),
+                    i.url,
+                    i.sha256,
+                    i.files.len()
+                ),
+            };
+            match &st.running_version {
+                Some(v) => t.push_str(&format!("running: containerd {v}\n")),
+                None => t.push_str("running: nothing answers on the containerd socket\n"),
+            }
+            if let Some(p) = &st.problem {
+                t.push_str(&format!("problem: {p}\n"));
+            }
+            if st.interrupted_change {
+                t.push_str("an interrupted change is pending: the next install or restore finishes or undoes it\n");
+            }
+            t
+        }
+    };
+    let code = exit::print(&text);
+    if st.problem.is_some() {
+        return ExitCode::from(1);
+    }
+    code
+}
+
+async fn install(a: InstallArgs) -> ExitCode {
     let Some(arch) = Arch::host() else {
         return exit::invalid("this architecture is not one kata-deploy supports");
     };
@@ -357,12 +412,11 @@ fn install(a: InstallArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return exit::invalid(&e),
     };
-    let cfg = match config::resolve(
-        &settings,
-        arch,
-        a.common.host_root.clone(),
-        a.node_name.clone(),
-    ) {
+    let host_root = match absolute(&a.common.host_root) {
+        Ok(p) => p,
+        Err(e) => return exit::invalid(&e),
+    };
+    let cfg = match config::resolve(&settings, arch, host_root, a.node_name.clone()) {
         Ok(c) => c,
         Err(e) => return exit::invalid(&e.to_string()),
     };
@@ -371,35 +425,42 @@ fn install(a: InstallArgs) -> ExitCode {
         return exit::print(&format!("{out:#}\n"));
     }
     let reporter: Box<dyn Reporter> = match &cfg.node_name {
-        Some(node) => match KubeReporter::new(node) {
+        Some(node) => match KubeReporter::new(node).await {
             Ok(r) => Box::new(r),
             Err(e) => return exit::failed(&e),
         },
         None => Box::new(LogReporter),
     };
-    let sd = systemd(&cfg.host_root);
+    let sd = service(&cfg.host_root);
+    let faults = Faults::from_env();
+    let stop = Stop::default();
+    let signalled = watch_signals(stop.clone());
     let agent = Agent {
         host_root: cfg.host_root.clone(),
-        systemd: sd.as_ref(),
+        service: sd.as_ref(),
+        query: &CtrQuery,
         reporter: reporter.as_ref(),
         fetch: fetch::Options {
             stall: Duration::from_secs(a.stall_timeout),
+            max_bytes: a.max_download << 20,
             ..fetch::Options::default()
         },
         health_timeout: Duration::from_secs(a.common.health_timeout),
+        stop,
+        faults: &faults,
     };
-    let code = match agent.install(&cfg) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) if e.nothing_changed() => return exit::invalid(&e.to_string()),
-        Err(e) => exit::failed(&e.to_string()),
-    };
-    if !a.once && code == ExitCode::SUCCESS {
-        wait_for_sigterm();
+    match agent.install(&cfg).await {
+        Ok(Outcome::Installed(_) | Outcome::AlreadyInstalled(_)) => {}
+        Err(e) => return exit_for(&e),
     }
-    code
+    if !a.once {
+        // Keep the pod running; the node stays as installed when it stops.
+        let _ = signalled.await;
+    }
+    ExitCode::SUCCESS
 }
 
-fn fetch_only(f: FetchArgs) -> ExitCode {
+async fn fetch_only(f: FetchArgs) -> ExitCode {
     let Some(arch) = Arch::host() else {
         return exit::invalid("this architecture is not one kata-deploy supports");
     };
@@ -421,18 +482,22 @@ fn fetch_only(f: FetchArgs) -> ExitCode {
         return exit::invalid(&format!("--dest {}: already exists", f.dest.display()));
     }
     let tarball = f.dest.with_extension("download");
-    let result = fetch::fetch(
-        &cfg.url,
-        &tarball,
-        &cfg.checksum,
-        &fetch::Options::default(),
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|_| {
+    let result = async {
+        fetch::fetch(
+            &cfg.url,
+            &tarball,
+            &cfg.checksum,
+            &fetch::Options::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         cococtl_containerd::extract::extract(&tarball, &f.dest, Default::default())
+            .map_err(|e| e.to_string())?;
+        cococtl_containerd::verify::verify(&f.dest, arch)
+            .await
             .map_err(|e| e.to_string())
-    })
-    .and_then(|_| cococtl_containerd::verify::verify(&f.dest, arch).map_err(|e| e.to_string()));
+    }
+    .await;
     let _ = std::fs::remove_file(&tarball);
     match result {
         Ok(v) => {
@@ -451,6 +516,9 @@ fn fetch_only(f: FetchArgs) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(e) => exit::invalid(&e),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&f.dest);
+            exit::failed(&e)
+        }
     }
 }

@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use cococtl_containerd::report::{KubeReporter, Reporter, State};
+use cococtl_cluster::node_report::KubeReporter;
+use cococtl_containerd::report::{Report, Reporter, State};
 
 #[derive(Debug, Clone)]
 struct Seen {
@@ -74,26 +75,29 @@ fn api_server(responses: Vec<(u16, &'static str)>) -> (String, Arc<Mutex<Vec<See
 }
 
 fn reporter(url: &str) -> KubeReporter {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let config = kube::Config::new(url.parse().unwrap());
-    let client = rt
-        .block_on(async { kube::Client::try_from(config) })
-        .unwrap();
-    KubeReporter::with_client("node-a", client, rt)
+    KubeReporter::with_client("node-a", kube::Client::try_from(config).unwrap())
+}
+
+fn report(state: State, version: &str, sha256: &str, message: &str) -> Report {
+    Report {
+        state,
+        version: version.into(),
+        sha256: sha256.into(),
+        message: message.into(),
+    }
 }
 
 const NODE: &str = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"node-a","labels":{"cococtl.confidentialcontainers.org/containerd":"ready"}}}"#;
 const FORBIDDEN: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"nodes \"node-a\" is forbidden: User \"system:serviceaccount:coco-system:cococtl-containerd\" cannot patch resource \"nodes\"","reason":"Forbidden","details":{"name":"node-a","kind":"nodes"},"code":403}"#;
 const UNAVAILABLE: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"etcdserver: leader changed","reason":"ServiceUnavailable","code":503}"#;
 
-#[test]
-fn ready_is_a_merge_patch_of_the_label_and_annotations_with_field_manager_cococtl() {
+#[tokio::test]
+async fn ready_is_a_merge_patch_of_the_label_and_annotations_with_field_manager_cococtl() {
     let (url, seen) = api_server(vec![(200, NODE)]);
     reporter(&url)
-        .report(State::Ready, "2.1.9", "abc", "")
+        .report(&report(State::Ready, "2.1.9", "abc", ""))
+        .await
         .unwrap();
     let s = seen.lock().unwrap()[0].clone();
     assert_eq!(s.method, "PATCH");
@@ -118,20 +122,27 @@ fn ready_is_a_merge_patch_of_the_label_and_annotations_with_field_manager_cococt
     );
 }
 
-#[test]
-fn unavailable_api_server_is_retried() {
+#[tokio::test]
+async fn unavailable_api_server_is_retried() {
     let (url, seen) = api_server(vec![(503, UNAVAILABLE), (200, NODE)]);
     reporter(&url)
-        .report(State::RolledBack, "1.6.20", "", "new containerd failed")
+        .report(&report(
+            State::RolledBack,
+            "1.6.20",
+            "",
+            "new containerd failed",
+        ))
+        .await
         .unwrap();
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
-#[test]
-fn forbidden_is_reported_without_retrying() {
+#[tokio::test]
+async fn forbidden_is_reported_without_retrying() {
     let (url, seen) = api_server(vec![(403, FORBIDDEN), (200, NODE)]);
     let e = reporter(&url)
-        .report(State::Ready, "2.1.9", "abc", "")
+        .report(&report(State::Ready, "2.1.9", "abc", ""))
+        .await
         .unwrap_err();
     assert!(
         e.contains("403") && e.contains("cannot patch resource"),
