@@ -186,6 +186,55 @@ impl Host {
     fn exists(&self, rel: &str) -> bool {
         self.root().join(rel).exists()
     }
+
+    /// Side mode's version directories (`opt/confidential-containers/cococtl/containerd/*`).
+    fn side_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.root().join("opt/confidential-containers/cococtl/containerd"))
+            .map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
+    fn dropin(&self) -> String {
+        std::fs::read_to_string(
+            self.root()
+                .join("etc/systemd/system/containerd.service.d/50-cococtl.conf"),
+        )
+        .unwrap_or_default()
+    }
+
+    /// Mounts a tmpfs of `mib` MiB at `rel` (moving what was there into it); `None` when
+    /// this machine does not allow mounting (the test then says so loudly and skips).
+    fn small_fs(&self, rel: &str, mib: u64) -> Option<Mount> {
+        let at = self.root().join(rel);
+        let keep = self.root().join(format!("{rel}.keep"));
+        std::fs::create_dir_all(&at).unwrap();
+        std::fs::rename(&at, &keep).unwrap();
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot mount a tmpfs at {} on this machine (not root, or no CAP_SYS_ADMIN): the full-disk case is not exercised here", at.display());
+            std::fs::remove_dir(&at).unwrap();
+            std::fs::rename(&keep, &at).unwrap();
+            return None;
+        }
+        let st = Command::new("cp").arg("-a").arg(format!("{}/.", keep.display())).arg(&at).status().unwrap();
+        assert!(st.success());
+        std::fs::remove_dir_all(&keep).unwrap();
+        Some(Mount(at))
+    }
+}
+
+/// A tmpfs, unmounted when dropped.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
 }
 
 impl Drop for Host {
@@ -213,13 +262,14 @@ fn side_install_upgrades_restarts_and_passes_the_gate_without_touching_the_distr
     let out = h.install(&srv.url("files", V17), &sha(V17), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(h.wait_version(), "1.7.24~ds1");
-    assert!(h.exists("opt/confidential-containers/bin/containerd"));
-    assert!(std::fs::read_to_string(
-        h.root()
-            .join("etc/systemd/system/containerd.service.d/50-cococtl.conf")
-    )
-    .unwrap()
-    .contains("ExecStart=/opt/confidential-containers/bin/containerd"));
+    let dirs = h.side_dirs();
+    assert_eq!(dirs.len(), 1);
+    assert!(dirs[0].join("containerd").exists());
+    assert!(
+        h.dropin().contains("ExecStart=/opt/confidential-containers/cococtl/containerd/1.7.24"),
+        "{}",
+        h.dropin()
+    );
     assert_eq!(file_sha(&h.root().join("usr/bin/containerd")), distro);
     assert!(!h.exists("var/lib/cococtl/containerd/journal.json"));
     assert!(stderr(&out).contains("cococtl.confidentialcontainers.org/containerd=ready"));
@@ -251,7 +301,7 @@ fn side_install_upgrades_restarts_and_passes_the_gate_without_touching_the_distr
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(h.wait_version(), "1.6.20~ds1");
     assert!(!h.exists("etc/systemd/system/containerd.service.d/50-cococtl.conf"));
-    assert!(!h.exists("opt/confidential-containers/bin"));
+    assert!(h.side_dirs().is_empty());
     assert!(!h.exists("var/lib/cococtl/containerd/state.json"));
 }
 
@@ -274,7 +324,7 @@ fn side_install_rolls_back_when_new_containerd_does_not_start() {
         "the previous containerd runs again"
     );
     assert!(!h.exists("etc/systemd/system/containerd.service.d/50-cococtl.conf"));
-    assert!(!h.exists("opt/confidential-containers/bin"));
+    assert!(h.side_dirs().is_empty());
     assert!(!h.exists("var/lib/cococtl/containerd/state.json"));
 }
 
@@ -296,7 +346,7 @@ fn in_place_install_replaces_the_unit_binaries_and_restore_puts_the_originals_ba
 
 #[test]
 fn kill_9_between_install_steps_is_recovered_on_the_next_start() {
-    for step in ["journal", "binaries", "dropin", "applied"] {
+    for step in ["journal", "step:2", "step:5", "applied", "gated", "committed"] {
         let h = Host::new();
         let srv = Server::start(&tarballs());
         let mut c = Command::new(env!("CARGO_BIN_EXE_cococtl"));
@@ -340,7 +390,8 @@ fn kill_9_between_install_steps_is_recovered_on_the_next_start() {
         assert_eq!(h.wait_version(), "1.7.24~ds1", "{step}");
         let r = h.cococtl("restore", &[], &[]);
         assert!(r.status.success(), "{step}: {}", stderr(&r));
-        assert!(!h.exists("opt/confidential-containers/bin"), "{step}");
+        assert!(h.side_dirs().is_empty(), "{step}");
+        assert_eq!(h.wait_version(), "1.6.20~ds1", "{step}");
     }
 }
 
@@ -367,9 +418,10 @@ fn assert_refused(h: &Host, out: &Output, expect: &str) {
         "`{expect}` not in:\n{}",
         stderr(out)
     );
-    assert!(!h.exists("opt/confidential-containers/bin"));
+    assert!(!h.exists("opt/confidential-containers"));
     assert!(!h.exists("etc/systemd/system/containerd.service.d"));
     assert!(!h.exists("var/lib/cococtl/containerd/journal.json"));
+    assert!(!h.exists("var/lib/cococtl/containerd/staging"), "staging is removed on every exit");
     assert_eq!(h.wait_version(), "1.6.20~ds1");
 }
 
@@ -414,7 +466,9 @@ fn unsafe_or_wrong_tarballs_change_nothing() {
     for (name, expect) in [
         ("dotdot.tar.gz", "contains `..`"),
         ("absolute.tar.gz", "absolute path"),
-        ("symlink-out.tar.gz", "outside the tarball"),
+        ("symlink-out.tar.gz", "only links to a file in the same directory"),
+        ("symlink-chain.tar.gz", "only links to a file in the same directory"),
+        ("containerd-symlink.tar.gz", "bin/containerd is not a regular file"),
         ("hardlink.tar.gz", "hard link"),
         ("device.tar.gz", "device file"),
         ("missing-ctr.tar.gz", "has no bin/ctr"),

@@ -32,6 +32,23 @@ def special(name, kind, target=""):
 make("dotdot.tar.gz", [file("bin/../../etc/evil")])
 make("absolute.tar.gz", [file("/etc/evil")])
 make("symlink-out.tar.gz", [special("bin/escape", tarfile.SYMTYPE, "../../../etc/shadow")])
+# A chain of links that each stay inside, but together resolve to the host's /usr/bin:
+# a -> ., up1 -> a/.., up2 -> up1/.., ..., bin -> up6/usr/bin.
+chain = [special("a", tarfile.SYMTYPE, ".")]
+chain.append(special("up1", tarfile.SYMTYPE, "a/.."))
+for k in range(2, 7):
+    chain.append(special(f"up{k}", tarfile.SYMTYPE, f"up{k-1}/.."))
+chain.append(special("bin", tarfile.SYMTYPE, "up6/usr/bin"))
+with tarfile.open(os.path.join(out, "symlink-chain.tar.gz"), "w:gz") as tar:
+    for info, data in chain:
+        tar.addfile(info, None)
+# bin/containerd a (sibling) link to the real binary: must be refused at verify.
+with tarfile.open(os.path.join(out, "containerd-symlink.tar.gz"), "w:gz") as tar:
+    good_members(tar, skip=("containerd",))
+    tar.add(os.path.join(src, "bin", "containerd"), arcname="bin/containerd-real")
+    tar.addfile(special("bin/containerd", tarfile.SYMTYPE, "containerd-real")[0])
+# A release that also carries a kubelet: it must never reach the host.
+make("with-kubelet.tar.gz", [file("bin/kubelet", b"#!/bin/sh\necho evil kubelet\n")])
 make("hardlink.tar.gz", [special("bin/hard", tarfile.LNKTYPE, "/etc/shadow")])
 make("device.tar.gz", [special("bin/kmem", tarfile.CHRTYPE)])
 make("missing-ctr.tar.gz", [], skip=("ctr",))
