@@ -212,7 +212,11 @@ fn shim_enabled_for_an_arch_it_is_not_built_for_is_refused() {
 fn default_shim_not_enabled_is_refused() {
     assert_refused(
         &["render", "--set", "defaultShim.amd64=qemu-se"],
-        &["defaultShim.amd64", "G5", "fix: --set defaultShim.amd64="],
+        &[
+            "defaultShim.amd64",
+            "docs/kata-deploy-contract.md#g5",
+            "fix: --set defaultShim.amd64=",
+        ],
     );
 }
 
@@ -232,7 +236,10 @@ fn snapshotter_mapping_for_a_disabled_shim_is_refused() {
 fn nydus_mapping_without_nydus_setup_is_refused() {
     assert_refused(
         &["render", "--set", "snapshotter.setup=null"],
-        &["G7", "add nydus to snapshotter.setup"],
+        &[
+            "docs/kata-deploy-contract.md#g7",
+            "add nydus to snapshotter.setup",
+        ],
     );
 }
 
@@ -268,7 +275,7 @@ fn invalid_suffix_prefix_and_image_are_each_named() {
 fn empty_shim_list_on_a_schedulable_arch_is_refused() {
     assert_refused(
         &["render", "--profile", "s390x", "--set", "affinity=null"],
-        &["may run on amd64 nodes", "G4"],
+        &["may run on amd64 nodes", "docs/kata-deploy-contract.md#g4"],
     );
 }
 

@@ -18,8 +18,8 @@ pub use object::Object;
 
 use cococtl_profile::{Config, KataVersion};
 
-/// Facts about the target cluster that the chart would look up (gotcha G18). Offline they
-/// come from flags; against a cluster, from the API.
+/// Facts about the target cluster that the chart would look up
+/// (docs/kata-deploy-contract.md#g18). Offline they come from flags; against a cluster, from the API.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClusterFacts {
     /// Node Feature Discovery runs: pure-TEE RuntimeClasses get the NFD TEE node selectors.
@@ -33,8 +33,8 @@ pub struct Plan {
     pub install: Vec<Object>,
     /// The RBAC-cleanup objects the chart runs as post-delete hooks. There are no hooks
     /// here: uninstall deletes the DaemonSet, waits for its pods to finish their SIGTERM
-    /// cleanup (which needs the DaemonSet's RBAC, G16), then applies these; the Job removes
-    /// the kept RBAC and the cleanup objects are deleted after it succeeds.
+    /// cleanup (which needs the DaemonSet's RBAC, docs/kata-deploy-contract.md#g16), then
+    /// applies these; the Job removes the kept RBAC and the cleanup objects are deleted after it succeeds.
     pub uninstall: Vec<Object>,
 }
 

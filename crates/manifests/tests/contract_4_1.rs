@@ -1,4 +1,4 @@
-//! The kata-deploy 4.1.0 contract (`kata-deploy-contract.md` §2-§6), one rule per test.
+//! The kata-deploy 4.1.0 contract (docs/kata-deploy-contract.md#objects), one rule per test.
 
 use std::collections::BTreeMap;
 
@@ -82,7 +82,7 @@ fn shims_are_space_separated_sorted_and_per_arch() {
     );
     assert!(
         !e.contains_key("SHIMS"),
-        "the unsuffixed variable is never read by 4.1.0 (G3)"
+        "the unsuffixed variable is never read by 4.1.0 (docs/kata-deploy-contract.md#g3)"
     );
 }
 

@@ -1,6 +1,7 @@
 //! The chart's RBAC remover (post-delete hooks in Helm), as plain objects for the uninstall
 //! phase. The DaemonSet's RBAC must outlive its pods, whose SIGTERM cleanup talks to the API
-//! (G16); this Job waits until no kata-deploy pod is left, then deletes that RBAC.
+//! (docs/kata-deploy-contract.md#g16); this Job waits until no kata-deploy pod is left, then deletes that
+//! RBAC.
 
 use cococtl_profile::Config;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};

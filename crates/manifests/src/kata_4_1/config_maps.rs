@@ -1,5 +1,6 @@
-//! The ConfigMaps the 4.1.0 chart mounts into the DaemonSet (`kata-deploy-contract.md` §8.3,
-//! §8.4): per-shim configuration drop-ins, and the user's containerd drop-in.
+//! The ConfigMaps the 4.1.0 chart mounts into the DaemonSet: per-shim configuration
+//! drop-ins (docs/kata-deploy-contract.md#config-maps), and the user's containerd drop-in
+//! (docs/kata-deploy-contract.md#user-drop-in).
 
 use cococtl_profile::Config;
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -1,4 +1,4 @@
-//! The kata-deploy 4.1.0 DaemonSet (`kata-deploy-contract.md` §2.1).
+//! The kata-deploy 4.1.0 DaemonSet (docs/kata-deploy-contract.md#daemonset).
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! The kata-deploy 4.1.0 objects, as the upstream chart renders them in `daemonset` mode
-//! for the same effective values (`kata-deploy-contract.md` §1-§6).
+//! for the same effective values (docs/kata-deploy-contract.md#objects).
 
 pub mod cleanup;
 pub mod config_maps;

@@ -1,6 +1,7 @@
-//! The DaemonSet's identity (`kata-deploy-contract.md` §5.1). The chart marks these
+//! The DaemonSet's identity (docs/kata-deploy-contract.md#rbac). The chart marks these
 //! `helm.sh/resource-policy: keep` because the pods' SIGTERM cleanup still needs them while
-//! they terminate (G16); cococtl keeps the annotation so a later Helm adoption behaves alike.
+//! they terminate (docs/kata-deploy-contract.md#g16); cococtl keeps the annotation so a later Helm
+//! adoption behaves alike.
 
 use cococtl_profile::Config;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -61,7 +62,8 @@ pub fn objects(c: &Config) -> Vec<Object> {
                 rule("", &["nodes"], &["get", "patch"]),
                 // Reads the kubelet's /configz for runtimeRequestTimeout.
                 rule("", &["nodes/proxy"], &["get"]),
-                // Decides on SIGTERM whether its DaemonSet still selects the node (§4.3).
+                // Decides on SIGTERM whether its DaemonSet still selects the node
+                // (docs/kata-deploy-contract.md#daemonset-name).
                 rule("apps", &["daemonsets"], &["get", "list", "watch"]),
             ]),
             ..Default::default()

@@ -1,5 +1,6 @@
-//! RuntimeClasses of kata-deploy 4.1.0 (`kata-deploy-contract.md` §6.1): one per enabled
-//! shim (not filtered by arch, G12), debug/devkit variants, and the optional default alias.
+//! RuntimeClasses of kata-deploy 4.1.0 (docs/kata-deploy-contract.md#runtime-classes): one per
+//! enabled shim (not filtered by arch, docs/kata-deploy-contract.md#g12), debug/devkit variants, and
+//! the optional default alias. Overheads: docs/kata-deploy-contract.md#overheads.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use crate::meta;
 use crate::{ClusterFacts, Object};
 
-/// `katacontainers.io/kata-runtime=true` plus the per-install ownership marker (G11).
+/// `katacontainers.io/kata-runtime=true` plus the per-install ownership marker
+/// (docs/kata-deploy-contract.md#g11).
 fn ownership(c: &Config) -> [(String, String); 2] {
     [
         (KATA_RUNTIME_LABEL.to_string(), "true".to_string()),

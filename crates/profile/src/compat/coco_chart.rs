@@ -248,7 +248,8 @@ fn legacy_env(env: Value, prefix: &str, arch: Option<Arch>, out: &mut Value, ctx
         }
     } else if let Some(listed) = &listed {
         // 3.22 only used DEFAULT_SHIM for the optional `kata` RuntimeClass; 4.1.0 requires a
-        // valid one on every arch with shims (G5), so pick the first listed shim per arch.
+        // valid one on every arch with shims (docs/kata-deploy-contract.md#g5), so pick the first listed
+        // shim per arch.
         for a in arches_for(arch) {
             if let Some(first) = listed
                 .iter()
@@ -413,7 +414,8 @@ fn arches_for(arch: Option<Arch>) -> Vec<Arch> {
     arch.map_or_else(|| Arch::ALL.to_vec(), |a| vec![a])
 }
 
-/// `architecture: X` means the whole install is for X: keep the DaemonSet there (G4).
+/// `architecture: X` means the whole install is for X: keep the DaemonSet there
+/// (docs/kata-deploy-contract.md#g4).
 fn restrict_daemonset(out: &mut Value, arch: Option<Arch>) {
     let Some(a) = arch else { return };
     let affinity: Value = serde_yaml::from_str(&format!(

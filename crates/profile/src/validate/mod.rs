@@ -1,7 +1,8 @@
 //! Cross-field validation: the merged values become a [`Config`] or a list of problems, each
-//! naming the key, the input that set it and the fix. Covers the contract's gotchas G4
-//! (empty shim list on a schedulable arch), G5 (default shim not enabled) and G7 (nydus
-//! mapping without the nydus snapshotter set up), and refuses chart features not rendered yet.
+//! naming the key, the input that set it and the fix. Covers the contract's gotchas: an
+//! empty shim list on a schedulable arch (docs/kata-deploy-contract.md#g4), a default shim that is not
+//! enabled (docs/kata-deploy-contract.md#g5) and a nydus mapping without the nydus snapshotter set up
+//! (docs/kata-deploy-contract.md#g7); and refuses chart features not rendered yet.
 
 use cococtl_core::Distribution;
 use std::collections::BTreeMap;
