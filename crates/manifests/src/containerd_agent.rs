@@ -120,18 +120,18 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
     };
     Objects {
         rbac: vec![
-            Object::ServiceAccount(ServiceAccount {
+            Object::new(ServiceAccount {
                 metadata: meta::namespaced(c, NAME),
                 ..Default::default()
             }),
-            Object::ClusterRole(ClusterRole {
+            Object::new(ClusterRole {
                 metadata: meta::cluster(c, NAME),
                 // Reports state and version on its own Node.
                 rules: Some(vec![rbac::rule("", &["nodes"], &["get", "patch"])]),
                 ..Default::default()
             }),
-            Object::ClusterRoleBinding(rbac::binding(c, NAME, NAME, NAME)),
+            Object::new(rbac::binding(c, NAME, NAME, NAME)),
         ],
-        workloads: vec![Object::DaemonSet(Box::new(ds))],
+        workloads: vec![Object::new(ds)],
     }
 }

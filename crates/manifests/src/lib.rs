@@ -12,56 +12,54 @@ pub mod kata_4_1;
 mod meta;
 pub mod namespace;
 mod object;
+mod plan;
 pub mod yaml;
 
-pub use object::Object;
+pub use object::{Object, ObjectError, ResourceType};
+pub use plan::{Phase, Plan};
 
 use cococtl_profile::{Config, KataVersion};
 
 /// Facts about the target cluster that the chart would look up
-/// (docs/kata-deploy-contract.md#g18). Offline they come from flags; against a cluster, from the API.
+/// (docs/kata-deploy-contract.md#g18). Offline they come from flags; against a cluster, from
+/// the API.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClusterFacts {
     /// Node Feature Discovery runs: pure-TEE RuntimeClasses get the NFD TEE node selectors.
     pub nfd_detected: bool,
 }
 
-/// Everything to apply, in order, and what uninstall applies once the workloads are gone.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// Namespace, RBAC, configuration, workloads, RuntimeClasses: the apply order.
-    pub install: Vec<Object>,
-    /// The RBAC-cleanup objects the chart runs as post-delete hooks. There are no hooks
-    /// here: uninstall deletes the DaemonSet, waits for its pods to finish their SIGTERM
-    /// cleanup (which needs the DaemonSet's RBAC, docs/kata-deploy-contract.md#g16), then
-    /// applies these; the Job removes the kept RBAC and the cleanup objects are deleted after it succeeds.
-    pub uninstall: Vec<Object>,
-}
-
-/// The objects for `config`.
+/// The objects for `config`, by phase.
+///
+/// Install: [`Phase::Namespace`], [`Phase::Rbac`], [`Phase::Config`], [`Phase::NodeAgent`]
+/// (the custom containerd agent, when enabled), [`Phase::Runtime`] (the kata-deploy
+/// DaemonSet), [`Phase::RuntimeClasses`].
+///
+/// Uninstall ([`Phase::Cleanup`]): the RBAC-cleanup objects the chart runs as post-delete
+/// hooks. There are no hooks here: uninstall deletes the DaemonSet, waits for its pods to
+/// finish their SIGTERM cleanup (which needs the DaemonSet's RBAC,
+/// docs/kata-deploy-contract.md#g16), then applies these; the Job removes the kept RBAC and
+/// the cleanup objects are deleted after it succeeds.
 pub fn plan(config: &Config, facts: ClusterFacts) -> Plan {
+    let mut plan = Plan::new();
     match config.kata_version {
         KataVersion::V4_1_0 => {
-            let mut install = vec![namespace::namespace(config)];
             let agent = config
                 .custom_containerd
                 .as_ref()
                 .map(|cc| containerd_agent::objects(config, cc));
             let kata = kata_4_1::install(config, facts, agent.is_some());
-            install.extend(kata.rbac);
-            if let Some(agent) = &agent {
-                install.extend(agent.rbac.iter().cloned());
-            }
-            install.extend(kata.config);
+            plan.add(Phase::Namespace, [namespace::namespace(config)]);
+            plan.add(Phase::Rbac, kata.rbac);
+            plan.add(Phase::Config, kata.config);
             if let Some(agent) = agent {
-                install.extend(agent.workloads);
+                plan.add(Phase::Rbac, agent.rbac);
+                plan.add(Phase::NodeAgent, agent.workloads);
             }
-            install.extend(kata.workloads);
-            install.extend(kata.runtime_classes);
-            Plan {
-                install,
-                uninstall: kata_4_1::cleanup::objects(config),
-            }
+            plan.add(Phase::Runtime, kata.workloads);
+            plan.add(Phase::RuntimeClasses, kata.runtime_classes);
+            plan.add(Phase::Cleanup, kata_4_1::cleanup::objects(config));
         }
     }
+    plan
 }

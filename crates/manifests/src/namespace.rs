@@ -17,7 +17,7 @@ pub fn namespace(config: &Config) -> Object {
             "privileged".into(),
         );
     }
-    Object::Namespace(Namespace {
+    Object::new(Namespace {
         metadata: m,
         ..Default::default()
     })

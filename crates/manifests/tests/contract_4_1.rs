@@ -34,12 +34,9 @@ fn env_of(c: &Config) -> BTreeMap<String, String> {
 
 fn daemonsets(c: &Config) -> Vec<DaemonSet> {
     plan(c, ClusterFacts::default())
-        .install
-        .into_iter()
-        .filter_map(|o| match o {
-            Object::DaemonSet(d) => Some(*d),
-            _ => None,
-        })
+        .install()
+        .filter_map(Object::decode::<DaemonSet>)
+        .map(Result::unwrap)
         .collect()
 }
 
@@ -52,12 +49,9 @@ fn kata_daemonset(c: &Config) -> DaemonSet {
 
 fn runtime_classes(c: &Config, facts: ClusterFacts) -> Vec<RuntimeClass> {
     plan(c, facts)
-        .install
-        .into_iter()
-        .filter_map(|o| match o {
-            Object::RuntimeClass(r) => Some(r),
-            _ => None,
-        })
+        .install()
+        .filter_map(Object::decode::<RuntimeClass>)
+        .map(Result::unwrap)
         .collect()
 }
 
@@ -501,11 +495,8 @@ fn custom_containerd_makes_kata_deploy_wait_for_the_agents_ready_label_on_every_
 #[test]
 fn objects_come_in_apply_order() {
     let c = config("x86_64", &[]);
-    let kinds: Vec<&str> = plan(&c, ClusterFacts::default())
-        .install
-        .iter()
-        .map(|o| o.kind())
-        .collect();
+    let plan = plan(&c, ClusterFacts::default());
+    let kinds: Vec<&str> = plan.install().map(|o| o.kind()).collect();
     let rank = |k: &str| {
         [
             "Namespace",

@@ -68,11 +68,11 @@ pub fn objects(c: &Config) -> Vec<Object> {
         status: None,
     };
     vec![
-        Object::ServiceAccount(ServiceAccount {
+        Object::new(ServiceAccount {
             metadata: meta::namespaced(c, &sa),
             ..Default::default()
         }),
-        Object::ClusterRole(ClusterRole {
+        Object::new(ClusterRole {
             metadata: meta::cluster(c, &role),
             rules: Some(vec![
                 rbac::rule(
@@ -90,12 +90,12 @@ pub fn objects(c: &Config) -> Vec<Object> {
             ]),
             ..Default::default()
         }),
-        Object::ClusterRoleBinding(rbac::binding(
+        Object::new(rbac::binding(
             c,
             &names::cleanup_cluster_role_binding(c),
             &role,
             &sa,
         )),
-        Object::Job(Box::new(job)),
+        Object::new(job),
     ]
 }

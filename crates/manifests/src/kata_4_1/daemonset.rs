@@ -140,7 +140,7 @@ pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
     let mut metadata = meta::namespaced(c, &name);
     // The chart sets no labels on the DaemonSet itself; cococtl's instance label stays.
     metadata.labels.get_or_insert_with(Default::default);
-    Object::DaemonSet(Box::new(DaemonSet {
+    Object::new(DaemonSet {
         metadata,
         spec: Some(DaemonSetSpec {
             selector: LabelSelector {
@@ -159,5 +159,5 @@ pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
             ..Default::default()
         }),
         status: None,
-    }))
+    })
 }

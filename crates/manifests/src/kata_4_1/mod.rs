@@ -29,7 +29,7 @@ pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects
         config: [config_maps::custom_configs(c), config_maps::user_drop_in(c)]
             .into_iter()
             .flatten()
-            .map(Object::ConfigMap)
+            .map(Object::new)
             .chain([state::config_map(c)])
             .collect(),
         workloads: vec![daemonset::daemonset(c, wait_for_agent)],

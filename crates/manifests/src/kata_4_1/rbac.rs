@@ -51,11 +51,11 @@ pub fn objects(c: &Config) -> Vec<Object> {
     let mut crb = binding(c, &names::cluster_role_binding(c), &role, &sa);
     crb.metadata = keep(crb.metadata);
     vec![
-        Object::ServiceAccount(ServiceAccount {
+        Object::new(ServiceAccount {
             metadata: keep(meta::namespaced(c, &sa)),
             ..Default::default()
         }),
-        Object::ClusterRole(ClusterRole {
+        Object::new(ClusterRole {
             metadata: keep(meta::cluster(c, &role)),
             rules: Some(vec![
                 // Labels its node, removes startup taints.
@@ -68,6 +68,6 @@ pub fn objects(c: &Config) -> Vec<Object> {
             ]),
             ..Default::default()
         }),
-        Object::ClusterRoleBinding(crb),
+        Object::new(crb),
     ]
 }

@@ -101,21 +101,16 @@ pub fn objects(c: &Config, facts: ClusterFacts) -> Vec<Object> {
     let mut out = vec![];
     for s in &c.shims {
         let name = runtime_class_name(s.name(), &c.suffix);
-        out.push(Object::RuntimeClass(runtime_class(
-            c,
-            name.clone(),
-            s,
-            facts,
-        )));
+        out.push(Object::new(runtime_class(c, name.clone(), s, facts)));
         if c.debug {
-            out.push(Object::RuntimeClass(runtime_class(
+            out.push(Object::new(runtime_class(
                 c,
                 format!("{name}-debug"),
                 s,
                 facts,
             )));
             if c.devkit {
-                out.push(Object::RuntimeClass(runtime_class(
+                out.push(Object::new(runtime_class(
                     c,
                     format!("{name}-devkit"),
                     s,
@@ -132,7 +127,7 @@ pub fn objects(c: &Config, facts: ClusterFacts) -> Vec<Object> {
         if let Some(shim) = default.and_then(|d| c.shims.iter().find(|s| s.name() == d)) {
             let mut rc = runtime_class(c, c.runtime_classes.default_name.clone(), shim, facts);
             rc.handler = runtime_class_name(shim.name(), "");
-            out.push(Object::RuntimeClass(rc));
+            out.push(Object::new(rc));
         }
     }
     out

@@ -10,7 +10,7 @@ use crate::meta;
 use crate::Object;
 
 pub fn config_map(c: &Config) -> Object {
-    Object::ConfigMap(ConfigMap {
+    Object::new(ConfigMap {
         metadata: meta::namespaced(c, &names::state_config_map(c)),
         data: Some(meta::labels([
             ("multiInstallSuffix", c.suffix.as_str()),
