@@ -77,6 +77,10 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         "drop-ins.yaml",
         &["render", "--profile", "x86_64", "-f", "fixtures/values/drop-ins.yaml"],
     ),
+    (
+        "shim-drop-in.yaml",
+        &["render", "--profile", "x86_64", "-f", "fixtures/values/shim-drop-in.yaml"],
+    ),
     ("uninstall-phase.yaml", &["render", "--profile", "x86_64", "--phase", "uninstall"]),
 ];
 
@@ -115,6 +119,87 @@ fn every_scenario_matches_its_golden_file() {
         mismatched.is_empty(),
         "output differs from golden files {mismatched:?}; review with `git diff` after scripts/update-golden"
     );
+}
+
+/// The YAML documents of a rendered stream, each without its `---` line.
+fn documents(stream: &str) -> Vec<&str> {
+    stream.split("---\n").filter(|d| !d.is_empty()).collect()
+}
+
+/// The pod-template annotations of the kata-deploy DaemonSet in a rendered stream.
+fn kata_deploy_pod_annotations(stream: &str) -> serde_yaml::Mapping {
+    let ds = documents(stream)
+        .into_iter()
+        .map(|d| serde_yaml::from_str::<serde_yaml::Value>(d).unwrap())
+        .find(|d| d["kind"] == "DaemonSet" && d["metadata"]["name"] == "kata-deploy")
+        .expect("a kata-deploy DaemonSet");
+    match &ds["spec"]["template"]["metadata"]["annotations"] {
+        serde_yaml::Value::Mapping(m) => m.clone(),
+        _ => serde_yaml::Mapping::new(),
+    }
+}
+
+/// What the scenario `name` renders now.
+fn rendered(name: &str) -> String {
+    let (_, args) = SCENARIOS.iter().find(|(n, _)| *n == name).unwrap();
+    let out = run(args);
+    assert!(out.status.success(), "{name}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn checksum_annotations_are_absent_when_no_config_map_is_mounted() {
+    for name in ["profile-x86_64.yaml", "set-overrides.yaml"] {
+        let a = kata_deploy_pod_annotations(&rendered(name));
+        assert!(
+            a.keys()
+                .all(|k| !k.as_str().unwrap().starts_with("checksum/")),
+            "{name}: {a:?}"
+        );
+    }
+}
+
+#[test]
+fn checksum_annotations_hash_the_config_map_exactly_as_printed() {
+    use sha2::{Digest, Sha256};
+    for (name, want) in [
+        (
+            "drop-ins.yaml",
+            &[
+                (
+                    "checksum/containerd-user-dropin",
+                    "kata-deploy-containerd-user-dropin",
+                ),
+                ("checksum/custom-configs", "kata-deploy-custom-configs"),
+            ][..],
+        ),
+        (
+            "shim-drop-in.yaml",
+            &[("checksum/custom-configs", "kata-deploy-custom-configs")][..],
+        ),
+    ] {
+        let stream = rendered(name);
+        let a = kata_deploy_pod_annotations(&stream);
+        let checksums = a
+            .keys()
+            .filter(|k| k.as_str().unwrap().starts_with("checksum/"))
+            .count();
+        assert_eq!(checksums, want.len(), "{name}: {a:?}");
+        for (key, config_map) in want {
+            let doc = documents(&stream)
+                .into_iter()
+                .find(|d| {
+                    d.contains("\nkind: ConfigMap\n")
+                        && d.contains(&format!("\n  name: {config_map}\n"))
+                })
+                .unwrap_or_else(|| panic!("{name}: no ConfigMap {config_map}"));
+            assert_eq!(
+                a[*key],
+                hex::encode(Sha256::digest(doc.as_bytes())),
+                "{name}: {key}"
+            );
+        }
+    }
 }
 
 #[test]
