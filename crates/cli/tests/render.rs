@@ -2,7 +2,8 @@
 //! determinism, schema validation against the official Kubernetes OpenAPI schemas, and bad
 //! input (exit code 2, nothing on stdout, a message naming the key and the fix).
 //!
-//! Golden files are regenerated only by `scripts/update-golden` (UPDATE_GOLDEN=1).
+//! Golden files are regenerated only by `scripts/update-golden` (UPDATE_GOLDEN=1, refused
+//! when `CI` is set); a mismatch fails with a unified line diff per file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -88,10 +89,31 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
+/// Regeneration is explicit: `scripts/update-golden` sets UPDATE_GOLDEN. CI (where `CI` is
+/// set, as on every common CI service) must never accept new output silently.
+fn updating() -> bool {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(
+        !(update && ci),
+        "UPDATE_GOLDEN is refused under CI: regenerate locally with scripts/update-golden"
+    );
+    update
+}
+
+/// A unified line diff, `-` the golden file and `+` what renders now.
+fn line_diff(name: &str, golden: &str, now: &str) -> String {
+    similar::TextDiff::from_lines(golden, now)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("golden/{name}"), "rendered now")
+        .to_string()
+}
+
 #[test]
 fn every_scenario_matches_its_golden_file() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut mismatched = vec![];
+    let update = updating();
+    let mut differences = vec![];
     for (name, args) in SCENARIOS {
         let out = run(args);
         assert!(
@@ -109,15 +131,33 @@ fn every_scenario_matches_its_golden_file() {
             std::fs::write(&path, &out.stdout).unwrap();
             continue;
         }
-        let want = std::fs::read(&path)
-            .unwrap_or_else(|_| panic!("missing {}: run scripts/update-golden", path.display()));
-        if want != out.stdout {
-            mismatched.push(*name);
+        let now = String::from_utf8(out.stdout).expect("rendered output is UTF-8");
+        match std::fs::read_to_string(&path) {
+            Ok(want) if want == now => {}
+            Ok(want) => differences.push(line_diff(name, &want, &now)),
+            Err(e) => differences.push(format!("golden/{name}: {e}\n")),
         }
     }
     assert!(
-        mismatched.is_empty(),
-        "output differs from golden files {mismatched:?}; review with `git diff` after scripts/update-golden"
+        differences.is_empty(),
+        "{} golden file(s) differ from what renders now. If the change is intended, run \
+         scripts/update-golden and review it with `git diff`.\n\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+#[test]
+fn every_golden_file_belongs_to_a_scenario() {
+    let mut stale: Vec<String> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| !SCENARIOS.iter().any(|(n, _)| n == f))
+        .collect();
+    stale.sort();
+    assert!(
+        stale.is_empty(),
+        "golden files without a scenario: {stale:?}"
     );
 }
 
