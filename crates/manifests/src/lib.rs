@@ -2,9 +2,17 @@
 //! Containers: the upstream kata-deploy DaemonSet, RBAC and RuntimeClasses exactly as that
 //! version expects them, plus cococtl's own objects (namespace, containerd agent).
 //!
-//! Start with [`plan`]. Everything here is pure: no network, no filesystem, no clock. The
-//! objects for one kata version live in one module ([`kata_4_1`]), so supporting another
-//! version means adding a module, not editing branches all over.
+//! Start with [`plan`]: it returns a [`Plan`], the objects grouped in named [`Phase`]s in
+//! apply order. Each [`Object`] is built typed (k8s-openapi) and carries its
+//! [`ResourceType`], so the cluster edge applies any kind the same way (kube-rs
+//! `Api<DynamicObject>`, see [`Object::to_dynamic`]) and [`emit`] prints any kind.
+//!
+//! Everything here is pure: no network, no filesystem, no clock. The objects for one kata
+//! version live in one module ([`kata_4_1`]), so supporting another version means adding a
+//! module, not editing branches all over.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod containerd_agent;
 pub mod emit;

@@ -41,6 +41,7 @@ del serviceaccount -n {ns} {sa}
     )
 }
 
+/// The uninstall-phase objects: ServiceAccount, ClusterRole, binding and the cleanup Job.
 pub fn objects(c: &Config) -> Vec<Object> {
     let sa = names::cleanup_service_account(c);
     let role = names::cleanup_cluster_role(c);

@@ -10,6 +10,7 @@ use crate::meta;
 
 /// Where the user's containerd drop-in is mounted (`CONTAINERD_USER_DROP_IN_SOURCE_FILE`).
 pub const USER_DROP_IN_DIR: &str = "/custom-containerd-config/";
+/// The key (file name) of the user's drop-in in its ConfigMap.
 pub const USER_DROP_IN_KEY: &str = "containerd-user-dropin.toml";
 /// Where the shim drop-ins are mounted; the binary reads `dropin-<shim>.toml` there.
 pub const CUSTOM_CONFIGS_DIR: &str = "/custom-configs/";

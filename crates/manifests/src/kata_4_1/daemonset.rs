@@ -102,6 +102,8 @@ fn wait_for_containerd(affinity: Option<Affinity>) -> Affinity {
     a
 }
 
+/// The kata-deploy DaemonSet; with `wait_for_agent`, its pods schedule only on nodes the
+/// custom containerd agent reported ready on.
 pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
     let name = c.base_name();
     let mut pod_labels: BTreeMap<String, String> = c.pod_labels.clone();

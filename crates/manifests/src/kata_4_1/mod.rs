@@ -17,12 +17,17 @@ use crate::{ClusterFacts, Object};
 
 /// The install-phase objects, grouped so the caller can interleave its own.
 pub struct Objects {
+    /// The DaemonSet's ServiceAccount, ClusterRole and binding.
     pub rbac: Vec<Object>,
+    /// The drop-in ConfigMaps (when set) and the state ConfigMap.
     pub config: Vec<Object>,
+    /// The kata-deploy DaemonSet.
     pub workloads: Vec<Object>,
+    /// The RuntimeClasses.
     pub runtime_classes: Vec<Object>,
 }
 
+/// The install objects for `c`; `wait_for_agent` when the custom containerd agent runs.
 pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects {
     Objects {
         rbac: rbac::objects(c),

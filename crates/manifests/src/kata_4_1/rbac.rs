@@ -11,6 +11,7 @@ use super::names;
 use crate::meta;
 use crate::Object;
 
+/// A rule granting `verbs` on `resources` of API group `group` (`""` for core).
 pub fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
         api_groups: Some(vec![group.to_string()]),
@@ -45,6 +46,7 @@ pub fn binding(c: &Config, name: &str, role: &str, sa: &str) -> ClusterRoleBindi
     }
 }
 
+/// The DaemonSet's ServiceAccount, ClusterRole and binding, all kept on `helm uninstall`.
 pub fn objects(c: &Config) -> Vec<Object> {
     let sa = names::service_account(c);
     let role = names::cluster_role(c);

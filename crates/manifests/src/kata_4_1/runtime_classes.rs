@@ -94,6 +94,8 @@ fn runtime_class(c: &Config, name: String, s: &ShimConfig, facts: ClusterFacts) 
     }
 }
 
+/// Every RuntimeClass: per enabled shim, its debug/devkit variants, and the default alias;
+/// none when `runtimeClasses.enabled` is false.
 pub fn objects(c: &Config, facts: ClusterFacts) -> Vec<Object> {
     if !c.runtime_classes.enabled {
         return vec![];

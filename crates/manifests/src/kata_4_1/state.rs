@@ -9,6 +9,7 @@ use super::names;
 use crate::meta;
 use crate::Object;
 
+/// The `<release>-kata-deploy-state` ConfigMap.
 pub fn config_map(c: &Config) -> Object {
     Object::new(ConfigMap {
         metadata: meta::namespaced(c, &names::state_config_map(c)),

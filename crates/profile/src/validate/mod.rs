@@ -88,7 +88,9 @@ impl V<'_> {
 
 /// Names that are fixed per install and not values (yet).
 pub struct Identity {
+    /// The kata-deploy version to render for.
     pub kata_version: KataVersion,
+    /// The install namespace.
     pub namespace: String,
 }
 
@@ -260,7 +262,9 @@ fn v_ctx<'a, 'b>(v: &'a mut V<'b>) -> &'a mut dyn Sink {
 
 /// Where sibling validators report.
 pub trait Sink {
+    /// A problem at `path`: what is wrong and the fix.
     fn err(&mut self, path: &str, message: String, fix: String);
+    /// A warning at `path`.
     fn warn(&mut self, path: &str, message: String);
 }
 
