@@ -17,7 +17,10 @@ pub fn yaml<'a>(objects: impl IntoIterator<Item = &'a Object>) -> String {
 /// sorted.
 pub fn json<'a>(objects: impl IntoIterator<Item = &'a Object>) -> String {
     let items: Vec<serde_json::Value> = objects.into_iter().map(Object::to_json).collect();
-    let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+    let mut list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+    // Sorted today anyway (serde_json's map is a BTreeMap); explicit in case a crate in the
+    // build turns on serde_json's `preserve_order`.
+    list.sort_all_objects();
     let mut s = format!("{list:#}");
     s.push('\n');
     s

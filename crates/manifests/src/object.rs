@@ -220,9 +220,10 @@ impl Object {
         crate::yaml::mapping_document(&self.fields)
     }
 
-    /// The object as JSON (keys sorted, as `serde_json` keeps them).
+    /// The object as JSON (key order as `serde_json`'s map keeps it: sorted, unless its
+    /// `preserve_order` feature is on).
     pub fn to_json(&self) -> serde_json::Value {
-        crate::yaml::to_json(&Value::Mapping(self.fields.clone()))
+        crate::yaml::mapping_to_json(&self.fields)
     }
 
     /// The body for kube-rs: `Api::<DynamicObject>::patch(name, &PatchParams::apply(..),

@@ -10,8 +10,10 @@ use std::fmt;
 use crate::Object;
 
 /// One step of an install or uninstall. The declaration order is the apply order.
+///
+/// Deliberately not `#[non_exhaustive]`: adding a phase should fail to compile wherever a
+/// `match` decides what to wait for after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
 pub enum Phase {
     /// The install namespace.
     Namespace,

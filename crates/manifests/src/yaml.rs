@@ -164,19 +164,24 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         }
         Value::String(s) => J::String(s.clone()),
         Value::Sequence(s) => J::Array(s.iter().map(to_json).collect()),
-        Value::Mapping(m) => J::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let k = match k {
-                        Value::String(s) => s.clone(),
-                        other => scalar(other).unwrap_or_default(),
-                    };
-                    (k, to_json(v))
-                })
-                .collect(),
-        ),
+        Value::Mapping(m) => mapping_to_json(m),
         Value::Tagged(t) => to_json(&t.value),
     }
+}
+
+/// A mapping as a JSON object; see [`to_json`].
+pub fn mapping_to_json(m: &Mapping) -> serde_json::Value {
+    serde_json::Value::Object(
+        m.iter()
+            .map(|(k, v)| {
+                let k = match k {
+                    Value::String(s) => s.clone(),
+                    other => scalar(other).unwrap_or_default(),
+                };
+                (k, to_json(v))
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
