@@ -2,7 +2,8 @@
 //! determinism, schema validation against the official Kubernetes OpenAPI schemas, and bad
 //! input (exit code 2, nothing on stdout, a message naming the key and the fix).
 //!
-//! Golden files are regenerated only by `scripts/update-golden` (UPDATE_GOLDEN=1).
+//! Golden files are regenerated only by `scripts/update-golden` (UPDATE_GOLDEN=1, refused
+//! when `CI` is set); a mismatch fails with a unified line diff per file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -77,6 +78,10 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         "drop-ins.yaml",
         &["render", "--profile", "x86_64", "-f", "fixtures/values/drop-ins.yaml"],
     ),
+    (
+        "shim-drop-in.yaml",
+        &["render", "--profile", "x86_64", "-f", "fixtures/values/shim-drop-in.yaml"],
+    ),
     ("uninstall-phase.yaml", &["render", "--profile", "x86_64", "--phase", "uninstall"]),
 ];
 
@@ -84,10 +89,31 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
+/// Regeneration is explicit: `scripts/update-golden` sets UPDATE_GOLDEN. CI (where `CI` is
+/// set, as on every common CI service) must never accept new output silently.
+fn updating() -> bool {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(
+        !(update && ci),
+        "UPDATE_GOLDEN is refused under CI: regenerate locally with scripts/update-golden"
+    );
+    update
+}
+
+/// A unified line diff, `-` the golden file and `+` what renders now.
+fn line_diff(name: &str, golden: &str, now: &str) -> String {
+    similar::TextDiff::from_lines(golden, now)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("golden/{name}"), "rendered now")
+        .to_string()
+}
+
 #[test]
 fn every_scenario_matches_its_golden_file() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut mismatched = vec![];
+    let update = updating();
+    let mut differences = vec![];
     for (name, args) in SCENARIOS {
         let out = run(args);
         assert!(
@@ -105,16 +131,115 @@ fn every_scenario_matches_its_golden_file() {
             std::fs::write(&path, &out.stdout).unwrap();
             continue;
         }
-        let want = std::fs::read(&path)
-            .unwrap_or_else(|_| panic!("missing {}: run scripts/update-golden", path.display()));
-        if want != out.stdout {
-            mismatched.push(*name);
+        let now = String::from_utf8(out.stdout).expect("rendered output is UTF-8");
+        match std::fs::read_to_string(&path) {
+            Ok(want) if want == now => {}
+            Ok(want) => differences.push(line_diff(name, &want, &now)),
+            Err(e) => differences.push(format!("golden/{name}: {e}\n")),
         }
     }
     assert!(
-        mismatched.is_empty(),
-        "output differs from golden files {mismatched:?}; review with `git diff` after scripts/update-golden"
+        differences.is_empty(),
+        "{} golden file(s) differ from what renders now. If the change is intended, run \
+         scripts/update-golden and review it with `git diff`.\n\n{}",
+        differences.len(),
+        differences.join("\n")
     );
+}
+
+#[test]
+fn every_golden_file_belongs_to_a_scenario() {
+    let mut stale: Vec<String> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| !SCENARIOS.iter().any(|(n, _)| n == f))
+        .collect();
+    stale.sort();
+    assert!(
+        stale.is_empty(),
+        "golden files without a scenario: {stale:?}"
+    );
+}
+
+/// The YAML documents of a rendered stream, each without its `---` line.
+fn documents(stream: &str) -> Vec<&str> {
+    stream.split("---\n").filter(|d| !d.is_empty()).collect()
+}
+
+/// The pod-template annotations of the kata-deploy DaemonSet in a rendered stream.
+fn kata_deploy_pod_annotations(stream: &str) -> serde_yaml::Mapping {
+    let ds = documents(stream)
+        .into_iter()
+        .map(|d| serde_yaml::from_str::<serde_yaml::Value>(d).unwrap())
+        .find(|d| d["kind"] == "DaemonSet" && d["metadata"]["name"] == "kata-deploy")
+        .expect("a kata-deploy DaemonSet");
+    match &ds["spec"]["template"]["metadata"]["annotations"] {
+        serde_yaml::Value::Mapping(m) => m.clone(),
+        _ => serde_yaml::Mapping::new(),
+    }
+}
+
+/// What the scenario `name` renders now.
+fn rendered(name: &str) -> String {
+    let (_, args) = SCENARIOS.iter().find(|(n, _)| *n == name).unwrap();
+    let out = run(args);
+    assert!(out.status.success(), "{name}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn checksum_annotations_are_absent_when_no_config_map_is_mounted() {
+    for name in ["profile-x86_64.yaml", "set-overrides.yaml"] {
+        let a = kata_deploy_pod_annotations(&rendered(name));
+        assert!(
+            a.keys()
+                .all(|k| !k.as_str().unwrap().starts_with("checksum/")),
+            "{name}: {a:?}"
+        );
+    }
+}
+
+#[test]
+fn checksum_annotations_hash_the_config_map_exactly_as_printed() {
+    use sha2::{Digest, Sha256};
+    for (name, want) in [
+        (
+            "drop-ins.yaml",
+            &[
+                (
+                    "checksum/containerd-user-dropin",
+                    "kata-deploy-containerd-user-dropin",
+                ),
+                ("checksum/custom-configs", "kata-deploy-custom-configs"),
+            ][..],
+        ),
+        (
+            "shim-drop-in.yaml",
+            &[("checksum/custom-configs", "kata-deploy-custom-configs")][..],
+        ),
+    ] {
+        let stream = rendered(name);
+        let a = kata_deploy_pod_annotations(&stream);
+        let checksums = a
+            .keys()
+            .filter(|k| k.as_str().unwrap().starts_with("checksum/"))
+            .count();
+        assert_eq!(checksums, want.len(), "{name}: {a:?}");
+        for (key, config_map) in want {
+            let doc = documents(&stream)
+                .into_iter()
+                .find(|d| {
+                    d.contains("\nkind: ConfigMap\n")
+                        && d.contains(&format!("\n  name: {config_map}\n"))
+                })
+                .unwrap_or_else(|| panic!("{name}: no ConfigMap {config_map}"));
+            assert_eq!(
+                a[*key],
+                hex::encode(Sha256::digest(doc.as_bytes())),
+                "{name}: {key}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -212,7 +337,11 @@ fn shim_enabled_for_an_arch_it_is_not_built_for_is_refused() {
 fn default_shim_not_enabled_is_refused() {
     assert_refused(
         &["render", "--set", "defaultShim.amd64=qemu-se"],
-        &["defaultShim.amd64", "G5", "fix: --set defaultShim.amd64="],
+        &[
+            "defaultShim.amd64",
+            "docs/kata-deploy-contract.md#g5",
+            "fix: --set defaultShim.amd64=",
+        ],
     );
 }
 
@@ -232,7 +361,10 @@ fn snapshotter_mapping_for_a_disabled_shim_is_refused() {
 fn nydus_mapping_without_nydus_setup_is_refused() {
     assert_refused(
         &["render", "--set", "snapshotter.setup=null"],
-        &["G7", "add nydus to snapshotter.setup"],
+        &[
+            "docs/kata-deploy-contract.md#g7",
+            "add nydus to snapshotter.setup",
+        ],
     );
 }
 
@@ -268,7 +400,7 @@ fn invalid_suffix_prefix_and_image_are_each_named() {
 fn empty_shim_list_on_a_schedulable_arch_is_refused() {
     assert_refused(
         &["render", "--profile", "s390x", "--set", "affinity=null"],
-        &["may run on amd64 nodes", "G4"],
+        &["may run on amd64 nodes", "docs/kata-deploy-contract.md#g4"],
     );
 }
 

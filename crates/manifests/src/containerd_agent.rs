@@ -26,8 +26,11 @@ pub const NAME: &str = "cococtl-containerd";
 /// Where the host's `/` is mounted in the agent pod (`--host-root`).
 pub const HOST_ROOT: &str = "/host";
 
+/// The agent's objects, by phase.
 pub struct Objects {
+    /// ServiceAccount, ClusterRole (patch its own Node) and binding.
     pub rbac: Vec<Object>,
+    /// The agent's DaemonSet.
     pub workloads: Vec<Object>,
 }
 
@@ -39,6 +42,7 @@ pub fn env(cc: &CustomContainerd) -> Vec<EnvVar> {
     env
 }
 
+/// The agent's RBAC and DaemonSet for `cc`.
 pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
     let labels = meta::labels([("name", NAME)]);
     // Runs where kata-deploy may run (same arch affinity and node selector), narrowed by
@@ -120,18 +124,18 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
     };
     Objects {
         rbac: vec![
-            Object::ServiceAccount(ServiceAccount {
+            Object::new(ServiceAccount {
                 metadata: meta::namespaced(c, NAME),
                 ..Default::default()
             }),
-            Object::ClusterRole(ClusterRole {
+            Object::new(ClusterRole {
                 metadata: meta::cluster(c, NAME),
                 // Reports state and version on its own Node.
                 rules: Some(vec![rbac::rule("", &["nodes"], &["get", "patch"])]),
                 ..Default::default()
             }),
-            Object::ClusterRoleBinding(rbac::binding(c, NAME, NAME, NAME)),
+            Object::new(rbac::binding(c, NAME, NAME, NAME)),
         ],
-        workloads: vec![Object::DaemonSet(Box::new(ds))],
+        workloads: vec![Object::new(ds)],
     }
 }

@@ -3,47 +3,25 @@
 
 use crate::Object;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EmitError {
-    #[error("cannot serialise {id} as YAML: {source}")]
-    Yaml {
-        id: String,
-        source: serde_yaml::Error,
-    },
-    #[error("cannot serialise {id} as JSON: {source}")]
-    Json {
-        id: String,
-        source: serde_json::Error,
-    },
-}
-
-/// `---`-separated YAML documents.
-pub fn yaml(objects: &[Object]) -> Result<String, EmitError> {
+/// `---`-separated YAML documents, each exactly [`Object::to_yaml`].
+pub fn yaml<'a>(objects: impl IntoIterator<Item = &'a Object>) -> String {
     let mut out = String::new();
     for o in objects {
         out.push_str("---\n");
-        out.push_str(
-            &o.to_yaml()
-                .map_err(|source| EmitError::Yaml { id: o.id(), source })?,
-        );
+        out.push_str(&o.to_yaml());
     }
-    Ok(out)
+    out
 }
 
-/// A `{"apiVersion": "v1", "kind": "List", "items": [...]}` document.
-pub fn json(objects: &[Object]) -> Result<String, EmitError> {
-    let items = objects
-        .iter()
-        .map(|o| {
-            o.to_json_value()
-                .map_err(|source| EmitError::Json { id: o.id(), source })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
-    let mut s = serde_json::to_string_pretty(&list).map_err(|source| EmitError::Json {
-        id: "List".into(),
-        source,
-    })?;
+/// A `{"apiVersion": "v1", "kind": "List", "items": [...]}` document, pretty-printed, keys
+/// sorted.
+pub fn json<'a>(objects: impl IntoIterator<Item = &'a Object>) -> String {
+    let items: Vec<serde_json::Value> = objects.into_iter().map(Object::to_json).collect();
+    let mut list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+    // Sorted today anyway (serde_json's map is a BTreeMap); explicit in case a crate in the
+    // build turns on serde_json's `preserve_order`.
+    list.sort_all_objects();
+    let mut s = format!("{list:#}");
     s.push('\n');
-    Ok(s)
+    s
 }

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use crate::meta;
 use crate::Object;
 
+/// The install namespace, labelled `privileged` for Pod Security.
 pub fn namespace(config: &Config) -> Object {
     let mut m = meta::cluster(config, &config.namespace);
     let labels = m.labels.get_or_insert_with(Default::default);
@@ -17,7 +18,7 @@ pub fn namespace(config: &Config) -> Object {
             "privileged".into(),
         );
     }
-    Object::Namespace(Namespace {
+    Object::new(Namespace {
         metadata: m,
         ..Default::default()
     })

@@ -127,14 +127,61 @@ fn sequence(out: &mut String, s: &[Value], indent: usize) {
 
 /// One YAML document (without the `---` line).
 pub fn document(v: &Value) -> String {
-    let mut out = String::new();
     match v {
-        Value::Mapping(m) if !m.is_empty() => mapping(&mut out, m, 0, false),
-        other => {
-            let _ = writeln!(out, "{}", scalar(other).unwrap_or_default());
-        }
+        Value::Mapping(m) => mapping_document(m),
+        other => format!("{}\n", scalar(other).unwrap_or_default()),
+    }
+}
+
+/// One YAML document holding the mapping `m` (without the `---` line).
+pub fn mapping_document(m: &Mapping) -> String {
+    let mut out = String::new();
+    if m.is_empty() {
+        out.push_str("{}\n");
+    } else {
+        mapping(&mut out, m, 0, false);
     }
     out
+}
+
+/// The same value as JSON. Mapping keys that are not strings are written as their YAML
+/// scalar; tags are dropped; a float JSON cannot hold (NaN, infinity) becomes null.
+pub fn to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                J::from(u)
+            } else if let Some(i) = n.as_i64() {
+                J::from(i)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(J::Null, J::Number)
+            }
+        }
+        Value::String(s) => J::String(s.clone()),
+        Value::Sequence(s) => J::Array(s.iter().map(to_json).collect()),
+        Value::Mapping(m) => mapping_to_json(m),
+        Value::Tagged(t) => to_json(&t.value),
+    }
+}
+
+/// A mapping as a JSON object; see [`to_json`].
+pub fn mapping_to_json(m: &Mapping) -> serde_json::Value {
+    serde_json::Value::Object(
+        m.iter()
+            .map(|(k, v)| {
+                let k = match k {
+                    Value::String(s) => s.clone(),
+                    other => scalar(other).unwrap_or_default(),
+                };
+                (k, to_json(v))
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The kata-deploy 4.1.0 contract (`kata-deploy-contract.md` §2-§6), one rule per test.
+//! The kata-deploy 4.1.0 contract (docs/kata-deploy-contract.md#objects), one rule per test.
 
 use std::collections::BTreeMap;
 
@@ -34,12 +34,9 @@ fn env_of(c: &Config) -> BTreeMap<String, String> {
 
 fn daemonsets(c: &Config) -> Vec<DaemonSet> {
     plan(c, ClusterFacts::default())
-        .install
-        .into_iter()
-        .filter_map(|o| match o {
-            Object::DaemonSet(d) => Some(*d),
-            _ => None,
-        })
+        .install()
+        .filter_map(Object::decode::<DaemonSet>)
+        .map(Result::unwrap)
         .collect()
 }
 
@@ -52,12 +49,9 @@ fn kata_daemonset(c: &Config) -> DaemonSet {
 
 fn runtime_classes(c: &Config, facts: ClusterFacts) -> Vec<RuntimeClass> {
     plan(c, facts)
-        .install
-        .into_iter()
-        .filter_map(|o| match o {
-            Object::RuntimeClass(r) => Some(r),
-            _ => None,
-        })
+        .install()
+        .filter_map(Object::decode::<RuntimeClass>)
+        .map(Result::unwrap)
         .collect()
 }
 
@@ -82,7 +76,7 @@ fn shims_are_space_separated_sorted_and_per_arch() {
     );
     assert!(
         !e.contains_key("SHIMS"),
-        "the unsuffixed variable is never read by 4.1.0 (G3)"
+        "the unsuffixed variable is never read by 4.1.0 (docs/kata-deploy-contract.md#g3)"
     );
 }
 
@@ -501,11 +495,8 @@ fn custom_containerd_makes_kata_deploy_wait_for_the_agents_ready_label_on_every_
 #[test]
 fn objects_come_in_apply_order() {
     let c = config("x86_64", &[]);
-    let kinds: Vec<&str> = plan(&c, ClusterFacts::default())
-        .install
-        .iter()
-        .map(|o| o.kind())
-        .collect();
+    let plan = plan(&c, ClusterFacts::default());
+    let kinds: Vec<&str> = plan.install().map(|o| o.kind()).collect();
     let rank = |k: &str| {
         [
             "Namespace",

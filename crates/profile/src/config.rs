@@ -14,19 +14,24 @@ use cococtl_core::Arch;
 /// A kata-deploy version the tool has a contract for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KataVersion {
+    /// kata-deploy 4.1.0.
     V4_1_0,
 }
 
 impl KataVersion {
+    /// Every supported version, oldest first.
     pub const SUPPORTED: &'static [KataVersion] = &[KataVersion::V4_1_0];
+    /// The version rendered without `--kata-version`.
     pub const DEFAULT: KataVersion = KataVersion::V4_1_0;
 
+    /// `4.1.0`.
     pub fn as_str(self) -> &'static str {
         match self {
             KataVersion::V4_1_0 => "4.1.0",
         }
     }
 
+    /// A supported version from `4.1.0` or `v4.1.0`.
     pub fn parse(s: &str) -> Option<KataVersion> {
         let s = s.strip_prefix('v').unwrap_or(s);
         KataVersion::SUPPORTED
@@ -39,26 +44,34 @@ impl KataVersion {
 /// One enabled shim with its effective settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShimConfig {
+    /// The catalog entry (name, isolation, arches it builds for, default overhead).
     pub shim: &'static Shim,
     /// Architectures it is enabled for (`supportedArches`), in [`Arch::ALL`] order.
     pub arches: Vec<Arch>,
+    /// `allowedHypervisorAnnotations`.
     pub allowed_hypervisor_annotations: Vec<String>,
     /// `containerd.snapshotter` (`""` = none).
     pub snapshotter: String,
+    /// `containerd.forceGuestPull`.
     pub force_guest_pull: bool,
+    /// `crio.guestPull`.
     pub crio_guest_pull: bool,
+    /// `agent.httpsProxy` (`""` = none).
     pub https_proxy: String,
+    /// `agent.noProxy` (`""` = none).
     pub no_proxy: String,
     /// `runtimeClass.nodeSelector` from the values.
     pub node_selector: BTreeMap<String, String>,
     /// `runtimeClass.overhead` overrides merged over the catalog's table entry.
     pub overhead: BTreeMap<String, String>,
+    /// `runtimeClass.overheadEnabled`: whether its RuntimeClass gets a `podFixed` overhead.
     pub overhead_enabled: bool,
     /// `dropIn`: TOML the binary installs as the shim's `50-user-overrides.toml`.
     pub drop_in: String,
 }
 
 impl ShimConfig {
+    /// The shim's name, e.g. `qemu-snp`.
     pub fn name(&self) -> &'static str {
         self.shim.name
     }
@@ -67,17 +80,24 @@ impl ShimConfig {
 /// Which kata-deploy health probes are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Health {
+    /// `startupProbe`.
     pub startup: bool,
+    /// `livenessProbe`.
     pub liveness: bool,
+    /// `readinessProbe`.
     pub readiness: bool,
 }
 
 /// `runtimeClasses.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeClasses {
+    /// `runtimeClasses.enabled`: render RuntimeClasses at all.
     pub enabled: bool,
+    /// `runtimeClasses.createDefault`: also the cluster-wide default alias.
     pub create_default: bool,
+    /// `runtimeClasses.defaultName`: the alias's name.
     pub default_name: String,
+    /// `runtimeClasses.overheadEnabled`: RuntimeClasses carry pod overheads.
     pub overhead_enabled: bool,
 }
 
@@ -86,16 +106,22 @@ pub struct RuntimeClasses {
 pub struct CustomContainerd {
     /// What the agent is told: tarballs per arch, mode, and the explicit allowances.
     pub agent: cococtl_core::agent::Settings,
+    /// The agent's image reference.
     pub image: String,
+    /// The agent's `imagePullPolicy`.
     pub image_pull_policy: String,
+    /// Narrows the agent to these nodes (on top of kata-deploy's own node selector).
     pub node_selector: BTreeMap<String, String>,
+    /// The agent pods' tolerations.
     pub tolerations: Vec<Toleration>,
 }
 
 /// Everything `render` and `install` need, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// The kata-deploy version the objects are rendered for.
     pub kata_version: KataVersion,
+    /// The install namespace.
     pub namespace: String,
     /// Chart name the objects are named after (`kata-deploy`).
     pub chart_name: String,
@@ -105,11 +131,17 @@ pub struct Config {
     pub suffix: String,
     /// Full image reference (`repo:tag` or `repo@digest`).
     pub image: String,
+    /// `imagePullPolicy` of the kata-deploy container.
     pub image_pull_policy: String,
+    /// `imagePullSecrets` of the kata-deploy pods.
     pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// The image of the uninstall RBAC-cleanup Job (`kubectlImage`).
     pub kubectl_image: String,
+    /// `k8sDistribution`: where the containerd configuration lives.
     pub k8s_distribution: cococtl_core::Distribution,
+    /// `debug`: debug logging and the `-debug` RuntimeClasses.
     pub debug: bool,
+    /// `devkit` (with `debug`): the `-devkit` RuntimeClasses and `DEVKIT=true`.
     pub devkit: bool,
     /// `--log-level` for the binary, if any.
     pub log_level: Option<String>,
@@ -117,29 +149,49 @@ pub struct Config {
     pub shims: Vec<ShimConfig>,
     /// `defaultShim.<arch>` as given (emitted only where that shim is enabled).
     pub default_shim: BTreeMap<Arch, String>,
+    /// `snapshotter.setup`: snapshotters kata-deploy installs (`nydus`, `erofs`).
     pub snapshotter_setup: Vec<String>,
+    /// `snapshotter.erofsMergeMode` (`""` = unset).
     pub erofs_merge_mode: String,
+    /// `snapshotter.erofsSnapshotterMode` (`""` = unset).
     pub erofs_snapshotter_mode: String,
+    /// `snapshotter.erofsDmverity`.
     pub erofs_dmverity: bool,
+    /// `env.installationPrefix` (`""` = `/opt/kata`).
     pub installation_prefix: String,
+    /// `env.hostOS` (`""` = unset).
     pub host_os: String,
+    /// `containerd.configDir`: overrides the distribution's containerd directory.
     pub containerd_config_dir: String,
+    /// `containerd.configFileName` (`""` = the binary's default).
     pub containerd_config_file_name: String,
     /// `containerd.userDropIn`: TOML loaded after kata's containerd drop-in.
     pub containerd_user_drop_in: String,
+    /// `startupTaints`: taints the binary removes once the node is ready.
     pub startup_taints: Vec<String>,
+    /// `runtimeClasses.*`.
     pub runtime_classes: RuntimeClasses,
+    /// `nodeSelector` of the kata-deploy pods.
     pub node_selector: BTreeMap<String, String>,
+    /// `tolerations` of the kata-deploy pods.
     pub tolerations: Vec<Toleration>,
+    /// `affinity` of the kata-deploy pods.
     pub affinity: Option<Affinity>,
+    /// `priorityClassName` of the kata-deploy pods (`""` = none).
     pub priority_class_name: String,
+    /// `resources` of the kata-deploy container.
     pub resources: ResourceRequirements,
+    /// `updateStrategy` of the DaemonSet.
     pub update_strategy: DaemonSetUpdateStrategy,
+    /// Which health probes are on.
     pub health: Health,
+    /// `podLabels`.
     pub pod_labels: BTreeMap<String, String>,
+    /// `podAnnotations`.
     pub pod_annotations: BTreeMap<String, String>,
     /// Architectures the kata-deploy DaemonSet can be scheduled on (from its arch affinity).
     pub schedulable_arches: Vec<Arch>,
+    /// `customContainerd.*`, when enabled.
     pub custom_containerd: Option<CustomContainerd>,
 }
 

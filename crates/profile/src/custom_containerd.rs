@@ -86,37 +86,69 @@ pub fn validate(
     if !r.enabled {
         return None;
     }
-    let mode = match Mode::parse(if r.mode.is_empty() { "side" } else { &r.mode }) {
-        Some(m) => m,
-        None => {
-            v.err(
-                &format!("{P}.mode"),
-                format!("`{}` is not side or in-place", r.mode),
-                "--set customContainerd.mode=side".into(),
-            );
-            Mode::Side
-        }
-    };
     let mut settings = Settings {
-        mode,
+        mode: mode(v, &r.mode),
         allow_insecure_http: r.allow_insecure_http,
         allow_unverified: r.allow_unverified,
         distribution: c.k8s_distribution,
         ..Settings::default()
     };
-    if let Some(p) = settings.distribution_problem() {
-        let keys = Keys {
-            url: format!("{P}.enabled"),
-            sha256: String::new(),
-            checksum_url: String::new(),
-        };
-        v.err(
-            &keys.url,
-            format!("k8sDistribution `{}`: {}", c.k8s_distribution, p.message),
-            fix(&keys, p.remedy),
-        );
+    if !distribution_allows_it(v, &settings, c) {
         return None;
     }
+    tarballs(v, &r, &mut settings);
+    if !every_arch_has_a_tarball(v, &settings, c) {
+        return None;
+    }
+    let image = agent_image(v, &r.image);
+    Some(CustomContainerd {
+        agent: settings,
+        image,
+        image_pull_policy: if r.image.pull_policy.is_empty() {
+            "IfNotPresent".into()
+        } else {
+            r.image.pull_policy
+        },
+        node_selector: r.node_selector,
+        tolerations: r.tolerations,
+    })
+}
+
+/// `customContainerd.mode`: `side` when empty; an unknown mode is reported (and `side`
+/// assumed so validation goes on).
+fn mode(v: &mut dyn Sink, given: &str) -> Mode {
+    Mode::parse(if given.is_empty() { "side" } else { given }).unwrap_or_else(|| {
+        v.err(
+            &format!("{P}.mode"),
+            format!("`{given}` is not side or in-place"),
+            "--set customContainerd.mode=side".into(),
+        );
+        Mode::Side
+    })
+}
+
+/// Distributions that ship their own containerd (k3s, rke2, …) refuse a custom one.
+fn distribution_allows_it(v: &mut dyn Sink, settings: &Settings, c: &Config) -> bool {
+    let Some(p) = settings.distribution_problem() else {
+        return true;
+    };
+    let keys = Keys {
+        url: format!("{P}.enabled"),
+        sha256: String::new(),
+        checksum_url: String::new(),
+    };
+    v.err(
+        &keys.url,
+        format!("k8sDistribution `{}`: {}", c.k8s_distribution, p.message),
+        fix(&keys, p.remedy),
+    );
+    false
+}
+
+/// The default tarball (`tarballUrl`, `sha256`, `checksumUrl`) and the per-arch ones
+/// (`tarballUrls`, `sha256s`, `checksumUrls`), each checked, into `settings`. Checksums for
+/// an arch without a tarball (and no default) are warned about and ignored.
+fn tarballs(v: &mut dyn Sink, r: &raw::CustomContainerd, settings: &mut Settings) {
     let urls = arch_map(v, &format!("{P}.tarballUrls"), &r.tarball_urls);
     let sums = arch_map(v, &format!("{P}.sha256s"), &r.sha256s);
     let sum_urls = arch_map(v, &format!("{P}.checksumUrls"), &r.checksum_urls);
@@ -132,7 +164,7 @@ pub fn validate(
             sha256: format!("{P}.sha256"),
             checksum_url: format!("{P}.checksumUrl"),
         };
-        check_tarball(v, &t, &keys, &settings);
+        check_tarball(v, &t, &keys, settings);
         settings.default = Some(t);
     }
     for (arch, url) in &urls {
@@ -148,7 +180,7 @@ pub fn validate(
             sha256: format!("{P}.sha256s.{arch}"),
             checksum_url: format!("{P}.checksumUrls.{arch}"),
         };
-        check_tarball(v, &t, &keys, &settings);
+        check_tarball(v, &t, &keys, settings);
         settings.per_arch.insert(*arch, t);
     }
     for arch in sums.keys().chain(sum_urls.keys()) {
@@ -159,6 +191,12 @@ pub fn validate(
             );
         }
     }
+}
+
+/// Some tarball at all, and without a default one, one for every architecture the
+/// kata-deploy DaemonSet may run on. Returns `false` when there is none at all (nothing
+/// further to check).
+fn every_arch_has_a_tarball(v: &mut dyn Sink, settings: &Settings, c: &Config) -> bool {
     if settings.default.is_none() && settings.per_arch.is_empty() {
         v.err(
             &format!("{P}.tarballUrl"),
@@ -166,7 +204,7 @@ pub fn validate(
             "--set customContainerd.tarballUrl=https://.../containerd-<version>-linux-amd64.tar.gz"
                 .into(),
         );
-        return None;
+        return false;
     }
     if settings.default.is_none() {
         for arch in &c.schedulable_arches {
@@ -179,7 +217,13 @@ pub fn validate(
             }
         }
     }
-    let repo = r.image.repository.trim();
+    true
+}
+
+/// The agent's image: cococtl's own (this version) unless the values name another; the
+/// CoCo chart's `alpine` Job image is replaced with a warning.
+fn agent_image(v: &mut dyn Sink, i: &raw::AgentImage) -> String {
+    let repo = i.repository.trim();
     let image = if repo.is_empty() || repo.ends_with("/alpine") || repo == "alpine" {
         if !repo.is_empty() {
             v.warn(
@@ -191,10 +235,10 @@ pub fn validate(
     } else if repo.contains('@') {
         repo.to_string()
     } else {
-        let tag = if r.image.tag.is_empty() {
+        let tag = if i.tag.is_empty() {
             env!("CARGO_PKG_VERSION")
         } else {
-            r.image.tag.as_str()
+            i.tag.as_str()
         };
         format!("{repo}:{tag}")
     };
@@ -205,15 +249,70 @@ pub fn validate(
             "use registry/repository and image.tag".into(),
         );
     }
-    Some(CustomContainerd {
-        agent: settings,
-        image,
-        image_pull_policy: if r.image.pull_policy.is_empty() {
-            "IfNotPresent".into()
-        } else {
-            r.image.pull_policy
-        },
-        node_selector: r.node_selector,
-        tolerations: r.tolerations,
-    })
+    image
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects what the validators report.
+    #[derive(Default)]
+    struct Reports {
+        errors: Vec<(String, String)>,
+        warnings: Vec<(String, String)>,
+    }
+
+    impl Sink for Reports {
+        fn err(&mut self, path: &str, message: String, _fix: String) {
+            self.errors.push((path.into(), message));
+        }
+        fn warn(&mut self, path: &str, message: String) {
+            self.warnings.push((path.into(), message));
+        }
+    }
+
+    #[test]
+    fn an_empty_mode_is_side_and_an_unknown_one_is_reported() {
+        let mut r = Reports::default();
+        assert_eq!(mode(&mut r, ""), Mode::Side);
+        assert_eq!(mode(&mut r, "in-place"), Mode::InPlace);
+        assert!(r.errors.is_empty());
+        assert_eq!(mode(&mut r, "sideways"), Mode::Side);
+        assert_eq!(r.errors[0].0, "customContainerd.mode");
+    }
+
+    #[test]
+    fn the_chart_alpine_image_is_replaced_by_the_agent_image_with_a_warning() {
+        let mut r = Reports::default();
+        let image = agent_image(
+            &mut r,
+            &raw::AgentImage {
+                repository: "docker.io/library/alpine".into(),
+                ..Default::default()
+            },
+        );
+        assert!(image.starts_with(DEFAULT_AGENT_IMAGE), "{image}");
+        assert_eq!(r.warnings[0].0, "customContainerd.image.repository");
+        assert!(r.errors.is_empty());
+    }
+
+    #[test]
+    fn checksums_without_a_tarball_are_warned_about_and_ignored() {
+        let mut r = Reports::default();
+        let mut settings = Settings::default();
+        let raw = raw::CustomContainerd {
+            tarball_urls: [("amd64".to_string(), "https://e.com/a.tgz".to_string())].into(),
+            sha256s: [
+                ("amd64".to_string(), "a".repeat(64)),
+                ("s390x".to_string(), "b".repeat(64)),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        tarballs(&mut r, &raw, &mut settings);
+        assert!(settings.default.is_none());
+        assert_eq!(settings.per_arch.len(), 1);
+        assert_eq!(r.warnings[0].0, "customContainerd.sha256s.s390x");
+    }
 }

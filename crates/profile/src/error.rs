@@ -12,12 +12,14 @@ pub struct Problem {
     pub path: String,
     /// The input that set the offending value, when one did.
     pub source: Option<Source>,
+    /// What is wrong.
     pub message: String,
     /// What to do about it, e.g. `--set defaultShim.amd64=qemu-snp`.
     pub fix: String,
 }
 
 impl Problem {
+    /// A problem at `path` with no source yet (see [`Problem::from`]).
     pub fn new(
         path: impl Into<String>,
         message: impl Into<String>,
@@ -31,6 +33,7 @@ impl Problem {
         }
     }
 
+    /// The same problem, attributed to the input `source`.
     pub fn from(mut self, source: Option<Source>) -> Self {
         self.source = source;
         self
@@ -54,8 +57,11 @@ impl fmt::Display for Problem {
 /// Something accepted but probably not what the user meant (unknown keys, translations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
+    /// Key path as `--set` spells it.
     pub path: String,
+    /// The input the key came from, when known.
     pub source: Option<Source>,
+    /// What was done with it, with a suggestion when there is one.
     pub message: String,
 }
 
@@ -72,18 +78,36 @@ impl fmt::Display for Warning {
 /// Why values could not become a configuration. Nothing was rendered or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A profile or `-f` file is not a YAML mapping.
     #[error("{source_}: not a valid values file: {message}\n  fix: correct the YAML (it must be a mapping of keys to values)")]
-    Parse { source_: Source, message: String },
+    Parse {
+        /// The file.
+        source_: Source,
+        /// What the YAML parser said.
+        message: String,
+    },
+    /// A `--set` argument does not parse.
     #[error("{0}")]
     Set(#[from] crate::set_syntax::SetError),
+    /// `--profile` names neither a built-in profile nor a readable file.
     #[error("unknown profile `{name}`\n  built-in profiles: {builtin}\n  fix: pass one of those, or a path to a values file")]
-    UnknownProfile { name: String, builtin: String },
+    UnknownProfile {
+        /// The name given.
+        name: String,
+        /// The built-in profiles, comma-separated.
+        builtin: String,
+    },
+    /// `--kata-version` is not one the tool has a contract for.
     #[error("kata-deploy version `{requested}` is not supported\n  supported: {supported}\n  fix: --kata-version {default}")]
     UnsupportedKataVersion {
+        /// The version given.
         requested: String,
+        /// The supported versions, comma-separated.
         supported: String,
+        /// The default version.
         default: String,
     },
+    /// The values are well-formed but wrong; every problem found, in key order.
     #[error("{}", render_problems(.0))]
     Invalid(Vec<Problem>),
 }

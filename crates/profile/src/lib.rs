@@ -3,10 +3,14 @@
 //! Start with [`resolve`]: it layers the pinned kata-deploy chart's defaults, a profile, each
 //! `-f` file and each `--set` in Helm's order, translates the CoCo chart's vocabulary
 //! ([`compat`]), warns about unknown keys with a suggestion ([`schema`]), and validates
-//! ([`validate`]). [`catalog`] holds what each kata-deploy shim is and where it builds.
+//! ([`validate`]). [`cococtl_core::catalog`] holds what each kata-deploy shim is and where
+//! it builds.
 //!
 //! Everything here is pure: no network, no clock, no files. The caller reads the files it
 //! names and passes their text.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod builtin;
 pub mod compat;
@@ -32,7 +36,9 @@ use serde_yaml::{Mapping, Value};
 /// A `--set` or `--set-string` argument, in command-line order.
 #[derive(Debug, Clone)]
 pub struct SetArg {
+    /// `--set-string` (every value a string) rather than `--set`.
     pub string: bool,
+    /// The argument as typed, `key=value[,key=value…]`.
     pub arg: String,
 }
 
@@ -43,16 +49,20 @@ pub struct Inputs {
     pub profile: Option<(String, String)>,
     /// `-f` files: (path as typed, contents), in order.
     pub files: Vec<(String, String)>,
+    /// `--set` / `--set-string` arguments, in command-line order.
     pub sets: Vec<SetArg>,
     /// `--kata-version`; `None` = the default pinned version.
     pub kata_version: Option<String>,
+    /// The install namespace (`-n`).
     pub namespace: String,
 }
 
 /// A validated configuration, the warnings met on the way, and the effective values.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The validated configuration.
     pub config: Config,
+    /// Accepted but suspicious input (unknown keys, translations), in input order.
     pub warnings: Vec<Warning>,
     /// The merged values (chart defaults included), as `helm get values --all` would show.
     pub values: Value,

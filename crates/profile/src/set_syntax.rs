@@ -21,7 +21,9 @@ pub const MAX_NESTED_NAME_LEVEL: usize = 30;
 /// `--set` (typed scalars) or `--set-string` (all strings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// `--set`: `true`, `1`, `null` … become booleans, numbers, null.
     Typed,
+    /// `--set-string`: every value is a string.
     String,
 }
 
@@ -29,9 +31,13 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{flag} '{arg}': {message}\n  fix: {fix}")]
 pub struct SetError {
+    /// `--set` or `--set-string`.
     pub flag: &'static str,
+    /// The argument as typed.
     pub arg: String,
+    /// What is wrong with it.
     pub message: String,
+    /// How to write it instead.
     pub fix: String,
 }
 

@@ -120,7 +120,8 @@ fn unknown_key_warns_with_did_you_mean() {
 fn nydus_mapping_without_nydus_setup_is_refused() {
     let e = errors(&with_sets(inputs("x86_64"), &["snapshotter.setup=null"]));
     assert!(
-        e.contains("shims.qemu-coco-dev.containerd.snapshotter") && e.contains("G7"),
+        e.contains("shims.qemu-coco-dev.containerd.snapshotter")
+            && e.contains("docs/kata-deploy-contract.md#g7"),
         "{e}"
     );
 }

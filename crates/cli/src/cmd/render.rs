@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use cococtl_manifests::{emit, plan, ClusterFacts};
+use cococtl_manifests::{emit, plan, ClusterFacts, Object};
 
 use super::values_args::ValuesArgs;
 use crate::exit;
@@ -70,16 +70,12 @@ pub fn run(args: RenderArgs) -> ExitCode {
             nfd_detected: args.assume_nfd,
         },
     );
-    let objects = match args.phase {
-        Phase::Install => &plan.install,
-        Phase::Uninstall => &plan.uninstall,
+    let objects: Vec<&Object> = match args.phase {
+        Phase::Install => plan.install().collect(),
+        Phase::Uninstall => plan.uninstall().collect(),
     };
-    let text = match args.output {
+    exit::print(&match args.output {
         Output::Yaml => emit::yaml(objects),
         Output::Json => emit::json(objects),
-    };
-    match text {
-        Ok(t) => exit::print(&t),
-        Err(e) => exit::failed(&e.to_string()),
-    }
+    })
 }

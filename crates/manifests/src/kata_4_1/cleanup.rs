@@ -1,6 +1,7 @@
 //! The chart's RBAC remover (post-delete hooks in Helm), as plain objects for the uninstall
 //! phase. The DaemonSet's RBAC must outlive its pods, whose SIGTERM cleanup talks to the API
-//! (G16); this Job waits until no kata-deploy pod is left, then deletes that RBAC.
+//! (docs/kata-deploy-contract.md#g16); this Job waits until no kata-deploy pod is left, then deletes that
+//! RBAC.
 
 use cococtl_profile::Config;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
@@ -40,6 +41,7 @@ del serviceaccount -n {ns} {sa}
     )
 }
 
+/// The uninstall-phase objects: ServiceAccount, ClusterRole, binding and the cleanup Job.
 pub fn objects(c: &Config) -> Vec<Object> {
     let sa = names::cleanup_service_account(c);
     let role = names::cleanup_cluster_role(c);
@@ -67,11 +69,11 @@ pub fn objects(c: &Config) -> Vec<Object> {
         status: None,
     };
     vec![
-        Object::ServiceAccount(ServiceAccount {
+        Object::new(ServiceAccount {
             metadata: meta::namespaced(c, &sa),
             ..Default::default()
         }),
-        Object::ClusterRole(ClusterRole {
+        Object::new(ClusterRole {
             metadata: meta::cluster(c, &role),
             rules: Some(vec![
                 rbac::rule(
@@ -89,12 +91,12 @@ pub fn objects(c: &Config) -> Vec<Object> {
             ]),
             ..Default::default()
         }),
-        Object::ClusterRoleBinding(rbac::binding(
+        Object::new(rbac::binding(
             c,
             &names::cleanup_cluster_role_binding(c),
             &role,
             &sa,
         )),
-        Object::Job(Box::new(job)),
+        Object::new(job),
     ]
 }

@@ -1,5 +1,6 @@
-//! The ConfigMaps the 4.1.0 chart mounts into the DaemonSet (`kata-deploy-contract.md` §8.3,
-//! §8.4): per-shim configuration drop-ins, and the user's containerd drop-in.
+//! The ConfigMaps the 4.1.0 chart mounts into the DaemonSet: per-shim configuration
+//! drop-ins (docs/kata-deploy-contract.md#config-maps), and the user's containerd drop-in
+//! (docs/kata-deploy-contract.md#user-drop-in).
 
 use cococtl_profile::Config;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -9,6 +10,7 @@ use crate::meta;
 
 /// Where the user's containerd drop-in is mounted (`CONTAINERD_USER_DROP_IN_SOURCE_FILE`).
 pub const USER_DROP_IN_DIR: &str = "/custom-containerd-config/";
+/// The key (file name) of the user's drop-in in its ConfigMap.
 pub const USER_DROP_IN_KEY: &str = "containerd-user-dropin.toml";
 /// Where the shim drop-ins are mounted; the binary reads `dropin-<shim>.toml` there.
 pub const CUSTOM_CONFIGS_DIR: &str = "/custom-configs/";

@@ -1,4 +1,4 @@
-//! The kata-deploy 4.1.0 DaemonSet (`kata-deploy-contract.md` §2.1).
+//! The kata-deploy 4.1.0 DaemonSet (docs/kata-deploy-contract.md#daemonset).
 
 use std::collections::BTreeMap;
 
@@ -6,8 +6,8 @@ use cococtl_core::labels;
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, HTTPGetAction, NodeAffinity, NodeSelector, NodeSelectorRequirement,
-    NodeSelectorTerm, PodSpec, PodTemplateSpec, Probe, SecurityContext,
+    Affinity, ConfigMap, Container, HTTPGetAction, NodeAffinity, NodeSelector,
+    NodeSelectorRequirement, NodeSelectorTerm, PodSpec, PodTemplateSpec, Probe, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -51,24 +51,28 @@ fn command(c: &Config) -> Vec<String> {
     cmd
 }
 
-/// The chart rolls the DaemonSet when a mounted ConfigMap changes by hashing it into a pod
-/// annotation (the hash of nothing when the ConfigMap is not rendered).
+/// The SHA-256 of a ConfigMap as `cococtl render` prints it: the same [`Object::to_yaml`]
+/// text the YAML stream holds for it (after its `---` line). The chart hashes its rendered
+/// template the same way.
+pub fn config_map_checksum(cm: ConfigMap) -> String {
+    hex::encode(Sha256::digest(Object::new(cm).to_yaml().as_bytes()))
+}
+
+/// `podAnnotations`, then a checksum per mounted ConfigMap, so a changed drop-in rolls the
+/// pods. As in the chart (`kata-deploy.configMapChecksumAnnotations`), a checksum is set
+/// only when its ConfigMap is rendered, and after `podAnnotations`, so a user's
+/// `checksum/*` key cannot disable the roll.
 fn checksum_annotations(c: &Config) -> BTreeMap<String, String> {
-    let hash = |cm: Option<k8s_openapi::api::core::v1::ConfigMap>| {
-        let text = cm
-            .and_then(|cm| serde_yaml::to_string(&cm).ok())
-            .unwrap_or_default();
-        hex::encode(Sha256::digest(text.as_bytes()))
-    };
     let mut a = c.pod_annotations.clone();
-    a.insert(
-        "checksum/containerd-user-dropin".into(),
-        hash(config_maps::user_drop_in(c)),
-    );
-    a.insert(
-        "checksum/custom-configs".into(),
-        hash(config_maps::custom_configs(c)),
-    );
+    if let Some(cm) = config_maps::user_drop_in(c) {
+        a.insert(
+            "checksum/containerd-user-dropin".into(),
+            config_map_checksum(cm),
+        );
+    }
+    if let Some(cm) = config_maps::custom_configs(c) {
+        a.insert("checksum/custom-configs".into(), config_map_checksum(cm));
+    }
     a
 }
 
@@ -98,6 +102,8 @@ fn wait_for_containerd(affinity: Option<Affinity>) -> Affinity {
     a
 }
 
+/// The kata-deploy DaemonSet; with `wait_for_agent`, its pods schedule only on nodes the
+/// custom containerd agent reported ready on.
 pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
     let name = c.base_name();
     let mut pod_labels: BTreeMap<String, String> = c.pod_labels.clone();
@@ -140,7 +146,7 @@ pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
     let mut metadata = meta::namespaced(c, &name);
     // The chart sets no labels on the DaemonSet itself; cococtl's instance label stays.
     metadata.labels.get_or_insert_with(Default::default);
-    Object::DaemonSet(Box::new(DaemonSet {
+    Object::new(DaemonSet {
         metadata,
         spec: Some(DaemonSetSpec {
             selector: LabelSelector {
@@ -150,7 +156,8 @@ pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(checksum_annotations(c)),
+                    // Left out when empty, as the chart's `if $annotations`.
+                    annotations: Some(checksum_annotations(c)).filter(|a| !a.is_empty()),
                     ..Default::default()
                 }),
                 spec: Some(spec),
@@ -159,5 +166,5 @@ pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
             ..Default::default()
         }),
         status: None,
-    }))
+    })
 }

@@ -1,6 +1,7 @@
-//! The environment of the kata-deploy 4.1.0 container (`kata-deploy-contract.md` §3.1), in
-//! the chart's order. The separators differ per variable (G6) and only the arch-suffixed
-//! variables are read by the binary (G3), so each rule is spelled out here and unit-tested.
+//! The environment of the kata-deploy 4.1.0 container (docs/kata-deploy-contract.md#env), in
+//! the chart's order. The separators differ per variable (docs/kata-deploy-contract.md#g6) and only
+//! the arch-suffixed variables are read by the binary (docs/kata-deploy-contract.md#g3), so each rule
+//! is spelled out here and unit-tested.
 
 use cococtl_core::Arch;
 use cococtl_profile::config::ShimConfig;
@@ -44,7 +45,8 @@ pub fn snapshotter_mapping(c: &Config, arch: Arch) -> String {
         .join(",")
 }
 
-/// `PULL_TYPE_MAPPING_<ARCH>`: comma-separated `shim:guest-pull` (only CRI-O reads it, G8).
+/// `PULL_TYPE_MAPPING_<ARCH>`: comma-separated `shim:guest-pull` (only CRI-O reads it,
+/// docs/kata-deploy-contract.md#g8).
 pub fn pull_type_mapping(c: &Config, arch: Arch) -> String {
     c.shims_for(arch)
         .filter(|s| s.force_guest_pull || s.crio_guest_pull)

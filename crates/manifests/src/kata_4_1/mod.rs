@@ -1,5 +1,5 @@
 //! The kata-deploy 4.1.0 objects, as the upstream chart renders them in `daemonset` mode
-//! for the same effective values (`kata-deploy-contract.md` §1-§6).
+//! for the same effective values (docs/kata-deploy-contract.md#objects).
 
 pub mod cleanup;
 pub mod config_maps;
@@ -17,19 +17,24 @@ use crate::{ClusterFacts, Object};
 
 /// The install-phase objects, grouped so the caller can interleave its own.
 pub struct Objects {
+    /// The DaemonSet's ServiceAccount, ClusterRole and binding.
     pub rbac: Vec<Object>,
+    /// The drop-in ConfigMaps (when set) and the state ConfigMap.
     pub config: Vec<Object>,
+    /// The kata-deploy DaemonSet.
     pub workloads: Vec<Object>,
+    /// The RuntimeClasses.
     pub runtime_classes: Vec<Object>,
 }
 
+/// The install objects for `c`; `wait_for_agent` when the custom containerd agent runs.
 pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects {
     Objects {
         rbac: rbac::objects(c),
         config: [config_maps::custom_configs(c), config_maps::user_drop_in(c)]
             .into_iter()
             .flatten()
-            .map(Object::ConfigMap)
+            .map(Object::new)
             .chain([state::config_map(c)])
             .collect(),
         workloads: vec![daemonset::daemonset(c, wait_for_agent)],

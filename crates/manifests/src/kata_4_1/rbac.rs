@@ -1,6 +1,7 @@
-//! The DaemonSet's identity (`kata-deploy-contract.md` §5.1). The chart marks these
+//! The DaemonSet's identity (docs/kata-deploy-contract.md#rbac). The chart marks these
 //! `helm.sh/resource-policy: keep` because the pods' SIGTERM cleanup still needs them while
-//! they terminate (G16); cococtl keeps the annotation so a later Helm adoption behaves alike.
+//! they terminate (docs/kata-deploy-contract.md#g16); cococtl keeps the annotation so a later Helm
+//! adoption behaves alike.
 
 use cococtl_profile::Config;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -10,6 +11,7 @@ use super::names;
 use crate::meta;
 use crate::Object;
 
+/// A rule granting `verbs` on `resources` of API group `group` (`""` for core).
 pub fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
         api_groups: Some(vec![group.to_string()]),
@@ -44,28 +46,30 @@ pub fn binding(c: &Config, name: &str, role: &str, sa: &str) -> ClusterRoleBindi
     }
 }
 
+/// The DaemonSet's ServiceAccount, ClusterRole and binding, all kept on `helm uninstall`.
 pub fn objects(c: &Config) -> Vec<Object> {
     let sa = names::service_account(c);
     let role = names::cluster_role(c);
     let mut crb = binding(c, &names::cluster_role_binding(c), &role, &sa);
     crb.metadata = keep(crb.metadata);
     vec![
-        Object::ServiceAccount(ServiceAccount {
+        Object::new(ServiceAccount {
             metadata: keep(meta::namespaced(c, &sa)),
             ..Default::default()
         }),
-        Object::ClusterRole(ClusterRole {
+        Object::new(ClusterRole {
             metadata: keep(meta::cluster(c, &role)),
             rules: Some(vec![
                 // Labels its node, removes startup taints.
                 rule("", &["nodes"], &["get", "patch"]),
                 // Reads the kubelet's /configz for runtimeRequestTimeout.
                 rule("", &["nodes/proxy"], &["get"]),
-                // Decides on SIGTERM whether its DaemonSet still selects the node (§4.3).
+                // Decides on SIGTERM whether its DaemonSet still selects the node
+                // (docs/kata-deploy-contract.md#daemonset-name).
                 rule("apps", &["daemonsets"], &["get", "list", "watch"]),
             ]),
             ..Default::default()
         }),
-        Object::ClusterRoleBinding(crb),
+        Object::new(crb),
     ]
 }

@@ -1,5 +1,6 @@
-//! RuntimeClasses of kata-deploy 4.1.0 (`kata-deploy-contract.md` §6.1): one per enabled
-//! shim (not filtered by arch, G12), debug/devkit variants, and the optional default alias.
+//! RuntimeClasses of kata-deploy 4.1.0 (docs/kata-deploy-contract.md#runtime-classes): one per
+//! enabled shim (not filtered by arch, docs/kata-deploy-contract.md#g12), debug/devkit variants, and
+//! the optional default alias. Overheads: docs/kata-deploy-contract.md#overheads.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use crate::meta;
 use crate::{ClusterFacts, Object};
 
-/// `katacontainers.io/kata-runtime=true` plus the per-install ownership marker (G11).
+/// `katacontainers.io/kata-runtime=true` plus the per-install ownership marker
+/// (docs/kata-deploy-contract.md#g11).
 fn ownership(c: &Config) -> [(String, String); 2] {
     [
         (KATA_RUNTIME_LABEL.to_string(), "true".to_string()),
@@ -92,6 +94,8 @@ fn runtime_class(c: &Config, name: String, s: &ShimConfig, facts: ClusterFacts) 
     }
 }
 
+/// Every RuntimeClass: per enabled shim, its debug/devkit variants, and the default alias;
+/// none when `runtimeClasses.enabled` is false.
 pub fn objects(c: &Config, facts: ClusterFacts) -> Vec<Object> {
     if !c.runtime_classes.enabled {
         return vec![];
@@ -99,21 +103,16 @@ pub fn objects(c: &Config, facts: ClusterFacts) -> Vec<Object> {
     let mut out = vec![];
     for s in &c.shims {
         let name = runtime_class_name(s.name(), &c.suffix);
-        out.push(Object::RuntimeClass(runtime_class(
-            c,
-            name.clone(),
-            s,
-            facts,
-        )));
+        out.push(Object::new(runtime_class(c, name.clone(), s, facts)));
         if c.debug {
-            out.push(Object::RuntimeClass(runtime_class(
+            out.push(Object::new(runtime_class(
                 c,
                 format!("{name}-debug"),
                 s,
                 facts,
             )));
             if c.devkit {
-                out.push(Object::RuntimeClass(runtime_class(
+                out.push(Object::new(runtime_class(
                     c,
                     format!("{name}-devkit"),
                     s,
@@ -130,7 +129,7 @@ pub fn objects(c: &Config, facts: ClusterFacts) -> Vec<Object> {
         if let Some(shim) = default.and_then(|d| c.shims.iter().find(|s| s.name() == d)) {
             let mut rc = runtime_class(c, c.runtime_classes.default_name.clone(), shim, facts);
             rc.handler = runtime_class_name(shim.name(), "");
-            out.push(Object::RuntimeClass(rc));
+            out.push(Object::new(rc));
         }
     }
     out

@@ -9,8 +9,9 @@ use super::names;
 use crate::meta;
 use crate::Object;
 
+/// The `<release>-kata-deploy-state` ConfigMap.
 pub fn config_map(c: &Config) -> Object {
-    Object::ConfigMap(ConfigMap {
+    Object::new(ConfigMap {
         metadata: meta::namespaced(c, &names::state_config_map(c)),
         data: Some(meta::labels([
             ("multiInstallSuffix", c.suffix.as_str()),

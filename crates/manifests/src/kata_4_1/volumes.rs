@@ -1,4 +1,4 @@
-//! Host mounts of the 4.1.0 DaemonSet (`kata-deploy-contract.md` §2.1). 4.1.0 is
+//! Host mounts of the 4.1.0 DaemonSet (docs/kata-deploy-contract.md#volumes). 4.1.0 is
 //! unprivileged: it reaches systemd through its private socket and sees only these paths.
 
 use cococtl_profile::Config;

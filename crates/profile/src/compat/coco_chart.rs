@@ -163,46 +163,99 @@ fn env_path(prefix: &str, key: &str) -> String {
     tree::join(&tree::join(prefix, "env"), key)
 }
 
+/// The `env.*` keys the CoCo chart passes and this translation understands.
+const ENV_KEYS: [&str; 15] = [
+    "installationPrefix",
+    "multiInstallSuffix",
+    "hostOS",
+    "debug",
+    "createDefaultRuntimeClass",
+    "createRuntimeClasses",
+    "_experimentalSetupSnapshotter",
+    "shims",
+    "defaultShim",
+    "snapshotterHandlerMapping",
+    "pullTypeMapping",
+    "agentHttpsProxy",
+    "agentNoProxy",
+    "allowedHypervisorAnnotations",
+    "_experimentalForceGuestPull",
+];
+
+/// One layer's flat 3.22 `env` mapping, with where it sits in the user's file.
+struct LegacyEnv<'a> {
+    map: &'a Mapping,
+    prefix: &'a str,
+    arch: Option<Arch>,
+}
+
+impl LegacyEnv<'_> {
+    /// The value of `key` as a string (booleans and numbers spelled out).
+    fn get(&self, key: &str) -> Option<String> {
+        self.map.get(key).and_then(str_of)
+    }
+
+    /// `<prefix>.env.<key>`, the user's own key path for messages.
+    fn path(&self, key: &str) -> String {
+        env_path(self.prefix, key)
+    }
+}
+
 /// Translates the flat 3.22 `env.*` keys.
 fn legacy_env(env: Value, prefix: &str, arch: Option<Arch>, out: &mut Value, ctx: &mut Ctx) {
-    let Value::Mapping(env) = env else {
+    let Value::Mapping(map) = env else {
         ctx.problem(&tree::join(prefix, "env"), "must be a mapping", "");
         return;
     };
-    let get = |k: &str| env.get(k).and_then(str_of);
+    let env = LegacyEnv {
+        map: &map,
+        prefix,
+        arch,
+    };
+    env_scalars(&env, out, ctx);
+    let listed = env_shim_list(&env, out, ctx);
+    let listed = listed.as_deref();
+    env_default_shim(&env, listed, out, ctx);
+    env_mappings(&env, listed, out, ctx);
+    env_global_shim_settings(&env, listed.unwrap_or_default(), out, ctx);
+    env_force_guest_pull(&env, out, ctx);
+    warn_unknown_env_keys(&env, ctx);
+}
 
-    // Keys 4.1.0 still has under `env`.
+/// Keys 4.1.0 still has under `env`, `debug`, the RuntimeClass switches and the snapshotter
+/// setup list.
+fn env_scalars(env: &LegacyEnv, out: &mut Value, ctx: &mut Ctx) {
     for key in ["installationPrefix", "multiInstallSuffix", "hostOS"] {
-        if let Some(v) = get(key) {
+        if let Some(v) = env.get(key) {
             tree::set(out, &["env", key], Value::String(v));
         }
     }
-    if let Some(v) = get("debug") {
+    if let Some(v) = env.get("debug") {
         match v.as_str() {
             "true" | "false" | "" => {
                 tree::set(out, &["debug"], Value::Bool(v == "true"));
             }
             _ => ctx.problem(
-                &env_path(prefix, "debug"),
+                &env.path("debug"),
                 format!("`{v}` is not a boolean"),
                 "use \"true\" or \"false\"",
             ),
         }
     }
-    if let Some(v) = get("createDefaultRuntimeClass") {
+    if let Some(v) = env.get("createDefaultRuntimeClass") {
         tree::set(
             out,
             &["runtimeClasses", "createDefault"],
             Value::Bool(v == "true"),
         );
     }
-    if get("createRuntimeClasses").as_deref() == Some("false") {
+    if env.get("createRuntimeClasses").as_deref() == Some("false") {
         ctx.warn(
-            &env_path(prefix, "createRuntimeClasses"),
+            &env.path("createRuntimeClasses"),
             "ignored: since kata-deploy 3.23 RuntimeClasses come with the deployment (use runtimeClasses.enabled=false to skip them)",
         );
     }
-    if let Some(v) = get("_experimentalSetupSnapshotter") {
+    if let Some(v) = env.get("_experimentalSetupSnapshotter") {
         let list = words(&v, |c| c == ',');
         tree::set(
             out,
@@ -210,46 +263,53 @@ fn legacy_env(env: Value, prefix: &str, arch: Option<Arch>, out: &mut Value, ctx
             Value::Sequence(list.into_iter().map(Value::String).collect()),
         );
     }
+}
 
-    // The exhaustive shim list, validated against the catalog with the user's own key path.
-    let shims_path = env_path(prefix, "shims");
-    let listed: Option<Vec<String>> = get("shims").map(|s| words(&s, char::is_whitespace));
-    if let Some(listed) = &listed {
-        for name in listed {
-            check_shim(name, &shims_path, arch, ctx);
-        }
-        tree::set(out, &["shims", "disableAll"], Value::Bool(true));
-        for shim in SHIMS {
-            let on = listed.iter().any(|l| l == shim.name);
-            tree::set(out, &["shims", shim.name, "enabled"], Value::Bool(on));
-            if on {
-                if let Some(a) = arch {
-                    tree::set(
-                        out,
-                        &["shims", shim.name, "supportedArches"],
-                        Value::Sequence(vec![Value::String(a.k8s_name().into())]),
-                    );
-                }
+/// `env.shims`, the exhaustive shim list: validated against the catalog with the user's own
+/// key path, every shim enabled or disabled, and the DaemonSet kept on `arch`. Returns the
+/// list, if given.
+fn env_shim_list(env: &LegacyEnv, out: &mut Value, ctx: &mut Ctx) -> Option<Vec<String>> {
+    let listed = words(&env.get("shims")?, char::is_whitespace);
+    let shims_path = env.path("shims");
+    for name in &listed {
+        check_shim(name, &shims_path, env.arch, ctx);
+    }
+    tree::set(out, &["shims", "disableAll"], Value::Bool(true));
+    for shim in SHIMS {
+        let on = listed.iter().any(|l| l == shim.name);
+        tree::set(out, &["shims", shim.name, "enabled"], Value::Bool(on));
+        if on {
+            if let Some(a) = env.arch {
+                tree::set(
+                    out,
+                    &["shims", shim.name, "supportedArches"],
+                    Value::Sequence(vec![Value::String(a.k8s_name().into())]),
+                );
             }
         }
-        restrict_daemonset(out, arch);
     }
-    let is_listed = |s: &str| listed.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
+    restrict_daemonset(out, env.arch);
+    Some(listed)
+}
 
-    let default = get("defaultShim").unwrap_or_default();
+/// `env.defaultShim` for every architecture in play; without it, the first listed shim
+/// built for each architecture.
+fn env_default_shim(env: &LegacyEnv, listed: Option<&[String]>, out: &mut Value, ctx: &mut Ctx) {
+    let default = env.get("defaultShim").unwrap_or_default();
     if !default.is_empty() {
-        check_shim(&default, &env_path(prefix, "defaultShim"), None, ctx);
-        for a in arches_for(arch) {
+        check_shim(&default, &env.path("defaultShim"), None, ctx);
+        for a in arches_for(env.arch) {
             tree::set(
                 out,
                 &["defaultShim", a.k8s_name()],
                 Value::String(default.clone()),
             );
         }
-    } else if let Some(listed) = &listed {
+    } else if let Some(listed) = listed {
         // 3.22 only used DEFAULT_SHIM for the optional `kata` RuntimeClass; 4.1.0 requires a
-        // valid one on every arch with shims (G5), so pick the first listed shim per arch.
-        for a in arches_for(arch) {
+        // valid one on every arch with shims (docs/kata-deploy-contract.md#g5), so pick the
+        // first listed shim per arch.
+        for a in arches_for(env.arch) {
             if let Some(first) = listed
                 .iter()
                 .find(|n| shim_by_name(n).is_some_and(|s| s.builds_for(a)))
@@ -262,89 +322,120 @@ fn legacy_env(env: Value, prefix: &str, arch: Option<Arch>, out: &mut Value, ctx
             }
         }
     }
+}
 
-    // A flat mapping string is the whole mapping: shims it leaves out have none, even when a
-    // lower layer (the profile) mapped them.
-    let all_shims: Vec<&str> = match &listed {
+/// The `shim:value` mapping strings: `snapshotterHandlerMapping` and `pullTypeMapping`.
+fn env_mappings(env: &LegacyEnv, listed: Option<&[String]>, out: &mut Value, ctx: &mut Ctx) {
+    env_mapping(
+        env,
+        listed,
+        EnvMapping {
+            key: "snapshotterHandlerMapping",
+            reset_path: &["containerd", "snapshotter"],
+            reset: Value::String(String::new()),
+            value: |val| Value::String(val.into()),
+        },
+        out,
+        ctx,
+    );
+    env_mapping(
+        env,
+        listed,
+        EnvMapping {
+            key: "pullTypeMapping",
+            reset_path: &["crio", "guestPull"],
+            reset: Value::Bool(false),
+            value: |val| Value::Bool(val == "guest-pull"),
+        },
+        out,
+        ctx,
+    );
+}
+
+/// One comma-separated `shim:value` key of the flat env and the per-shim value it sets.
+struct EnvMapping {
+    key: &'static str,
+    /// Under `shims.<name>`.
+    reset_path: &'static [&'static str],
+    /// What a shim the mapping leaves out gets.
+    reset: Value,
+    value: fn(&str) -> Value,
+}
+
+/// A flat mapping string is the whole mapping: shims it leaves out have none, even when a
+/// lower layer (the profile) mapped them. Each entry must name a known shim that is listed.
+fn env_mapping(
+    env: &LegacyEnv,
+    listed: Option<&[String]>,
+    m: EnvMapping,
+    out: &mut Value,
+    ctx: &mut Ctx,
+) {
+    let Some(v) = env.get(m.key) else { return };
+    let all_shims: Vec<&str> = match listed {
         Some(l) => l.iter().map(String::as_str).collect(),
         None => SHIMS.iter().map(|s| s.name).collect(),
     };
-    let mut per_shim = |key: &str,
-                        sep: char,
-                        apply: &mut dyn FnMut(&mut Value, &str, &str),
-                        reset: Value,
-                        reset_path: &[&str]| {
-        let Some(v) = get(key) else { return };
-        for shim in &all_shims {
-            if shim_by_name(shim).is_some() {
-                let mut p = vec!["shims", shim];
-                p.extend_from_slice(reset_path);
-                tree::set(out, &p, reset.clone());
-            }
-        }
-        let path = env_path(prefix, key);
-        for entry in words(&v, |c| c == sep) {
-            let Some((shim, val)) = entry.split_once(':') else {
-                ctx.problem(
-                    &path,
-                    format!("entry `{entry}` is not `shim:value`"),
-                    "write entries as shim:value separated by commas",
-                );
-                continue;
-            };
-            if check_shim(shim, &path, None, ctx) && !is_listed(shim) {
-                ctx.problem(
-                    &path,
-                    format!("`{shim}` is mapped but not in {shims_path}"),
-                    format!("add {shim} to {shims_path}, or remove the entry"),
-                );
-                continue;
-            }
-            apply(out, shim, val);
-        }
+    let shim_path = |shim: &str| {
+        let mut p = vec!["shims".to_string(), shim.to_string()];
+        p.extend(m.reset_path.iter().map(|s| s.to_string()));
+        p
     };
-    per_shim(
-        "snapshotterHandlerMapping",
-        ',',
-        &mut |out, shim, val| {
+    for shim in &all_shims {
+        if shim_by_name(shim).is_some() {
+            let p = shim_path(shim);
             tree::set(
                 out,
-                &["shims", shim, "containerd", "snapshotter"],
-                Value::String(val.into()),
+                &p.iter().map(String::as_str).collect::<Vec<_>>(),
+                m.reset.clone(),
             );
-        },
-        Value::String(String::new()),
-        &["containerd", "snapshotter"],
-    );
-    per_shim(
-        "pullTypeMapping",
-        ',',
-        &mut |out, shim, val| {
-            tree::set(
-                out,
-                &["shims", shim, "crio", "guestPull"],
-                Value::Bool(val == "guest-pull"),
+        }
+    }
+    let path = env.path(m.key);
+    let shims_path = env.path("shims");
+    let is_listed = |s: &str| listed.is_none_or(|l| l.iter().any(|x| x == s));
+    for entry in words(&v, |c| c == ',') {
+        let Some((shim, val)) = entry.split_once(':') else {
+            ctx.problem(
+                &path,
+                format!("entry `{entry}` is not `shim:value`"),
+                "write entries as shim:value separated by commas",
             );
-        },
-        Value::Bool(false),
-        &["crio", "guestPull"],
-    );
+            continue;
+        };
+        if check_shim(shim, &path, None, ctx) && !is_listed(shim) {
+            ctx.problem(
+                &path,
+                format!("`{shim}` is mapped but not in {shims_path}"),
+                format!("add {shim} to {shims_path}, or remove the entry"),
+            );
+            continue;
+        }
+        let p = shim_path(shim);
+        tree::set(
+            out,
+            &p.iter().map(String::as_str).collect::<Vec<_>>(),
+            (m.value)(val),
+        );
+    }
+}
 
-    // Global in 3.22: applies to every listed shim.
-    let targets: Vec<String> = listed.clone().unwrap_or_default();
+/// Proxies and allowed hypervisor annotations: global in 3.22, so they apply to every
+/// listed shim.
+fn env_global_shim_settings(env: &LegacyEnv, targets: &[String], out: &mut Value, ctx: &mut Ctx) {
     for (key, dest) in [
         ("agentHttpsProxy", "httpsProxy"),
         ("agentNoProxy", "noProxy"),
     ] {
-        if let Some(v) = get(key).filter(|v| !v.is_empty()) {
+        if let Some(v) = env.get(key).filter(|v| !v.is_empty()) {
             if targets.is_empty() {
                 ctx.problem(
-                    &env_path(prefix, key),
+                    &env.path(key),
                     "a global proxy needs the shim list in the same file",
                     format!("set shims.<name>.agent.{dest} per shim instead"),
                 );
             }
-            for shim in &targets {
+            for shim in targets {
                 tree::set(
                     out,
                     &["shims", shim, "agent", dest],
@@ -353,12 +444,15 @@ fn legacy_env(env: Value, prefix: &str, arch: Option<Arch>, out: &mut Value, ctx
             }
         }
     }
-    if let Some(v) = get("allowedHypervisorAnnotations").filter(|v| !v.is_empty()) {
+    if let Some(v) = env
+        .get("allowedHypervisorAnnotations")
+        .filter(|v| !v.is_empty())
+    {
         let anns: Vec<Value> = words(&v, char::is_whitespace)
             .into_iter()
             .map(Value::String)
             .collect();
-        for shim in &targets {
+        for shim in targets {
             tree::set(
                 out,
                 &["shims", shim, "allowedHypervisorAnnotations"],
@@ -366,45 +460,32 @@ fn legacy_env(env: Value, prefix: &str, arch: Option<Arch>, out: &mut Value, ctx
             );
         }
     }
-    if let Some(v) = get("_experimentalForceGuestPull") {
-        for shim in words(&v, |c| c == ',') {
-            if check_shim(
-                &shim,
-                &env_path(prefix, "_experimentalForceGuestPull"),
-                None,
-                ctx,
-            ) {
-                tree::set(
-                    out,
-                    &["shims", &shim, "containerd", "forceGuestPull"],
-                    Value::Bool(true),
-                );
-            }
+}
+
+/// `env._experimentalForceGuestPull`: comma-separated shims.
+fn env_force_guest_pull(env: &LegacyEnv, out: &mut Value, ctx: &mut Ctx) {
+    let Some(v) = env.get("_experimentalForceGuestPull") else {
+        return;
+    };
+    let path = env.path("_experimentalForceGuestPull");
+    for shim in words(&v, |c| c == ',') {
+        if check_shim(&shim, &path, None, ctx) {
+            tree::set(
+                out,
+                &["shims", &shim, "containerd", "forceGuestPull"],
+                Value::Bool(true),
+            );
         }
     }
+}
 
-    let known = [
-        "installationPrefix",
-        "multiInstallSuffix",
-        "hostOS",
-        "debug",
-        "createDefaultRuntimeClass",
-        "createRuntimeClasses",
-        "_experimentalSetupSnapshotter",
-        "shims",
-        "defaultShim",
-        "snapshotterHandlerMapping",
-        "pullTypeMapping",
-        "agentHttpsProxy",
-        "agentNoProxy",
-        "allowedHypervisorAnnotations",
-        "_experimentalForceGuestPull",
-    ];
-    for (k, _) in &env {
+/// Every other `env` key is a warning with a did-you-mean suggestion.
+fn warn_unknown_env_keys(env: &LegacyEnv, ctx: &mut Ctx) {
+    for (k, _) in env.map {
         let k = tree::key_str(k);
-        if !known.contains(&k.as_str()) {
-            let hint = crate::schema::did_you_mean(&k, known.iter().copied());
-            ctx.warn(&env_path(prefix, &k), format!("unknown key, ignored{hint}"));
+        if !ENV_KEYS.contains(&k.as_str()) {
+            let hint = crate::schema::did_you_mean(&k, ENV_KEYS.iter().copied());
+            ctx.warn(&env.path(&k), format!("unknown key, ignored{hint}"));
         }
     }
 }
@@ -413,7 +494,8 @@ fn arches_for(arch: Option<Arch>) -> Vec<Arch> {
     arch.map_or_else(|| Arch::ALL.to_vec(), |a| vec![a])
 }
 
-/// `architecture: X` means the whole install is for X: keep the DaemonSet there (G4).
+/// `architecture: X` means the whole install is for X: keep the DaemonSet there
+/// (docs/kata-deploy-contract.md#g4).
 fn restrict_daemonset(out: &mut Value, arch: Option<Arch>) {
     let Some(a) = arch else { return };
     let affinity: Value = serde_yaml::from_str(&format!(
@@ -457,4 +539,61 @@ fn check_shim(name: &str, path: &str, arch: Option<Arch>, ctx: &mut Ctx) -> bool
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(yaml: &str) -> Mapping {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn a_flat_mapping_resets_listed_shims_it_leaves_out_and_refuses_unlisted_ones() {
+        let source = Source::File("values.yaml".into());
+        let mut ctx = Ctx {
+            source: &source,
+            warnings: vec![],
+            problems: vec![],
+        };
+        let map = env_of("snapshotterHandlerMapping: qemu-snp:nydus,qemu-tdx:nydus");
+        let env = LegacyEnv {
+            map: &map,
+            prefix: ALIAS,
+            arch: None,
+        };
+        let listed = ["qemu-snp".to_string(), "qemu-coco-dev".to_string()];
+        let mut out = Value::Mapping(Mapping::new());
+        env_mappings(&env, Some(&listed), &mut out, &mut ctx);
+        let snapshotter =
+            |shim| tree::get(&out, &["shims", shim, "containerd", "snapshotter"]).cloned();
+        assert_eq!(snapshotter("qemu-snp"), Some(Value::from("nydus")));
+        assert_eq!(snapshotter("qemu-coco-dev"), Some(Value::from("")));
+        assert_eq!(snapshotter("qemu-tdx"), None);
+        assert_eq!(ctx.problems.len(), 1);
+        assert!(ctx.problems[0]
+            .to_string()
+            .contains("`qemu-tdx` is mapped but not in"));
+    }
+
+    #[test]
+    fn an_unknown_env_key_is_a_warning_with_a_suggestion() {
+        let source = Source::File("values.yaml".into());
+        let mut ctx = Ctx {
+            source: &source,
+            warnings: vec![],
+            problems: vec![],
+        };
+        let map = env_of("defaultShm: qemu-snp");
+        let env = LegacyEnv {
+            map: &map,
+            prefix: "",
+            arch: None,
+        };
+        warn_unknown_env_keys(&env, &mut ctx);
+        assert_eq!(ctx.warnings.len(), 1);
+        assert_eq!(ctx.warnings[0].path, "env.defaultShm");
+        assert!(ctx.warnings[0].message.contains("defaultShim"));
+    }
 }

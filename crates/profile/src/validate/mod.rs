@@ -1,7 +1,8 @@
 //! Cross-field validation: the merged values become a [`Config`] or a list of problems, each
-//! naming the key, the input that set it and the fix. Covers the contract's gotchas G4
-//! (empty shim list on a schedulable arch), G5 (default shim not enabled) and G7 (nydus
-//! mapping without the nydus snapshotter set up), and refuses chart features not rendered yet.
+//! naming the key, the input that set it and the fix. Covers the contract's gotchas: an
+//! empty shim list on a schedulable arch (docs/kata-deploy-contract.md#g4), a default shim that is not
+//! enabled (docs/kata-deploy-contract.md#g5) and a nydus mapping without the nydus snapshotter set up
+//! (docs/kata-deploy-contract.md#g7); and refuses chart features not rendered yet.
 
 use cococtl_core::Distribution;
 use std::collections::BTreeMap;
@@ -87,7 +88,9 @@ impl V<'_> {
 
 /// Names that are fixed per install and not values (yet).
 pub struct Identity {
+    /// The kata-deploy version to render for.
     pub kata_version: KataVersion,
+    /// The install namespace.
     pub namespace: String,
 }
 
@@ -259,7 +262,9 @@ fn v_ctx<'a, 'b>(v: &'a mut V<'b>) -> &'a mut dyn Sink {
 
 /// Where sibling validators report.
 pub trait Sink {
+    /// A problem at `path`: what is wrong and the fix.
     fn err(&mut self, path: &str, message: String, fix: String);
+    /// A warning at `path`.
     fn warn(&mut self, path: &str, message: String);
 }
 

@@ -1,5 +1,5 @@
-//! Per-architecture rules: where the DaemonSet can run (G4) and a valid default shim on
-//! every architecture with shims (G5).
+//! Per-architecture rules: where the DaemonSet can run (docs/kata-deploy-contract.md#g4) and a valid
+//! default shim on every architecture with shims (docs/kata-deploy-contract.md#g5).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,8 @@ use super::V;
 use crate::config::Config;
 use cococtl_core::Arch;
 
-/// G4 and G5, per architecture.
+/// No empty shim list where the DaemonSet runs (docs/kata-deploy-contract.md#g4) and an enabled default
+/// shim (docs/kata-deploy-contract.md#g5), per architecture.
 pub(super) fn per_arch_rules(v: &mut V, c: &Config) {
     for arch in Arch::ALL {
         let enabled: Vec<&str> = c.shims_for(arch).map(|s| s.name()).collect();
@@ -19,7 +20,7 @@ pub(super) fn per_arch_rules(v: &mut V, c: &Config) {
                 v.err(
                     "affinity",
                     format!(
-                        "the kata-deploy DaemonSet may run on {arch} nodes, but no shim is enabled for {arch}; kata-deploy would then install its whole built-in shim list there (G4)"
+                        "the kata-deploy DaemonSet may run on {arch} nodes, but no shim is enabled for {arch}; kata-deploy would then install its whole built-in shim list there (docs/kata-deploy-contract.md#g4)"
                     ),
                     format!(
                         "restrict the DaemonSet to the architectures you configured (affinity on kubernetes.io/arch, e.g. `values: [{}]`), or enable a shim for {arch}",
@@ -33,9 +34,9 @@ pub(super) fn per_arch_rules(v: &mut V, c: &Config) {
             let path = format!("defaultShim.{arch}");
             let given = c.default_shim.get(&arch).map(String::as_str).unwrap_or("");
             let msg = if given.is_empty() {
-                format!("no default shim for {arch}; kata-deploy 4.1.0 requires DEFAULT_SHIM_{} to be one of its shims (G5)", arch.env_suffix())
+                format!("no default shim for {arch}; kata-deploy 4.1.0 requires DEFAULT_SHIM_{} to be one of its shims (docs/kata-deploy-contract.md#g5)", arch.env_suffix())
             } else {
-                format!("`{given}` is not enabled for {arch}; kata-deploy 4.1.0 would fail on every {arch} node (G5)")
+                format!("`{given}` is not enabled for {arch}; kata-deploy 4.1.0 would fail on every {arch} node (docs/kata-deploy-contract.md#g5)")
             };
             v.err(
                 &path,

@@ -1,5 +1,6 @@
 //! Per-shim rules: known shims, architectures they are built for, settings on disabled
-//! shims, overheads, annotations, default shims and snapshotter mappings (G7).
+//! shims, overheads, annotations, default shims and snapshotter mappings
+//! (docs/kata-deploy-contract.md#g7).
 
 use std::collections::BTreeMap;
 
@@ -241,7 +242,7 @@ pub(super) fn snapshotters(v: &mut V, r: &raw::Values, shims: &[ShimConfig]) {
         if (sn == "nydus" || sn == "erofs") && !r.snapshotter.setup.iter().any(|s| s == sn) {
             v.err(
                 &format!("shims.{}.containerd.snapshotter", shim.name()),
-                format!("maps `{}` to {sn}, but snapshotter.setup does not set {sn} up, so the handler would reference a snapshotter nobody defined (G7)", shim.name()),
+                format!("maps `{}` to {sn}, but snapshotter.setup does not set {sn} up, so the handler would reference a snapshotter nobody defined (docs/kata-deploy-contract.md#g7)", shim.name()),
                 format!("add {sn} to snapshotter.setup, or --set shims.{}.containerd.snapshotter=\"\"", shim.name()),
             );
         }

@@ -1,0 +1,111 @@
+//! What to apply, grouped in named phases, in order.
+//!
+//! A phase is a step the cluster edge applies and then waits on (the namespace exists, the
+//! node agents report ready, …), so new kinds of work (CRDs, webhooks, peer pods) get a
+//! phase of their own in [`Phase::INSTALL`] instead of being slotted into a flat list.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::Object;
+
+/// One step of an install or uninstall. The declaration order is the apply order.
+///
+/// Deliberately not `#[non_exhaustive]`: adding a phase should fail to compile wherever a
+/// `match` decides what to wait for after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// The install namespace.
+    Namespace,
+    /// ServiceAccounts, ClusterRoles and their bindings.
+    Rbac,
+    /// ConfigMaps the workloads mount or read.
+    Config,
+    /// cococtl's own node agents (the custom containerd installer), which must be ready
+    /// on a node before the runtime is installed there.
+    NodeAgent,
+    /// The kata-deploy DaemonSet that installs the runtime on every node.
+    Runtime,
+    /// The RuntimeClasses pods select the runtime with.
+    RuntimeClasses,
+    /// Uninstall: the RBAC-cleanup objects, applied once the runtime's pods are gone.
+    Cleanup,
+}
+
+impl Phase {
+    /// The install phases, in apply order.
+    pub const INSTALL: &'static [Phase] = &[
+        Phase::Namespace,
+        Phase::Rbac,
+        Phase::Config,
+        Phase::NodeAgent,
+        Phase::Runtime,
+        Phase::RuntimeClasses,
+    ];
+
+    /// The uninstall phases that apply objects, in order.
+    pub const UNINSTALL: &'static [Phase] = &[Phase::Cleanup];
+
+    /// A short lower-case name, for progress messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Namespace => "namespace",
+            Phase::Rbac => "rbac",
+            Phase::Config => "config",
+            Phase::NodeAgent => "node-agent",
+            Phase::Runtime => "runtime",
+            Phase::RuntimeClasses => "runtime-classes",
+            Phase::Cleanup => "cleanup",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The objects of every phase. Built by [`crate::plan`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    phases: BTreeMap<Phase, Vec<Object>>,
+}
+
+impl Plan {
+    /// An empty plan.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `objects` to `phase`.
+    pub fn add(&mut self, phase: Phase, objects: impl IntoIterator<Item = Object>) {
+        self.phases.entry(phase).or_default().extend(objects);
+    }
+
+    /// The objects of one phase, in apply order (empty when the phase has none).
+    pub fn objects(&self, phase: Phase) -> &[Object] {
+        self.phases.get(&phase).map_or(&[], Vec::as_slice)
+    }
+
+    /// `phases` with their objects, in the given order; phases without objects are left out.
+    pub fn steps<'a>(
+        &'a self,
+        phases: &'a [Phase],
+    ) -> impl Iterator<Item = (Phase, &'a [Object])> + 'a {
+        phases
+            .iter()
+            .map(|p| (*p, self.objects(*p)))
+            .filter(|(_, o)| !o.is_empty())
+    }
+
+    /// Every install object, in apply order.
+    pub fn install(&self) -> impl Iterator<Item = &Object> + '_ {
+        self.steps(Phase::INSTALL).flat_map(|(_, o)| o)
+    }
+
+    /// Every object uninstall applies, in order.
+    pub fn uninstall(&self) -> impl Iterator<Item = &Object> + '_ {
+        self.steps(Phase::UNINSTALL).flat_map(|(_, o)| o)
+    }
+}
