@@ -189,9 +189,12 @@ impl Host {
 
     /// Side mode's version directories (`opt/confidential-containers/cococtl/containerd/*`).
     fn side_dirs(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.root().join("opt/confidential-containers/cococtl/containerd"))
-            .map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default()
+        std::fs::read_dir(
+            self.root()
+                .join("opt/confidential-containers/cococtl/containerd"),
+        )
+        .map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default()
     }
 
     fn dropin(&self) -> String {
@@ -221,7 +224,12 @@ impl Host {
             std::fs::rename(&keep, &at).unwrap();
             return None;
         }
-        let st = Command::new("cp").arg("-a").arg(format!("{}/.", keep.display())).arg(&at).status().unwrap();
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", keep.display()))
+            .arg(&at)
+            .status()
+            .unwrap();
         assert!(st.success());
         std::fs::remove_dir_all(&keep).unwrap();
         Some(Mount(at))
@@ -266,7 +274,8 @@ fn side_install_upgrades_restarts_and_passes_the_gate_without_touching_the_distr
     assert_eq!(dirs.len(), 1);
     assert!(dirs[0].join("containerd").exists());
     assert!(
-        h.dropin().contains("ExecStart=/opt/confidential-containers/cococtl/containerd/1.7.24"),
+        h.dropin()
+            .contains("ExecStart=/opt/confidential-containers/cococtl/containerd/1.7.24"),
         "{}",
         h.dropin()
     );
@@ -346,7 +355,14 @@ fn in_place_install_replaces_the_unit_binaries_and_restore_puts_the_originals_ba
 
 #[test]
 fn kill_9_between_install_steps_is_recovered_on_the_next_start() {
-    for step in ["journal", "step:2", "step:5", "applied", "gated", "committed"] {
+    for step in [
+        "journal",
+        "step:2",
+        "step:5",
+        "applied",
+        "gated",
+        "committed",
+    ] {
         let h = Host::new();
         let srv = Server::start(&tarballs());
         let mut c = Command::new(env!("CARGO_BIN_EXE_cococtl"));
@@ -421,7 +437,10 @@ fn assert_refused(h: &Host, out: &Output, expect: &str) {
     assert!(!h.exists("opt/confidential-containers"));
     assert!(!h.exists("etc/systemd/system/containerd.service.d"));
     assert!(!h.exists("var/lib/cococtl/containerd/journal.json"));
-    assert!(!h.exists("var/lib/cococtl/containerd/staging"), "staging is removed on every exit");
+    assert!(
+        !h.exists("var/lib/cococtl/containerd/staging"),
+        "staging is removed on every exit"
+    );
     assert_eq!(h.wait_version(), "1.6.20~ds1");
 }
 
@@ -466,9 +485,18 @@ fn unsafe_or_wrong_tarballs_change_nothing() {
     for (name, expect) in [
         ("dotdot.tar.gz", "contains `..`"),
         ("absolute.tar.gz", "absolute path"),
-        ("symlink-out.tar.gz", "only links to a file in the same directory"),
-        ("symlink-chain.tar.gz", "only links to a file in the same directory"),
-        ("containerd-symlink.tar.gz", "bin/containerd is not a regular file"),
+        (
+            "symlink-out.tar.gz",
+            "only links to a file in the same directory",
+        ),
+        (
+            "symlink-chain.tar.gz",
+            "only links to a file in the same directory",
+        ),
+        (
+            "containerd-symlink.tar.gz",
+            "bin/containerd is not a regular file",
+        ),
         ("hardlink.tar.gz", "hard link"),
         ("device.tar.gz", "device file"),
         ("missing-ctr.tar.gz", "has no bin/ctr"),
@@ -521,5 +549,234 @@ fn bad_settings_are_refused_before_anything_happens() {
             "k3s",
         ]),
         "ships and manages its own containerd",
+    );
+}
+
+fn bad_tarballs() -> tempfile::TempDir {
+    let bad = tempfile::tempdir().unwrap();
+    let st = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/bad_tarballs.py"))
+        .arg(deps().join("1.7.24/release"))
+        .arg(bad.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    bad
+}
+
+#[test]
+fn a_preexisting_opt_confidential_containers_bin_survives_install_upgrade_and_restore() {
+    let h = Host::new();
+    let theirs = h
+        .root()
+        .join("opt/confidential-containers/bin/containerd-for-cc");
+    std::fs::create_dir_all(theirs.parent().unwrap()).unwrap();
+    std::fs::write(&theirs, "someone else's binary\n").unwrap();
+    let before = file_sha(&theirs);
+    let srv = Server::start(&tarballs());
+    for v in [V17, V21] {
+        let out = h.install(&srv.url("files", v), &sha(v), &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let r = h.cococtl("restore", &[], &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(h.wait_version(), "1.6.20~ds1");
+    assert_eq!(file_sha(&theirs), before);
+    let listing: Vec<_> = std::fs::read_dir(theirs.parent().unwrap())
+        .unwrap()
+        .collect();
+    assert_eq!(
+        listing.len(),
+        1,
+        "nothing added to or removed from their bin/"
+    );
+}
+
+#[test]
+fn an_admin_override_of_execstart_is_refused_before_any_change() {
+    let h = Host::new();
+    let dir = h.root().join("etc/systemd/system/containerd.service.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("override.conf"),
+        "[Service]\nExecStart=\nExecStart=/usr/bin/containerd\n",
+    )
+    .unwrap();
+    let srv = Server::start(&tarballs());
+    let out = h.install(&srv.url("files", V17), &sha(V17), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("override.conf"), "{}", stderr(&out));
+    assert!(h.side_dirs().is_empty());
+    assert!(!dir.join("50-cococtl.conf").exists());
+    assert!(!h.exists("var/lib/cococtl/containerd/journal.json"));
+    assert_eq!(h.wait_version(), "1.6.20~ds1");
+}
+
+#[test]
+fn two_installs_at_once_leave_one_consistent_node() {
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    let spawn = |v: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cococtl"))
+            .args([
+                "node",
+                "containerd",
+                "install",
+                "--once",
+                "--allow-insecure-http",
+                "--health-timeout",
+                "20",
+                "--host-root",
+            ])
+            .arg(h.root())
+            .args(["--tarball-url", &srv.url("files", v), "--sha256", &sha(v)])
+            .env("COCOCTL_TEST_SYSTEMD", "process")
+            .env_remove("NODE_NAME")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(V17), spawn(V21));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
+    assert!(ok >= 1, "a: {}\nb: {}", stderr(&a), stderr(&b));
+    for o in [&a, &b] {
+        if !o.status.success() {
+            assert!(stderr(o).contains("another cococtl agent"), "{}", stderr(o));
+        }
+    }
+    let st = h.cococtl("status", &["-o", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert!(v["problem"].is_null(), "{v}");
+    assert_eq!(v["running_version"], v["installed"]["version"], "{v}");
+    assert!(!h.exists("var/lib/cococtl/containerd/journal.json"));
+}
+
+#[test]
+fn a_full_usr_refuses_an_in_place_install_before_any_change() {
+    let h = Host::new();
+    // The distribution's binaries take 96 MiB; 1.7.24's need 117 MiB more.
+    let Some(_usr) = h.small_fs("usr", 112) else {
+        return;
+    };
+    let distro = file_sha(&h.root().join("usr/bin/containerd"));
+    let srv = Server::start(&tarballs());
+    let out = h.install(&srv.url("files", V17), &sha(V17), &["--mode", "in-place"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not enough free space"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(file_sha(&h.root().join("usr/bin/containerd")), distro);
+    assert!(!h.exists("var/lib/cococtl/containerd/journal.json"));
+    assert!(!h.exists("var/lib/cococtl/containerd/staging"));
+    assert_eq!(h.wait_version(), "1.6.20~ds1");
+    // Nothing of ours holds space on /usr.
+    let ours = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ls -a {}/usr/bin | grep cococtl || true",
+            h.root().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        ours.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&ours.stdout)
+    );
+}
+
+#[test]
+fn a_full_opt_refuses_a_side_install_before_any_change() {
+    let h = Host::new();
+    let Some(_opt) = h.small_fs("opt", 48) else {
+        return;
+    };
+    let srv = Server::start(&tarballs());
+    let out = h.install(&srv.url("files", V17), &sha(V17), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not enough free space"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(h.side_dirs().is_empty());
+    assert!(h.dropin().is_empty());
+    assert_eq!(h.wait_version(), "1.6.20~ds1");
+}
+
+#[test]
+fn a_tarball_carrying_a_kubelet_never_touches_the_hosts_kubelet() {
+    let h = Host::new();
+    let kubelet = h.root().join("usr/bin/kubelet");
+    std::fs::write(&kubelet, "the host's kubelet\n").unwrap();
+    let bad = bad_tarballs();
+    let srv = Server::start(bad.path());
+    let out = h.install(
+        &srv.url("files", "with-kubelet.tar.gz"),
+        "",
+        &["--allow-unverified", "--mode", "in-place"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("kubelet") && stderr(&out).contains("not installed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&kubelet).unwrap(),
+        "the host's kubelet\n"
+    );
+    assert_eq!(h.wait_version(), "1.7.24~ds1");
+    let r = h.cococtl("restore", &[], &[]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(
+        std::fs::read_to_string(&kubelet).unwrap(),
+        "the host's kubelet\n"
+    );
+}
+
+#[test]
+fn input_mistakes_are_refused_with_exit_2() {
+    let h = Host::new();
+    let run = |args: &[&str]| h.cococtl("install", &[&["--once"], args].concat(), &[]);
+    let good = [
+        "--tarball-url",
+        "HTTPS://127.0.0.1:9/c.tgz",
+        "--sha256",
+        &"a".repeat(64),
+    ];
+    for (extra, expect) in [
+        (vec!["--health-timeout", "0"], "--health-timeout"),
+        (vec!["--stall-timeout", "0"], "--stall-timeout"),
+    ] {
+        let out = run(&[&good[..], &extra[..]].concat());
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(expect), "{}", stderr(&out));
+    }
+    // The upper-case scheme is accepted (it then fails to connect: nothing changed).
+    let out = run(&good);
+    assert!(!stderr(&out).contains("not a URL"), "{}", stderr(&out));
+    // A bare directory is not a host.
+    let bare = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["node", "containerd", "install", "--once", "--host-root"])
+        .arg(bare.path())
+        .args(&good)
+        .env("COCOCTL_TEST_SYSTEMD", "process")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not look like a host"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(bare.path()).unwrap().count(),
+        0,
+        "nothing written into it"
     );
 }

@@ -378,8 +378,9 @@ impl Agent<'_> {
 
     /// Installs `cfg`'s tarball, or does nothing when it is already installed and healthy.
     pub async fn install(&self, cfg: &Config) -> Result<Outcome, Error> {
-        let _lock = lock::acquire(&self.host_root, "install")?;
+        // Read-only checks first: a directory that is not a host gets nothing written.
         self.check_host()?;
+        let _lock = lock::acquire(&self.host_root, "install")?;
         self.recover().await?;
         let staging = self.at(layout::STAGING);
         let result = self.install_locked(cfg, &staging).await;
@@ -460,8 +461,9 @@ impl Agent<'_> {
         fetched: &Fetched,
         verified: &verify::Verified,
     ) -> Result<Outcome, Error> {
-        let _lock = lock::acquire(&self.host_root, "install")?;
+        // Read-only checks first: a directory that is not a host gets nothing written.
         self.check_host()?;
+        let _lock = lock::acquire(&self.host_root, "install")?;
         self.recover().await?;
         let previous = state::load(&self.host_root)?;
         if let Some(p) = &previous {
@@ -925,8 +927,8 @@ impl Agent<'_> {
     /// distribution upgraded containerd), unless `force`: putting the old original back
     /// would then downgrade.
     pub async fn restore(&self, force: bool) -> Result<Option<String>, Error> {
-        let _lock = lock::acquire(&self.host_root, "restore")?;
         self.check_host()?;
+        let _lock = lock::acquire(&self.host_root, "restore")?;
         self.recover().await?;
         let _ = std::fs::remove_dir_all(self.at(layout::STAGING));
         let Some(cur) = state::load(&self.host_root)? else {
