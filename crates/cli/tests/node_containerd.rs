@@ -764,7 +764,7 @@ fn input_mistakes_are_refused_with_exit_2() {
     let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
         .args(["node", "containerd", "install", "--once", "--host-root"])
         .arg(bare.path())
-        .args(&good)
+        .args(good)
         .env("COCOCTL_TEST_SYSTEMD", "process")
         .output()
         .unwrap();

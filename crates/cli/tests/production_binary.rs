@@ -86,6 +86,7 @@ fn the_shipped_agent_ignores_the_test_variables() {
         .output()
         .unwrap();
     let _ = srv.kill();
+    let _ = srv.wait();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // No abort at the journal (SIGABRT), and systemd is the host's (which this machine
     // does not run): the install fails at the restart and rolls back.

@@ -532,7 +532,7 @@ impl Agent<'_> {
                 if previous.is_none() && self.at(layout::DROPIN).exists() {
                     return Err(refused(
                         format!("/{} exists, but no cococtl install is recorded (its state was lost?)", layout::DROPIN),
-                        format!("check that file; remove it if it is a leftover of cococtl, then install again"),
+                        "check that file; remove it if it is a leftover of cococtl, then install again",
                     ));
                 }
                 let exec = format!("/{dir}/containerd");
@@ -998,8 +998,7 @@ fn unit_exec_args(host_root: &Path) -> String {
     let text = std::fs::read_to_string(host_root.join(rel)).unwrap_or_default();
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("ExecStart="))
-        .filter(|v| !v.trim().is_empty())
-        .last()
+        .rfind(|v| !v.trim().is_empty())
         .and_then(|v| v.trim().split_once(char::is_whitespace))
         .map(|(_, args)| format!(" {}", args.trim()))
         .unwrap_or_default()
@@ -1028,13 +1027,10 @@ pub async fn status(
     let interrupted_change = journal::load(host_root)
         .map_err(|e| refused(e.to_string(), "inspect the file"))?
         .is_some();
-    let expect = match &installed {
-        Some(s) => Some(Expect {
-            exec: s.exec.clone(),
-            version: s.version.clone(),
-        }),
-        None => None,
-    };
+    let expect = installed.as_ref().map(|s| Expect {
+        exec: s.exec.clone(),
+        version: s.version.clone(),
+    });
     let ctr = match &expect {
         Some(e) => e.ctr(host_root),
         None => layout::at(host_root, "usr/bin/ctr"),

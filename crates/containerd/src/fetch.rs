@@ -63,44 +63,80 @@ pub enum FetchError {
         /// The download's path.
         path: String,
     },
+    /// A status that retrying will not change (404, 403, …).
     #[error("GET {url}: HTTP {status}")]
-    Http { url: String, status: u16 },
+    Http {
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Every attempt stalled.
     #[error("GET {url}: no data for {secs} s (stalled), {attempts} attempts")]
     Stalled {
+        /// The URL.
         url: String,
+        /// The stall timeout.
         secs: u64,
+        /// Attempts made.
         attempts: u32,
     },
+    /// The overall deadline passed.
     #[error("GET {url}: not finished within {secs} s")]
-    Deadline { url: String, secs: u64 },
+    Deadline {
+        /// The URL.
+        url: String,
+        /// The deadline.
+        secs: u64,
+    },
+    /// Connection errors or 5xx until the attempts ran out.
     #[error("GET {url}: {message} ({attempts} attempts)")]
     Network {
+        /// The URL.
         url: String,
+        /// The last error.
         message: String,
+        /// Attempts made.
         attempts: u32,
     },
+    /// Writing the download failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The error.
         source: std::io::Error,
     },
+    /// The digest is not the expected one.
     #[error(
         "{url}: SHA-256 mismatch: expected {expected}, got {actual}; the download was discarded"
     )]
     Checksum {
+        /// The URL.
         url: String,
+        /// The digest expected.
         expected: String,
+        /// The digest of what was downloaded.
         actual: String,
     },
+    /// The checksum file has no usable line for the tarball.
     #[error("checksum file {url}: {message}")]
-    ChecksumFile { url: String, message: String },
+    ChecksumFile {
+        /// The checksum file's URL.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A verified download.
 #[derive(Debug, Clone)]
 pub struct Fetched {
+    /// Where it is.
     pub path: PathBuf,
+    /// Its SHA-256.
     pub sha256: String,
+    /// Its size.
     pub bytes: u64,
 }
 
