@@ -103,6 +103,12 @@ fn every_per_arch_option_and_allowance_reaches_the_agent() {
         "customContainerd.tarballUrls.ppc64le=https://e.com/ppc64le.tar.gz",
     ];
     let v = round_trip(&sets);
+    // The uninstall trigger: the agent knows its own DaemonSet and namespace.
+    let env = rendered_env(&sets);
+    assert!(env.contains(&(
+        cococtl_core::agent::env::DAEMONSET.to_string(),
+        "cococtl-containerd".to_string()
+    )));
     // This node (amd64) takes its own tarball and its own checksum, lowercased.
     assert_eq!(v["url"], "http://e.com/amd64.tar.gz");
     assert_eq!(v["checksum"]["sha256"], SHA_B);

@@ -780,3 +780,198 @@ fn input_mistakes_are_refused_with_exit_2() {
         "nothing written into it"
     );
 }
+
+/// An API-server stand-in for the agent's own calls: PATCH and GET of its Node, GET of its
+/// DaemonSet (`ds` is the DaemonSet JSON, or `None` for a 404 like kube-apiserver's).
+struct Api {
+    url: String,
+    seen: std::sync::Arc<Mutex<Vec<(String, String, String)>>>,
+}
+
+impl Api {
+    fn start(ds: Option<&'static str>) -> Api {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(Mutex::new(vec![]));
+        let rec = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut r = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let (method, path) = (
+                    parts.next().unwrap_or("").to_string(),
+                    parts.next().unwrap_or("").to_string(),
+                );
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                rec.lock().unwrap().push((
+                    method.clone(),
+                    path.clone(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                const NODE: &str = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"node-a","labels":{"kubernetes.io/arch":"amd64"}}}"#;
+                const NOT_FOUND: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"daemonsets.apps \"cococtl-containerd\" not found","reason":"NotFound","details":{"name":"cococtl-containerd","group":"apps","kind":"daemonsets"},"code":404}"#;
+                let (status, text) = if path.starts_with("/api/v1/nodes/node-a") {
+                    (200, NODE)
+                } else if path.starts_with(
+                    "/apis/apps/v1/namespaces/coco-system/daemonsets/cococtl-containerd",
+                ) {
+                    match ds {
+                        Some(d) => (200, d),
+                        None => (404, NOT_FOUND),
+                    }
+                } else {
+                    (404, NOT_FOUND)
+                };
+                let mut s = stream;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        Api { url, seen }
+    }
+
+    fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let p = dir.join("kubeconfig");
+        std::fs::write(
+            &p,
+            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: stub\n  cluster:\n    server: {}\ncontexts:\n- name: stub\n  context:\n    cluster: stub\n    user: stub\nusers:\n- name: stub\n  user: {{}}\ncurrent-context: stub\n", self.url),
+        )
+        .unwrap();
+        p
+    }
+
+    fn label_patches(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, p, _)| m == "PATCH" && p.starts_with("/api/v1/nodes/node-a"))
+            .filter_map(|(_, _, b)| {
+                let v: serde_json::Value = serde_json::from_str(b).ok()?;
+                v["metadata"]["labels"]["cococtl.confidentialcontainers.org/containerd"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect()
+    }
+}
+
+/// The agent as its DaemonSet runs it: stays up after installing; SIGTERM then decides.
+fn agent_pod(h: &Host, api: &Api, url: &str, sha256: &str) -> std::process::Child {
+    let kc = api.kubeconfig(h.root());
+    Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args([
+            "node",
+            "containerd",
+            "install",
+            "--allow-insecure-http",
+            "--health-timeout",
+            "20",
+            "--host-root",
+        ])
+        .arg(h.root())
+        .args(["--tarball-url", url, "--sha256", sha256])
+        .env("COCOCTL_TEST_SYSTEMD", "process")
+        .env("NODE_NAME", "node-a")
+        .env("POD_NAMESPACE", "coco-system")
+        .env("COCOCTL_AGENT_DAEMONSET", "cococtl-containerd")
+        .env("KUBECONFIG", kc)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_label(api: &Api, label: &str) {
+    for _ in 0..300 {
+        if api.label_patches().iter().any(|l| l == label) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no `{label}` report; seen: {:?}", api.label_patches());
+}
+
+fn sigterm(child: &mut std::process::Child) -> Output {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut out = Output {
+        status: child.wait().unwrap(),
+        stdout: vec![],
+        stderr: vec![],
+    };
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_end(&mut out.stderr);
+    }
+    out
+}
+
+#[test]
+fn sigterm_with_its_daemonset_gone_restores_the_node_and_says_so() {
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    let api = Api::start(None);
+    let mut pod = agent_pod(&h, &api, &srv.url("files", V17), &sha(V17));
+    wait_for_label(&api, "ready");
+    assert_eq!(h.wait_version(), "1.7.24~ds1");
+    let out = sigterm(&mut pod);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("DaemonSet is gone"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(h.wait_version(), "1.6.20~ds1");
+    assert!(!h.exists("var/lib/cococtl/containerd/state.json"));
+    assert_eq!(
+        api.label_patches().last().map(String::as_str),
+        Some("restored")
+    );
+}
+
+#[test]
+fn sigterm_on_a_restart_or_rolling_update_leaves_the_node_as_installed() {
+    const DS: &str = r#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"cococtl-containerd","namespace":"coco-system"},"spec":{"selector":{"matchLabels":{"name":"cococtl-containerd"}},"template":{"metadata":{"labels":{"name":"cococtl-containerd"}},"spec":{"containers":[{"name":"c","image":"x"}],"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"kubernetes.io/arch","operator":"In","values":["amd64"]}]}]}}}}}}}"#;
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    let api = Api::start(Some(DS));
+    let mut pod = agent_pod(&h, &api, &srv.url("files", V17), &sha(V17));
+    wait_for_label(&api, "ready");
+    let out = sigterm(&mut pod);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("keeps its containerd"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(h.wait_version(), "1.7.24~ds1");
+    assert!(h.exists("var/lib/cococtl/containerd/state.json"));
+    assert_eq!(
+        api.label_patches().last().map(String::as_str),
+        Some("ready")
+    );
+}

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent_trigger;
 pub mod node_report;
 pub mod retry;
 
@@ -14,4 +15,12 @@ pub mod retry;
 /// rustls panics at run time); a second call is a no-op.
 pub fn tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A client from the in-cluster configuration (a pod's ServiceAccount) or KUBECONFIG.
+pub async fn client() -> Result<kube::Client, String> {
+    tls_provider();
+    kube::Client::try_default()
+        .await
+        .map_err(|e| format!("no Kubernetes API access: {e}"))
 }

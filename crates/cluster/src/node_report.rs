@@ -19,10 +19,9 @@ pub struct KubeReporter {
 impl KubeReporter {
     /// In-cluster configuration (the agent's ServiceAccount), or KUBECONFIG.
     pub async fn new(node: &str) -> Result<Self, String> {
-        crate::tls_provider();
-        let client = kube::Client::try_default()
+        let client = crate::client()
             .await
-            .map_err(|e| format!("no Kubernetes API access for node reporting: {e}"))?;
+            .map_err(|e| format!("node reporting: {e}"))?;
         Ok(Self::with_client(node, client))
     }
 

@@ -319,6 +319,12 @@ pub mod env {
     pub const NODE_NAME: &str = "NODE_NAME";
     /// Where the host's `/` is mounted.
     pub const HOST_ROOT: &str = "COCOCTL_HOST_ROOT";
+    /// The agent pod's namespace (downward API).
+    pub const POD_NAMESPACE: &str = "POD_NAMESPACE";
+    /// The agent's own DaemonSet: on SIGTERM the agent restores the node only when this
+    /// DaemonSet is gone, being deleted, or no longer selects the node (an uninstall), never
+    /// on an ordinary restart or rolling update.
+    pub const DAEMONSET: &str = "COCOCTL_AGENT_DAEMONSET";
     /// `side` or `in-place`.
     pub const MODE: &str = "COCOCTL_CONTAINERD_MODE";
     /// `true`: plain-HTTP URLs accepted.

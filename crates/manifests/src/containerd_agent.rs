@@ -4,16 +4,17 @@
 //! and the kata-deploy DaemonSet requires that label, so kata-deploy on each node, including
 //! nodes added later, starts only once that node's containerd is in place.
 
+use cococtl_core::agent::env as agent_env;
 use cococtl_profile::config::CustomContainerd;
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, HostPathVolumeSource, PodSpec, PodTemplateSpec, SecurityContext,
-    ServiceAccount, Volume, VolumeMount,
+    Container, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec,
+    PodTemplateSpec, SecurityContext, ServiceAccount, Volume, VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -37,7 +38,21 @@ pub struct Objects {
 /// The agent's settings, as the environment its flags read (one contract:
 /// [`cococtl_core::agent::env`]).
 pub fn env(cc: &CustomContainerd) -> Vec<EnvVar> {
-    let mut env = vec![meta::node_name_env()];
+    let mut env = vec![
+        meta::node_name_env(),
+        EnvVar {
+            name: agent_env::POD_NAMESPACE.into(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    api_version: None,
+                    field_path: "metadata.namespace".into(),
+                }),
+                ..Default::default()
+            }),
+        },
+        meta::env(agent_env::DAEMONSET, NAME),
+    ];
     env.extend(cc.agent.to_env().into_iter().map(|(k, v)| meta::env(k, v)));
     env
 }
@@ -98,6 +113,9 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
                     affinity: c.affinity.clone(),
                     tolerations: Some(cc.tolerations.clone()).filter(|t| !t.is_empty()),
                     priority_class_name: Some("system-node-critical".into()),
+                    // On uninstall the agent restores containerd (restart, health gate,
+                    // and a rollback's restart and gate if that fails) before it exits.
+                    termination_grace_period_seconds: Some(300),
                     containers: vec![container],
                     volumes: Some(vec![Volume {
                         name: "host-root".into(),
@@ -135,6 +153,28 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
                 ..Default::default()
             }),
             Object::new(rbac::binding(c, NAME, NAME, NAME)),
+            // On SIGTERM: is its own DaemonSet being deleted (uninstall) or not (restart)?
+            Object::new(Role {
+                metadata: meta::namespaced(c, NAME),
+                rules: Some(vec![PolicyRule {
+                    resource_names: Some(vec![NAME.into()]),
+                    ..rbac::rule("apps", &["daemonsets"], &["get"])
+                }]),
+            }),
+            Object::new(RoleBinding {
+                metadata: meta::namespaced(c, NAME),
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".into(),
+                    kind: "Role".into(),
+                    name: NAME.into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: NAME.into(),
+                    namespace: Some(c.namespace.clone()),
+                    ..Default::default()
+                }]),
+            }),
         ],
         workloads: vec![Object::new(ds)],
     }

@@ -174,6 +174,14 @@ struct InstallArgs {
     /// This node (reports state on it through the API when set)
     #[arg(long, env = env::NODE_NAME)]
     node_name: Option<String>,
+    /// The agent's namespace (with --daemonset: decides on SIGTERM whether this is an
+    /// uninstall)
+    #[arg(long, env = env::POD_NAMESPACE, hide_short_help = true)]
+    namespace: Option<String>,
+    /// The agent's own DaemonSet: on SIGTERM the node is restored only when it is gone,
+    /// being deleted, or no longer selects the node
+    #[arg(long, env = env::DAEMONSET, hide_short_help = true)]
+    daemonset: Option<String>,
     /// Exit after the work instead of waiting for SIGTERM
     #[arg(long)]
     once: bool,
@@ -450,14 +458,55 @@ async fn install(a: InstallArgs) -> ExitCode {
         faults: &faults,
     };
     match agent.install(&cfg).await {
-        Ok(Outcome::Installed(_) | Outcome::AlreadyInstalled(_)) => {}
+        Ok(Outcome::Installed(_) | Outcome::AlreadyInstalled(_)) | Err(Error::Stopped { .. }) => {}
         Err(e) => return exit_for(&e),
     }
-    if !a.once {
-        // Keep the pod running; the node stays as installed when it stops.
-        let _ = signalled.await;
+    if a.once && !agent.stop.requested() {
+        return ExitCode::SUCCESS;
     }
-    ExitCode::SUCCESS
+    // Keep the pod running until SIGTERM; then decide whether it means uninstall.
+    let _ = signalled.await;
+    on_sigterm(&a, &agent).await
+}
+
+/// SIGTERM: restore the node when the agent's DaemonSet is gone, being deleted or no
+/// longer selects the node (an uninstall); otherwise (a restart, a rolling update) leave it.
+async fn on_sigterm(a: &InstallArgs, installed: &Agent<'_>) -> ExitCode {
+    let (Some(node), Some(ns), Some(ds)) = (&a.node_name, &a.namespace, &a.daemonset) else {
+        tracing::info!("stopping; the node keeps its containerd (no DaemonSet to check)");
+        return ExitCode::SUCCESS;
+    };
+    let client = match cococtl_cluster::client().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("stopping without restoring: {e}");
+            return ExitCode::SUCCESS;
+        }
+    };
+    match cococtl_cluster::agent_trigger::decide(&client, ns, ds, node).await {
+        cococtl_cluster::agent_trigger::Verdict::Keep(why) => {
+            tracing::info!("stopping; the node keeps its containerd: {why}");
+            ExitCode::SUCCESS
+        }
+        cococtl_cluster::agent_trigger::Verdict::Uninstall(why) => {
+            tracing::info!("uninstall: {why}; restoring the distribution's containerd");
+            // A fresh stop flag: the restore itself must run to its end.
+            let agent = Agent {
+                host_root: installed.host_root.clone(),
+                service: installed.service,
+                query: installed.query,
+                reporter: installed.reporter,
+                fetch: installed.fetch.clone(),
+                health_timeout: installed.health_timeout,
+                stop: Stop::default(),
+                faults: installed.faults,
+            };
+            match agent.restore(false).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => exit_for(&e),
+            }
+        }
+    }
 }
 
 async fn fetch_only(f: FetchArgs) -> ExitCode {
