@@ -428,7 +428,12 @@ fn transient_server_errors_are_retried_and_a_dropped_download_resumes() {
 
 /// Each bad input exits 2 and leaves the host exactly as it was.
 fn assert_refused(h: &Host, out: &Output, expect: &str) {
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert_refused_with(h, out, expect, 2)
+}
+
+/// The run failed with `code` and left the host exactly as it was.
+fn assert_refused_with(h: &Host, out: &Output, expect: &str, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
     assert!(
         stderr(out).contains(expect),
         "`{expect}` not in:\n{}",
@@ -974,4 +979,49 @@ fn sigterm_on_a_restart_or_rolling_update_leaves_the_node_as_installed() {
         api.label_patches().last().map(String::as_str),
         Some("ready")
     );
+}
+
+#[test]
+fn endless_bodies_and_checksum_files_are_cut_off_and_leave_nothing_behind() {
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    let out = h.install(
+        &srv.url("endless", "c.tar.gz"),
+        &"a".repeat(64),
+        &["--max-download", "20"],
+    );
+    assert_refused(&h, &out, "more than 20971520 bytes");
+    let out = h.install(
+        &srv.url("files", V21),
+        "",
+        &["--checksum-url", &srv.url("endless", "SHA256SUMS")],
+    );
+    assert_refused(&h, &out, "more than 65536 bytes");
+}
+
+#[test]
+fn a_server_asking_to_retry_after_is_waited_for() {
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    let t = std::time::Instant::now();
+    let out = h.install(&srv.url("retryafter", V21), &sha(V21), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HTTP 503") && stderr(&out).contains("retrying in 2000 ms"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(t.elapsed() >= Duration::from_secs(2));
+}
+
+#[test]
+fn a_full_disk_while_unpacking_is_reported_as_such_and_staging_is_removed() {
+    let h = Host::new();
+    let Some(_state) = h.small_fs("var/lib/cococtl", 50) else {
+        return;
+    };
+    let srv = Server::start(&tarballs());
+    let out = h.install(&srv.url("files", V21), &sha(V21), &[]);
+    assert_refused_with(&h, &out, "no space left on the filesystem holding", 1);
+    assert!(!stderr(&out).contains("corrupt"), "{}", stderr(&out));
 }

@@ -100,13 +100,14 @@ pub async fn decide(
     node: &str,
 ) -> Verdict {
     let dss: kube::Api<DaemonSet> = kube::Api::namespaced(client.clone(), namespace);
-    let ds =
-        match dss.get_opt(daemonset).await {
-            Ok(d) => d,
-            Err(e) => return Verdict::Keep(format!(
+    let ds = match dss.get_opt(daemonset).await {
+        Ok(d) => d,
+        Err(e) => {
+            return Verdict::Keep(format!(
                 "cannot read DaemonSet {namespace}/{daemonset} ({e}); leaving the node as it is"
-            )),
-        };
+            ))
+        }
+    };
     let nodes: kube::Api<Node> = kube::Api::all(client.clone());
     let labels = match nodes.get(node).await {
         Ok(n) => n.metadata.labels.unwrap_or_default(),

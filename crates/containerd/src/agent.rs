@@ -105,10 +105,13 @@ pub enum Error {
 impl Error {
     /// Nothing on the host changed and the input is at fault (exit 2).
     pub fn is_input_error(&self) -> bool {
-        matches!(
-            self,
-            Error::Refused { .. } | Error::Fetch(_) | Error::Extract(_) | Error::Verify(_)
-        )
+        match self {
+            // A full disk is the node's state, not the input's fault.
+            Error::Fetch(fetch::FetchError::NoSpace { .. })
+            | Error::Extract(extract::ExtractError::NoSpace { .. }) => false,
+            Error::Refused { .. } | Error::Fetch(_) | Error::Extract(_) | Error::Verify(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -29,13 +29,31 @@ class H(http.server.BaseHTTPRequestHandler):
             counts[self.path] = counts.get(self.path, 0) + 1
             n = counts[self.path]
         path = os.path.join(root, os.path.basename(name))
+        if mode == "endless":
+            # No Content-Length and no end (bounded: 4 GiB or the server's lifetime).
+            self.send_response(200)
+            self.end_headers()
+            zeros = bytes(1 << 16)
+            for _ in range((4 << 30) >> 16):
+                try:
+                    self.wfile.write(zeros)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+            return
+        if mode == "retryafter" and n == 1:
+            body = b"busy"
+            self.send_response(503)
+            self.send_header("Retry-After", "2")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return self.wfile.write(body)
         if mode == "500" or (mode == "flaky" and n <= 2):
             body = b"boom"
             self.send_response(500)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             return self.wfile.write(body)
-        if not os.path.isfile(path) or mode not in ("files", "flaky", "stall", "drop"):
+        if not os.path.isfile(path) or mode not in ("files", "flaky", "stall", "drop", "retryafter"):
             return self.send_error(404)
         size = os.path.getsize(path)
         start = 0
