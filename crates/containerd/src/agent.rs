@@ -343,6 +343,7 @@ impl Agent<'_> {
                 undo,
             });
         }
+        let restarted = tx.journal.restarted;
         // state.json is written only at commit, so it still describes what is installed.
         if let Err(e) = tx.abandon() {
             let undo = tx_error(e)?;
@@ -707,6 +708,7 @@ impl Agent<'_> {
                 steps: vec![],
                 undone: 0,
                 cleanup,
+                restarted: false,
             },
         ) {
             Ok(tx) => tx,
@@ -732,6 +734,10 @@ impl Agent<'_> {
             return self
                 .roll_back(tx, previous.as_ref(), "stopped".into(), false)
                 .await;
+        }
+        if let Err(e) = tx.mark_restarting() {
+            let why = tx_error(e)?;
+            return self.roll_back(tx, previous.as_ref(), why, false).await;
         }
         // What must be running once the change is made.
         let expect = match &target {

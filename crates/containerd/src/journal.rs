@@ -83,6 +83,10 @@ pub struct Journal {
     /// Removed once the transaction committed (no longer referenced by any state).
     #[serde(default)]
     pub cleanup: Vec<String>,
+    /// containerd was (about to be) restarted on the changed files: recovery must restart
+    /// it again; before that, the running containerd never saw the change.
+    #[serde(default)]
+    pub restarted: bool,
 }
 
 /// Writes `bytes` to `path` atomically and durably (temp file, fsync, rename, fsync dir).
@@ -341,6 +345,12 @@ impl<'a> Tx<'a> {
                 .point(&format!("undo:{}", self.journal.undone))?;
         }
         Ok(())
+    }
+
+    /// Records, durably, that containerd is about to be restarted on the change.
+    pub fn mark_restarting(&mut self) -> Result<(), TxError> {
+        self.journal.restarted = true;
+        self.save()
     }
 
     /// After commit: removes backups and what `cleanup` lists. Idempotent.
