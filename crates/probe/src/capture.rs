@@ -11,7 +11,9 @@ use crate::input::{Input, Reading, Snapshot};
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {path}: {source}")]
 pub struct CaptureError {
+    /// The file or directory.
     pub path: String,
+    /// The I/O error.
     pub source: std::io::Error,
 }
 
@@ -47,8 +49,11 @@ fn unavailable<T>(r: &Reading) -> Option<Hw<T>> {
 
 /// What a capture wrote.
 pub struct Captured {
+    /// Files and links written under `root`.
     pub files: usize,
+    /// The fixture root.
     pub root: PathBuf,
+    /// The `hw.json`.
     pub hw: PathBuf,
 }
 
@@ -58,6 +63,7 @@ pub fn capture(host: &dyn Host, out: &Path) -> Result<Captured, CaptureError> {
     write(&snapshot, out)
 }
 
+/// Writes `snapshot` as a fixture under `out` (`root/` and `hw.json`).
 pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> {
     let root = out.join("root");
     let err = |p: &Path| {

@@ -1,4 +1,4 @@
-//! The synthetic fixture matrix of `probe-checks.md` §5.5: each case is a host built from
+//! The synthetic fixture matrix of `docs/probe-checks.md#fixtures`: each case is a host built from
 //! the documented paths, and the test pins the verdicts and the recommendation.
 
 mod common;

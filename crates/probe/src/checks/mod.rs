@@ -1,6 +1,7 @@
-//! The check catalogue (`probe-checks.md` §5.2), one module per group, in evaluation order:
-//! host basics first (arch and vendor decide which TEE groups apply), then CVM detection,
-//! the TEEs, IOMMU/GPU and the Kubernetes node.
+//! The check catalogue (`docs/probe-checks.md#catalogue`), one module per group, in
+//! evaluation order: host basics first (arch and vendor decide which TEE groups apply),
+//! then CVM detection, the TEEs, IOMMU/GPU and the Kubernetes node. Each check is one named
+//! function; each module's `checks()` lists them with their declared inputs.
 
 mod basics;
 mod cvm;
@@ -13,13 +14,18 @@ mod tdx;
 
 use cococtl_core::Arch;
 
-use crate::check::{Check, Ctx, Outcome, SkipReason};
+use crate::check::{BlockKind, Blocker, Check, Ctx, Outcome, SkipReason, Status};
+use crate::id::CheckId;
 use crate::input::{Input, Reading};
 use crate::parse::cpuinfo::{self, CpuInfo};
 
+/// `/proc/cpuinfo`.
 pub const CPUINFO: &str = "proc/cpuinfo";
+/// `/proc/cmdline`.
 pub const CMDLINE: &str = "proc/cmdline";
+/// `/proc/sys/kernel/arch`.
 pub const ARCH: &str = "proc/sys/kernel/arch";
+/// The cgroup v2 misc controller's capacities (SEV ASIDs, TDX KeyIDs).
 pub const MISC_CAPACITY: &str = "sys/fs/cgroup/misc.capacity";
 
 /// Every check, in evaluation order (aggregates after what they aggregate).
@@ -41,6 +47,7 @@ pub fn identity() -> Vec<Input> {
     vec![Input::file(ARCH), Input::file(CPUINFO)]
 }
 
+/// `/proc/cpuinfo`, parsed (empty when unreadable).
 pub fn cpu(ctx: &Ctx) -> CpuInfo {
     ctx.view
         .file(CPUINFO)
@@ -89,35 +96,37 @@ pub fn param<'a>(ctx: &Ctx<'a>, path: &str) -> (Option<bool>, &'a Reading) {
     (r.text().and_then(crate::parse::bool_param), r)
 }
 
-/// The verdict of an aggregate over `parts` (ids of earlier checks).
-pub fn aggregate(ctx: &Ctx, parts: &[&str], ready: &str) -> Outcome {
-    let failed: Vec<&str> = parts
-        .iter()
-        .copied()
-        .filter(|p| {
-            ctx.earlier(p)
-                .is_some_and(|o| o.status == crate::check::Status::Fail)
-        })
-        .collect();
-    let skipped: Vec<&str> = parts
-        .iter()
-        .copied()
-        .filter(|p| {
-            ctx.earlier(p)
-                .is_some_and(|o| o.skip_reason == Some(SkipReason::NotApplicable))
-        })
-        .collect();
-    if skipped.len() == parts.len() || parts.first().is_some_and(|p| skipped.contains(p)) {
+/// The verdict of an aggregate over `parts` (earlier checks; the first decides whether
+/// the aggregate applies at all). Failed parts are listed in `blocked_by`.
+pub fn aggregate(ctx: &Ctx, parts: &[CheckId], ready: &str) -> Outcome {
+    let applies = parts.first().is_some_and(|p| {
+        ctx.earlier(*p)
+            .is_none_or(|o| o.skip_reason != Some(SkipReason::NotApplicable))
+    });
+    if !applies {
         return Outcome::skip(
             SkipReason::NotApplicable,
             format!("{ready}: not applicable on this host"),
         );
     }
-    if failed.is_empty() {
+    let blocked: Vec<Blocker> = parts
+        .iter()
+        .filter_map(|p| {
+            let o = ctx.earlier(*p).filter(|o| o.status == Status::Fail)?;
+            Some(Blocker {
+                check: *p,
+                kind: BlockKind::Failed,
+                reason: o.message.clone(),
+            })
+        })
+        .collect();
+    if blocked.is_empty() {
         Outcome::pass(format!("{ready}: yes"))
     } else {
-        Outcome::fail(format!("{ready}: no; blocked by {}", failed.join(", ")))
+        let ids: Vec<&str> = blocked.iter().map(|b| b.check.as_str()).collect();
+        Outcome::fail(format!("{ready}: no; blocked by {}", ids.join(", ")))
             .fix("see the failed checks above")
+            .blocked_by(blocked)
     }
 }
 

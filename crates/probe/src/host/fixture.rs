@@ -15,10 +15,13 @@ use crate::input::{Input, Kmsg, KvmInfo, Reading, SnpStatus};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Hw<T> {
+    /// The fact.
     Value(T),
+    /// Why it is not known.
     Unavailable {
         /// `missing`, `denied`, `not_observable` or `error`.
         unavailable: String,
+        /// The error or reason.
         #[serde(default)]
         detail: String,
     },
@@ -36,6 +39,7 @@ impl<T: Clone> Hw<T> {
     }
 }
 
+/// The reading an unavailable marker (`missing`, `denied`, ...) stands for.
 pub fn unavailable_reading(kind: &str, detail: &str) -> Reading {
     let detail = detail.to_string();
     match kind {
@@ -56,17 +60,22 @@ pub struct HwFile {
     /// `"0xc0010010": value` or an unavailable marker.
     #[serde(default)]
     pub msr: BTreeMap<String, Hw<u64>>,
+    /// `/dev/kvm` ioctls; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kvm: Option<Hw<KvmInfo>>,
+    /// SNP_PLATFORM_STATUS; absent: no `/dev/sev`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snp_status: Option<Hw<SnpStatus>>,
+    /// The kernel log; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kmsg: Option<Hw<Kmsg>>,
     /// `/dev` nodes that exist: `"dev/kvm": "char"`.
     #[serde(default)]
     pub devices: BTreeMap<String, String>,
+    /// The Node object's labels; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_labels: Option<BTreeMap<String, String>>,
+    /// The kubelet version; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubelet_version: Option<String>,
     /// Paths whose reads fail with EACCES (what a non-root capture met).
@@ -78,14 +87,17 @@ pub struct HwFile {
     pub dirs: BTreeMap<String, Vec<String>>,
 }
 
+/// The `cpuid` key of a leaf: `0x8000001f/0`.
 pub fn cpuid_key(leaf: u32, subleaf: u32) -> String {
     format!("{leaf:#x}/{subleaf}")
 }
 
+/// The `msr` key of a register: `0xc0010010`.
 pub fn msr_key(index: u32) -> String {
     format!("{index:#x}")
 }
 
+/// A recorded host: a root directory plus its `hw.json`.
 pub struct FixtureHost {
     fs: RootFs,
     hw: HwFile,
@@ -94,24 +106,34 @@ pub struct FixtureHost {
 /// Why a fixture cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
+    /// The root directory cannot be resolved.
     #[error("--root {path}: {source}")]
     Root {
+        /// The `--root` argument.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The hardware file cannot be read.
     #[error("--hw {path}: {source}")]
     HwRead {
+        /// The `--hw` argument.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The hardware file is not a `hw.json`.
     #[error("--hw {path}: not a probe hardware file: {source}")]
     HwParse {
+        /// The `--hw` argument.
         path: String,
+        /// The JSON error.
         source: serde_json::Error,
     },
 }
 
 impl FixtureHost {
+    /// A fixture from a root directory and parsed hardware facts.
     pub fn new(root: &Path, hw: HwFile) -> Result<Self, FixtureError> {
         let fs = RootFs::fixture(root).map_err(|source| FixtureError::Root {
             path: root.display().to_string(),

@@ -2,6 +2,11 @@
 //! `/dev/cpu/0/msr`; KVM facts from read-only ioctls on `/dev/kvm`; the SNP platform status
 //! from `/dev/sev` through the `sev` crate; the kernel log from `/dev/kmsg`. Nothing is
 //! written, no VM is created, no firmware command with side effects is issued.
+//!
+//! The one module of the crate with `unsafe` code (the CPUID instruction and two
+//! read-only KVM ioctls); every block says why it is sound.
+
+#![allow(unsafe_code)]
 
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
@@ -10,6 +15,7 @@ use super::fs::RootFs;
 use super::Host;
 use crate::input::{Input, Kmsg, KvmInfo, Reading, SnpStatus};
 
+/// This machine, read-only.
 pub struct RealHost {
     fs: RootFs,
 }
@@ -35,6 +41,9 @@ fn io_err(e: &std::io::Error, what: &str) -> Reading {
 #[cfg(target_arch = "x86_64")]
 fn cpuid(leaf: u32, subleaf: u32) -> Reading {
     use std::arch::x86_64::__cpuid_count;
+    // SAFETY: CPUID is available on every x86_64 CPU and only reads registers; the
+    // intrinsic is `unsafe` only because of its target-feature contract, which x86_64
+    // always meets. `unused_unsafe`: newer toolchains made the intrinsic safe.
     #[allow(unused_unsafe)]
     let raw = |l: u32, s: u32| unsafe { __cpuid_count(l, s) };
     // Only leaves the CPU (or hypervisor) reports: beyond the range the instruction

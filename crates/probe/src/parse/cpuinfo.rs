@@ -3,17 +3,24 @@
 
 use std::collections::BTreeSet;
 
+/// What the first processor block says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CpuInfo {
+    /// `vendor_id` (`AuthenticAMD`, `GenuineIntel`, `IBM/S390`).
     pub vendor: Option<String>,
+    /// `cpu family`.
     pub family: Option<u32>,
+    /// `model`.
     pub model: Option<u32>,
+    /// `model name`.
     pub model_name: Option<String>,
+    /// `flags` (x86) or `Features` (arm64).
     pub flags: BTreeSet<String>,
     /// s390x facility numbers.
     pub facilities: BTreeSet<u32>,
 }
 
+/// Parses cpuinfo text (any text: never panics).
 pub fn parse(text: &str) -> CpuInfo {
     let mut c = CpuInfo::default();
     let mut seen_processor = false;
