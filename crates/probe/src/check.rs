@@ -131,6 +131,17 @@ pub enum Facts {
         /// The kind of confidential guest this node is.
         guest: Option<CvmKind>,
     },
+    /// `snp.kmsg`: what the kernel log of this boot positively shows.
+    SnpLog {
+        /// `SEV-SNP: RMP table physical range …`: the BIOS reserved an RMP.
+        rmp_reserved: bool,
+        /// `SEV-SNP API:x.y build:z`: the firmware initialised SNP.
+        firmware_initialised: bool,
+        /// `kvm_amd: SEV-SNP enabled` (or the older ASID line): KVM enabled SNP.
+        kvm_snp: bool,
+        /// `AMD-Vi: IOMMU SNP support enabled`.
+        iommu_snp: bool,
+    },
     /// `gpu.cc_mode`: the GPU operator's view of the GPUs' confidential-computing mode.
     GpuCc {
         /// `nvidia.com/cc.ready.state`: `Some(true)` when the GPUs are in CC mode.
@@ -292,9 +303,11 @@ impl Ctx<'_> {
                 SkipReason::NotObservable,
                 format!("{what} is not observable: {detail}"),
             ),
-            Reading::Error { detail } => {
-                Outcome::fail(format!("{what} could not be read: {detail}"))
-            }
+            // A read error tells nothing about the host: not a fail.
+            Reading::Error { detail } => Outcome::skip(
+                SkipReason::NotObservable,
+                format!("{what} could not be read: {detail}"),
+            ),
             _ => Outcome::skip(SkipReason::NotObservable, format!("{what} is absent")),
         }
     }

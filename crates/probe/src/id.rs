@@ -67,6 +67,8 @@ check_ids! {
     CvmHypervIsolation => "cvm.hyperv_isolation", Cvm, "Hyper-V isolated VM (Azure confidential VM)";
     /// Inside an IBM Secure Execution guest.
     CvmSe => "cvm.se", Cvm, "IBM Secure Execution guest";
+    /// Inside an Arm CCA realm.
+    CvmCca => "cvm.cca", Cvm, "Arm CCA realm";
     /// Whether this node is a confidential VM, from the `cvm.*` checks.
     CvmSummary => "cvm.summary", Cvm, "Node is a confidential VM";
     /// The CPU offers SEV-SNP.
@@ -85,6 +87,8 @@ check_ids! {
     SnpDev => "snp.dev", Snp, "/dev/sev";
     /// SNP firmware status.
     SnpFwStatus => "snp.fw.status", Snp, "SNP firmware (SNP_PLATFORM_STATUS)";
+    /// The SEV-SNP lines of the kernel log.
+    SnpKmsg => "snp.kmsg", Snp, "SEV-SNP in the kernel log";
     /// How many SNP guests fit (ASIDs).
     SnpCapacity => "snp.capacity", Snp, "SEV-SNP guest capacity (ASIDs)";
     /// Whether this is a ready SEV-SNP host.
@@ -97,6 +101,8 @@ check_ids! {
     TdxKvmParam => "tdx.kvm.param", Tdx, "kvm_intel tdx";
     /// What KVM needs before it enables TDX.
     TdxKvmPrereqs => "tdx.kvm.prereqs", Tdx, "Why kvm_intel tdx would stay N";
+    /// KVM offers the TDX VM type.
+    TdxKvmVmtype => "tdx.kvm.vmtype", Tdx, "KVM offers TDX VMs";
     /// How many TDs fit (KeyIDs).
     TdxCapacity => "tdx.capacity", Tdx, "TDX guest capacity (KeyIDs)";
     /// Whether this is a ready TDX host.
@@ -121,6 +127,8 @@ check_ids! {
     GpuInventory => "gpu.inventory", Gpu, "NVIDIA GPUs";
     /// The NVIDIA NVSwitches of the host.
     NvswitchInventory => "nvswitch.inventory", Gpu, "NVIDIA NVSwitches";
+    /// Whether the GPUs are models with confidential-computing support.
+    GpuCcCapable => "gpu.cc_capable", Gpu, "GPU models with confidential computing";
     /// No GPU held by a host driver.
     GpuHostDriver => "gpu.host_driver", Gpu, "GPUs not held by a host driver";
     /// GPUs bound to vfio-pci.

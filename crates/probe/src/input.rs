@@ -176,7 +176,8 @@ impl Input {
 pub struct Kmsg {
     /// The messages, oldest first, without the record header.
     pub lines: Vec<String>,
-    /// Whether the log still starts at boot (an absent line then means "did not happen").
+    /// Whether the log still starts at boot and was read to its end (an absent line then
+    /// means "did not happen"); `false` for a rotated or truncated log.
     pub complete: bool,
 }
 
@@ -185,8 +186,24 @@ pub struct Kmsg {
 pub struct KvmInfo {
     /// KVM_GET_API_VERSION (12 on every kernel since 2.6.22).
     pub api_version: i32,
-    /// KVM_CHECK_EXTENSION(KVM_CAP_VM_TYPES) bitmask: bit 3 SEV-ES, 4 SNP, 5 TDX.
-    pub vm_types: u64,
+    /// KVM_CHECK_EXTENSION(KVM_CAP_VM_TYPES) bitmask: bit 3 SEV-ES, 4 SNP, 5 TDX; `None`
+    /// when the API version was read but the VM types were not.
+    #[serde(default)]
+    pub vm_types: Option<u64>,
+}
+
+impl KvmInfo {
+    /// VM type bits of `KVM_CAP_VM_TYPES`.
+    pub const SEV_ES: u64 = 1 << 3;
+    /// `KVM_X86_SNP_VM`.
+    pub const SNP: u64 = 1 << 4;
+    /// `KVM_X86_TDX_VM`.
+    pub const TDX: u64 = 1 << 5;
+
+    /// Whether KVM offers VM type `bit`, if the VM types are known.
+    pub fn offers(&self, bit: u64) -> Option<bool> {
+        self.vm_types.map(|t| t & bit != 0)
+    }
 }
 
 /// The SNP_PLATFORM_STATUS fields the probe uses (decoded by the `sev` crate on real hosts).
@@ -312,6 +329,21 @@ impl Reading {
         }
     }
 
+    /// Whether the input exists: `Some(false)` only when it is known to be absent,
+    /// `None` when it could not be observed (denied, not observable, error).
+    pub fn present(&self) -> Option<bool> {
+        match self {
+            Reading::Missing => Some(false),
+            Reading::Denied { .. } | Reading::NotObservable { .. } | Reading::Error { .. } => None,
+            _ => Some(true),
+        }
+    }
+
+    /// Whether this is a definite answer (not denied, not observable, not an error).
+    pub fn known(&self) -> bool {
+        self.present().is_some()
+    }
+
     /// A short form for evidence and messages.
     pub fn summary(&self) -> String {
         match self {
@@ -330,7 +362,10 @@ impl Reading {
                 format!("eax={eax:#010x} ebx={ebx:#010x} ecx={ecx:#010x} edx={edx:#010x}")
             }
             Reading::Msr { value } => format!("{value:#018x}"),
-            Reading::Kvm(k) => format!("api {} vm_types {:#x}", k.api_version, k.vm_types),
+            Reading::Kvm(k) => match k.vm_types {
+                Some(t) => format!("api {} vm_types {t:#x}", k.api_version),
+                None => format!("api {} vm_types not observable", k.api_version),
+            },
             Reading::Snp(s) => format!(
                 "API {}.{} build {} state {}",
                 s.api_major, s.api_minor, s.build_id, s.state
@@ -338,7 +373,11 @@ impl Reading {
             Reading::Kmsg(k) => format!(
                 "{} lines{}",
                 k.lines.len(),
-                if k.complete { "" } else { " (rotated)" }
+                if k.complete {
+                    ""
+                } else {
+                    " (partial: does not reach back to boot)"
+                }
             ),
             Reading::Labels { labels } => format!("{} labels", labels.len()),
             Reading::Version { value } => value.clone(),

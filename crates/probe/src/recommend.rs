@@ -56,10 +56,18 @@ pub struct ProfileShims {
 pub struct Verdict {
     /// The profile judged.
     pub profile: String,
-    /// Whether it can run here.
+    /// Whether it can run here: one of its confidential shims (TEE or peer-pods) is
+    /// ready; for a profile without confidential shims, any of its shims.
     pub ready: bool,
     /// Each of its shims.
     pub shims: Vec<ShimAdvice>,
+    /// Its confidential shims (TEE or peer-pods) that are ready here.
+    #[serde(default)]
+    pub confidential_ready: Vec<String>,
+    /// Its non-confidential shims (development, plain Kata) that are ready here: they do
+    /// not make the profile ready when it has confidential ones.
+    #[serde(default)]
+    pub dev_only_ready: Vec<String>,
 }
 
 fn ok(r: &Results, id: CheckId) -> bool {
@@ -70,8 +78,10 @@ fn failed(r: &Results, id: CheckId) -> bool {
     r.get(&id).is_some_and(|o| o.status == Status::Fail)
 }
 
+/// KVM can start VMs: `/dev/kvm` seen, and the vendor module not seen missing (when the
+/// module list cannot be read, the TEE aggregates stay unknown instead).
 fn kvm_usable(r: &Results) -> bool {
-    ok(r, CheckId::KvmPresent) && ok(r, CheckId::KvmVendorModule)
+    ok(r, CheckId::KvmPresent) && !failed(r, CheckId::KvmVendorModule)
 }
 
 /// The kind of confidential guest this node is, from `cvm.summary`'s facts.
@@ -107,6 +117,7 @@ fn gpu_tee(r: &Results) -> bool {
         && ok(r, CheckId::IommuIommufd)
         && ok(r, CheckId::GpuVfioCdev)
         && gpu_cc(r) == Some(true)
+        && !failed(r, CheckId::GpuCcCapable)
         && !failed(r, CheckId::K8sPodresources)
 }
 
@@ -134,15 +145,24 @@ fn shim_ready(r: &Results, shim: &str) -> (bool, String) {
             "no usable KVM (kvm.present / kvm.vendor_module)".into(),
         );
     }
-    let (tee_ok, tee_why) = match s.isolation {
-        Isolation::Tee(Tee::SevSnp) => (ok(r, CheckId::SnpReady), "SEV-SNP host (snp.ready)"),
-        Isolation::Tee(Tee::Tdx) => (ok(r, CheckId::TdxReady), "TDX host (tdx.ready)"),
-        Isolation::Tee(Tee::Se) => (ok(r, CheckId::SeReady), "Secure Execution host (se.ready)"),
-        Isolation::CocoDev => (true, "KVM (no TEE: not confidential, for development)"),
-        _ => (true, "KVM"),
+    let (tee_check, tee_why) = match s.isolation {
+        Isolation::Tee(Tee::SevSnp) => (Some(CheckId::SnpReady), "SEV-SNP host (snp.ready)"),
+        Isolation::Tee(Tee::Tdx) => (Some(CheckId::TdxReady), "TDX host (tdx.ready)"),
+        Isolation::Tee(Tee::Se) => (Some(CheckId::SeReady), "Secure Execution host (se.ready)"),
+        Isolation::CocoDev => (None, "KVM (no TEE: not confidential, for development)"),
+        _ => (None, "KVM"),
     };
-    if !tee_ok {
-        return (false, format!("needs a ready {tee_why}"));
+    if let Some(id) = tee_check {
+        match r.get(&id).map(|o| o.status) {
+            Some(Status::Pass) => {}
+            Some(Status::Unknown) => {
+                return (
+                    false,
+                    format!("needs a ready {tee_why}; readiness is unknown: the probe could not observe every part"),
+                )
+            }
+            _ => return (false, format!("needs a ready {tee_why}")),
+        }
     }
     if s.gpu {
         let tee = matches!(s.isolation, Isolation::Tee(_));
@@ -208,6 +228,14 @@ pub fn recommend(r: &Results, arch: Option<Arch>) -> Recommendation {
         reasons,
         blocking: blocking(r),
     };
+    if r.get(&CheckId::CvmSummary)
+        .is_some_and(|o| o.status == Status::Unknown)
+    {
+        reasons.push(
+            "could not tell whether this node is a confidential VM (see cvm.summary); judged as a host"
+                .into(),
+        );
+    }
     if node_is_cvm(r) {
         reasons.push(format!(
             "this node is a confidential VM ({})",
@@ -224,7 +252,10 @@ pub fn recommend(r: &Results, arch: Option<Arch>) -> Recommendation {
             ),
         ]
         .into_iter()
-        .find(|(id, _)| !ok(r, *id))
+        .find(|(id, _)| match id {
+            CheckId::KvmPresent => !ok(r, *id),
+            _ => failed(r, *id),
+        })
         .map_or("KVM unusable", |(_, w)| w);
         reasons.push(format!(
             "{why}: Kata cannot start VMs on this node, peer-pods can run them elsewhere"
@@ -281,13 +312,37 @@ pub fn recommend(r: &Results, arch: Option<Arch>) -> Recommendation {
     pick(profile, &[coco], reasons)
 }
 
-/// Readiness of a given profile's shims on this host: ready when at least one of them is
-/// (a profile like x86_64 carries both SNP and TDX shims; no host has both).
+/// A TEE or peer-pods shim: one that keeps the pod confidential.
+pub fn confidential(shim: &str) -> bool {
+    shim_by_name(shim)
+        .is_some_and(|s| matches!(s.isolation, Isolation::Tee(_) | Isolation::PeerPods))
+}
+
+/// Readiness of a given profile's shims on this host: ready when at least one of its
+/// confidential shims is (a profile like x86_64 carries both SNP and TDX shims; no host has
+/// both). Its non-confidential `qemu-coco-dev` alone does not make it ready. A profile
+/// without confidential shims (plain GPU passthrough) is ready when any shim is.
 pub fn verdict(r: &Results, p: ProfileShims) -> Verdict {
     let shims: Vec<ShimAdvice> = p.shims.iter().map(|s| advice(r, s)).collect();
+    let (conf, dev): (Vec<&ShimAdvice>, Vec<&ShimAdvice>) =
+        shims.iter().partition(|s| confidential(&s.shim));
+    let names = |v: &[&ShimAdvice]| -> Vec<String> {
+        v.iter()
+            .filter(|s| s.ready)
+            .map(|s| s.shim.clone())
+            .collect()
+    };
+    let (confidential_ready, dev_only_ready) = (names(&conf), names(&dev));
+    let ready = if conf.is_empty() {
+        !dev_only_ready.is_empty()
+    } else {
+        !confidential_ready.is_empty()
+    };
     Verdict {
-        ready: shims.iter().any(|s| s.ready),
+        ready,
         profile: p.profile,
         shims,
+        confidential_ready,
+        dev_only_ready,
     }
 }

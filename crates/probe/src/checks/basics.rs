@@ -3,21 +3,33 @@
 
 use cococtl_core::Arch;
 
-use super::{arch, cpu, identity, ARCH};
+use super::{arch, arch_unobservable, cpu, identity, ARCH};
 use crate::check::{Check, Ctx, Outcome, SkipReason};
 use crate::id::CheckId;
-use crate::input::{Input, Reading};
+use crate::input::{Input, KvmInfo, Reading};
 use crate::parse::kernel_version;
 
 const OSRELEASE: &str = "proc/sys/kernel/osrelease";
 const STATUS: &str = "proc/self/status";
+const SEV_SNP_PARAM: &str = "sys/module/kvm_amd/parameters/sev_snp";
+const TDX_PARAM: &str = "sys/module/kvm_intel/parameters/tdx";
 
+/// The host basics, in evaluation order.
 pub fn checks() -> Vec<Check> {
     vec![
         Check::new(CheckId::HostArch, identity(), host_arch),
         Check::new(
             CheckId::HostKernel,
-            [identity(), vec![Input::file(OSRELEASE)]].concat(),
+            [
+                identity(),
+                vec![
+                    Input::file(OSRELEASE),
+                    Input::file(SEV_SNP_PARAM),
+                    Input::file(TDX_PARAM),
+                    Input::Kvm,
+                ],
+            ]
+            .concat(),
             host_kernel,
         ),
         Check::new(
@@ -36,7 +48,7 @@ pub fn checks() -> Vec<Check> {
         ),
         Check::new(
             CheckId::KvmPresent,
-            vec![Input::device("dev/kvm")],
+            [identity(), vec![Input::device("dev/kvm")]].concat(),
             kvm_present,
         ),
         Check::new(CheckId::KvmApi, vec![Input::Kvm], kvm_api),
@@ -78,7 +90,7 @@ pub fn regs_text(regs: &[u32]) -> String {
 /// `host.arch`: see `docs/probe-checks.md#host-arch`.
 fn host_arch(ctx: &Ctx) -> Outcome {
     let c = cpu(ctx);
-    let ev = vec![ctx.ev_file(ARCH)];
+    let ev = vec![ctx.ev_file(ARCH), ctx.ev_file(super::CPUINFO)];
     match arch(ctx) {
         Some(a) => Outcome::pass(format!(
             "{} {} {}",
@@ -87,9 +99,27 @@ fn host_arch(ctx: &Ctx) -> Outcome {
             c.model_name.unwrap_or_default()
         ))
         .with(ev),
-        None => {
-            Outcome::fail("kata-deploy supports x86_64, aarch64, s390x and ppc64le only").with(ev)
-        }
+        None => match arch_unobservable(ctx) {
+            Some(why) => Outcome::skip(
+                SkipReason::NotObservable,
+                format!("the architecture is not observable ({why})"),
+            )
+            .with(ev),
+            None => Outcome::fail("kata-deploy supports x86_64, aarch64, s390x and ppc64le only")
+                .with(ev),
+        },
+    }
+}
+
+/// Whether the running kernel shows `what` host support (a parameter that only exists
+/// with it, or the KVM VM type), whatever its version says.
+fn shows_support(ctx: &Ctx, param: &str, vm_type: u64) -> Option<String> {
+    if ctx.view.file(param).text().is_some() {
+        return Some(format!("/{param} exists"));
+    }
+    match ctx.view.get(&Input::Kvm) {
+        Reading::Kvm(k) if k.offers(vm_type) == Some(true) => Some("KVM offers the VM type".into()),
+        _ => None,
     }
 }
 
@@ -104,17 +134,32 @@ fn host_kernel(ctx: &Ctx) -> Outcome {
     let Some(v) = kernel_version(rel) else {
         return Outcome::warn(format!("cannot read a version from `{rel}`")).with(ev);
     };
+    // Judge by observed capability: distribution kernels carry the host support long
+    // before mainline has it.
     match cpu(ctx).vendor.as_deref() {
-        Some("AuthenticAMD") if v < (6, 11) => Outcome::warn(format!(
-            "{rel}: SEV-SNP host support is in mainline from 6.11"
-        ))
-        .fix("use a 6.11+ kernel or a vendor kernel with the SNP host patches")
-        .with(ev),
-        Some("GenuineIntel") if v < (6, 16) => Outcome::warn(format!(
-            "{rel}: KVM TDX host support is in mainline from 6.16"
-        ))
-        .fix("use a 6.16+ kernel or a TDX-enabled vendor kernel (Ubuntu/CentOS Stream TDX builds)")
-        .with(ev),
+        Some("AuthenticAMD") if v < (6, 11) => {
+            match shows_support(ctx, SEV_SNP_PARAM, KvmInfo::SNP) {
+                Some(why) => Outcome::pass(format!(
+                    "{rel}: carries SEV-SNP host support ({why})"
+                ))
+                .with(ev),
+                None => Outcome::warn(format!(
+                    "{rel}: SEV-SNP host support is in mainline from 6.11, and this kernel shows none (no kvm_amd sev_snp parameter)"
+                ))
+                .fix("use a 6.11+ kernel or a vendor kernel with the SNP host patches")
+                .with(ev),
+            }
+        }
+        Some("GenuineIntel") if v < (6, 16) => match shows_support(ctx, TDX_PARAM, KvmInfo::TDX) {
+            Some(why) => {
+                Outcome::pass(format!("{rel}: carries TDX host support ({why})")).with(ev)
+            }
+            None => Outcome::warn(format!(
+                "{rel}: KVM TDX host support is in mainline from 6.16, and this kernel shows none (no kvm_intel tdx parameter)"
+            ))
+            .fix("use a 6.16+ kernel or a TDX-enabled vendor kernel (Ubuntu/CentOS Stream TDX builds)")
+            .with(ev),
+        },
         _ => Outcome::pass(rel.to_string()).with(ev),
     }
 }
@@ -158,44 +203,55 @@ fn host_virt(ctx: &Ctx) -> Outcome {
     }
 }
 
+/// The firmware/module advice for enabling KVM on `arch`.
+fn kvm_fix(arch: Option<Arch>) -> &'static str {
+    match arch {
+        Some(Arch::Amd64) | None => "enable virtualization (BIOS: SVM/VT-x; on a VM: nested virtualization) and load kvm_amd or kvm_intel, or use the peer-pods profile `remote`",
+        Some(Arch::S390x) => "run on an LPAR (or a z/VM guest with nested virtualization) and modprobe kvm, or use the peer-pods profile `remote`",
+        Some(Arch::Arm64) => "boot the kernel at EL2 so KVM can initialise (on a VM: nested virtualization), or use the peer-pods profile `remote`",
+        Some(Arch::Ppc64le) => "load kvm_hv on a POWER host that runs in hypervisor mode, or use the peer-pods profile `remote`",
+    }
+}
+
 /// `kvm.present`: see `docs/probe-checks.md#kvm-present`.
 fn kvm_present(ctx: &Ctx) -> Outcome {
     let ev = vec![ctx.ev(&Input::device("dev/kvm"))];
     match ctx.view.get(&Input::device("dev/kvm")) {
         Reading::Device { .. } => Outcome::pass("/dev/kvm exists").with(ev),
-        _ => Outcome::fail("no /dev/kvm: this host cannot start Kata VMs")
-            .fix("enable virtualization (BIOS: SVM/VT-x; on a VM: nested virtualization) and load kvm_amd or kvm_intel, or use the peer-pods profile `remote`")
+        Reading::Missing => Outcome::fail("no /dev/kvm: this host cannot start Kata VMs")
+            .fix(kvm_fix(arch(ctx)))
             .with(ev),
+        other => ctx.unreadable(other, "/dev/kvm").with(ev),
     }
 }
 
 /// `kvm.api`: see `docs/probe-checks.md#kvm-api`.
 fn kvm_api(ctx: &Ctx) -> Outcome {
     if !ctx.passed(CheckId::KvmPresent) {
-        return Outcome::skip(SkipReason::DependencyFailed, "no /dev/kvm");
+        return Outcome::skip(SkipReason::DependencyFailed, "/dev/kvm was not observed");
     }
     let ev = vec![ctx.ev(&Input::Kvm)];
     match ctx.view.get(&Input::Kvm) {
-        Reading::Kvm(k) if k.api_version == 12 => Outcome::pass(format!(
-            "API 12; VM types {:#x}{}{}{}",
-            k.vm_types,
-            if k.vm_types & (1 << 3) != 0 {
-                " SEV-ES"
-            } else {
-                ""
-            },
-            if k.vm_types & (1 << 4) != 0 {
-                " SEV-SNP"
-            } else {
-                ""
-            },
-            if k.vm_types & (1 << 5) != 0 {
-                " TDX"
-            } else {
-                ""
-            },
-        ))
-        .with(ev),
+        Reading::Kvm(k) if k.api_version == 12 => {
+            let types = match k.vm_types {
+                Some(t) => format!(
+                    "VM types {t:#x}{}{}{}",
+                    if t & KvmInfo::SEV_ES != 0 {
+                        " SEV-ES"
+                    } else {
+                        ""
+                    },
+                    if t & KvmInfo::SNP != 0 {
+                        " SEV-SNP"
+                    } else {
+                        ""
+                    },
+                    if t & KvmInfo::TDX != 0 { " TDX" } else { "" },
+                ),
+                None => "VM types not observable".into(),
+            };
+            Outcome::pass(format!("API 12; {types}")).with(ev)
+        }
         Reading::Kvm(k) => {
             Outcome::fail(format!("unexpected KVM API version {}", k.api_version)).with(ev)
         }
@@ -205,72 +261,103 @@ fn kvm_api(ctx: &Ctx) -> Outcome {
 
 /// `kvm.vendor_module`: see `docs/probe-checks.md#kvm-vendor_module`.
 fn kvm_vendor_module(ctx: &Ctx) -> Outcome {
-    let has = |m: &str| {
-        matches!(
-            ctx.view.get(&Input::dir(&format!("sys/module/{m}"))),
-            Reading::Entries { .. }
-        )
-    };
+    let module = |m: &str| ctx.view.get(&Input::dir(&format!("sys/module/{m}")));
+    let has = |m: &str| module(m).present();
     let ev = vec![
         ctx.ev(&Input::dir("sys/module/kvm_amd")),
         ctx.ev(&Input::dir("sys/module/kvm_intel")),
     ];
+    let unknown = |what: &str, r: &Reading| {
+        Outcome::skip(
+            SkipReason::NotObservable,
+            format!(
+                "cannot tell whether {what} is loaded: /sys/module {}",
+                r.summary()
+            ),
+        )
+    };
     match arch(ctx) {
         Some(Arch::Amd64) => {
-            if has("kvm_amd") || has("kvm_intel") {
-                return Outcome::pass(if has("kvm_amd") {
+            if has("kvm_amd") == Some(true) || has("kvm_intel") == Some(true) {
+                return Outcome::pass(if has("kvm_amd") == Some(true) {
                     "kvm_amd"
                 } else {
                     "kvm_intel"
                 })
                 .with(ev);
             }
-            let others: Vec<&String> = ctx
+            if let Some(r) = [module("kvm_amd"), module("kvm_intel")]
+                .into_iter()
+                .find(|r| !r.known())
+            {
+                return unknown("kvm_amd or kvm_intel", r).with(ev);
+            }
+            let others: Vec<&str> = ctx
                 .view
                 .dir("sys/module")
                 .iter()
+                .map(String::as_str)
                 .filter(|m| m.starts_with("kvm"))
                 .collect();
             Outcome::fail(format!(
                 "/dev/kvm is served by neither kvm_amd nor kvm_intel{}: the TEE shims need the vendor module",
-                if others.is_empty() { String::new() } else { format!(" (loaded: {})", others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                if others.is_empty() { String::new() } else { format!(" (loaded: {})", others.join(", ")) }
             ))
             .fix("on bare metal: modprobe kvm_amd or kvm_intel; in a sandbox VM without them, use the peer-pods profile `remote`")
             .with(ev)
-            .with(vec![crate::check::Evidence { source: "/sys/module".into(), value: others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ") }])
+            .with(vec![crate::check::Evidence {
+                source: "/sys/module".into(),
+                value: match ctx.view.get(&Input::dir("sys/module")) {
+                    r if !r.known() => r.summary(),
+                    _ => others.join(" "),
+                },
+            }])
         }
-        Some(_) if has("kvm") => {
-            Outcome::pass("kvm").with(vec![ctx.ev(&Input::dir("sys/module/kvm"))])
+        Some(a) => {
+            let ev = vec![ctx.ev(&Input::dir("sys/module/kvm"))];
+            match module("kvm") {
+                r if r.present() == Some(true) => Outcome::pass("kvm").with(ev),
+                Reading::Missing => Outcome::fail("the kvm module is not loaded")
+                    .fix(kvm_fix(Some(a)))
+                    .with(ev),
+                r => unknown("kvm", r).with(ev),
+            }
         }
-        Some(_) => Outcome::fail("the kvm module is not loaded")
-            .fix("modprobe kvm")
-            .with(vec![ctx.ev(&Input::dir("sys/module/kvm"))]),
         None => Outcome::skip(SkipReason::NotObservable, "unknown architecture"),
     }
 }
 
 /// `kata.kmods`: see `docs/probe-checks.md#kata-kmods`.
 fn kata_kmods(ctx: &Ctx) -> Outcome {
-    let has = |m: &str| {
-        matches!(
-            ctx.view.get(&Input::dir(&format!("sys/module/{m}"))),
-            Reading::Entries { .. }
-        )
-    };
+    let module = |m: &str| ctx.view.get(&Input::dir(&format!("sys/module/{m}")));
     let ev = ["vhost", "vhost_net", "vhost_vsock"]
         .iter()
         .map(|m| ctx.ev(&Input::dir(&format!("sys/module/{m}"))))
         .collect();
     let missing: Vec<&str> = ["vhost", "vhost_net"]
         .into_iter()
-        .filter(|m| !has(m))
+        .filter(|m| module(m).present() == Some(false))
         .collect();
     if !missing.is_empty() {
         return Outcome::fail(format!("{} not loaded", missing.join(", ")))
             .fix("modprobe vhost_net (and add it to /etc/modules-load.d/)")
             .with(ev);
     }
-    if !has("vhost_vsock") {
+    let unknown: Vec<&str> = ["vhost", "vhost_net", "vhost_vsock"]
+        .into_iter()
+        .filter(|m| module(m).present().is_none())
+        .collect();
+    if !unknown.is_empty() {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            format!(
+                "cannot tell whether {} are loaded (/sys/module not readable)",
+                unknown.join(", ")
+            ),
+        )
+        .with(ev);
+    }
+    if module("vhost_vsock").present() == Some(false) {
         return Outcome::warn(
             "vhost_vsock not loaded (unless built in): the Kata agent talks over vsock",
         )

@@ -3,10 +3,10 @@
 
 use cococtl_core::Arch;
 
-use super::{aggregate, arch, identity, CMDLINE};
+use super::{arch, identity, passed, ready, Part, CMDLINE};
 use crate::check::{Check, Ctx, Outcome, SkipReason};
 use crate::id::CheckId;
-use crate::input::Input;
+use crate::input::{Input, Reading};
 use crate::parse::cmdline;
 
 fn not_s390x(ctx: &Ctx) -> Option<Outcome> {
@@ -18,6 +18,7 @@ fn not_s390x(ctx: &Ctx) -> Option<Outcome> {
     })
 }
 
+/// The Secure Execution checks, in evaluation order.
 pub fn checks() -> Vec<Check> {
     vec![
         Check::new(CheckId::SeFacility, identity(), se_facility),
@@ -45,7 +46,19 @@ fn se_facility(ctx: &Ctx) -> Outcome {
         return o;
     }
     let ev = vec![ctx.ev_file(super::CPUINFO)];
-    if super::cpu(ctx).facilities.contains(&158) {
+    let c = super::cpu(ctx);
+    if !c.facilities_known {
+        let r = ctx.view.file(super::CPUINFO);
+        return match r {
+            Reading::Text { .. } => Outcome::skip(
+                SkipReason::NotObservable,
+                "cpuinfo has no facilities line: the ultravisor facility is not observable",
+            ),
+            other => ctx.unreadable(other, "the cpuinfo facilities"),
+        }
+        .with(ev);
+    }
+    if c.facilities.contains(&158) {
         Outcome::pass("facility 158 present").with(ev)
     } else {
         Outcome::fail("facility 158 (ultravisor call) absent")
@@ -59,16 +72,24 @@ fn se_host(ctx: &Ctx) -> Outcome {
     if let Some(o) = not_s390x(ctx) {
         return o;
     }
-    let ev = vec![ctx.ev_file("sys/firmware/uv/prot_virt_host")];
-    match ctx.view.file("sys/firmware/uv/prot_virt_host").text() {
-        Some(v) if v.trim() == "1" => {
+    const HOST: &str = "sys/firmware/uv/prot_virt_host";
+    let ev = vec![ctx.ev_file(HOST)];
+    let fix = "add prot_virt=1 to the kernel parameters in /etc/zipl.conf, run `zipl -V`, reboot";
+    match ctx.view.file(HOST) {
+        Reading::Text { value } if value.trim() == "1" => {
             Outcome::pass("the host can run Secure Execution guests").with(ev)
         }
-        _ => Outcome::fail("prot_virt_host is not 1")
-            .fix(
-                "add prot_virt=1 to the kernel parameters in /etc/zipl.conf, run `zipl -V`, reboot",
-            )
-            .with(ev),
+        Reading::Text { value } => {
+            Outcome::fail(format!("prot_virt_host is {}, not 1", value.trim()))
+                .fix(fix)
+                .with(ev)
+        }
+        Reading::Missing => Outcome::fail(format!(
+            "no /{HOST}: the kernel offers no Secure Execution host support"
+        ))
+        .fix(fix)
+        .with(ev),
+        other => ctx.unreadable(other, "prot_virt_host").with(ev),
     }
 }
 
@@ -91,16 +112,26 @@ fn se_cmdline(ctx: &Ctx) -> Outcome {
     }
 }
 
+/// The parts a Secure Execution host needs positively observed.
+const PARTS: &[Part] = &[
+    Part {
+        what: "the ultravisor facility (se.facility)",
+        checks: &[CheckId::SeFacility],
+        proven: |c| passed(c, CheckId::SeFacility),
+    },
+    Part {
+        what: "prot_virt_host=1 (se.host)",
+        checks: &[CheckId::SeHost],
+        proven: |c| passed(c, CheckId::SeHost),
+    },
+    Part {
+        what: "KVM (kvm.present, kvm.vendor_module)",
+        checks: &[CheckId::KvmPresent, CheckId::KvmVendorModule],
+        proven: |c| passed(c, CheckId::KvmPresent) && passed(c, CheckId::KvmVendorModule),
+    },
+];
+
 /// `se.ready`: see `docs/probe-checks.md#se-ready`.
 fn se_ready(ctx: &Ctx) -> Outcome {
-    aggregate(
-        ctx,
-        &[
-            CheckId::SeFacility,
-            CheckId::SeHost,
-            CheckId::KvmPresent,
-            CheckId::KvmVendorModule,
-        ],
-        "Secure Execution host",
-    )
+    ready(ctx, PARTS, "Secure Execution host")
 }

@@ -1,10 +1,13 @@
 //! Intel TDX host readiness: BIOS enablement (cpuinfo `tdx_host_platform`), TDX module
-//! initialisation (kernel log), `kvm_intel tdx` and, when it stayed `N`, why.
+//! initialisation (kernel log), `kvm_intel tdx` and, when it stayed `N`, why; the VM type
+//! KVM offers and the KeyID capacity.
 
-use super::{aggregate, identity, param, x86_vendor, CMDLINE, MISC_CAPACITY};
-use crate::check::{Check, Ctx, Outcome, SkipReason};
+use super::{
+    flags_unknown, identity, param, passed, ready, x86_vendor, Part, CMDLINE, MISC_CAPACITY,
+};
+use crate::check::{Check, Ctx, Evidence, Outcome, SkipReason};
 use crate::id::CheckId;
-use crate::input::{Input, Reading};
+use crate::input::{Input, KvmInfo, Reading};
 use crate::parse::{capacity, cmdline, kmsg};
 
 const INTEL: &str = "GenuineIntel";
@@ -31,18 +34,44 @@ const PREREQS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Kernel-log lines of `tdx_bringup` that say why KVM left TDX off, with the fix.
+const PREREQ_LOG: &[(&str, &str)] = &[
+    (
+        "TDX requires TDP MMU",
+        "kvm.tdp_mmu=Y (do not boot with kvm.tdp_mmu=0)",
+    ),
+    (
+        "requires kvm.enable_virt_at_load",
+        "kvm.enable_virt_at_load=Y",
+    ),
+    ("TDX requires mmio caching", "kvm.mmio_caching=Y"),
+    (
+        "no TDX private KeyIDs available",
+        "BIOS: a TME-MT/TDX key split > 0",
+    ),
+    (
+        "TDX not supported by the host platform",
+        "BIOS: enable TDX (tdx_host_platform)",
+    ),
+];
+
 fn with_identity(mut v: Vec<Input>) -> Vec<Input> {
     v.extend(identity());
     v
 }
 
+/// The TDX checks, in evaluation order.
 pub fn checks() -> Vec<Check> {
     vec![
         Check::new(CheckId::TdxCpuinfo, identity(), tdx_cpuinfo),
-        Check::new(CheckId::TdxKmsg, with_identity(vec![Input::Kmsg]), tdx_kmsg),
+        Check::new(
+            CheckId::TdxKmsg,
+            with_identity(vec![Input::Kmsg, Input::file(CMDLINE)]),
+            tdx_kmsg,
+        ),
         Check::new(
             CheckId::TdxKvmParam,
-            with_identity(vec![Input::file(TDX_PARAM)]),
+            with_identity(vec![Input::file(TDX_PARAM), Input::file(CMDLINE)]),
             tdx_kvm_param,
         ),
         Check::new(
@@ -53,19 +82,34 @@ pub fn checks() -> Vec<Check> {
                         .iter()
                         .map(|(p, _)| Input::file(p))
                         .collect::<Vec<_>>(),
-                    vec![Input::file(CMDLINE)],
+                    vec![Input::file(CMDLINE), Input::Kmsg],
                 ]
                 .concat(),
             ),
             tdx_kvm_prereqs,
         ),
         Check::new(
+            CheckId::TdxKvmVmtype,
+            with_identity(vec![Input::Kvm]),
+            tdx_kvm_vmtype,
+        ),
+        Check::new(
             CheckId::TdxCapacity,
-            with_identity(vec![Input::file(MISC_CAPACITY)]),
+            with_identity(vec![Input::file(MISC_CAPACITY), Input::Kmsg]),
             tdx_capacity,
         ),
         Check::new(CheckId::TdxReady, identity(), tdx_ready),
     ]
+}
+
+/// Whether the command line already asks for TDX.
+fn cmdline_asks_tdx(ctx: &Ctx) -> bool {
+    ctx.view
+        .file(CMDLINE)
+        .text()
+        .and_then(|c| cmdline::get(c, "kvm_intel.tdx"))
+        .and_then(crate::parse::bool_param)
+        == Some(true)
 }
 
 /// `tdx.cpuinfo`: see `docs/probe-checks.md#tdx-cpuinfo`.
@@ -74,6 +118,9 @@ fn tdx_cpuinfo(ctx: &Ctx) -> Outcome {
         return o;
     }
     let ev = vec![super::flags_evidence(ctx, &["tdx_host_platform"])];
+    if let Some(o) = flags_unknown(ctx, "TDX enablement") {
+        return o.with(ev);
+    }
     if super::cpu(ctx).flags.contains("tdx_host_platform") {
         Outcome::pass("BIOS reserved TDX private KeyIDs").with(ev)
     } else {
@@ -90,22 +137,27 @@ fn tdx_kmsg(ctx: &Ctx) -> Outcome {
     }
     let k = match ctx.view.get(&Input::Kmsg) {
         Reading::Kmsg(k) => k,
-        other => return ctx.unreadable(other, "the kernel log"),
+        other => {
+            return ctx
+                .unreadable(other, "the kernel log")
+                .with(vec![ctx.ev(&Input::Kmsg)])
+        }
     };
-    let tdx_lines: Vec<&String> = k
+    // Host lines only: a TD guest's `tdx: Guest detected` is not about the module.
+    let lines: Vec<String> = k
         .lines
         .iter()
-        .filter(|l| l.contains("virt/tdx:") || l.contains("tdx:"))
+        .filter(|l| (l.contains("virt/tdx:") || l.contains("tdx:")) && !l.contains("Guest"))
+        .cloned()
         .collect();
-    let ev: Vec<crate::check::Evidence> = tdx_lines
+    let ev: Vec<Evidence> = lines
         .iter()
         .take(4)
-        .map(|l| crate::check::Evidence {
+        .map(|l| Evidence {
             source: "kernel log".into(),
             value: l.to_string(),
         })
         .collect();
-    let lines: Vec<String> = tdx_lines.iter().map(|l| l.to_string()).collect();
     if let Some(l) = [
         "module not loaded",
         "initialization failed",
@@ -113,16 +165,22 @@ fn tdx_kmsg(ctx: &Ctx) -> Outcome {
         "failed to",
     ]
     .iter()
-    .find_map(|pat| kmsg::find(&lines, &[pat]))
+    .find_map(|pat| kmsg::find_ci(&lines, pat))
     {
         return Outcome::fail(format!("kernel: {l}")).fix("install the TDX module (SEAM loader in BIOS, or /lib/firmware/intel-seam/) and check the BIOS TDX settings").with(ev);
     }
-    if kmsg::find(&lines, &["initialized"]).is_some() {
+    // `virt/tdx: module initialized`; from 7.1 `TDX-Module initialized`.
+    if kmsg::find_ci(&lines, "module initialized").is_some() {
         return Outcome::pass("TDX module initialized").with(ev);
     }
     if k.complete {
+        let fix = if cmdline_asks_tdx(ctx) {
+            "the command line already has kvm_intel.tdx=1: boot a kernel with TDX host support (CONFIG_INTEL_TDX_HOST) and check the BIOS TDX settings"
+        } else {
+            "boot a TDX host kernel with kvm_intel.tdx=1"
+        };
         Outcome::fail("the kernel never initialised the TDX module")
-            .fix("boot a TDX host kernel with kvm_intel.tdx=1")
+            .fix(fix)
             .with(ev)
     } else {
         Outcome::skip(
@@ -138,14 +196,26 @@ fn tdx_kvm_param(ctx: &Ctx) -> Outcome {
     if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
         return o;
     }
-    let ev = vec![ctx.ev_file(TDX_PARAM)];
+    let ev = vec![ctx.ev_file(TDX_PARAM), ctx.ev_file(CMDLINE)];
+    let asked = cmdline_asks_tdx(ctx);
     match param(ctx, TDX_PARAM) {
         (Some(true), _) => Outcome::pass("kvm_intel tdx=Y").with(ev),
-        (Some(false), _) => Outcome::fail("kvm_intel tdx=N: KVM did not bring TDX up (see tdx.kvm.prereqs)")
-            .fix("boot with kvm_intel.tdx=1 and fix what tdx.kvm.prereqs reports")
-            .with(ev),
+        (Some(false), _) => Outcome::fail(format!(
+            "kvm_intel tdx=N{}: KVM did not bring TDX up (see tdx.kvm.prereqs)",
+            if asked { " although the command line asks for kvm_intel.tdx=1" } else { "" }
+        ))
+        .fix(if asked {
+            "fix what tdx.kvm.prereqs and tdx.kmsg report; kvm_intel.tdx=1 is already set"
+        } else {
+            "boot with kvm_intel.tdx=1 and fix what tdx.kvm.prereqs reports"
+        })
+        .with(ev),
         (None, Reading::Missing) => Outcome::fail("kvm_intel has no tdx parameter: kvm_intel not loaded, or a kernel without KVM TDX (mainline 6.16+)")
-            .fix("use a TDX host kernel and modprobe kvm_intel tdx=1")
+            .fix(if asked {
+                "use a TDX host kernel (mainline 6.16+ or a vendor TDX kernel) and modprobe kvm_intel"
+            } else {
+                "use a TDX host kernel and modprobe kvm_intel tdx=1"
+            })
             .with(ev),
         (None, other) => ctx.unreadable(other, "kvm_intel tdx").with(ev),
     }
@@ -156,27 +226,80 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
     if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
         return o;
     }
-    let ev: Vec<_> = PREREQS.iter().map(|(p, _)| ctx.ev_file(p)).collect();
+    let mut ev: Vec<_> = PREREQS.iter().map(|(p, _)| ctx.ev_file(p)).collect();
     let mut missing: Vec<String> = PREREQS
         .iter()
         .filter(|(p, _)| param(ctx, p).0 == Some(false))
         .map(|(_, fix)| fix.to_string())
         .collect();
-    let flags = super::cpu(ctx).flags;
-    if !flags.contains("movdir64b") {
-        missing.push("a CPU with MOVDIR64B".into());
+    if let Reading::Kmsg(k) = ctx.view.get(&Input::Kmsg) {
+        for (needle, fix) in PREREQ_LOG {
+            if let Some(l) = kmsg::find_ci(&k.lines, needle) {
+                ev.push(Evidence {
+                    source: "kernel log".into(),
+                    value: l.to_string(),
+                });
+                if !missing.iter().any(|m| m == fix) {
+                    missing.push(fix.to_string());
+                }
+            }
+        }
     }
-    if !flags.contains("xsave")
-        || cmdline::has(ctx.view.file(CMDLINE).text().unwrap_or_default(), "noxsave")
-    {
-        missing.push("XSAVE enabled (remove noxsave)".into());
+    let c = super::cpu(ctx);
+    if c.flags_known {
+        if !c.flags.contains("movdir64b") {
+            missing.push("a CPU with MOVDIR64B".into());
+        }
+        if !c.flags.contains("xsave")
+            || cmdline::has(ctx.view.file(CMDLINE).text().unwrap_or_default(), "noxsave")
+        {
+            missing.push("XSAVE enabled (remove noxsave)".into());
+        }
     }
-    if missing.is_empty() {
-        Outcome::pass("TDP MMU, EPT, APICv, MOVDIR64B and XSAVE available").with(ev)
-    } else {
-        Outcome::fail(format!("TDX needs: {}", missing.join("; ")))
+    if !missing.is_empty() {
+        return Outcome::fail(format!("TDX needs: {}", missing.join("; ")))
             .fix(missing.join("; "))
-            .with(ev)
+            .with(ev);
+    }
+    let unknown: Vec<String> = PREREQS
+        .iter()
+        .filter(|(p, _)| !ctx.view.file(p).known())
+        .map(|(p, _)| format!("/{p}"))
+        .chain((!c.flags_known).then(|| "cpuinfo flags".to_string()))
+        .collect();
+    if !unknown.is_empty() {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            format!(
+                "nothing missing was seen, but not observable: {}",
+                unknown.join(", ")
+            ),
+        )
+        .with(ev);
+    }
+    Outcome::pass("TDP MMU, EPT, APICv, MOVDIR64B and XSAVE available").with(ev)
+}
+
+/// `tdx.kvm.vmtype`: see `docs/probe-checks.md#tdx-kvm-vmtype`.
+fn tdx_kvm_vmtype(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
+        return o;
+    }
+    let ev = vec![ctx.ev(&Input::Kvm)];
+    match ctx.view.get(&Input::Kvm) {
+        Reading::Kvm(k) => match k.offers(KvmInfo::TDX) {
+            Some(true) => Outcome::pass("KVM_X86_TDX_VM supported").with(ev),
+            Some(false) => Outcome::warn(
+                "KVM does not list the TDX VM type (TDX off, or an older downstream TDX kernel)",
+            )
+            .with(ev),
+            None => Outcome::skip(
+                SkipReason::NotObservable,
+                "KVM_CAP_VM_TYPES is not observable",
+            )
+            .with(ev),
+        },
+        other => ctx.unreadable(other, "KVM_CAP_VM_TYPES").with(ev),
     }
 }
 
@@ -185,31 +308,63 @@ fn tdx_capacity(ctx: &Ctx) -> Outcome {
     if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
         return o;
     }
-    let ev = vec![ctx.ev_file(MISC_CAPACITY)];
-    match ctx
+    let mut ev = vec![ctx.ev_file(MISC_CAPACITY)];
+    let cap = ctx
         .view
         .file(MISC_CAPACITY)
         .text()
-        .and_then(|t| capacity::get(t, "tdx"))
-    {
+        .and_then(|t| capacity::get(t, "tdx"));
+    let from_log = match ctx.view.get(&Input::Kmsg) {
+        Reading::Kmsg(k) => k.lines.iter().find_map(|l| {
+            let n = kmsg::tdx_guest_keyids(l)?;
+            ev.push(Evidence {
+                source: "kernel log".into(),
+                value: l.clone(),
+            });
+            Some(u64::from(n))
+        }),
+        _ => None,
+    };
+    match cap.or(from_log) {
         Some(0) => Outcome::warn("0 TDX KeyIDs")
             .fix("BIOS: raise the TDX key split")
             .with(ev),
         Some(n) => Outcome::pass(format!("{n} concurrent TDs at most")).with(ev),
-        None => Outcome::skip(SkipReason::NotObservable, "no tdx line in misc.capacity").with(ev),
+        None => Outcome::skip(
+            SkipReason::NotObservable,
+            "neither misc.capacity nor the kernel log gives the TDX KeyID count",
+        )
+        .with(ev),
     }
 }
 
+/// The parts a TDX host needs positively observed.
+const PARTS: &[Part] = &[
+    Part {
+        what: "TDX enabled by the BIOS (tdx.cpuinfo)",
+        checks: &[CheckId::TdxCpuinfo],
+        proven: |c| passed(c, CheckId::TdxCpuinfo),
+    },
+    Part {
+        what: "an initialised TDX module (tdx.kmsg)",
+        checks: &[CheckId::TdxKmsg],
+        proven: |c| passed(c, CheckId::TdxKmsg),
+    },
+    Part {
+        what: "KVM with TDX (tdx.kvm.param or tdx.kvm.vmtype)",
+        checks: &[
+            CheckId::KvmVendorModule,
+            CheckId::TdxKvmParam,
+            CheckId::TdxKvmVmtype,
+        ],
+        proven: |c| {
+            passed(c, CheckId::KvmVendorModule)
+                && (passed(c, CheckId::TdxKvmParam) || passed(c, CheckId::TdxKvmVmtype))
+        },
+    },
+];
+
 /// `tdx.ready`: see `docs/probe-checks.md#tdx-ready`.
 fn tdx_ready(ctx: &Ctx) -> Outcome {
-    aggregate(
-        ctx,
-        &[
-            CheckId::TdxCpuinfo,
-            CheckId::TdxKmsg,
-            CheckId::TdxKvmParam,
-            CheckId::KvmVendorModule,
-        ],
-        "TDX host",
-    )
+    ready(ctx, PARTS, "TDX host")
 }

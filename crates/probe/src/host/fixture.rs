@@ -50,13 +50,25 @@ pub fn unavailable_reading(kind: &str, detail: &str) -> Reading {
     }
 }
 
+/// Why a file, directory, link or device could not be read (in `unavailable`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unavailable {
+    /// `missing`, `denied`, `not_observable` or `error`.
+    pub unavailable: String,
+    /// The error or reason.
+    #[serde(default)]
+    pub detail: String,
+}
+
 /// The `hw.json` of a fixture. Absent sections are not observable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HwFile {
-    /// `"0x8000001f/0": [eax, ebx, ecx, edx]`; an empty map means "no CPUID" (not x86).
+    /// `"0x8000001f/0": [eax, ebx, ecx, edx]` or an unavailable marker; an empty map
+    /// means "no CPUID" (not x86); a leaf not listed does not exist.
     #[serde(default)]
-    pub cpuid: BTreeMap<String, [u32; 4]>,
+    pub cpuid: BTreeMap<String, Hw<[u32; 4]>>,
     /// `"0xc0010010": value` or an unavailable marker.
     #[serde(default)]
     pub msr: BTreeMap<String, Hw<u64>>,
@@ -69,9 +81,10 @@ pub struct HwFile {
     /// The kernel log; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kmsg: Option<Hw<Kmsg>>,
-    /// `/dev` nodes that exist: `"dev/kvm": "char"`.
+    /// `/dev` nodes that exist (`"dev/kvm": "char"`), or whose existence is unknown
+    /// (`"dev/sev": {"unavailable": "not_observable", "detail": "..."}`).
     #[serde(default)]
-    pub devices: BTreeMap<String, String>,
+    pub devices: BTreeMap<String, Hw<String>>,
     /// The Node object's labels; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_labels: Option<BTreeMap<String, String>>,
@@ -81,6 +94,10 @@ pub struct HwFile {
     /// Paths whose reads fail with EACCES (what a non-root capture met).
     #[serde(default)]
     pub denied: Vec<String>,
+    /// Files, directories and links that could not be read for another reason (not
+    /// observable, or an error), with why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unavailable: BTreeMap<String, Unavailable>,
     /// Directory listings recorded by `capture` (git cannot hold empty directories, and a
     /// listing is the whole input for checks like "is kvm_amd loaded").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -176,6 +193,12 @@ impl Host for FixtureHost {
                     detail: "recorded as denied".into(),
                 }
             }
+            Input::File { path } | Input::Dir { path } | Input::Link { path }
+                if self.hw.unavailable.contains_key(path) =>
+            {
+                let u = &self.hw.unavailable[path];
+                unavailable_reading(&u.unavailable, &u.detail)
+            }
             Input::File { path } => self.fs.file(path),
             Input::Dir { path } => match self.hw.dirs.get(path) {
                 Some(names) => Reading::Entries {
@@ -185,7 +208,7 @@ impl Host for FixtureHost {
             },
             Input::Link { path } => self.fs.link(path),
             Input::Device { path } => match self.hw.devices.get(path.trim_start_matches('/')) {
-                Some(kind) => Reading::Device { node: kind.clone() },
+                Some(h) => h.reading(|node| Reading::Device { node }),
                 None => Reading::Missing,
             },
             Input::Cpuid { leaf, subleaf } if self.hw.cpuid.is_empty() => {
@@ -196,12 +219,9 @@ impl Host for FixtureHost {
             }
             Input::Cpuid { leaf, subleaf } => {
                 match self.hw.cpuid.get(&cpuid_key(*leaf, *subleaf)) {
-                    Some([eax, ebx, ecx, edx]) => Reading::Cpuid {
-                        eax: *eax,
-                        ebx: *ebx,
-                        ecx: *ecx,
-                        edx: *edx,
-                    },
+                    Some(h) => {
+                        h.reading(|[eax, ebx, ecx, edx]| Reading::Cpuid { eax, ebx, ecx, edx })
+                    }
                     None => Reading::Missing,
                 }
             }

@@ -129,8 +129,13 @@ fn kvm() -> Reading {
     }
     Reading::Kvm(KvmInfo {
         api_version: api,
-        // Kernels without the capability answer 0: only default VMs.
-        vm_types: if types > 0 { types as u64 } else { 1 },
+        // Kernels without the capability answer 0: only default VMs. A negative answer is
+        // an error: the VM types are then unknown, not "default only".
+        vm_types: match types {
+            t if t > 0 => Some(t as u64),
+            0 => Some(1),
+            _ => None,
+        },
     })
 }
 
@@ -180,10 +185,15 @@ fn kmsg() -> Reading {
     let mut lines = vec![];
     let mut first_seq = None;
     let mut buf = vec![0u8; 8192];
+    let mut reached_end = false;
+    let mut lost = false;
     // Each read returns one record: "prio,seq,usec,flags;message".
     for _ in 0..100_000 {
         match f.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => {
+                reached_end = true;
+                break;
+            }
             Ok(n) => {
                 let rec = String::from_utf8_lossy(&buf[..n]);
                 if let Some((head, msg)) = rec.split_once(';') {
@@ -193,14 +203,21 @@ fn kmsg() -> Reading {
                     lines.push(msg.lines().next().unwrap_or("").to_string());
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            // EPIPE: records were overwritten while reading; keep going.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                reached_end = true;
+                break;
+            }
+            // EPIPE: records were overwritten while reading; keep going, but the log is
+            // then partial.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                lost = true;
+                continue;
+            }
             Err(e) => return io_err(&e, "/dev/kmsg"),
         }
     }
     Reading::Kmsg(Kmsg {
-        complete: first_seq == Some(0),
+        complete: first_seq == Some(0) && reached_end && !lost,
         lines,
     })
 }

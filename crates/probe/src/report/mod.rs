@@ -62,12 +62,25 @@ impl Report {
         }
     }
 
-    /// Ready for the requested profile, or (without one) for the recommended one.
+    /// Ready for the requested profile, or (without one) for the recommended one. Without
+    /// a profile, a recommendation of only non-confidential shims is not "ready" while a
+    /// TEE readiness is unknown: the probe could not see enough to say there is no TEE.
     pub fn ready(&self) -> bool {
-        match &self.profile {
-            Some(v) => v.ready,
-            None => self.recommendation.shims.iter().any(|s| s.ready),
+        if let Some(v) = &self.profile {
+            return v.ready;
         }
+        let shims = &self.recommendation.shims;
+        let any = shims.iter().any(|s| s.ready);
+        let confidential = shims
+            .iter()
+            .any(|s| s.ready && crate::recommend::confidential(&s.shim));
+        let tee_unknown = self.checks.iter().any(|c| {
+            matches!(
+                c.id,
+                CheckId::SnpReady | CheckId::TdxReady | CheckId::SeReady
+            ) && c.outcome.status == crate::check::Status::Unknown
+        });
+        any && (confidential || !tee_unknown)
     }
 
     /// A check's result by dotted id (`snp.ready`).

@@ -111,6 +111,25 @@ pub fn render(r: &Report, colour: bool, verbose: bool) -> String {
                 if v.ready { "ready" } else { "not ready" }
             ))
         );
+        if !v.confidential_ready.is_empty() {
+            let _ = writeln!(
+                out,
+                "  confidential shims ready: {}",
+                v.confidential_ready.join(", ")
+            );
+        }
+        if !v.dev_only_ready.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {}: {} (not confidential)",
+                if v.ready {
+                    "also ready, for development only"
+                } else {
+                    "only non-confidential shims are ready"
+                },
+                v.dev_only_ready.join(", ")
+            );
+        }
         for s in &v.shims {
             shim_line(&mut out, &p, s);
         }
