@@ -158,6 +158,10 @@ pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> 
             (Input::SnpStatus, r) => {
                 hw.snp_status = unavailable(r).filter(|_| !matches!(r, Reading::Missing))
             }
+            (Input::SevStatus, Reading::Sev(s)) => hw.sev_status = Some(Hw::Value(s.clone())),
+            (Input::SevStatus, r) => {
+                hw.sev_status = unavailable(r).filter(|_| !matches!(r, Reading::Missing))
+            }
             (Input::Kmsg, Reading::Kmsg(k)) => {
                 let mut k = k.clone();
                 k.lines = k.lines.iter().map(|l| redact(l)).collect();

@@ -59,6 +59,8 @@ check_ids! {
     KvmVendorModule => "kvm.vendor_module", Host, "KVM vendor module";
     /// The vhost modules Kata needs.
     KataKmods => "kata.kmods", Host, "vhost modules for Kata";
+    /// The locked-memory limit.
+    ProcMemlock => "proc.memlock", Host, "Locked-memory limit";
     /// Inside an Intel TDX guest.
     CvmTdx => "cvm.tdx", Cvm, "Intel TDX guest";
     /// Inside an AMD SEV, SEV-ES or SEV-SNP guest.
@@ -85,6 +87,8 @@ check_ids! {
     SnpKvmVmtype => "snp.kvm.vmtype", Snp, "KVM offers SNP VMs";
     /// `/dev/sev` exists.
     SnpDev => "snp.dev", Snp, "/dev/sev";
+    /// The SEV (legacy) firmware status.
+    SnpFwLegacy => "snp.fw.legacy", Snp, "SEV firmware (PLATFORM_STATUS)";
     /// SNP firmware status.
     SnpFwStatus => "snp.fw.status", Snp, "SNP firmware (SNP_PLATFORM_STATUS)";
     /// The SEV-SNP lines of the kernel log.
@@ -95,6 +99,8 @@ check_ids! {
     SnpReady => "snp.ready", Snp, "SEV-SNP host ready";
     /// BIOS enabled TDX (cpuinfo flag).
     TdxCpuinfo => "tdx.cpuinfo", Tdx, "TDX enabled by BIOS (cpuinfo)";
+    /// The BIOS settings TDX needs, from the MSRs.
+    TdxBiosMsr => "tdx.bios.msr", Tdx, "TDX BIOS settings (MSRs)";
     /// The TDX module initialised (kernel log).
     TdxKmsg => "tdx.kmsg", Tdx, "TDX module initialised (kernel log)";
     /// `kvm_intel tdx`.
@@ -105,6 +111,8 @@ check_ids! {
     TdxKvmVmtype => "tdx.kvm.vmtype", Tdx, "KVM offers TDX VMs";
     /// How many TDs fit (KeyIDs).
     TdxCapacity => "tdx.capacity", Tdx, "TDX guest capacity (KeyIDs)";
+    /// What TD attestation needs (SGX, DCAP, the quote generation service).
+    TdxAttestation => "tdx.attestation", Tdx, "TDX attestation (SGX, QGS)";
     /// Whether this is a ready TDX host.
     TdxReady => "tdx.ready", Tdx, "TDX host ready";
     /// The ultravisor facility.

@@ -70,6 +70,8 @@ pub enum Input {
     Kvm,
     /// `/dev/sev`: SNP_PLATFORM_STATUS.
     SnpStatus,
+    /// `/dev/sev`: the legacy SEV PLATFORM_STATUS.
+    SevStatus,
     /// The kernel log since boot.
     Kmsg,
     /// This node's labels (from the Node object, when known).
@@ -139,6 +141,7 @@ impl Input {
             Input::Msr { index } => format!("msr {index:#x}"),
             Input::Kvm => "ioctl /dev/kvm".into(),
             Input::SnpStatus => "ioctl /dev/sev SNP_PLATFORM_STATUS".into(),
+            Input::SevStatus => "ioctl /dev/sev PLATFORM_STATUS".into(),
             Input::Kmsg => "kernel log".into(),
             Input::NodeLabels => "node labels".into(),
             Input::KubeletVersion => "kubelet version".into(),
@@ -229,6 +232,21 @@ pub struct SnpStatus {
     pub reported_tcb: String,
 }
 
+/// The legacy SEV PLATFORM_STATUS fields the probe uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SevStatus {
+    /// Firmware API major version.
+    pub api_major: u8,
+    /// Firmware API minor version.
+    pub api_minor: u8,
+    /// Firmware build.
+    pub build_id: u32,
+    /// 0 uninitialised, 1 initialised, 2 working.
+    pub state: u8,
+    /// SEV guests running now.
+    pub guest_count: u32,
+}
+
 /// The result of reading one concrete input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -273,6 +291,8 @@ pub enum Reading {
     Kvm(KvmInfo),
     /// SNP_PLATFORM_STATUS.
     Snp(SnpStatus),
+    /// The legacy SEV PLATFORM_STATUS.
+    Sev(SevStatus),
     /// The kernel log.
     Kmsg(Kmsg),
     /// The node's labels.
@@ -367,6 +387,10 @@ impl Reading {
                 None => format!("api {} vm_types not observable", k.api_version),
             },
             Reading::Snp(s) => format!(
+                "API {}.{} build {} state {}",
+                s.api_major, s.api_minor, s.build_id, s.state
+            ),
+            Reading::Sev(s) => format!(
                 "API {}.{} build {} state {}",
                 s.api_major, s.api_minor, s.build_id, s.state
             ),

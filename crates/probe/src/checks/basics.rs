@@ -4,13 +4,16 @@
 use cococtl_core::Arch;
 
 use super::{arch, arch_unobservable, cpu, identity, ARCH};
-use crate::check::{Check, Ctx, Outcome, SkipReason};
+use crate::check::{Check, Ctx, Evidence, Outcome, SkipReason};
 use crate::id::CheckId;
 use crate::input::{Input, KvmInfo, Reading};
 use crate::parse::kernel_version;
 
 const OSRELEASE: &str = "proc/sys/kernel/osrelease";
 const STATUS: &str = "proc/self/status";
+const LIMITS: &str = "proc/self/limits";
+/// The default Kata guest memory (2 GiB): a pinned guest needs at least that much.
+const GUEST_RAM: u64 = 2 << 30;
 const SEV_SNP_PARAM: &str = "sys/module/kvm_amd/parameters/sev_snp";
 const TDX_PARAM: &str = "sys/module/kvm_intel/parameters/tdx";
 
@@ -74,6 +77,11 @@ pub fn checks() -> Vec<Check> {
                 Input::dir("sys/module/vhost_vsock"),
             ],
             kata_kmods,
+        ),
+        Check::new(
+            CheckId::ProcMemlock,
+            vec![Input::file(LIMITS)],
+            proc_memlock,
         ),
     ]
 }
@@ -365,4 +373,54 @@ fn kata_kmods(ctx: &Ctx) -> Outcome {
         .with(ev);
     }
     Outcome::pass("vhost, vhost_net, vhost_vsock").with(ev)
+}
+
+/// The soft `Max locked memory` of a `/proc/<pid>/limits` text: `None` for unlimited.
+fn memlock(limits: &str) -> Option<Option<u64>> {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max locked memory"))?;
+    let soft = line
+        .trim_start_matches("Max locked memory")
+        .split_whitespace()
+        .next()?;
+    if soft == "unlimited" {
+        return Some(None);
+    }
+    soft.parse().ok().map(Some)
+}
+
+/// `proc.memlock`: see `docs/probe-checks.md#proc-memlock`.
+fn proc_memlock(ctx: &Ctx) -> Outcome {
+    let ev = vec![Evidence {
+        source: format!("/{LIMITS} Max locked memory"),
+        value: ctx
+            .view
+            .file(LIMITS)
+            .text()
+            .and_then(|t| t.lines().find(|l| l.starts_with("Max locked memory")))
+            .map_or_else(|| ctx.view.file(LIMITS).summary(), str::to_string),
+    }];
+    let Some(text) = ctx.view.file(LIMITS).text() else {
+        return ctx
+            .unreadable(ctx.view.file(LIMITS), "the locked-memory limit")
+            .with(ev);
+    };
+    match memlock(text) {
+        Some(None) => Outcome::pass("unlimited").with(ev),
+        Some(Some(n)) if n >= GUEST_RAM => {
+            Outcome::pass(format!("{} MiB", n >> 20)).with(ev)
+        }
+        Some(Some(n)) => Outcome::warn(format!(
+            "{} KiB in this shell: VFIO passthrough and TEE guests pin their memory, so the container runtime needs RLIMIT_MEMLOCK unlimited or at least the guest memory (2 GiB by default)",
+            n >> 10
+        ))
+        .fix("set LimitMEMLOCK=infinity for containerd (systemd drop-in) or memlock unlimited in /etc/security/limits.conf")
+        .with(ev),
+        None => Outcome::skip(
+            SkipReason::NotObservable,
+            "no Max locked memory line in the limits",
+        )
+        .with(ev),
+    }
 }

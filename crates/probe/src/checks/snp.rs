@@ -81,8 +81,13 @@ pub fn checks() -> Vec<Check> {
             snp_dev,
         ),
         Check::new(
+            CheckId::SnpFwLegacy,
+            with_identity(vec![Input::SevStatus]),
+            snp_fw_legacy,
+        ),
+        Check::new(
             CheckId::SnpFwStatus,
-            with_identity(vec![Input::SnpStatus]),
+            with_identity(vec![Input::SnpStatus, Input::SevStatus]),
             snp_fw_status,
         ),
         Check::new(CheckId::SnpKmsg, with_identity(vec![Input::Kmsg]), snp_kmsg),
@@ -417,7 +422,24 @@ fn snp_fw_status(ctx: &Ctx) -> Outcome {
     let ev = vec![ctx.ev(&Input::SnpStatus)];
     let s = match ctx.view.get(&Input::SnpStatus) {
         Reading::Snp(s) => s,
-        other => return ctx.unreadable(other, "SNP_PLATFORM_STATUS").with(ev),
+        other => {
+            // A firmware that predates SNP rejects SNP_PLATFORM_STATUS; the legacy status
+            // still gives its API version.
+            if let (Reading::Error { .. }, Reading::Sev(l)) =
+                (other, ctx.view.get(&Input::SevStatus))
+            {
+                if (l.api_major, l.api_minor) < MIN_API {
+                    return Outcome::fail(format!(
+                        "SNP_PLATFORM_STATUS was rejected and the SEV firmware API is {}.{}: it predates SEV-SNP (needs {}.{})",
+                        l.api_major, l.api_minor, MIN_API.0, MIN_API.1
+                    ))
+                    .fix("update the SEV firmware (BIOS update or /lib/firmware/amd/amd_sev_fam*h_model*h.sbin) and reload ccp")
+                    .with(ev)
+                    .with(vec![ctx.ev(&Input::SevStatus)]);
+                }
+            }
+            return ctx.unreadable(other, "SNP_PLATFORM_STATUS").with(ev);
+        }
     };
     let api = (s.api_major, s.api_minor);
     let mut problems = vec![];
@@ -452,6 +474,33 @@ fn snp_fw_status(ctx: &Ctx) -> Outcome {
         Outcome::pass(summary).with(ev)
     } else {
         Outcome::warn(format!("{summary}; {}", warns.join("; "))).with(ev)
+    }
+}
+
+/// `snp.fw.legacy`: see `docs/probe-checks.md#snp-fw-legacy`.
+fn snp_fw_legacy(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV") {
+        return o;
+    }
+    if !ctx.passed(CheckId::SnpDev) {
+        return Outcome::skip(SkipReason::DependencyFailed, "/dev/sev was not observed");
+    }
+    let ev = vec![ctx.ev(&Input::SevStatus)];
+    match ctx.view.get(&Input::SevStatus) {
+        Reading::Sev(s) => Outcome::pass(format!(
+            "SEV firmware API {}.{} build {}, {}, {} SEV guests",
+            s.api_major,
+            s.api_minor,
+            s.build_id,
+            match s.state {
+                0 => "uninitialised (the kernel initialises SEV when the first SEV guest starts)",
+                1 => "initialised",
+                _ => "working",
+            },
+            s.guest_count
+        ))
+        .with(ev),
+        other => ctx.unreadable(other, "PLATFORM_STATUS").with(ev),
     }
 }
 

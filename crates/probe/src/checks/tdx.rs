@@ -12,6 +12,20 @@ use crate::parse::{capacity, cmdline, kmsg};
 
 const INTEL: &str = "GenuineIntel";
 const TDX_PARAM: &str = "sys/module/kvm_intel/parameters/tdx";
+/// IA32_TME_ACTIVATE: bit 1 TME enabled.
+const TME_ACTIVATE: u32 = 0x982;
+/// IA32_SEAMRR_PHYS_MASK: bit 11 SEAMRR enabled (the BIOS set up the TDX module range).
+const SEAMRR_MASK: u32 = 0x1401;
+/// IA32_MKTME_KEYID_PARTITIONING: bits 63:32 TDX private KeyIDs.
+const KEYID_PARTITIONING: u32 = 0x87;
+/// IA32_FEATURE_CONTROL: bit 18 SGX enabled (TD quotes are signed by an SGX enclave).
+const FEATURE_CONTROL: u32 = 0x3A;
+/// SGX registration (MCHECK) status: non-zero means broken SGX registration UEFI variables.
+const SGX_MCHECK: u32 = 0xA0;
+/// Bit 27: a pre-production part (attestation against the production PCS fails).
+const PLATFORM_INFO_EXT: u32 = 0xCE;
+/// The TD quote generation service's socket (Canonical/Intel packaging).
+const QGS_SOCKET: &str = "var/run/tdx-qgs/qgs.socket";
 
 /// What KVM needs before it enables TDX, with the fix for each.
 const PREREQS: &[(&str, &str)] = &[
@@ -65,6 +79,23 @@ pub fn checks() -> Vec<Check> {
     vec![
         Check::new(CheckId::TdxCpuinfo, identity(), tdx_cpuinfo),
         Check::new(
+            CheckId::TdxBiosMsr,
+            with_identity(
+                [
+                    TME_ACTIVATE,
+                    SEAMRR_MASK,
+                    KEYID_PARTITIONING,
+                    FEATURE_CONTROL,
+                    SGX_MCHECK,
+                    PLATFORM_INFO_EXT,
+                ]
+                .into_iter()
+                .map(Input::msr)
+                .collect(),
+            ),
+            tdx_bios_msr,
+        ),
+        Check::new(
             CheckId::TdxKmsg,
             with_identity(vec![Input::Kmsg, Input::file(CMDLINE)]),
             tdx_kmsg,
@@ -97,6 +128,16 @@ pub fn checks() -> Vec<Check> {
             CheckId::TdxCapacity,
             with_identity(vec![Input::file(MISC_CAPACITY), Input::Kmsg]),
             tdx_capacity,
+        ),
+        Check::new(
+            CheckId::TdxAttestation,
+            with_identity(vec![
+                Input::device("dev/sgx_enclave"),
+                Input::device("dev/sgx_provision"),
+                Input::file("sys/module/kvm_intel/parameters/sgx"),
+                Input::device(QGS_SOCKET),
+            ]),
+            tdx_attestation,
         ),
         Check::new(CheckId::TdxReady, identity(), tdx_ready),
     ]
@@ -338,12 +379,140 @@ fn tdx_capacity(ctx: &Ctx) -> Outcome {
     }
 }
 
+/// `tdx.bios.msr`: see `docs/probe-checks.md#tdx-bios-msr`.
+fn tdx_bios_msr(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
+        return o;
+    }
+    let read = |i: u32| match ctx.view.get(&Input::msr(i)) {
+        Reading::Msr { value } => Some(*value),
+        _ => None,
+    };
+    let ev: Vec<Evidence> = [
+        TME_ACTIVATE,
+        SEAMRR_MASK,
+        KEYID_PARTITIONING,
+        FEATURE_CONTROL,
+        SGX_MCHECK,
+        PLATFORM_INFO_EXT,
+    ]
+    .into_iter()
+    .map(|i| ctx.ev(&Input::msr(i)))
+    .collect();
+    let (Some(tme), Some(seamrr), Some(keys)) = (
+        read(TME_ACTIVATE),
+        read(SEAMRR_MASK),
+        read(KEYID_PARTITIONING),
+    ) else {
+        let r = [TME_ACTIVATE, SEAMRR_MASK, KEYID_PARTITIONING]
+            .into_iter()
+            .map(|i| ctx.view.get(&Input::msr(i)))
+            .find(|r| !matches!(r, Reading::Msr { .. }))
+            .unwrap_or(&Reading::Missing);
+        return ctx.unreadable(r, "the TDX MSRs").with(ev);
+    };
+    let tdx_keys = keys >> 32;
+    let mut bad = vec![];
+    if tme & (1 << 1) == 0 {
+        bad.push(
+            "TME is not enabled (IA32_TME_ACTIVATE bit 1): BIOS Memory Encryption (TME) = Enable",
+        );
+    }
+    if seamrr & (1 << 11) == 0 {
+        bad.push("SEAMRR is not enabled (0x1401 bit 11): BIOS TDX = Enable, SEAM Loader = Enable");
+    }
+    if tdx_keys == 0 {
+        bad.push("no TDX private KeyIDs (0x87 bits 63:32): BIOS TME-MT/TDX key split > 0");
+    }
+    if !bad.is_empty() {
+        return Outcome::fail(bad.join("; "))
+            .fix("set the BIOS options named above; then reboot")
+            .with(ev);
+    }
+    let mut warns = vec![];
+    if read(FEATURE_CONTROL).is_some_and(|v| v & (1 << 18) == 0) {
+        warns.push("SGX is disabled (IA32_FEATURE_CONTROL bit 18): TDs boot, but cannot get attestation quotes (BIOS SGX = Enable)".to_string());
+    }
+    if let Some(v) = read(SGX_MCHECK).filter(|v| *v != 0) {
+        warns.push(format!("SGX registration status {v} (MSR 0xA0): corrupt SGX UEFI variables; BIOS \"SGX Factory Reset\""));
+    }
+    if read(PLATFORM_INFO_EXT).is_some_and(|v| v & (1 << 27) != 0) {
+        warns.push(
+            "a pre-production CPU (MSR 0xCE bit 27): attestation against the production PCS fails"
+                .to_string(),
+        );
+    }
+    let summary = format!("TME on, SEAMRR enabled, {tdx_keys} TDX private KeyIDs");
+    if warns.is_empty() {
+        Outcome::pass(summary).with(ev)
+    } else {
+        Outcome::warn(format!("{summary}; {}", warns.join("; "))).with(ev)
+    }
+}
+
+/// `tdx.attestation`: see `docs/probe-checks.md#tdx-attestation`.
+fn tdx_attestation(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
+        return o;
+    }
+    let items: [(Input, &str); 4] = [
+        (
+            Input::device("dev/sgx_enclave"),
+            "/dev/sgx_enclave (SGX enabled in BIOS, kernel 5.11+)",
+        ),
+        (Input::device("dev/sgx_provision"), "/dev/sgx_provision"),
+        (
+            Input::file("sys/module/kvm_intel/parameters/sgx"),
+            "kvm_intel sgx=Y",
+        ),
+        (
+            Input::device(QGS_SOCKET),
+            "the quote generation service (qgsd) socket",
+        ),
+    ];
+    let ev: Vec<Evidence> = items.iter().map(|(i, _)| ctx.ev(i)).collect();
+    let mut missing = vec![];
+    let mut unknown = vec![];
+    for (i, what) in &items {
+        let r = ctx.view.get(i);
+        let ok = match r {
+            Reading::Text { value } => crate::parse::bool_param(value) == Some(true),
+            other => other.present() == Some(true),
+        };
+        if ok {
+            continue;
+        }
+        if r.known() {
+            missing.push(*what);
+        } else {
+            unknown.push(*what);
+        }
+    }
+    if !missing.is_empty() {
+        return Outcome::warn(format!(
+            "TDs will boot, but cannot be attested without: {}",
+            missing.join(", ")
+        ))
+        .fix("enable SGX in the BIOS, install the Intel DCAP stack (sgx-dcap-pccs, tdx-qgs) and start qgsd; register the platform with the PCS")
+        .with(ev);
+    }
+    if !unknown.is_empty() {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            format!("not observable: {}", unknown.join(", ")),
+        )
+        .with(ev);
+    }
+    Outcome::pass("SGX devices, kvm_intel sgx and the quote generation service are present")
+        .with(ev)
+}
+
 /// The parts a TDX host needs positively observed.
 const PARTS: &[Part] = &[
     Part {
-        what: "TDX enabled by the BIOS (tdx.cpuinfo)",
-        checks: &[CheckId::TdxCpuinfo],
-        proven: |c| passed(c, CheckId::TdxCpuinfo),
+        what: "TDX enabled by the BIOS (tdx.cpuinfo or tdx.bios.msr)",
+        checks: &[CheckId::TdxCpuinfo, CheckId::TdxBiosMsr],
+        proven: |c| passed(c, CheckId::TdxCpuinfo) || c.passed(CheckId::TdxBiosMsr),
     },
     Part {
         what: "an initialised TDX module (tdx.kmsg)",

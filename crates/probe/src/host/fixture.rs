@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fs::RootFs;
 use super::Host;
-use crate::input::{Input, Kmsg, KvmInfo, Reading, SnpStatus};
+use crate::input::{Input, Kmsg, KvmInfo, Reading, SevStatus, SnpStatus};
 
 /// A hardware fact, or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +78,9 @@ pub struct HwFile {
     /// SNP_PLATFORM_STATUS; absent: no `/dev/sev`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snp_status: Option<Hw<SnpStatus>>,
+    /// The legacy SEV PLATFORM_STATUS; absent: no `/dev/sev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sev_status: Option<Hw<SevStatus>>,
     /// The kernel log; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kmsg: Option<Hw<Kmsg>>,
@@ -241,6 +244,11 @@ impl Host for FixtureHost {
                 .snp_status
                 .as_ref()
                 .map_or(Reading::Missing, |h| h.reading(Reading::Snp)),
+            Input::SevStatus => self
+                .hw
+                .sev_status
+                .as_ref()
+                .map_or(Reading::Missing, |h| h.reading(Reading::Sev)),
             Input::Kmsg => self
                 .hw
                 .kmsg

@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt;
 
 use super::fs::RootFs;
 use super::Host;
-use crate::input::{Input, Kmsg, KvmInfo, Reading, SnpStatus};
+use crate::input::{Input, Kmsg, KvmInfo, Reading, SevStatus, SnpStatus};
 
 /// This machine, read-only.
 pub struct RealHost {
@@ -166,6 +166,30 @@ fn snp_status() -> Reading {
     }
 }
 
+fn sev_status() -> Reading {
+    use sev::firmware::host::State;
+    let mut fw = match sev::firmware::host::Firmware::open() {
+        Ok(f) => f,
+        Err(e) => return io_err(&e, "/dev/sev"),
+    };
+    match fw.platform_status() {
+        Ok(s) => Reading::Sev(SevStatus {
+            api_major: s.build.version.major,
+            api_minor: s.build.version.minor,
+            build_id: u32::from(s.build.build),
+            state: match s.state {
+                State::Uninitialized => 0,
+                State::Initialized => 1,
+                State::Working => 2,
+            },
+            guest_count: s.guests,
+        }),
+        Err(e) => Reading::Error {
+            detail: format!("PLATFORM_STATUS: {e}"),
+        },
+    }
+}
+
 fn kmsg() -> Reading {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
@@ -233,6 +257,7 @@ impl Host for RealHost {
             Input::Msr { index } => msr(*index),
             Input::Kvm => kvm(),
             Input::SnpStatus => snp_status(),
+            Input::SevStatus => sev_status(),
             Input::Kmsg => kmsg(),
             Input::NodeLabels | Input::KubeletVersion => Reading::NotObservable {
                 detail: "needs the Node object (the node agent reads it; or pass --hw)".into(),
