@@ -296,7 +296,7 @@ impl Ctx<'_> {
     pub fn unreadable(&self, reading: &Reading, what: &str) -> Outcome {
         match reading {
             Reading::Denied { .. } => {
-                Outcome::skip(SkipReason::NeedsRoot, format!("{what} needs root"))
+                Outcome::skip(SkipReason::NeedsRoot, format!("reading {what} needs root"))
                     .fix("run the probe as root")
             }
             Reading::NotObservable { detail } => Outcome::skip(

@@ -98,7 +98,18 @@ pub fn regs_text(regs: &[u32]) -> String {
 /// `host.arch`: see `docs/probe-checks.md#host-arch`.
 fn host_arch(ctx: &Ctx) -> Outcome {
     let c = cpu(ctx);
-    let ev = vec![ctx.ev_file(ARCH), ctx.ev_file(super::CPUINFO)];
+    let info = ctx.view.file(super::CPUINFO);
+    let ev = vec![
+        ctx.ev_file(ARCH),
+        Evidence {
+            source: format!("/{} vendor", super::CPUINFO),
+            value: if info.known() {
+                c.vendor.clone().unwrap_or_else(|| "none".into())
+            } else {
+                info.summary()
+            },
+        },
+    ];
     match arch(ctx) {
         Some(a) => Outcome::pass(format!(
             "{} {} {}",
@@ -399,7 +410,10 @@ fn proc_memlock(ctx: &Ctx) -> Outcome {
             .file(LIMITS)
             .text()
             .and_then(|t| t.lines().find(|l| l.starts_with("Max locked memory")))
-            .map_or_else(|| ctx.view.file(LIMITS).summary(), str::to_string),
+            .map_or_else(
+                || ctx.view.file(LIMITS).summary(),
+                |l| l.split_whitespace().collect::<Vec<_>>().join(" "),
+            ),
     }];
     let Some(text) = ctx.view.file(LIMITS).text() else {
         return ctx
@@ -412,7 +426,7 @@ fn proc_memlock(ctx: &Ctx) -> Outcome {
             Outcome::pass(format!("{} MiB", n >> 20)).with(ev)
         }
         Some(Some(n)) => Outcome::warn(format!(
-            "{} KiB in this shell: VFIO passthrough and TEE guests pin their memory, so the container runtime needs RLIMIT_MEMLOCK unlimited or at least the guest memory (2 GiB by default)",
+            "{} KiB for this process: VFIO passthrough and TEE guests pin their memory, so the container runtime needs RLIMIT_MEMLOCK unlimited or at least the guest memory (2 GiB by default)",
             n >> 10
         ))
         .fix("set LimitMEMLOCK=infinity for containerd (systemd drop-in) or memlock unlimited in /etc/security/limits.conf")

@@ -52,6 +52,7 @@ pub fn checks() -> Vec<Check> {
                     Input::dir("sys/devices/platform/sev-guest"),
                     Input::device("dev/sev-guest"),
                     Input::msr(SEV_STATUS),
+                    Input::cpuid(0x8000_001F, 0),
                 ],
             ]
             .concat(),
@@ -104,7 +105,7 @@ fn negative(message: impl Into<String>) -> Outcome {
 fn cannot_tell(what: &str, why: String) -> Outcome {
     Outcome::skip(
         SkipReason::NotObservable,
-        format!("cannot tell whether this node is a {what} guest: {why}"),
+        format!("cannot tell whether this node is a guest ({what}): {why}"),
     )
 }
 
@@ -249,6 +250,13 @@ fn cvm_snp(ctx: &Ctx) -> Outcome {
     }
     if cpu(ctx).vendor.as_deref() == Some("GenuineIntel") {
         return negative("an Intel CPU: not an SEV guest").with(ev);
+    }
+    // KVM shows its SEV guests CPUID 0x8000001F with the SEV bit (EAX bit 1) set, as
+    // systemd's detection relies on; Hyper-V hides the leaf (cvm.hyperv_isolation).
+    if let Reading::Cpuid { eax, .. } = ctx.view.get(&Input::cpuid(0x8000_001F, 0)) {
+        if eax & (1 << 1) == 0 {
+            return negative("not an SEV guest (CPUID 0x8000001F shows no SEV)").with(ev);
+        }
     }
     // Inside an SEV guest SEV_STATUS exists and has a bit set; elsewhere reading it fails.
     if status.is_some() || matches!(msr, Reading::Missing) {

@@ -45,8 +45,25 @@ fn se_facility(ctx: &Ctx) -> Outcome {
     if let Some(o) = not_s390x(ctx) {
         return o;
     }
-    let ev = vec![ctx.ev_file(super::CPUINFO)];
     let c = super::cpu(ctx);
+    let info = ctx.view.file(super::CPUINFO);
+    let ev = vec![crate::check::Evidence {
+        source: format!("/{} facilities", super::CPUINFO),
+        value: if !info.known() {
+            info.summary()
+        } else if c.facilities_known {
+            format!(
+                "158 {}",
+                if c.facilities.contains(&158) {
+                    "present"
+                } else {
+                    "absent"
+                }
+            )
+        } else {
+            "not observable (no facilities line)".into()
+        },
+    }];
     if !c.facilities_known {
         let r = ctx.view.file(super::CPUINFO);
         return match r {

@@ -106,11 +106,18 @@ fn snp_cpuid(ctx: &Ctx) -> Outcome {
         return o;
     }
     let c = super::cpu(ctx);
+    let name = c.model_name.clone().unwrap_or_default();
     let ev = vec![
         ctx.ev(&Input::cpuid(0x8000_001F, 0)),
-        ctx.ev_file(super::CPUINFO),
+        Evidence {
+            source: format!("/{}", super::CPUINFO),
+            value: format!(
+                "family {} model {}: {name}",
+                c.family.map_or("?".into(), |f| format!("{f:#x}")),
+                c.model.map_or("?".into(), |m| format!("{m:#x}"))
+            ),
+        },
     ];
-    let name = c.model_name.clone().unwrap_or_default();
     // Recognise the CPUs that never had SNP, whatever the hypervisor shows.
     if name.contains("Ryzen") || name.contains("Threadripper") {
         return Outcome::fail(format!(
@@ -313,16 +320,29 @@ fn snp_iommu(ctx: &Ctx) -> Outcome {
         }
     }
     if !bad.is_empty() {
-        let fix = if bad.iter().any(|b| b.contains("SNPSup")) {
-            format!("{IOMMU_FIX}; update the board firmware so the IOMMU reports SNPSup")
-        } else {
-            IOMMU_FIX.to_string()
-        };
+        let mut fixes = vec![];
+        if bad
+            .iter()
+            .any(|b| b.contains("iommu") || b.contains("identity") || b.contains("passthrough"))
+        {
+            fixes.push(IOMMU_FIX);
+        }
+        if bad.iter().any(|b| b.contains("SNPSup")) {
+            fixes.push(
+                "update the board firmware (BIOS) so the IOMMU reports SNP support (EFR SNPSup)",
+            );
+        }
+        if bad.iter().any(|b| b.contains("no IOMMU is active")) {
+            fixes.push("BIOS: enable the IOMMU (on bare metal; a VM has no AMD IOMMU for SNP)");
+        }
+        if fixes.is_empty() {
+            fixes.push(IOMMU_FIX);
+        }
         return Outcome::fail(format!(
             "SEV-SNP is silently disabled by: {}",
             bad.join("; ")
         ))
-        .fix(fix)
+        .fix(fixes.join("; "))
         .with(ev);
     }
     let supported = log_positive || (!sup.is_empty() && sup.len() == iommus.entries().len());
