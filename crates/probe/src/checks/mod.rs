@@ -214,11 +214,6 @@ pub fn ready(ctx: &Ctx, parts: &[Part], name: &str) -> Outcome {
     .blocked_by(unobserved)
 }
 
-/// Evidence that an input could not be read, or was absent, in words.
-pub fn unobserved(reading: &Reading) -> Option<String> {
-    (!reading.known()).then(|| reading.summary())
-}
-
 /// cpuinfo flags evidence: which of `names` are present.
 pub fn flags_evidence(ctx: &Ctx, names: &[&str]) -> crate::check::Evidence {
     let c = cpu(ctx);
