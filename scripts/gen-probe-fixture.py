@@ -35,7 +35,8 @@ for m in ["kvm", "kvm_amd", "vhost", "vhost_net", "vhost_vsock"]:
 for p in ["sev", "sev_es", "sev_snp"]:
     write(f"sys/module/kvm_amd/parameters/{p}", "Y")
 write("sys/fs/cgroup/misc.capacity", "sev 410\nsev_es 99")
-mkdir("sys/class/iommu/ivhd0")
+# EFR:EFR2 with bit 63 (SNPSup) set: the IOMMU supports SEV-SNP.
+write("sys/class/iommu/ivhd0/amd-iommu/features", "a5bf732ef82a2eef:0000000000000001")
 write("var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\nfeatureGates:\n  KubeletPodResourcesGet: true")
 
 kinds = [("gpu", 8), ("nvswitch", 4), ("other", 244)]
@@ -75,7 +76,10 @@ hw = {
     "kvm": {"api_version": 12, "vm_types": 0x19},
     "snp_status": {"api_major": 1, "api_minor": 55, "build_id": 21, "state": 1, "rmp_initialized": True,
                    "alias_check_complete": True, "guest_count": 0, "platform_tcb": "3.0.8.115", "reported_tcb": "3.0.8.115"},
-    "kmsg": {"lines": ["kvm_amd: SEV-SNP enabled (ASIDs 1 - 99)"], "complete": True},
+    "kmsg": {"lines": ["SEV-SNP: RMP table physical range [0x0000004000000000 - 0x00000041ffffffff]",
+                       "AMD-Vi: IOMMU SNP support enabled.",
+                       "ccp 0000:45:00.1: SEV-SNP API:1.55 build:21",
+                       "kvm_amd: SEV-SNP enabled (ASIDs 1 - 99)"], "complete": True},
     "devices": {"dev/kvm": "char", "dev/sev": "char", "dev/iommu": "char"},
     "node_labels": {"nvidia.com/cc.mode.state": "on", "nvidia.com/cc.ready.state": "true"},
     "kubelet_version": "v1.34.1",

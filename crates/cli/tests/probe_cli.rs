@@ -121,3 +121,67 @@ fn capture_then_replay_gives_the_same_report() {
         .unwrap();
     assert_eq!(again.stdout, probe(&["-o", "json"]).stdout);
 }
+
+/// A bare-metal AMD host whose KVM works but whose SEV-SNP is off (no `sev_snp` flag):
+/// only the non-confidential `qemu-coco-dev` shim fits.
+fn dev_only_host(dir: &Path) -> (PathBuf, PathBuf) {
+    let root = dir.join("root");
+    let file = |p: &str, text: &str| {
+        let p = root.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, format!("{text}\n")).unwrap();
+    };
+    file("proc/sys/kernel/arch", "x86_64");
+    file("proc/sys/kernel/osrelease", "6.12.8");
+    file("proc/self/status", "Name:\tcococtl\nUid:\t0\t0\t0\t0");
+    file("proc/cmdline", "ro quiet");
+    file(
+        "proc/cpuinfo",
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC 7763\nflags\t\t: fpu svm xsave",
+    );
+    file("sys/module/kvm_amd/parameters/sev_snp", "N");
+    for m in ["kvm", "vhost", "vhost_net", "vhost_vsock"] {
+        std::fs::create_dir_all(root.join("sys/module").join(m)).unwrap();
+    }
+    let hw = dir.join("hw.json");
+    std::fs::write(
+        &hw,
+        r#"{"cpuid": {"0x0/0": [16, 0, 0, 0], "0x1/0": [0, 0, 0, 0],
+                      "0x80000000/0": [2147483688, 0, 0, 0], "0x8000001f/0": [0, 0, 0, 0]},
+            "kvm": {"api_version": 12, "vm_types": 1},
+            "kmsg": {"lines": [], "complete": true},
+            "devices": {"dev/kvm": "char"}}"#,
+    )
+    .unwrap();
+    (root, hw)
+}
+
+#[test]
+fn x86_64_profile_with_only_the_dev_shim_ready_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, hw) = dev_only_host(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["probe", "--profile", "x86_64", "--root"])
+        .arg(&root)
+        .arg("--hw")
+        .arg(&hw)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("Profile x86_64: not ready"), "{text}");
+    assert!(
+        text.contains("only non-confidential shims are ready: qemu-coco-dev"),
+        "{text}"
+    );
+    let json = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["probe", "-o", "json", "--profile", "x86_64", "--root"])
+        .arg(&root)
+        .arg("--hw")
+        .arg(&hw)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["profile"]["ready"], false);
+    assert_eq!(v["profile"]["dev_only_ready"][0], "qemu-coco-dev");
+}

@@ -408,11 +408,21 @@ where
         // recovered host can be returned to the distribution's containerd).
         let rep = Recorder::default();
         let nf = no_faults();
+        let restarts = h.node.restarts();
+        let journal: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(h.p(layout::JOURNAL)).unwrap()).unwrap();
         h.agent(&rep, &nf)
             .recover()
             .await
             .unwrap_or_else(|e| panic!("recovery after {point}: {e}"));
         consistent(&h);
+        if journal["restarted"] == false {
+            assert_eq!(
+                h.node.restarts(),
+                restarts,
+                "{point}: no restart for a change containerd never saw"
+            );
+        }
         restore(&h, &nf)
             .await
             .unwrap_or_else(|e| panic!("restore after {point}: {e}"));

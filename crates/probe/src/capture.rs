@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::host::fixture::{cpuid_key, msr_key, Hw, HwFile};
+use crate::host::fixture::{cpuid_key, msr_key, Hw, HwFile, Unavailable};
 use crate::host::Host;
 use crate::input::{Input, Reading, Snapshot};
 
@@ -11,7 +11,9 @@ use crate::input::{Input, Reading, Snapshot};
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {path}: {source}")]
 pub struct CaptureError {
+    /// The file or directory.
     pub path: String,
+    /// The I/O error.
     pub source: std::io::Error,
 }
 
@@ -47,8 +49,11 @@ fn unavailable<T>(r: &Reading) -> Option<Hw<T>> {
 
 /// What a capture wrote.
 pub struct Captured {
+    /// Files and links written under `root`.
     pub files: usize,
+    /// The fixture root.
     pub root: PathBuf,
+    /// The `hw.json`.
     pub hw: PathBuf,
 }
 
@@ -58,6 +63,7 @@ pub fn capture(host: &dyn Host, out: &Path) -> Result<Captured, CaptureError> {
     write(&snapshot, out)
 }
 
+/// Writes `snapshot` as a fixture under `out` (`root/` and `hw.json`).
 pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> {
     let root = out.join("root");
     let err = |p: &Path| {
@@ -73,6 +79,26 @@ pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> 
                 Input::File { path } | Input::Dir { path } | Input::Link { path },
                 Reading::Denied { .. },
             ) => hw.denied.push(path.clone()),
+            // Not observable or an error: recorded as such, so a replay does not read
+            // "absent" where the host could not tell.
+            (
+                Input::File { path } | Input::Dir { path } | Input::Link { path },
+                r @ (Reading::NotObservable { .. } | Reading::Error { .. }),
+            ) => {
+                if let Some(Hw::Unavailable {
+                    unavailable,
+                    detail,
+                }) = unavailable::<()>(r)
+                {
+                    hw.unavailable.insert(
+                        path.clone(),
+                        Unavailable {
+                            unavailable,
+                            detail,
+                        },
+                    );
+                }
+            }
             (Input::File { path }, Reading::Text { value }) => {
                 let p = root.join(path);
                 if let Some(parent) = p.parent() {
@@ -94,11 +120,27 @@ pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> 
                 hw.dirs.insert(path.clone(), names.clone());
             }
             (Input::Device { path }, Reading::Device { node }) => {
-                hw.devices.insert(path.clone(), node.clone());
+                hw.devices.insert(path.clone(), Hw::Value(node.clone()));
+            }
+            (Input::Device { path }, r) => {
+                if let Some(u) = unavailable(r).filter(|_| !matches!(r, Reading::Missing)) {
+                    hw.devices.insert(path.clone(), u);
+                }
             }
             (Input::Cpuid { leaf, subleaf }, Reading::Cpuid { eax, ebx, ecx, edx }) => {
-                hw.cpuid
-                    .insert(cpuid_key(*leaf, *subleaf), [*eax, *ebx, *ecx, *edx]);
+                hw.cpuid.insert(
+                    cpuid_key(*leaf, *subleaf),
+                    Hw::Value([*eax, *ebx, *ecx, *edx]),
+                );
+            }
+            (Input::Cpuid { leaf, subleaf }, r) => {
+                // A missing leaf is simply not listed; "no CPUID at all" is an empty map.
+                if let Some(u) = unavailable(r).filter(|_| {
+                    !matches!(r, Reading::Missing)
+                        && !matches!(r, Reading::NotObservable { detail } if detail.contains("no CPUID"))
+                }) {
+                    hw.cpuid.insert(cpuid_key(*leaf, *subleaf), u);
+                }
             }
             (Input::Msr { index }, Reading::Msr { value }) => {
                 hw.msr.insert(msr_key(*index), Hw::Value(*value));
@@ -115,6 +157,10 @@ pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> 
             (Input::SnpStatus, Reading::Snp(s)) => hw.snp_status = Some(Hw::Value(s.clone())),
             (Input::SnpStatus, r) => {
                 hw.snp_status = unavailable(r).filter(|_| !matches!(r, Reading::Missing))
+            }
+            (Input::SevStatus, Reading::Sev(s)) => hw.sev_status = Some(Hw::Value(s.clone())),
+            (Input::SevStatus, r) => {
+                hw.sev_status = unavailable(r).filter(|_| !matches!(r, Reading::Missing))
             }
             (Input::Kmsg, Reading::Kmsg(k)) => {
                 let mut k = k.clone();

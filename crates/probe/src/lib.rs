@@ -2,25 +2,32 @@
 //! Intel TDX, IBM SE), whether it is itself a confidential VM, whether its GPUs can be
 //! passed to Kata, and which cococtl profile and shims fit it.
 //!
-//! Start with [`probe`]. Every check ([`checks`]) declares its inputs and evaluates them
-//! purely; [`host::Host`] is the only way anything is read, with a real implementation for
-//! this machine and a fixture implementation (`--root`, `--hw`) for tests. Nothing on the
-//! host is ever changed.
+//! Start with [`probe`]. Every check ([`checks`], ids in [`id::CheckId`]) declares its
+//! inputs and evaluates them purely; [`host::Host`] is the only way anything is read, with
+//! a real implementation for this machine and a fixture implementation (`--root`, `--hw`)
+//! for tests. Nothing on the host is ever changed. The catalogue, the recommendation rules
+//! and the report schema are described in `docs/probe-checks.md`.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod capture;
 pub mod check;
 pub mod checks;
 pub mod host;
+pub mod id;
 pub mod input;
 pub mod parse;
 pub mod recommend;
 pub mod report;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use cococtl_core::Arch;
+use serde::{Deserialize, Serialize};
 
-use check::{Ctx, Outcome};
+use check::{Ctx, Group, Outcome, Results};
+use id::CheckId;
 use input::{Input, Snapshot, View};
 
 /// Schema of the JSON report; bump on incompatible changes.
@@ -32,11 +39,15 @@ pub fn declared_inputs() -> BTreeSet<Input> {
 }
 
 /// One check's result, ready for the report.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub group: check::Group,
+    /// The check.
+    pub id: CheckId,
+    /// Its title.
+    pub title: String,
+    /// Its report section.
+    pub group: Group,
+    /// Its verdict.
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -45,7 +56,7 @@ pub struct CheckResult {
 /// host's arch) when one is given.
 pub fn probe(host: &dyn host::Host, profile: Option<recommend::ProfileShims>) -> report::Report {
     let snapshot = Snapshot::gather(host, &declared_inputs());
-    let mut earlier: BTreeMap<&'static str, Outcome> = BTreeMap::new();
+    let mut earlier = Results::new();
     let mut results = vec![];
     let mut defects = vec![];
     for c in checks::all() {
@@ -56,15 +67,17 @@ pub fn probe(host: &dyn host::Host, profile: Option<recommend::ProfileShims>) ->
             };
             let o = (c.eval)(&ctx);
             for v in ctx.view.violations.borrow().iter() {
+                tracing::warn!(check = %c.id, input = %v.source(), "check read an undeclared input");
                 defects.push(format!("{} read undeclared input {}", c.id, v.source()));
             }
             o
         };
+        tracing::debug!(check = %c.id, status = ?outcome.status, message = %outcome.message, "evaluated");
         earlier.insert(c.id, outcome.clone());
         results.push(CheckResult {
             id: c.id,
-            title: c.title,
-            group: c.group,
+            title: c.id.title().to_string(),
+            group: c.id.group(),
             outcome,
         });
     }

@@ -1,34 +1,40 @@
-//! Which profile and shims fit this host, and why (`probe-checks.md` §5.3); and whether a
-//! given profile's shims are ready here.
+//! Which profile and shims fit this host, and why (`docs/probe-checks.md#recommendation`);
+//! and whether a given profile's shims are ready here. Decisions read check statuses and
+//! structured [`Facts`], never message text.
 
 use std::collections::BTreeMap;
 
 use cococtl_core::catalog::{shim_by_name, Isolation, Tee};
 use cococtl_core::labels::{KATA_INSTANCE_LABEL_PREFIX, KATA_RUNTIME_LABEL};
 use cococtl_core::Arch;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::check::{Outcome, Status};
-
-type Results = BTreeMap<&'static str, Outcome>;
+use crate::check::{CvmKind, Facts, Results, Status};
+use crate::id::CheckId;
 
 /// A shim this host could run, with what its RuntimeClass needs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShimAdvice {
+    /// The kata-deploy shim.
     pub shim: String,
+    /// Its RuntimeClass (`kata-<shim>`).
     pub runtime_class: String,
+    /// Whether it can run here.
     pub ready: bool,
+    /// Why (not).
     pub why: String,
     /// Node labels the kata-deploy RuntimeClass selects on (kata-deploy sets the first two).
     pub node_labels: BTreeMap<String, String>,
 }
 
 /// The recommendation for this host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommendation {
     /// A built-in cococtl profile, or none when nothing fits.
     pub profile: Option<String>,
+    /// The shims of that profile this host should use.
     pub shims: Vec<ShimAdvice>,
+    /// Why, step by step.
     pub reasons: Vec<String>,
     /// Failed checks that stand between this host and a confidential profile.
     pub blocking: Vec<String>,
@@ -37,53 +43,82 @@ pub struct Recommendation {
 /// A profile's shims for this host's architecture.
 #[derive(Debug, Clone)]
 pub struct ProfileShims {
+    /// The profile's name (or values file).
     pub profile: String,
+    /// The architecture the shims were picked for.
     pub arch: Option<Arch>,
+    /// The profile's enabled shims for that architecture.
     pub shims: Vec<String>,
 }
 
 /// Whether `profile` can run here.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// The profile judged.
     pub profile: String,
+    /// Whether it can run here: one of its confidential shims (TEE or peer-pods) is
+    /// ready; for a profile without confidential shims, any of its shims.
     pub ready: bool,
+    /// Each of its shims.
     pub shims: Vec<ShimAdvice>,
+    /// Its confidential shims (TEE or peer-pods) that are ready here.
+    #[serde(default)]
+    pub confidential_ready: Vec<String>,
+    /// Its non-confidential shims (development, plain Kata) that are ready here: they do
+    /// not make the profile ready when it has confidential ones.
+    #[serde(default)]
+    pub dev_only_ready: Vec<String>,
 }
 
-fn ok(r: &Results, id: &str) -> bool {
-    r.get(id).is_some_and(|o| o.status == Status::Pass)
+fn ok(r: &Results, id: CheckId) -> bool {
+    r.get(&id).is_some_and(|o| o.status == Status::Pass)
 }
 
-fn failed(r: &Results, id: &str) -> bool {
-    r.get(id).is_some_and(|o| o.status == Status::Fail)
+fn failed(r: &Results, id: CheckId) -> bool {
+    r.get(&id).is_some_and(|o| o.status == Status::Fail)
 }
 
+/// KVM can start VMs: `/dev/kvm` seen, and the vendor module not seen missing (when the
+/// module list cannot be read, the TEE aggregates stay unknown instead).
 fn kvm_usable(r: &Results) -> bool {
-    ok(r, "kvm.present") && ok(r, "kvm.vendor_module")
+    ok(r, CheckId::KvmPresent) && !failed(r, CheckId::KvmVendorModule)
+}
+
+/// The kind of confidential guest this node is, from `cvm.summary`'s facts.
+fn node_cvm(r: &Results) -> Option<CvmKind> {
+    match r.get(&CheckId::CvmSummary)?.facts {
+        Some(Facts::Guest { guest }) => guest,
+        _ => None,
+    }
 }
 
 fn node_is_cvm(r: &Results) -> bool {
-    r.get("cvm.summary")
-        .is_some_and(|o| o.status == Status::Warn)
+    node_cvm(r).is_some()
 }
 
 /// GPUs ready for passthrough at all (vfio, viable groups).
 fn gpu_passthrough(r: &Results) -> bool {
-    ok(r, "gpu.vfio_bound") && ok(r, "gpu.group_viable") && !failed(r, "gpu.host_driver")
+    ok(r, CheckId::GpuVfioBound)
+        && ok(r, CheckId::GpuGroupViable)
+        && !failed(r, CheckId::GpuHostDriver)
 }
 
+/// The GPUs' confidential-computing mode, from `gpu.cc_mode`'s facts.
 fn gpu_cc(r: &Results) -> Option<bool> {
-    let o = r.get("gpu.cc_mode")?;
-    (o.status == Status::Pass).then(|| o.message.starts_with("GPUs in confidential mode"))
+    match r.get(&CheckId::GpuCcMode)?.facts {
+        Some(Facts::GpuCc { cc_ready, .. }) => cc_ready,
+        _ => None,
+    }
 }
 
 /// GPUs ready for the confidential GPU shims: also iommufd, cdevs, CC mode on, PodResources.
 fn gpu_tee(r: &Results) -> bool {
     gpu_passthrough(r)
-        && ok(r, "iommu.iommufd")
-        && ok(r, "gpu.vfio_cdev")
+        && ok(r, CheckId::IommuIommufd)
+        && ok(r, CheckId::GpuVfioCdev)
         && gpu_cc(r) == Some(true)
-        && !failed(r, "k8s.podresources")
+        && !failed(r, CheckId::GpuCcCapable)
+        && !failed(r, CheckId::K8sPodresources)
 }
 
 /// Whether `shim` can run here, and why (not).
@@ -110,15 +145,24 @@ fn shim_ready(r: &Results, shim: &str) -> (bool, String) {
             "no usable KVM (kvm.present / kvm.vendor_module)".into(),
         );
     }
-    let (tee_ok, tee_why) = match s.isolation {
-        Isolation::Tee(Tee::SevSnp) => (ok(r, "snp.ready"), "SEV-SNP host (snp.ready)"),
-        Isolation::Tee(Tee::Tdx) => (ok(r, "tdx.ready"), "TDX host (tdx.ready)"),
-        Isolation::Tee(Tee::Se) => (ok(r, "se.ready"), "Secure Execution host (se.ready)"),
-        Isolation::CocoDev => (true, "KVM (no TEE: not confidential, for development)"),
-        _ => (true, "KVM"),
+    let (tee_check, tee_why) = match s.isolation {
+        Isolation::Tee(Tee::SevSnp) => (Some(CheckId::SnpReady), "SEV-SNP host (snp.ready)"),
+        Isolation::Tee(Tee::Tdx) => (Some(CheckId::TdxReady), "TDX host (tdx.ready)"),
+        Isolation::Tee(Tee::Se) => (Some(CheckId::SeReady), "Secure Execution host (se.ready)"),
+        Isolation::CocoDev => (None, "KVM (no TEE: not confidential, for development)"),
+        _ => (None, "KVM"),
     };
-    if !tee_ok {
-        return (false, format!("needs a ready {tee_why}"));
+    if let Some(id) = tee_check {
+        match r.get(&id).map(|o| o.status) {
+            Some(Status::Pass) => {}
+            Some(Status::Unknown) => {
+                return (
+                    false,
+                    format!("needs a ready {tee_why}; readiness is unknown: the probe could not observe every part"),
+                )
+            }
+            _ => return (false, format!("needs a ready {tee_why}")),
+        }
     }
     if s.gpu {
         let tee = matches!(s.isolation, Isolation::Tee(_));
@@ -167,6 +211,7 @@ fn advice(r: &Results, shim: &str) -> ShimAdvice {
     }
 }
 
+/// Every failed check, as `id: message`.
 fn blocking(r: &Results) -> Vec<String> {
     r.iter()
         .filter(|(_, o)| o.status == Status::Fail)
@@ -174,7 +219,7 @@ fn blocking(r: &Results) -> Vec<String> {
         .collect()
 }
 
-/// The decision order of §5.3; each step records why.
+/// The decision order of `docs/probe-checks.md#recommendation`; each step records why.
 pub fn recommend(r: &Results, arch: Option<Arch>) -> Recommendation {
     let mut reasons = vec![];
     let pick = |profile: &str, shims: &[&str], reasons: Vec<String>| Recommendation {
@@ -183,43 +228,57 @@ pub fn recommend(r: &Results, arch: Option<Arch>) -> Recommendation {
         reasons,
         blocking: blocking(r),
     };
+    if r.get(&CheckId::CvmSummary)
+        .is_some_and(|o| o.status == Status::Unknown)
+    {
+        reasons.push(
+            "could not tell whether this node is a confidential VM (see cvm.summary); judged as a host"
+                .into(),
+        );
+    }
     if node_is_cvm(r) {
         reasons.push(format!(
             "this node is a confidential VM ({})",
-            r.get("cvm.summary")
-                .map(|o| o.message.clone())
-                .unwrap_or_default()
+            node_cvm(r).map_or("", CvmKind::name)
         ));
         return pick("remote", &["remote"], reasons);
     }
     if !kvm_usable(r) {
         let why = [
-            ("kvm.present", "no /dev/kvm"),
+            (CheckId::KvmPresent, "no /dev/kvm"),
             (
-                "kvm.vendor_module",
+                CheckId::KvmVendorModule,
                 "/dev/kvm has no kvm_amd/kvm_intel behind it",
             ),
         ]
         .into_iter()
-        .find(|(id, _)| !ok(r, id))
+        .find(|(id, _)| match id {
+            CheckId::KvmPresent => !ok(r, *id),
+            _ => failed(r, *id),
+        })
         .map_or("KVM unusable", |(_, w)| w);
         reasons.push(format!(
             "{why}: Kata cannot start VMs on this node, peer-pods can run them elsewhere"
         ));
         return pick("remote", &["remote"], reasons);
     }
-    if arch == Some(Arch::S390x) && ok(r, "se.ready") {
+    if arch == Some(Arch::S390x) && ok(r, CheckId::SeReady) {
         reasons.push("IBM Secure Execution host ready".into());
         return pick("s390x", &["qemu-se"], reasons);
     }
     for (ready, tee, shim, gpu_shim) in [
         (
-            "snp.ready",
+            CheckId::SnpReady,
             "AMD SEV-SNP",
             "qemu-snp",
             "qemu-nvidia-gpu-snp",
         ),
-        ("tdx.ready", "Intel TDX", "qemu-tdx", "qemu-nvidia-gpu-tdx"),
+        (
+            CheckId::TdxReady,
+            "Intel TDX",
+            "qemu-tdx",
+            "qemu-nvidia-gpu-tdx",
+        ),
     ] {
         if ok(r, ready) {
             reasons.push(format!("{tee} host ready"));
@@ -253,13 +312,37 @@ pub fn recommend(r: &Results, arch: Option<Arch>) -> Recommendation {
     pick(profile, &[coco], reasons)
 }
 
-/// Readiness of a given profile's shims on this host: ready when at least one of them is
-/// (a profile like x86_64 carries both SNP and TDX shims; no host has both).
+/// A TEE or peer-pods shim: one that keeps the pod confidential.
+pub fn confidential(shim: &str) -> bool {
+    shim_by_name(shim)
+        .is_some_and(|s| matches!(s.isolation, Isolation::Tee(_) | Isolation::PeerPods))
+}
+
+/// Readiness of a given profile's shims on this host: ready when at least one of its
+/// confidential shims is (a profile like x86_64 carries both SNP and TDX shims; no host has
+/// both). Its non-confidential `qemu-coco-dev` alone does not make it ready. A profile
+/// without confidential shims (plain GPU passthrough) is ready when any shim is.
 pub fn verdict(r: &Results, p: ProfileShims) -> Verdict {
     let shims: Vec<ShimAdvice> = p.shims.iter().map(|s| advice(r, s)).collect();
+    let (conf, dev): (Vec<&ShimAdvice>, Vec<&ShimAdvice>) =
+        shims.iter().partition(|s| confidential(&s.shim));
+    let names = |v: &[&ShimAdvice]| -> Vec<String> {
+        v.iter()
+            .filter(|s| s.ready)
+            .map(|s| s.shim.clone())
+            .collect()
+    };
+    let (confidential_ready, dev_only_ready) = (names(&conf), names(&dev));
+    let ready = if conf.is_empty() {
+        !dev_only_ready.is_empty()
+    } else {
+        !confidential_ready.is_empty()
+    };
     Verdict {
-        ready: shims.iter().any(|s| s.ready),
+        ready,
         profile: p.profile,
         shims,
+        confidential_ready,
+        dev_only_ready,
     }
 }

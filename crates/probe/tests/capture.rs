@@ -88,3 +88,54 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// What a non-root capture meets on a real host: denied files, a `/dev` node whose
+/// existence is unknown, a CPUID leaf that cannot be read, KVM VM types unknown, a file
+/// that is not observable, a partial kernel log.
+fn non_root_host() -> Fixture {
+    let mut f = rich_host()
+        .file(
+            "proc/self/status",
+            "Name:\tcococtl\nUid:\t1000\t1000\t1000\t1000",
+        )
+        .denied("sys/module/kvm_amd/parameters/sev_snp")
+        .device_unavailable("dev/sev", "denied")
+        .cpuid_unavailable(0x8000_001F, "not_observable")
+        .unavailable("sys/kernel/iommu_groups/12/type", "not_observable")
+        .unavailable("sys/bus/pci/devices/0000:41:00.0/driver", "error")
+        .vm_types_unknown()
+        .kmsg(&["kvm_amd: SEV-SNP enabled (ASIDs 1 - 99)"], false)
+        .msr(0xC001_0010, marker("denied"));
+    f.hw.snp_status = Some(marker("denied"));
+    f
+}
+
+#[test]
+fn a_non_root_capture_records_what_could_not_be_read_as_such() {
+    let f = non_root_host();
+    let declared = cococtl_probe::declared_inputs();
+    let before = Snapshot::gather(&f.host(), &declared);
+    let out = tempfile::tempdir().unwrap();
+    cococtl_probe::capture::capture(&f.host(), out.path()).unwrap();
+    let replay =
+        FixtureHost::load(&out.path().join("root"), Some(&out.path().join("hw.json"))).unwrap();
+    let after = Snapshot::gather(&replay, &declared);
+    for (input, reading) in &before.readings {
+        if input == &Input::file("proc/cpuinfo") {
+            continue;
+        }
+        assert_eq!(after.readings.get(input), Some(reading), "{input:?}");
+    }
+    assert_eq!(before.readings.len(), after.readings.len());
+    // And the verdicts replay too.
+    let (a, b) = (
+        cococtl_probe::probe(&f.host(), None),
+        cococtl_probe::probe(&replay, None),
+    );
+    for (x, y) in a.checks.iter().zip(&b.checks) {
+        if x.id == cococtl_probe::id::CheckId::HostArch {
+            continue; // the cpuinfo model name is not in the rich host's redacted text
+        }
+        assert_eq!(x.outcome.status, y.outcome.status, "{}", x.id);
+    }
+}

@@ -12,6 +12,8 @@ proptest! {
         let _ = cpuinfo::parse(&s);
         let _ = capacity::get(&s, "sev_es");
         let _ = kmsg::asid_range(&s);
+        let _ = kmsg::asid_line(&s);
+        let _ = kmsg::tdx_guest_keyids(&s);
         let _ = pci::class(&s);
         let _ = pci::bar_bytes(&s);
         let _ = pci::hex_id(&s);
@@ -40,6 +42,21 @@ proptest! {
     fn asid_ranges_count_inclusively(a in 1u32..1000, len in 0u32..1000) {
         let b = a + len;
         prop_assert_eq!(kmsg::asid_range(&format!("kvm_amd: SEV-SNP enabled (ASIDs {a} - {b})")), Some(len + 1));
+    }
+
+    #[test]
+    fn asid_lines_count_inclusively_in_every_state(a in 1u32..1000, len in 0u32..1000, kind in prop::sample::select(vec!["SEV", "SEV-ES", "SEV-SNP"])) {
+        let b = a + len;
+        let l = kmsg::asid_line(&format!("kvm_amd: {kind} enabled (ASIDs {a} - {b})")).unwrap();
+        prop_assert_eq!(l.count, Some(len + 1));
+        let u = kmsg::asid_line(&format!("kvm_amd: {kind} unusable (ASIDs {b} - {})", b - 1)).unwrap();
+        prop_assert_eq!(u.count, Some(0));
+    }
+
+    #[test]
+    fn tdx_keyid_ranges_leave_one_for_the_module(a in 1u32..1000, len in 1u32..1000) {
+        let line = format!("virt/tdx: BIOS enabled: private KeyID range [{a}, {})", a + len);
+        prop_assert_eq!(kmsg::tdx_guest_keyids(&line), Some(len - 1));
     }
 
     #[test]

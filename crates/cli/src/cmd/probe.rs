@@ -26,8 +26,10 @@ pub enum Output {
   cococtl probe capture OUTDIR         # record this host's inputs as a new fixture
 
 Nothing on the host is changed. Without root the probe still runs; checks that need root
-are skipped with the reason. Exit codes: 0 ready for the requested (or recommended)
-profile, 1 not ready, 2 the probe itself failed.")]
+are skipped with the reason, and a TEE whose readiness then cannot be proven is reported
+as unknown. Exit codes: 0 ready for the requested (or recommended) profile, through one of
+its confidential shims when it has any; 1 not ready or unknown; 2 the probe itself
+failed. Checks, report schema and fixture format: docs/probe-checks.md")]
 pub struct ProbeArgs {
     #[command(subcommand)]
     command: Option<Command>,

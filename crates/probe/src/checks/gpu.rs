@@ -1,12 +1,17 @@
-//! NVIDIA GPUs for Kata passthrough: inventory, host driver, vfio binding, IOMMU group
-//! viability, vfio cdevs for iommufd, and confidential-computing mode from the GPU
-//! operator's node labels.
+//! NVIDIA GPUs for Kata passthrough: inventory, confidential-computing capable models,
+//! host driver, vfio binding, IOMMU group viability, vfio cdevs for iommufd, and
+//! confidential-computing mode from the GPU operator's node labels.
+//!
+//! Every sysfs fact of a device is kept as observed: a driver link that cannot be read is
+//! "unknown", not "unbound", and a device whose ids cannot be read is "unidentified", not
+//! "not a GPU".
 
 use std::collections::BTreeMap;
 
 use cococtl_core::labels::GPU_CC_READY_LABEL;
 
-use crate::check::{Check, Ctx, Evidence, Group, Outcome, SkipReason};
+use crate::check::{Check, Ctx, Evidence, Facts, Outcome, SkipReason};
+use crate::id::CheckId;
 use crate::input::{Input, Reading};
 use crate::parse::pci;
 
@@ -16,44 +21,97 @@ const GROUPS: &str = "sys/kernel/iommu_groups";
 const VFIO_DRIVERS: &[&str] = &["vfio-pci", "nvgrace_gpu_vfio_pci", "nvgrace-gpu-vfio-pci"];
 const HARMLESS_DRIVERS: &[&str] = &["pci-stub", "pcieport", "shpchp"];
 
+/// A sysfs link as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// The link's last component (driver name, group number).
+    To(String),
+    /// There is no such link.
+    Absent,
+    /// It could not be read; why.
+    Unknown(String),
+}
+
+impl Link {
+    fn from(r: &Reading) -> Link {
+        match r {
+            Reading::Link { target } => Link::To(pci::link_name(target).to_string()),
+            Reading::Missing => Link::Absent,
+            other => Link::Unknown(other.summary()),
+        }
+    }
+
+    fn name(&self) -> Option<&str> {
+        match self {
+            Link::To(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Link::To(n) => n.clone(),
+            Link::Absent => "none".into(),
+            Link::Unknown(why) => format!("unknown: {why}"),
+        }
+    }
+}
+
 /// One PCI function as sysfs describes it.
 #[derive(Debug, Clone)]
 pub struct Pci {
+    /// Its address (`0000:41:00.0`).
     pub bdf: String,
-    pub vendor: u32,
-    pub device: u32,
+    /// PCI vendor id; `None` when it could not be read.
+    pub vendor: Option<u32>,
+    /// PCI device id; `None` when it could not be read.
+    pub device: Option<u32>,
+    /// Base class and subclass.
     pub class: (u8, u8),
-    pub driver: Option<String>,
-    pub group: Option<String>,
+    /// The bound driver.
+    pub driver: Link,
+    /// The IOMMU group.
+    pub group: Link,
+    /// An SR-IOV virtual function.
     pub virtual_function: bool,
-    pub vfio_cdev: bool,
+    /// `vfio-dev/vfioN` exists: `Some(true)`; absent: `Some(false)`; unreadable: `None`.
+    pub vfio_cdev: Option<bool>,
+    /// Why its ids could not be read, if they could not.
+    pub unidentified: Option<String>,
 }
 
 impl Pci {
+    /// An NVIDIA display controller that is not a virtual function.
     pub fn is_nvidia_gpu(&self) -> bool {
-        self.vendor == pci::NVIDIA && self.class.0 == 0x03 && !self.virtual_function
+        self.vendor == Some(pci::NVIDIA) && self.class.0 == 0x03 && !self.virtual_function
     }
+    /// An NVIDIA NVSwitch.
     pub fn is_nvswitch(&self) -> bool {
-        self.vendor == pci::NVIDIA && self.class == (0x06, 0x80)
+        self.vendor == Some(pci::NVIDIA) && self.class == (0x06, 0x80)
     }
-    fn vfio_bound(&self) -> bool {
-        self.driver
-            .as_deref()
-            .is_some_and(|d| VFIO_DRIVERS.contains(&d))
+    /// Bound to a VFIO driver: `None` when the driver is unknown.
+    fn vfio_bound(&self) -> Option<bool> {
+        match &self.driver {
+            Link::To(d) => Some(VFIO_DRIVERS.contains(&d.as_str())),
+            Link::Absent => Some(false),
+            Link::Unknown(_) => None,
+        }
     }
     fn label(&self) -> String {
+        let id = |v: Option<u32>| v.map_or("????".into(), |v| format!("{v:04x}"));
         format!(
-            "{} ({:04x}:{:04x}, driver {})",
+            "{} ({}:{}, driver {})",
             self.bdf,
-            self.vendor,
-            self.device,
-            self.driver.as_deref().unwrap_or("none")
+            id(self.vendor),
+            id(self.device),
+            self.driver.describe()
         )
     }
 }
 
 fn inputs() -> Vec<Input> {
     vec![
+        Input::dir(DEVICES),
         Input::each_file(DEVICES, "vendor"),
         Input::each_file(DEVICES, "device"),
         Input::each_file(DEVICES, "class"),
@@ -65,30 +123,33 @@ fn inputs() -> Vec<Input> {
     ]
 }
 
-/// Every PCI function, by BDF.
+/// Every PCI function, by BDF (unidentified ones included).
 pub fn devices(ctx: &Ctx) -> BTreeMap<String, Pci> {
     let mut out = BTreeMap::new();
     for bdf in ctx.view.dir(DEVICES) {
-        let f = |n: &str| {
-            ctx.view
-                .file(&format!("{DEVICES}/{bdf}/{n}"))
-                .text()
-                .and_then(pci::hex_id)
-        };
-        let (Some(vendor), Some(device)) = (f("vendor"), f("device")) else {
+        let file = |n: &str| ctx.view.file(&format!("{DEVICES}/{bdf}/{n}"));
+        let (vr, dr) = (file("vendor"), file("device"));
+        // A device that vanished between the listing and the read is simply gone.
+        if matches!(vr, Reading::Missing) && matches!(dr, Reading::Missing) {
             continue;
+        }
+        let vendor = vr.text().and_then(pci::hex_id);
+        let device = dr.text().and_then(pci::hex_id);
+        let cr = file("class");
+        let class = cr.text().and_then(pci::class);
+        // Whether it is a GPU is decided by vendor and class; the device id only names
+        // the model.
+        let unidentified = match (vendor, class) {
+            (Some(_), Some(_)) => None,
+            (Some(v), None) if v != pci::NVIDIA => None,
+            _ => Some(format!("vendor {}, class {}", vr.summary(), cr.summary())),
         };
-        let class = ctx
+        let class = class.unwrap_or((0, 0));
+        let link =
+            |n: &str| Link::from(ctx.view.get(&Input::link(&format!("{DEVICES}/{bdf}/{n}"))));
+        let cdev = ctx
             .view
-            .file(&format!("{DEVICES}/{bdf}/class"))
-            .text()
-            .and_then(pci::class)
-            .unwrap_or((0, 0));
-        let link = |n: &str| {
-            ctx.view
-                .link(&format!("{DEVICES}/{bdf}/{n}"))
-                .map(|t| pci::link_name(t).to_string())
-        };
+            .get(&Input::dir(&format!("{DEVICES}/{bdf}/vfio-dev")));
         out.insert(
             bdf.clone(),
             Pci {
@@ -98,26 +159,64 @@ pub fn devices(ctx: &Ctx) -> BTreeMap<String, Pci> {
                 class,
                 driver: link("driver"),
                 group: link("iommu_group"),
-                virtual_function: link("physfn").is_some(),
-                vfio_cdev: !ctx
-                    .view
-                    .dir(&format!("{DEVICES}/{bdf}/vfio-dev"))
-                    .is_empty(),
+                virtual_function: link("physfn") != Link::Absent,
+                vfio_cdev: match cdev {
+                    Reading::Entries { names } => Some(!names.is_empty()),
+                    Reading::Missing => Some(false),
+                    _ => None,
+                },
+                unidentified,
             },
         );
     }
     out
 }
 
-fn gpus(ctx: &Ctx) -> Vec<Pci> {
-    devices(ctx)
-        .into_values()
-        .filter(Pci::is_nvidia_gpu)
-        .collect()
+/// The GPUs, or the skip to report: no GPU (`not_applicable`), or none found while some
+/// functions could not be identified (`not_observable`).
+fn gpus(ctx: &Ctx) -> Result<Vec<Pci>, Box<Outcome>> {
+    let listing = ctx.view.get(&Input::dir(DEVICES));
+    if !listing.known() {
+        return Err(Box::new(
+            ctx.unreadable(listing, "the PCI device list")
+                .with(vec![ctx.ev(&Input::dir(DEVICES))]),
+        ));
+    }
+    let all = devices(ctx);
+    let gs: Vec<Pci> = all
+        .values()
+        .filter(|p| p.is_nvidia_gpu())
+        .cloned()
+        .collect();
+    if !gs.is_empty() {
+        return Ok(gs);
+    }
+    let unidentified: Vec<&Pci> = all.values().filter(|p| p.unidentified.is_some()).collect();
+    if unidentified.is_empty() {
+        return Err(Box::new(Outcome::skip(
+            SkipReason::NotApplicable,
+            "no NVIDIA GPU on this host",
+        )));
+    }
+    Err(Box::new(
+        Outcome::skip(
+            SkipReason::NotObservable,
+            format!(
+                "no NVIDIA GPU found, but {} PCI function(s) could not be identified",
+                unidentified.len()
+            ),
+        )
+        .with(unidentified_evidence(&unidentified)),
+    ))
 }
 
-fn no_gpus() -> Outcome {
-    Outcome::skip(SkipReason::NotApplicable, "no NVIDIA GPU on this host")
+fn unidentified_evidence(ps: &[&Pci]) -> Vec<Evidence> {
+    ps.iter()
+        .map(|p| Evidence {
+            source: format!("/{DEVICES}/{}", p.bdf),
+            value: p.unidentified.clone().unwrap_or_default(),
+        })
+        .collect()
 }
 
 fn evidence(gs: &[Pci]) -> Vec<Evidence> {
@@ -129,175 +228,339 @@ fn evidence(gs: &[Pci]) -> Vec<Evidence> {
         .collect()
 }
 
+/// The NVIDIA device-id families with confidential computing: Hopper (GH100, 0x23xx) and
+/// Blackwell (GB100/GB102, 0x29xx). Families known to lack it: Volta (0x1db*), Turing
+/// (0x1e**-0x1f**), Ampere (0x20**-0x25**, but 0x23** is Hopper), Ada (0x26**-0x28**).
+fn cc_capable(device: u32) -> Option<bool> {
+    match device >> 8 {
+        0x23 | 0x29 => Some(true),
+        0x1d | 0x1e | 0x1f | 0x20 | 0x21 | 0x22 | 0x24 | 0x25 | 0x26 | 0x27 | 0x28 => Some(false),
+        _ => None,
+    }
+}
+
+/// The GPU checks, in evaluation order.
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "gpu.inventory",
-            title: "NVIDIA GPUs",
-            group: Group::Gpu,
-            inputs: inputs(),
-            eval: |ctx| {
-                let gs = gpus(ctx);
-                if gs.is_empty() {
-                    return no_gpus();
-                }
-                Outcome::pass(format!("{} NVIDIA GPU(s)", gs.len())).with(evidence(&gs))
-            },
-        },
-        Check {
-            id: "nvswitch.inventory",
-            title: "NVIDIA NVSwitches",
-            group: Group::Gpu,
-            inputs: inputs(),
-            eval: |ctx| {
-                let n = devices(ctx).into_values().filter(Pci::is_nvswitch).count();
-                if n == 0 {
-                    return Outcome::skip(SkipReason::NotApplicable, "no NVSwitch");
-                }
-                Outcome::pass(format!("{n} NVSwitch(es): multi-GPU confidential computing needs protected PCIe (PPCIe) mode"))
-            },
-        },
-        Check {
-            id: "gpu.host_driver",
-            title: "GPUs not held by a host driver",
-            group: Group::Gpu,
-            inputs: inputs(),
-            eval: |ctx| {
-                let gs = gpus(ctx);
-                if gs.is_empty() {
-                    return no_gpus();
-                }
-                let held: Vec<Pci> = gs
-                    .into_iter()
-                    .filter(|g| matches!(g.driver.as_deref(), Some("nvidia" | "nouveau")))
-                    .collect();
-                if held.is_empty() {
-                    Outcome::pass("no GPU is bound to nvidia or nouveau")
-                } else {
-                    Outcome::fail(format!("{} GPU(s) bound to a host driver", held.len()))
-                        .fix("let the GPU operator's vfio-manager rebind them (sandbox workloads), or blacklist nouveau/nvidia and bind with vfio_pci.ids=10de:<device>")
-                        .with(evidence(&held))
-                }
-            },
-        },
-        Check {
-            id: "gpu.vfio_bound",
-            title: "GPUs bound to vfio-pci",
-            group: Group::Gpu,
-            inputs: inputs(),
-            eval: |ctx| {
-                let gs = gpus(ctx);
-                if gs.is_empty() {
-                    return no_gpus();
-                }
-                let unbound: Vec<Pci> = gs.iter().filter(|g| !g.vfio_bound()).cloned().collect();
-                if unbound.is_empty() {
-                    Outcome::pass(format!("all {} GPU(s) on vfio-pci", gs.len()))
-                        .with(evidence(&gs))
-                } else {
-                    Outcome::fail(format!("{} of {} GPU(s) not on vfio-pci", unbound.len(), gs.len()))
-                        .fix("GPU operator with sandboxWorkloads.enabled=true (vfio-manager), or echo <bdf> > /sys/bus/pci/drivers/vfio-pci/bind")
-                        .with(evidence(&unbound))
-                }
-            },
-        },
-        Check {
-            id: "gpu.group_viable",
-            title: "GPU IOMMU groups can be passed through",
-            group: Group::Gpu,
-            inputs: inputs(),
-            eval: |ctx| {
-                let all = devices(ctx);
-                let gs: Vec<&Pci> = all.values().filter(|p| p.is_nvidia_gpu()).collect();
-                if gs.is_empty() {
-                    return no_gpus();
-                }
-                let mut bad = vec![];
-                for g in &gs {
-                    let Some(group) = &g.group else {
-                        bad.push(format!("{} has no IOMMU group", g.bdf));
-                        continue;
-                    };
-                    for member in ctx.view.dir(&format!("{GROUPS}/{group}/devices")) {
-                        let Some(m) = all.get(member) else { continue };
-                        let driver = m.driver.as_deref();
-                        let ok = m.vfio_bound()
-                            || driver.is_none()
-                            || driver.is_some_and(|d| HARMLESS_DRIVERS.contains(&d));
-                        if !ok {
-                            bad.push(format!(
-                                "group {group} of {} also holds {} (a host device)",
-                                g.bdf,
-                                m.label()
-                            ));
-                        }
-                    }
-                }
-                if bad.is_empty() {
-                    Outcome::pass(format!("every GPU's IOMMU group holds only vfio-bound, bridge or unbound functions ({} GPUs)", gs.len()))
-                } else {
-                    Outcome::fail(bad.join("; "))
-                        .fix("bind every function of the group to vfio-pci, or move the GPU to a slot with its own group (ACS-capable switch)")
-                }
-            },
-        },
-        Check {
-            id: "gpu.vfio_cdev",
-            title: "VFIO cdevs (iommufd)",
-            group: Group::Gpu,
-            inputs: inputs(),
-            eval: |ctx| {
-                let gs = gpus(ctx);
-                if gs.is_empty() {
-                    return no_gpus();
-                }
-                let missing: Vec<Pci> = gs
-                    .iter()
-                    .filter(|g| g.vfio_bound() && !g.vfio_cdev)
-                    .cloned()
-                    .collect();
-                if missing.is_empty() {
-                    Outcome::pass("vfio-bound GPUs have vfio-dev cdevs")
-                } else {
-                    Outcome::warn(format!(
-                        "{} GPU(s) without a vfio cdev: confidential GPUs need iommufd",
-                        missing.len()
-                    ))
-                    .fix("kernel with CONFIG_VFIO_DEVICE_CDEV=y")
-                    .with(evidence(&missing))
-                }
-            },
-        },
-        Check {
-            id: "gpu.cc_mode",
-            title: "GPU confidential-computing mode (GPU operator labels)",
-            group: Group::Gpu,
-            inputs: [inputs(), vec![Input::NodeLabels]].concat(),
-            eval: |ctx| {
-                if gpus(ctx).is_empty() {
-                    return no_gpus();
-                }
-                let ev = vec![ctx.ev(&Input::NodeLabels)];
-                let labels = match ctx.view.get(&Input::NodeLabels) {
-                    Reading::Labels { labels } => labels,
-                    other => return ctx.unreadable(other, "the node labels").with(ev),
-                };
-                let mode = labels
-                    .get("nvidia.com/cc.mode.state")
-                    .or_else(|| labels.get("nvidia.com/cc.mode"))
-                    .cloned()
-                    .unwrap_or_default();
-                let ready = labels.get(GPU_CC_READY_LABEL).cloned().unwrap_or_default();
-                let ev = vec![Evidence {
-                    source: "node labels".into(),
-                    value: format!("nvidia.com/cc.mode={mode} {GPU_CC_READY_LABEL}={ready}"),
-                }];
-                match ready.as_str() {
-                    "true" => Outcome::pass(format!("GPUs in confidential mode ({mode})")).with(ev),
-                    "false" => Outcome::pass("GPUs not in confidential mode: qemu-nvidia-gpu fits, the -snp/-tdx GPU shims do not").with(ev),
-                    _ => Outcome::skip(SkipReason::NotObservable, format!("no {GPU_CC_READY_LABEL} label: is the GPU operator's cc-manager running?")).with(ev),
-                }
-            },
-        },
+        Check::new(CheckId::GpuInventory, inputs(), gpu_inventory),
+        Check::new(CheckId::NvswitchInventory, inputs(), nvswitch_inventory),
+        Check::new(CheckId::GpuCcCapable, inputs(), gpu_cc_capable),
+        Check::new(CheckId::GpuHostDriver, inputs(), gpu_host_driver),
+        Check::new(CheckId::GpuVfioBound, inputs(), gpu_vfio_bound),
+        Check::new(CheckId::GpuGroupViable, inputs(), gpu_group_viable),
+        Check::new(CheckId::GpuVfioCdev, inputs(), gpu_vfio_cdev),
+        Check::new(
+            CheckId::GpuCcMode,
+            [inputs(), vec![Input::NodeLabels]].concat(),
+            gpu_cc_mode,
+        ),
     ]
+}
+
+/// `gpu.inventory`: see `docs/probe-checks.md#gpu-inventory`.
+fn gpu_inventory(ctx: &Ctx) -> Outcome {
+    let gs = match gpus(ctx) {
+        Ok(g) => g,
+        Err(o) => return *o,
+    };
+    let all = devices(ctx);
+    let unidentified: Vec<&Pci> = all.values().filter(|p| p.unidentified.is_some()).collect();
+    if unidentified.is_empty() {
+        return Outcome::pass(format!("{} NVIDIA GPU(s)", gs.len())).with(evidence(&gs));
+    }
+    Outcome::warn(format!(
+        "{} NVIDIA GPU(s); {} more PCI function(s) could not be identified and may be GPUs too",
+        gs.len(),
+        unidentified.len()
+    ))
+    .fix("run the probe as root")
+    .with(evidence(&gs))
+    .with(unidentified_evidence(&unidentified))
+}
+
+/// `nvswitch.inventory`: see `docs/probe-checks.md#nvswitch-inventory`.
+fn nvswitch_inventory(ctx: &Ctx) -> Outcome {
+    let n = devices(ctx).into_values().filter(Pci::is_nvswitch).count();
+    if n == 0 {
+        return Outcome::skip(SkipReason::NotApplicable, "no NVSwitch");
+    }
+    Outcome::pass(format!(
+        "{n} NVSwitch(es): multi-GPU confidential computing needs protected PCIe (PPCIe) mode"
+    ))
+}
+
+/// `gpu.cc_capable`: see `docs/probe-checks.md#gpu-cc_capable`.
+fn gpu_cc_capable(ctx: &Ctx) -> Outcome {
+    let gs = match gpus(ctx) {
+        Ok(g) => g,
+        Err(o) => return *o,
+    };
+    let by = |want: Option<bool>| -> Vec<Pci> {
+        gs.iter()
+            .filter(|g| g.device.and_then(cc_capable) == want)
+            .cloned()
+            .collect()
+    };
+    let (no, unknown) = (by(Some(false)), by(None));
+    let unreadable: Vec<Pci> = gs.iter().filter(|g| g.device.is_none()).cloned().collect();
+    if !no.is_empty() {
+        return Outcome::fail(format!(
+            "{} GPU(s) of a family without confidential computing (only Hopper and Blackwell have it): the -snp/-tdx GPU shims cannot use them",
+            no.len()
+        ))
+        .fix("use Hopper (H100/H200/GH200) or Blackwell (B200/GB200) GPUs for confidential GPU pods; these GPUs fit qemu-nvidia-gpu")
+        .with(evidence(&no));
+    }
+    if !unreadable.is_empty() {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            format!(
+                "the device id of {} GPU(s) is not observable: confidential-computing support unknown",
+                unreadable.len()
+            ),
+        )
+        .with(evidence(&unreadable));
+    }
+    if !unknown.is_empty() {
+        return Outcome::warn(format!(
+            "{} GPU(s) with a device id this probe does not know: confidential-computing support unknown",
+            unknown.len()
+        ))
+        .with(evidence(&unknown));
+    }
+    Outcome::pass(format!(
+        "all {} GPU(s) are Hopper or Blackwell (confidential computing capable)",
+        gs.len()
+    ))
+    .with(evidence(&gs))
+}
+
+/// `gpu.host_driver`: see `docs/probe-checks.md#gpu-host_driver`.
+fn gpu_host_driver(ctx: &Ctx) -> Outcome {
+    let gs = match gpus(ctx) {
+        Ok(g) => g,
+        Err(o) => return *o,
+    };
+    let held: Vec<Pci> = gs
+        .iter()
+        .filter(|g| matches!(g.driver.name(), Some("nvidia" | "nouveau")))
+        .cloned()
+        .collect();
+    if !held.is_empty() {
+        return Outcome::fail(format!("{} GPU(s) bound to a host driver", held.len()))
+            .fix("let the GPU operator's vfio-manager rebind them (sandbox workloads), or blacklist nouveau/nvidia and bind with vfio_pci.ids=10de:<device>")
+            .with(evidence(&held));
+    }
+    let unknown: Vec<Pci> = gs
+        .iter()
+        .filter(|g| matches!(g.driver, Link::Unknown(_)))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            format!("the driver of {} GPU(s) is not observable", unknown.len()),
+        )
+        .with(evidence(&unknown));
+    }
+    Outcome::pass("no GPU is bound to nvidia or nouveau")
+}
+
+/// `gpu.vfio_bound`: see `docs/probe-checks.md#gpu-vfio_bound`.
+fn gpu_vfio_bound(ctx: &Ctx) -> Outcome {
+    let gs = match gpus(ctx) {
+        Ok(g) => g,
+        Err(o) => return *o,
+    };
+    let unbound: Vec<Pci> = gs
+        .iter()
+        .filter(|g| g.vfio_bound() == Some(false))
+        .cloned()
+        .collect();
+    if !unbound.is_empty() {
+        return Outcome::fail(format!("{} of {} GPU(s) not on vfio-pci", unbound.len(), gs.len()))
+            .fix("GPU operator with sandboxWorkloads.enabled=true (vfio-manager), or echo <bdf> > /sys/bus/pci/drivers/vfio-pci/bind")
+            .with(evidence(&unbound));
+    }
+    let unknown: Vec<Pci> = gs
+        .iter()
+        .filter(|g| g.vfio_bound().is_none())
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            format!("the driver of {} GPU(s) is not observable", unknown.len()),
+        )
+        .with(evidence(&unknown));
+    }
+    Outcome::pass(format!("all {} GPU(s) on vfio-pci", gs.len())).with(evidence(&gs))
+}
+
+/// `gpu.group_viable`: see `docs/probe-checks.md#gpu-group_viable`.
+fn gpu_group_viable(ctx: &Ctx) -> Outcome {
+    let gs = match gpus(ctx) {
+        Ok(g) => g,
+        Err(o) => return *o,
+    };
+    let all = devices(ctx);
+    let mut bad = vec![];
+    let mut unknown = vec![];
+    for g in &gs {
+        let group = match &g.group {
+            Link::To(group) => group,
+            Link::Absent => {
+                bad.push(format!("{} has no IOMMU group", g.bdf));
+                continue;
+            }
+            Link::Unknown(why) => {
+                unknown.push(format!("the IOMMU group of {} ({why})", g.bdf));
+                continue;
+            }
+        };
+        let members = ctx
+            .view
+            .get(&Input::dir(&format!("{GROUPS}/{group}/devices")));
+        if !members.known() {
+            unknown.push(format!(
+                "the members of group {group} ({})",
+                members.summary()
+            ));
+            continue;
+        }
+        for member in members.entries() {
+            let Some(m) = all.get(member) else {
+                unknown.push(format!(
+                    "group {group} member {member} (not in the PCI device list)"
+                ));
+                continue;
+            };
+            if let Some(why) = &m.unidentified {
+                unknown.push(format!("group {group} member {member} ({why})"));
+                continue;
+            }
+            match &m.driver {
+                Link::Unknown(why) => {
+                    unknown.push(format!("the driver of {member} in group {group} ({why})"))
+                }
+                Link::Absent => {}
+                Link::To(d)
+                    if VFIO_DRIVERS.contains(&d.as_str())
+                        || HARMLESS_DRIVERS.contains(&d.as_str()) => {}
+                Link::To(_) => bad.push(format!(
+                    "group {group} of {} also holds {} (a host device)",
+                    g.bdf,
+                    m.label()
+                )),
+            }
+        }
+    }
+    if !bad.is_empty() {
+        return Outcome::fail(bad.join("; "))
+            .fix("bind every function of the group to vfio-pci, or move the GPU to a slot with its own group (ACS-capable switch)");
+    }
+    if !unknown.is_empty() {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            format!(
+                "cannot tell whether the GPU groups are viable: not observable: {}",
+                unknown.join("; ")
+            ),
+        );
+    }
+    Outcome::pass(format!(
+        "every GPU's IOMMU group holds only vfio-bound, bridge or unbound functions ({} GPUs)",
+        gs.len()
+    ))
+}
+
+/// `gpu.vfio_cdev`: see `docs/probe-checks.md#gpu-vfio_cdev`.
+fn gpu_vfio_cdev(ctx: &Ctx) -> Outcome {
+    let gs = match gpus(ctx) {
+        Ok(g) => g,
+        Err(o) => return *o,
+    };
+    let bound: Vec<&Pci> = gs.iter().filter(|g| g.vfio_bound() == Some(true)).collect();
+    if bound.is_empty() {
+        return Outcome::skip(
+            SkipReason::DependencyFailed,
+            "no GPU is bound to vfio-pci, so none can have a vfio cdev",
+        );
+    }
+    let missing: Vec<Pci> = bound
+        .iter()
+        .filter(|g| g.vfio_cdev == Some(false))
+        .map(|g| (*g).clone())
+        .collect();
+    if !missing.is_empty() {
+        return Outcome::warn(format!(
+            "{} GPU(s) without a vfio cdev: confidential GPUs need iommufd",
+            missing.len()
+        ))
+        .fix("kernel with CONFIG_VFIO_DEVICE_CDEV=y")
+        .with(evidence(&missing));
+    }
+    if bound.iter().any(|g| g.vfio_cdev.is_none()) {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            "the vfio-dev directory of a vfio-bound GPU is not observable",
+        );
+    }
+    Outcome::pass(format!(
+        "{} vfio-bound GPU(s) have vfio-dev cdevs{}",
+        bound.len(),
+        if bound.len() < gs.len() {
+            format!(" ({} more are not vfio-bound)", gs.len() - bound.len())
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// `gpu.cc_mode`: see `docs/probe-checks.md#gpu-cc_mode`.
+fn gpu_cc_mode(ctx: &Ctx) -> Outcome {
+    if let Err(o) = gpus(ctx) {
+        return *o;
+    }
+    let ev = vec![ctx.ev(&Input::NodeLabels)];
+    let labels = match ctx.view.get(&Input::NodeLabels) {
+        Reading::Labels { labels } => labels,
+        other => return ctx.unreadable(other, "the node labels").with(ev),
+    };
+    let mode = labels
+        .get("nvidia.com/cc.mode.state")
+        .or_else(|| labels.get("nvidia.com/cc.mode"))
+        .cloned();
+    let ready = labels.get(GPU_CC_READY_LABEL).cloned().unwrap_or_default();
+    let ev = vec![Evidence {
+        source: "node labels".into(),
+        value: format!(
+            "nvidia.com/cc.mode={} {GPU_CC_READY_LABEL}={ready}",
+            mode.as_deref().unwrap_or_default()
+        ),
+    }];
+    let cc_ready = match ready.as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    };
+    let facts = Facts::GpuCc {
+        cc_ready,
+        mode: mode.clone(),
+    };
+    match cc_ready {
+        Some(true) => Outcome::pass(format!(
+            "GPUs in confidential mode ({})",
+            mode.as_deref().unwrap_or_default()
+        )),
+        Some(false) => Outcome::pass(
+            "GPUs not in confidential mode: qemu-nvidia-gpu fits, the -snp/-tdx GPU shims do not",
+        ),
+        None => Outcome::skip(
+            SkipReason::NotObservable,
+            format!("no {GPU_CC_READY_LABEL} label: is the GPU operator's cc-manager running?"),
+        ),
+    }
+    .with(ev)
+    .facts(facts)
 }

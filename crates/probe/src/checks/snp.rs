@@ -1,10 +1,14 @@
 //! AMD SEV-SNP host readiness: CPU support, BIOS enablement (cpuinfo, then MSRs as root),
-//! the IOMMU settings that silently disable SNP, kvm_amd parameters, `/dev/sev` and the SNP
-//! firmware status, ASID capacity.
+//! the IOMMU settings and support that SNP needs, kvm_amd parameters, `/dev/sev` and the
+//! SNP firmware status, what the kernel log of this boot says, ASID capacity.
 
-use super::{aggregate, identity, param, x86_vendor, CMDLINE, MISC_CAPACITY};
-use crate::check::{Check, Group, Outcome, SkipReason};
-use crate::input::{Input, Reading};
+use super::{
+    flags_unknown, identity, param, passed, ready, x86_vendor, Part, CMDLINE, MISC_CAPACITY,
+};
+use crate::check::{Check, Ctx, Evidence, Facts, Outcome, SkipReason};
+use crate::id::CheckId;
+use crate::input::{Input, KvmInfo, Reading};
+use crate::parse::kmsg::{AsidKind, AsidState};
 use crate::parse::{capacity, cmdline, kmsg};
 
 const AMD: &str = "AuthenticAMD";
@@ -13,352 +17,753 @@ const RMP_BASE: u32 = 0xC001_0132;
 const RMP_END: u32 = 0xC001_0133;
 /// Oldest SNP firmware API the Kata/QEMU SNP stack supports.
 const MIN_API: (u8, u8) = (1, 51);
+/// Per-IOMMU extended feature register (EFR[:EFR2]) in hex; bit 63 of EFR is SNPSup.
+const IOMMU_FEATURES: &str = "amd-iommu/features";
+const IOMMU_CLASS: &str = "sys/class/iommu";
 
 const BIOS_FIX: &str = "BIOS: enable SMEE (Secure Memory Encryption), SEV-SNP support, SNP Memory Coverage and the IOMMU; then reboot";
+const IOMMU_FIX: &str = "remove iommu=pt / iommu.passthrough / amd_iommu=off|pgtbl_v2 from the kernel command line (do not add amd_iommu=on); keep the IOMMU enabled in BIOS; then reboot";
 
 fn with_identity(mut v: Vec<Input>) -> Vec<Input> {
     v.extend(identity());
     v
 }
 
+/// The SEV-SNP checks, in evaluation order.
 pub fn checks() -> Vec<Check> {
     vec![
-        Check {
-            id: "snp.cpuid",
-            title: "CPU supports SEV-SNP",
-            group: Group::Snp,
-            inputs: with_identity(vec![
+        Check::new(
+            CheckId::SnpCpuid,
+            with_identity(vec![
                 Input::cpuid(0x8000_0000, 0),
                 Input::cpuid(0x8000_001F, 0),
             ]),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                let ev = vec![ctx.ev(&Input::cpuid(0x8000_001F, 0))];
-                match ctx.view.get(&Input::cpuid(0x8000_001F, 0)) {
-                    Reading::Cpuid { eax, ebx, .. } if eax & (1 << 4) != 0 => Outcome::pass(format!(
-                        "SEV{} SEV-SNP, C-bit {}",
-                        if eax & (1 << 3) != 0 { " SEV-ES" } else { "" },
-                        ebx & 0x3f
-                    ))
-                    .with(ev),
-                    Reading::Cpuid { .. } | Reading::Missing => Outcome::fail("the CPU reports no SEV-SNP (CPUID 0x8000001F EAX bit 4)")
-                        .fix("SEV-SNP needs AMD EPYC 7003 (Milan) or newer on bare metal; a hypervisor hides it from its VMs")
-                        .with(ev),
-                    other => ctx.unreadable(other, "CPUID").with(ev),
-                }
-            },
-        },
-        Check {
-            id: "snp.bios.cpuinfo",
-            title: "SEV-SNP enabled by BIOS and kernel (cpuinfo)",
-            group: Group::Snp,
-            inputs: identity(),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                let flags = super::cpu(ctx).flags;
-                let ev = vec![super::flags_evidence(
-                    ctx,
-                    &["sme", "sev", "sev_es", "sev_snp"],
-                )];
-                if flags.contains("sev_snp") {
-                    Outcome::pass("cpuinfo flags sev, sev_es, sev_snp present").with(ev)
-                } else {
-                    Outcome::fail(
-                        "cpuinfo has no sev_snp flag: BIOS, IOMMU or kernel disabled SEV-SNP",
-                    )
-                    .fix(BIOS_FIX)
-                    .with(ev)
-                }
-            },
-        },
-        Check {
-            id: "snp.bios.msr",
-            title: "SEV-SNP in SYSCFG and RMP (MSRs)",
-            group: Group::Snp,
-            inputs: with_identity(vec![
+            snp_cpuid,
+        ),
+        Check::new(CheckId::SnpBiosCpuinfo, identity(), snp_bios_cpuinfo),
+        Check::new(
+            CheckId::SnpBiosMsr,
+            with_identity(vec![
                 Input::msr(SYSCFG),
                 Input::msr(RMP_BASE),
                 Input::msr(RMP_END),
             ]),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                let ev = vec![
-                    ctx.ev(&Input::msr(SYSCFG)),
-                    ctx.ev(&Input::msr(RMP_BASE)),
-                    ctx.ev(&Input::msr(RMP_END)),
-                ];
-                let syscfg = match ctx.view.get(&Input::msr(SYSCFG)) {
-                    Reading::Msr { value } => *value,
-                    other => return ctx.unreadable(other, "SYSCFG MSR").with(ev),
-                };
-                let (smee, snpen) = (syscfg & (1 << 23) != 0, syscfg & (1 << 24) != 0);
-                let rmp = matches!(
-                    (ctx.view.get(&Input::msr(RMP_BASE)), ctx.view.get(&Input::msr(RMP_END))),
-                    (Reading::Msr { value: b }, Reading::Msr { value: e }) if *b != 0 && e > b
-                );
-                match (smee, snpen, rmp) {
-                    (true, true, true) => {
-                        Outcome::pass("SYSCFG SMEE and SNPEn set, RMP table reserved").with(ev)
-                    }
-                    _ => Outcome::fail(format!(
-                        "SYSCFG SMEE={smee} SNPEn={snpen}, RMP reserved={rmp}"
-                    ))
-                    .fix(BIOS_FIX)
-                    .with(ev),
-                }
-            },
-        },
-        Check {
-            id: "snp.iommu",
-            title: "IOMMU settings compatible with SEV-SNP",
-            group: Group::Snp,
-            inputs: with_identity(vec![
+            snp_bios_msr,
+        ),
+        Check::new(
+            CheckId::SnpIommu,
+            with_identity(vec![
                 Input::file(CMDLINE),
                 Input::each_file("sys/kernel/iommu_groups", "type"),
+                Input::each_file(IOMMU_CLASS, IOMMU_FEATURES),
                 Input::Kmsg,
             ]),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                let cl = ctx.view.file(CMDLINE).text().unwrap_or_default();
-                let mut ev = vec![ctx.ev_file(CMDLINE)];
-                let mut bad = vec![];
-                if cmdline::get(cl, "iommu") == Some("pt") {
-                    bad.push("iommu=pt".to_string());
-                }
-                if matches!(
-                    cmdline::get(cl, "iommu.passthrough"),
-                    Some("1" | "on" | "y")
-                ) {
-                    bad.push("iommu.passthrough=1".to_string());
-                }
-                if let Some(v @ ("off" | "pgtbl_v2")) = cmdline::get(cl, "amd_iommu") {
-                    bad.push(format!("amd_iommu={v}"));
-                }
-                for g in ctx.view.dir("sys/kernel/iommu_groups") {
-                    let path = format!("sys/kernel/iommu_groups/{g}/type");
-                    if ctx
-                        .view
-                        .file(&path)
-                        .text()
-                        .is_some_and(|t| t.trim() == "identity")
-                    {
-                        ev.push(ctx.ev_file(&path));
-                        bad.push(format!("IOMMU group {g} in identity (passthrough) mode"));
-                        break;
-                    }
-                }
-                if let Reading::Kmsg(k) = ctx.view.get(&Input::Kmsg) {
-                    if let Some(l) = kmsg::find(&k.lines, &["SNP", "not enabled"])
-                        .or_else(|| kmsg::find(&k.lines, &["SNP", "disabled"]))
-                    {
-                        ev.push(crate::check::Evidence {
-                            source: "kernel log".into(),
-                            value: l.to_string(),
-                        });
-                        bad.push(format!("kernel: {l}"));
-                    }
-                }
-                if bad.is_empty() {
-                    Outcome::pass("no IOMMU passthrough or v2 page tables").with(ev)
-                } else {
-                    Outcome::fail(format!("SEV-SNP is silently disabled by: {}", bad.join("; ")))
-                        .fix("remove iommu=pt / iommu.passthrough / amd_iommu=off|pgtbl_v2 from the kernel command line (do not add amd_iommu=on); keep the IOMMU enabled in BIOS; then reboot")
-                        .with(ev)
-                }
-            },
-        },
-        Check {
-            id: "snp.kvm.params",
-            title: "kvm_amd SEV-SNP parameters",
-            group: Group::Snp,
-            inputs: with_identity(
+            snp_iommu,
+        ),
+        Check::new(
+            CheckId::SnpKvmParams,
+            with_identity(
                 ["sev", "sev_es", "sev_snp"]
                     .iter()
                     .map(|p| Input::file(&format!("sys/module/kvm_amd/parameters/{p}")))
                     .collect(),
             ),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                let p = |n: &str| format!("sys/module/kvm_amd/parameters/{n}");
-                let ev = vec![
-                    ctx.ev_file(&p("sev")),
-                    ctx.ev_file(&p("sev_es")),
-                    ctx.ev_file(&p("sev_snp")),
-                ];
-                match param(ctx, &p("sev_snp")) {
-                    (Some(true), _) => Outcome::pass("kvm_amd sev_snp=Y").with(ev),
-                    (Some(false), _) => Outcome::fail("kvm_amd loaded with sev_snp=N: KVM refused or was told not to enable SNP")
-                        .fix("check snp.bios.* and snp.iommu; set `options kvm_amd sev_snp=1` and reload kvm_amd")
-                        .with(ev),
-                    (None, Reading::Missing) => Outcome::fail("kvm_amd has no sev_snp parameter: kvm_amd not loaded, or a kernel before 6.11")
-                        .fix("modprobe kvm_amd on a 6.11+ kernel (or a vendor kernel with SNP host support)")
-                        .with(ev),
-                    (None, other) => ctx.unreadable(other, "kvm_amd sev_snp").with(ev),
-                }
-            },
-        },
-        Check {
-            id: "snp.kvm.vmtype",
-            title: "KVM offers SNP VMs",
-            group: Group::Snp,
-            inputs: with_identity(vec![Input::Kvm]),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                let ev = vec![ctx.ev(&Input::Kvm)];
-                match ctx.view.get(&Input::Kvm) {
-                    Reading::Kvm(k) if k.vm_types & (1 << 4) != 0 => {
-                        Outcome::pass("KVM_X86_SNP_VM supported").with(ev)
-                    }
-                    Reading::Kvm(_) => Outcome::warn(
-                        "KVM does not list the SNP VM type (older kernel API, or SNP not enabled)",
-                    )
-                    .with(ev),
-                    other => ctx.unreadable(other, "KVM_CAP_VM_TYPES").with(ev),
-                }
-            },
-        },
-        Check {
-            id: "snp.dev",
-            title: "/dev/sev",
-            group: Group::Snp,
-            inputs: with_identity(vec![Input::device("dev/sev")]),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                let ev = vec![ctx.ev(&Input::device("dev/sev"))];
-                match ctx.view.get(&Input::device("dev/sev")) {
-                    Reading::Device { .. } => Outcome::pass("/dev/sev present").with(ev),
-                    _ => Outcome::fail("no /dev/sev: the PSP driver is not bound")
-                        .fix("modprobe ccp on bare metal with the PSP enabled in BIOS")
-                        .with(ev),
-                }
-            },
-        },
-        Check {
-            id: "snp.fw.status",
-            title: "SNP firmware (SNP_PLATFORM_STATUS)",
-            group: Group::Snp,
-            inputs: with_identity(vec![Input::SnpStatus]),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                if !ctx.passed("snp.dev") {
-                    return Outcome::skip(SkipReason::DependencyFailed, "no /dev/sev");
-                }
-                let ev = vec![ctx.ev(&Input::SnpStatus)];
-                let s = match ctx.view.get(&Input::SnpStatus) {
-                    Reading::Snp(s) => s,
-                    other => return ctx.unreadable(other, "SNP_PLATFORM_STATUS").with(ev),
-                };
-                let api = (s.api_major, s.api_minor);
-                let mut problems = vec![];
-                if !s.rmp_initialized || s.state == 0 {
-                    problems.push("SNP is not initialised (RMP not set up)".to_string());
-                }
-                // Compare (major, minor), not the minor alone: a 2.x firmware is newer than 1.55.
-                if api < MIN_API {
-                    problems.push(format!(
-                        "firmware API {}.{} is older than {}.{}",
-                        api.0, api.1, MIN_API.0, MIN_API.1
-                    ));
-                }
-                if !problems.is_empty() {
-                    return Outcome::fail(problems.join("; ")).fix("update the SEV firmware (BIOS update or /lib/firmware/amd/amd_sev_fam*h_model*h.sbin) and reload ccp").with(ev);
-                }
-                let mut warns = vec![];
-                if !s.alias_check_complete {
-                    warns.push("the memory alias check has not completed (needs the BadRAM-mitigation firmware, AMD-SB-3015)".to_string());
-                }
-                if s.platform_tcb != s.reported_tcb {
-                    warns.push(format!(
-                        "installed TCB {} differs from the reported TCB {} (attestation reports the older one until `snphost commit`)",
-                        s.platform_tcb, s.reported_tcb
-                    ));
-                }
-                let summary = format!(
-                    "API {}.{} build {}, {} guests, TCB {}",
-                    api.0, api.1, s.build_id, s.guest_count, s.platform_tcb
-                );
-                if warns.is_empty() {
-                    Outcome::pass(summary).with(ev)
-                } else {
-                    Outcome::warn(format!("{summary}; {}", warns.join("; "))).with(ev)
-                }
-            },
-        },
-        Check {
-            id: "snp.capacity",
-            title: "SEV-SNP guest capacity (ASIDs)",
-            group: Group::Snp,
-            inputs: with_identity(vec![Input::file(MISC_CAPACITY), Input::Kmsg]),
-            eval: |ctx| {
-                if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
-                    return o;
-                }
-                let ev = vec![ctx.ev_file(MISC_CAPACITY)];
-                // SNP guests draw from the SEV-ES ASID space.
-                let cap = ctx
-                    .view
-                    .file(MISC_CAPACITY)
-                    .text()
-                    .and_then(|t| capacity::get(t, "sev_es"));
-                let from_log = match ctx.view.get(&Input::Kmsg) {
-                    Reading::Kmsg(k) => kmsg::find(&k.lines, &["SEV-SNP", "ASIDs"])
-                        .and_then(kmsg::asid_range)
-                        .map(u64::from),
-                    _ => None,
-                };
-                match cap.or(from_log) {
-                    Some(0) => Outcome::warn("0 ASIDs for SEV-ES/SNP guests")
-                        .fix("BIOS: raise the SEV-ES ASID Space Limit")
-                        .with(ev),
-                    Some(n) => {
-                        Outcome::pass(format!("{n} concurrent SEV-SNP guests at most")).with(ev)
-                    }
-                    None => {
-                        Outcome::skip(SkipReason::NotObservable, "no sev_es line in misc.capacity")
-                            .with(ev)
-                    }
-                }
-            },
-        },
-        Check {
-            id: "snp.ready",
-            title: "SEV-SNP host ready",
-            group: Group::Snp,
-            inputs: identity(),
-            eval: |ctx| {
-                aggregate(
-                    ctx,
-                    &[
-                        "snp.cpuid",
-                        "snp.bios.cpuinfo",
-                        "snp.bios.msr",
-                        "snp.iommu",
-                        "snp.kvm.params",
-                        "snp.dev",
-                        "snp.fw.status",
-                        "kvm.vendor_module",
-                    ],
-                    "SEV-SNP host",
-                )
-            },
-        },
+            snp_kvm_params,
+        ),
+        Check::new(
+            CheckId::SnpKvmVmtype,
+            with_identity(vec![Input::Kvm]),
+            snp_kvm_vmtype,
+        ),
+        Check::new(
+            CheckId::SnpDev,
+            with_identity(vec![Input::device("dev/sev")]),
+            snp_dev,
+        ),
+        Check::new(
+            CheckId::SnpFwLegacy,
+            with_identity(vec![Input::SevStatus]),
+            snp_fw_legacy,
+        ),
+        Check::new(
+            CheckId::SnpFwStatus,
+            with_identity(vec![Input::SnpStatus, Input::SevStatus]),
+            snp_fw_status,
+        ),
+        Check::new(CheckId::SnpKmsg, with_identity(vec![Input::Kmsg]), snp_kmsg),
+        Check::new(
+            CheckId::SnpCapacity,
+            with_identity(vec![Input::file(MISC_CAPACITY), Input::Kmsg]),
+            snp_capacity,
+        ),
+        Check::new(CheckId::SnpReady, identity(), snp_ready),
     ]
+}
+
+/// `snp.cpuid`: see `docs/probe-checks.md#snp-cpuid`.
+fn snp_cpuid(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let c = super::cpu(ctx);
+    let name = c.model_name.clone().unwrap_or_default();
+    let ev = vec![
+        ctx.ev(&Input::cpuid(0x8000_001F, 0)),
+        Evidence {
+            source: format!("/{}", super::CPUINFO),
+            value: format!(
+                "family {} model {}: {name}",
+                c.family.map_or("?".into(), |f| format!("{f:#x}")),
+                c.model.map_or("?".into(), |m| format!("{m:#x}"))
+            ),
+        },
+    ];
+    // Recognise the CPUs that never had SNP, whatever the hypervisor shows.
+    if name.contains("Ryzen") || name.contains("Threadripper") {
+        return Outcome::fail(format!(
+            "{name} is a client CPU: SEV-SNP is offered by AMD EPYC only"
+        ))
+        .fix("run SEV-SNP guests on AMD EPYC 7003 (Milan) or newer")
+        .with(ev);
+    }
+    if c.family == Some(0x17) {
+        return Outcome::fail(format!(
+            "{} is a first- or second-generation EPYC (Zen/Zen 2, family 17h): SEV and SEV-ES only, no SEV-SNP",
+            if name.is_empty() { "this CPU" } else { name.as_str() }
+        ))
+        .fix("SEV-SNP needs AMD EPYC 7003 (Milan) or newer; on this host only the non-confidential shims fit")
+        .with(ev);
+    }
+    match ctx.view.get(&Input::cpuid(0x8000_001F, 0)) {
+        Reading::Cpuid { eax, ebx, .. } if eax & (1 << 4) != 0 => Outcome::pass(format!(
+            "SEV{} SEV-SNP, C-bit {}",
+            if eax & (1 << 3) != 0 { " SEV-ES" } else { "" },
+            ebx & 0x3f
+        ))
+        .with(ev),
+        Reading::Cpuid { .. } | Reading::Missing => Outcome::fail("the CPU reports no SEV-SNP (CPUID 0x8000001F EAX bit 4)")
+            .fix("SEV-SNP needs AMD EPYC 7003 (Milan) or newer on bare metal; a hypervisor hides it from its VMs")
+            .with(ev),
+        other => ctx.unreadable(other, "CPUID").with(ev),
+    }
+}
+
+/// `snp.bios.cpuinfo`: see `docs/probe-checks.md#snp-bios-cpuinfo`.
+fn snp_bios_cpuinfo(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let ev = vec![super::flags_evidence(
+        ctx,
+        &["sme", "sev", "sev_es", "sev_snp"],
+    )];
+    if let Some(o) = flags_unknown(ctx, "SEV-SNP enablement") {
+        return o.with(ev);
+    }
+    if super::cpu(ctx).flags.contains("sev_snp") {
+        Outcome::pass("cpuinfo flags sev, sev_es, sev_snp present").with(ev)
+    } else {
+        Outcome::fail("cpuinfo has no sev_snp flag: BIOS, IOMMU or kernel disabled SEV-SNP")
+            .fix(BIOS_FIX)
+            .with(ev)
+    }
+}
+
+/// `snp.bios.msr`: see `docs/probe-checks.md#snp-bios-msr`.
+fn snp_bios_msr(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let ev = vec![
+        ctx.ev(&Input::msr(SYSCFG)),
+        ctx.ev(&Input::msr(RMP_BASE)),
+        ctx.ev(&Input::msr(RMP_END)),
+    ];
+    let syscfg = match ctx.view.get(&Input::msr(SYSCFG)) {
+        Reading::Msr { value } => *value,
+        other => return ctx.unreadable(other, "SYSCFG MSR").with(ev),
+    };
+    let (smee, snpen) = (syscfg & (1 << 23) != 0, syscfg & (1 << 24) != 0);
+    let rmp = match (
+        ctx.view.get(&Input::msr(RMP_BASE)),
+        ctx.view.get(&Input::msr(RMP_END)),
+    ) {
+        (Reading::Msr { value: b }, Reading::Msr { value: e }) => Some(*b != 0 && e > b),
+        (Reading::Missing, _) | (_, Reading::Missing) => Some(false),
+        _ => None,
+    };
+    let rmp_text = match rmp {
+        Some(r) => format!("RMP reserved={r}"),
+        None => "RMP range not observable".into(),
+    };
+    match (smee, snpen, rmp) {
+        (true, true, Some(true)) => {
+            Outcome::pass("SYSCFG SMEE and SNPEn set, RMP table reserved").with(ev)
+        }
+        (true, true, None) => Outcome::skip(
+            SkipReason::NotObservable,
+            format!("SYSCFG SMEE and SNPEn set; {rmp_text}"),
+        )
+        .with(ev),
+        _ => Outcome::fail(format!("SYSCFG SMEE={smee} SNPEn={snpen}, {rmp_text}"))
+            .fix(BIOS_FIX)
+            .with(ev),
+    }
+}
+
+/// EFR bit 63 (SNPSup) of one `amd-iommu/features` value (`efr` or `efr:efr2`, hex).
+fn snp_sup(features: &str) -> Option<bool> {
+    let efr = features.trim().split(':').next()?;
+    u64::from_str_radix(efr.trim_start_matches("0x"), 16)
+        .ok()
+        .map(|v| v & (1 << 63) != 0)
+}
+
+/// Kernel-log lines saying the IOMMU turned SNP off.
+fn iommu_log_negative(lines: &[String]) -> Option<&str> {
+    lines.iter().map(String::as_str).find(|l| {
+        (l.contains("AMD-Vi") || l.contains("IOMMU"))
+            && l.contains("SNP")
+            && [
+                "not enabled",
+                "disabled",
+                "passthrough",
+                "cannot be supported",
+                "V2 page table",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
+    })
+}
+
+/// `snp.iommu`: see `docs/probe-checks.md#snp-iommu`.
+fn snp_iommu(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let cl_reading = ctx.view.file(CMDLINE);
+    let cl = cl_reading.text().unwrap_or_default();
+    let mut ev = vec![ctx.ev_file(CMDLINE)];
+    let mut bad = vec![];
+    let mut unknown = vec![];
+    if !cl_reading.known() {
+        unknown.push(format!("/{CMDLINE} {}", cl_reading.summary()));
+    }
+    if cmdline::get(cl, "iommu") == Some("pt") {
+        bad.push("iommu=pt".to_string());
+    }
+    if matches!(
+        cmdline::get(cl, "iommu.passthrough"),
+        Some("1" | "on" | "y")
+    ) {
+        bad.push("iommu.passthrough=1".to_string());
+    }
+    if let Some(v @ ("off" | "pgtbl_v2")) = cmdline::get(cl, "amd_iommu") {
+        bad.push(format!("amd_iommu={v}"));
+    }
+    for g in ctx.view.dir("sys/kernel/iommu_groups") {
+        let path = format!("sys/kernel/iommu_groups/{g}/type");
+        if ctx
+            .view
+            .file(&path)
+            .text()
+            .is_some_and(|t| t.trim() == "identity")
+        {
+            ev.push(ctx.ev_file(&path));
+            bad.push(format!("IOMMU group {g} in identity (passthrough) mode"));
+            break;
+        }
+    }
+    // IOMMU extended features: SNP needs SNPSup on every IOMMU.
+    let iommus = ctx.view.get(&Input::dir(IOMMU_CLASS));
+    let mut sup = vec![];
+    for i in iommus.entries() {
+        let path = format!("{IOMMU_CLASS}/{i}/{IOMMU_FEATURES}");
+        match ctx.view.file(&path) {
+            Reading::Text { value } => {
+                ev.push(ctx.ev_file(&path));
+                match snp_sup(value) {
+                    Some(true) => sup.push(i.clone()),
+                    Some(false) => bad.push(format!(
+                        "IOMMU {i} lacks SNP support (EFR bit 63 SNPSup clear: board firmware)"
+                    )),
+                    None => {}
+                }
+            }
+            Reading::Missing => {}
+            other => {
+                ev.push(ctx.ev_file(&path));
+                unknown.push(format!("/{path} {}", other.summary()));
+            }
+        }
+    }
+    if matches!(iommus, Reading::Entries { names } if names.is_empty())
+        || matches!(iommus, Reading::Missing)
+    {
+        bad.push("no IOMMU is active: SEV-SNP needs the AMD IOMMU".into());
+    }
+    let mut log_positive = false;
+    if let Reading::Kmsg(k) = ctx.view.get(&Input::Kmsg) {
+        if let Some(l) = iommu_log_negative(&k.lines) {
+            ev.push(Evidence {
+                source: "kernel log".into(),
+                value: l.to_string(),
+            });
+            bad.push(format!("kernel: {l}"));
+        }
+        if let Some(l) = kmsg::find(&k.lines, &["IOMMU SNP support enabled"]) {
+            ev.push(Evidence {
+                source: "kernel log".into(),
+                value: l.to_string(),
+            });
+            log_positive = true;
+        }
+    }
+    if !bad.is_empty() {
+        let mut fixes = vec![];
+        if bad
+            .iter()
+            .any(|b| b.contains("iommu") || b.contains("identity") || b.contains("passthrough"))
+        {
+            fixes.push(IOMMU_FIX);
+        }
+        if bad.iter().any(|b| b.contains("SNPSup")) {
+            fixes.push(
+                "update the board firmware (BIOS) so the IOMMU reports SNP support (EFR SNPSup)",
+            );
+        }
+        if bad.iter().any(|b| b.contains("no IOMMU is active")) {
+            fixes.push("BIOS: enable the IOMMU (on bare metal; a VM has no AMD IOMMU for SNP)");
+        }
+        if fixes.is_empty() {
+            fixes.push(IOMMU_FIX);
+        }
+        return Outcome::fail(format!(
+            "SEV-SNP is silently disabled by: {}",
+            bad.join("; ")
+        ))
+        .fix(fixes.join("; "))
+        .with(ev);
+    }
+    let supported = log_positive || (!sup.is_empty() && sup.len() == iommus.entries().len());
+    if supported && unknown.is_empty() {
+        return Outcome::pass(format!(
+            "no IOMMU passthrough or v2 page tables; IOMMU SNP support {}",
+            if log_positive {
+                "enabled (kernel log)"
+            } else {
+                "reported (EFR SNPSup)"
+            }
+        ))
+        .with(ev);
+    }
+    if !supported {
+        unknown.push("IOMMU SNP support (EFR SNPSup, or the kernel's `IOMMU SNP support enabled`) not observed".into());
+    }
+    Outcome::skip(
+        SkipReason::NotObservable,
+        format!(
+            "no setting that disables SEV-SNP was seen, but: {}",
+            unknown.join("; ")
+        ),
+    )
+    .with(ev)
+}
+
+/// `snp.kvm.params`: see `docs/probe-checks.md#snp-kvm-params`.
+fn snp_kvm_params(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let p = |n: &str| format!("sys/module/kvm_amd/parameters/{n}");
+    let ev = vec![
+        ctx.ev_file(&p("sev")),
+        ctx.ev_file(&p("sev_es")),
+        ctx.ev_file(&p("sev_snp")),
+    ];
+    match param(ctx, &p("sev_snp")) {
+        (Some(true), _) => Outcome::pass("kvm_amd sev_snp=Y").with(ev),
+        (Some(false), _) => Outcome::fail("kvm_amd loaded with sev_snp=N: KVM refused or was told not to enable SNP")
+            .fix("check snp.bios.*, snp.iommu and snp.kmsg; set `options kvm_amd sev_snp=1` and reload kvm_amd")
+            .with(ev),
+        (None, Reading::Missing) => Outcome::fail("kvm_amd has no sev_snp parameter: kvm_amd not loaded, or a kernel before 6.11")
+            .fix("modprobe kvm_amd on a 6.11+ kernel (or a vendor kernel with SNP host support)")
+            .with(ev),
+        (None, other) => ctx.unreadable(other, "kvm_amd sev_snp").with(ev),
+    }
+}
+
+/// `snp.kvm.vmtype`: see `docs/probe-checks.md#snp-kvm-vmtype`.
+fn snp_kvm_vmtype(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let ev = vec![ctx.ev(&Input::Kvm)];
+    match ctx.view.get(&Input::Kvm) {
+        Reading::Kvm(k) => match k.offers(KvmInfo::SNP) {
+            Some(true) => Outcome::pass("KVM_X86_SNP_VM supported").with(ev),
+            Some(false) => Outcome::warn(
+                "KVM does not list the SNP VM type (older kernel API, or SNP not enabled)",
+            )
+            .with(ev),
+            None => Outcome::skip(
+                SkipReason::NotObservable,
+                "KVM_CAP_VM_TYPES is not observable",
+            )
+            .with(ev),
+        },
+        other => ctx.unreadable(other, "KVM_CAP_VM_TYPES").with(ev),
+    }
+}
+
+/// `snp.dev`: see `docs/probe-checks.md#snp-dev`.
+fn snp_dev(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let ev = vec![ctx.ev(&Input::device("dev/sev"))];
+    match ctx.view.get(&Input::device("dev/sev")) {
+        Reading::Device { .. } => Outcome::pass("/dev/sev present").with(ev),
+        Reading::Missing => Outcome::fail("no /dev/sev: the PSP driver is not bound")
+            .fix("modprobe ccp on bare metal with the PSP enabled in BIOS")
+            .with(ev),
+        other => ctx.unreadable(other, "/dev/sev").with(ev),
+    }
+}
+
+/// `snp.fw.status`: see `docs/probe-checks.md#snp-fw-status`.
+fn snp_fw_status(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    if !ctx.passed(CheckId::SnpDev) {
+        return Outcome::skip(SkipReason::DependencyFailed, "/dev/sev was not observed");
+    }
+    let ev = vec![ctx.ev(&Input::SnpStatus)];
+    let s = match ctx.view.get(&Input::SnpStatus) {
+        Reading::Snp(s) => s,
+        other => {
+            // A firmware that predates SNP rejects SNP_PLATFORM_STATUS; the legacy status
+            // still gives its API version.
+            if let (Reading::Error { .. }, Reading::Sev(l)) =
+                (other, ctx.view.get(&Input::SevStatus))
+            {
+                if (l.api_major, l.api_minor) < MIN_API {
+                    return Outcome::fail(format!(
+                        "SNP_PLATFORM_STATUS was rejected and the SEV firmware API is {}.{}: it predates SEV-SNP (needs {}.{})",
+                        l.api_major, l.api_minor, MIN_API.0, MIN_API.1
+                    ))
+                    .fix("update the SEV firmware (BIOS update or /lib/firmware/amd/amd_sev_fam*h_model*h.sbin) and reload ccp")
+                    .with(ev)
+                    .with(vec![ctx.ev(&Input::SevStatus)]);
+                }
+            }
+            return ctx.unreadable(other, "SNP_PLATFORM_STATUS").with(ev);
+        }
+    };
+    let api = (s.api_major, s.api_minor);
+    let mut problems = vec![];
+    if !s.rmp_initialized || s.state == 0 {
+        problems.push("SNP is not initialised (RMP not set up)".to_string());
+    }
+    // Compare (major, minor), not the minor alone: a 2.x firmware is newer than 1.55.
+    if api < MIN_API {
+        problems.push(format!(
+            "firmware API {}.{} is older than {}.{}",
+            api.0, api.1, MIN_API.0, MIN_API.1
+        ));
+    }
+    if !problems.is_empty() {
+        return Outcome::fail(problems.join("; ")).fix("update the SEV firmware (BIOS update or /lib/firmware/amd/amd_sev_fam*h_model*h.sbin) and reload ccp").with(ev);
+    }
+    let mut warns = vec![];
+    if !s.alias_check_complete {
+        warns.push("the memory alias check has not completed (needs the BadRAM-mitigation firmware, AMD-SB-3015)".to_string());
+    }
+    if s.platform_tcb != s.reported_tcb {
+        warns.push(format!(
+            "installed TCB {} differs from the reported TCB {} (attestation reports the older one until `snphost commit`)",
+            s.platform_tcb, s.reported_tcb
+        ));
+    }
+    let summary = format!(
+        "API {}.{} build {}, {} guests, TCB {}",
+        api.0, api.1, s.build_id, s.guest_count, s.platform_tcb
+    );
+    if warns.is_empty() {
+        Outcome::pass(summary).with(ev)
+    } else {
+        Outcome::warn(format!("{summary}; {}", warns.join("; "))).with(ev)
+    }
+}
+
+/// `snp.fw.legacy`: see `docs/probe-checks.md#snp-fw-legacy`.
+fn snp_fw_legacy(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV") {
+        return o;
+    }
+    if !ctx.passed(CheckId::SnpDev) {
+        return Outcome::skip(SkipReason::DependencyFailed, "/dev/sev was not observed");
+    }
+    let ev = vec![ctx.ev(&Input::SevStatus)];
+    match ctx.view.get(&Input::SevStatus) {
+        Reading::Sev(s) => Outcome::pass(format!(
+            "SEV firmware API {}.{} build {}, {}, {} SEV guests",
+            s.api_major,
+            s.api_minor,
+            s.build_id,
+            match s.state {
+                0 => "uninitialised (the kernel initialises SEV when the first SEV guest starts)",
+                1 => "initialised",
+                _ => "working",
+            },
+            s.guest_count
+        ))
+        .with(ev),
+        other => ctx.unreadable(other, "PLATFORM_STATUS").with(ev),
+    }
+}
+
+/// Kernel-log lines that block SEV-SNP for this boot, with their fix.
+const LOG_BLOCKERS: &[(&[&str], &str, &str)] = &[
+    (
+        &["Memory for the RMP table has not been reserved by BIOS"],
+        "the BIOS reserved no RMP table: SNP is disabled",
+        "BIOS: enable SEV-SNP support and SNP Memory Coverage; then reboot",
+    ),
+    (
+        &["timed out, disabling PSP"],
+        "the PSP stopped answering and was disabled: SEV/SNP are dead until the next reboot",
+        "reboot (a cold boot if it persists) and update the SEV firmware",
+    ),
+    (
+        &["SEV-SNP: failed to INIT"],
+        "the firmware refused SNP_INIT",
+        "update the SEV firmware and check the BIOS SNP settings; then reboot",
+    ),
+    (
+        &["SNP_INIT failed"],
+        "the firmware refused SNP_INIT",
+        "update the SEV firmware and check the BIOS SNP settings; then reboot",
+    ),
+    (
+        &["kvm_amd: SEV-SNP disabled"],
+        "kvm_amd disabled SEV-SNP",
+        "see snp.iommu and snp.bios.*; set `options kvm_amd sev_snp=1` and reload kvm_amd",
+    ),
+    (
+        &["SNP: IOMMU is disabled or configured in passthrough mode"],
+        "the IOMMU is off or in passthrough mode: SNP cannot be supported",
+        IOMMU_FIX,
+    ),
+    (
+        &["SEV-SNP: IOMMU is either disabled"],
+        "the IOMMU is off or in passthrough mode: SNP cannot be supported",
+        IOMMU_FIX,
+    ),
+];
+
+/// `snp.kmsg`: see `docs/probe-checks.md#snp-kmsg`.
+fn snp_kmsg(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let k = match ctx.view.get(&Input::Kmsg) {
+        Reading::Kmsg(k) => k,
+        other => {
+            return ctx
+                .unreadable(other, "the kernel log")
+                .with(vec![ctx.ev(&Input::Kmsg)])
+        }
+    };
+    let line_ev = |l: &str| Evidence {
+        source: "kernel log".into(),
+        value: l.to_string(),
+    };
+    let mut ev = vec![];
+    let mut blocks = vec![];
+    let mut fixes: Vec<&str> = vec![];
+    for (needles, what, fix) in LOG_BLOCKERS {
+        if let Some(l) = kmsg::find(&k.lines, needles) {
+            ev.push(line_ev(l));
+            if !blocks.contains(what) {
+                blocks.push(*what);
+            }
+            if !fixes.contains(fix) {
+                fixes.push(fix);
+            }
+        }
+    }
+    let mut find = |needles: &[&str]| {
+        kmsg::find(&k.lines, needles)
+            .map(|l| ev.push(line_ev(l)))
+            .is_some()
+    };
+    let rmp_reserved = find(&["SEV-SNP: RMP table physical range"]);
+    let firmware_initialised = find(&["SEV-SNP API:"]);
+    let kvm_snp = find(&["kvm_amd: SEV-SNP enabled"]) || find(&["SEV-ES and SEV-SNP supported:"]);
+    let iommu_snp = find(&["IOMMU SNP support enabled"]);
+    let facts = Facts::SnpLog {
+        rmp_reserved,
+        firmware_initialised,
+        kvm_snp,
+        iommu_snp,
+    };
+    if !blocks.is_empty() {
+        return Outcome::fail(format!("this boot: {}", blocks.join("; ")))
+            .fix(fixes.join("; "))
+            .with(ev)
+            .facts(facts);
+    }
+    let mut seen = vec![];
+    for (yes, what) in [
+        (rmp_reserved, "BIOS reserved the RMP"),
+        (firmware_initialised, "SNP firmware initialised"),
+        (kvm_snp, "kvm_amd enabled SEV-SNP"),
+        (iommu_snp, "IOMMU SNP support enabled"),
+    ] {
+        if yes {
+            seen.push(what);
+        }
+    }
+    if !seen.is_empty() {
+        return Outcome::pass(format!("this boot: {}", seen.join(", ")))
+            .with(ev)
+            .facts(facts);
+    }
+    if k.complete {
+        Outcome::warn("the complete kernel log of this boot has no SEV-SNP line: the kernel did not set SNP up")
+            .fix(BIOS_FIX)
+            .facts(facts)
+    } else {
+        Outcome::skip(
+            SkipReason::NotObservable,
+            "no SEV-SNP line in a kernel log that no longer reaches back to boot",
+        )
+        .facts(facts)
+    }
+}
+
+/// `snp.capacity`: see `docs/probe-checks.md#snp-capacity`.
+fn snp_capacity(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let mut ev = vec![ctx.ev_file(MISC_CAPACITY)];
+    // SNP guests draw from the SEV-ES ASID space.
+    let cap = ctx
+        .view
+        .file(MISC_CAPACITY)
+        .text()
+        .and_then(|t| capacity::get(t, "sev_es"));
+    let lines = match ctx.view.get(&Input::Kmsg) {
+        Reading::Kmsg(k) => kmsg::asid_lines(&k.lines),
+        _ => vec![],
+    };
+    let snp_line = lines.iter().find(|(a, _)| a.kind == AsidKind::SevSnp);
+    if let Some((a, l)) = snp_line {
+        ev.push(Evidence {
+            source: "kernel log".into(),
+            value: l.to_string(),
+        });
+        if a.state == AsidState::Disabled {
+            return Outcome::warn("kvm_amd disabled SEV-SNP: no SNP guests can start")
+                .fix("see snp.kmsg and snp.kvm.params")
+                .with(ev);
+        }
+    }
+    let from_log = snp_line
+        .or_else(|| lines.iter().find(|(a, _)| a.kind == AsidKind::SevEsAndSnp))
+        .or_else(|| lines.iter().find(|(a, _)| a.kind == AsidKind::SevEs))
+        .and_then(|(a, l)| {
+            if snp_line.is_none() {
+                ev.push(Evidence {
+                    source: "kernel log".into(),
+                    value: l.to_string(),
+                });
+            }
+            a.count.map(u64::from)
+        });
+    match cap.or(from_log) {
+        Some(0) => Outcome::warn("0 ASIDs for SEV-ES/SNP guests")
+            .fix("BIOS: raise the SEV-ES ASID Space Limit")
+            .with(ev),
+        Some(n) => Outcome::pass(format!("{n} concurrent SEV-SNP guests at most")).with(ev),
+        None => Outcome::skip(
+            SkipReason::NotObservable,
+            "neither misc.capacity nor the kernel log gives the SEV-ES/SNP ASID count",
+        )
+        .with(ev),
+    }
+}
+
+/// What the kernel log of this boot proved, from `snp.kmsg`'s facts.
+fn log_shows(ctx: &Ctx, pick: fn(&Facts) -> bool) -> bool {
+    ctx.earlier(CheckId::SnpKmsg)
+        .and_then(|o| o.facts.as_ref())
+        .is_some_and(pick)
+}
+
+/// The parts an SEV-SNP host needs positively observed.
+const PARTS: &[Part] = &[
+    Part {
+        what: "a CPU with SEV-SNP (snp.cpuid)",
+        checks: &[CheckId::SnpCpuid],
+        proven: |c| passed(c, CheckId::SnpCpuid),
+    },
+    Part {
+        what: "SEV-SNP enabled by the BIOS (snp.bios.cpuinfo, snp.bios.msr or the kernel log's RMP line)",
+        checks: &[CheckId::SnpBiosCpuinfo, CheckId::SnpBiosMsr, CheckId::SnpKmsg],
+        proven: |c| {
+            passed(c, CheckId::SnpBiosCpuinfo)
+                || passed(c, CheckId::SnpBiosMsr)
+                || log_shows(c, |f| matches!(f, Facts::SnpLog { rmp_reserved: true, .. }))
+        },
+    },
+    Part {
+        what: "an IOMMU that supports SEV-SNP (snp.iommu)",
+        checks: &[CheckId::SnpIommu],
+        proven: |c| {
+            passed(c, CheckId::SnpIommu)
+                || log_shows(c, |f| matches!(f, Facts::SnpLog { iommu_snp: true, .. }))
+        },
+    },
+    Part {
+        what: "KVM with SEV-SNP (snp.kvm.params, snp.kvm.vmtype or the kernel log)",
+        checks: &[
+            CheckId::KvmVendorModule,
+            CheckId::SnpKvmParams,
+            CheckId::SnpKvmVmtype,
+        ],
+        proven: |c| {
+            passed(c, CheckId::KvmVendorModule)
+                && (passed(c, CheckId::SnpKvmParams)
+                    || passed(c, CheckId::SnpKvmVmtype)
+                    || log_shows(c, |f| matches!(f, Facts::SnpLog { kvm_snp: true, .. })))
+        },
+    },
+    Part {
+        what: "initialised SNP firmware (snp.fw.status or the kernel log's `SEV-SNP API` line)",
+        checks: &[CheckId::SnpDev, CheckId::SnpFwStatus, CheckId::SnpKmsg],
+        proven: |c| {
+            passed(c, CheckId::SnpDev)
+                && (c.passed(CheckId::SnpFwStatus)
+                    || log_shows(c, |f| {
+                        matches!(
+                            f,
+                            Facts::SnpLog {
+                                firmware_initialised: true,
+                                ..
+                            }
+                        )
+                    }))
+        },
+    },
+];
+
+/// `snp.ready`: see `docs/probe-checks.md#snp-ready`.
+fn snp_ready(ctx: &Ctx) -> Outcome {
+    ready(ctx, PARTS, "SEV-SNP host")
 }
 
 #[cfg(test)]
@@ -368,5 +773,15 @@ mod tests {
         assert!((2u8, 0u8) > super::MIN_API);
         assert!((1u8, 50u8) < super::MIN_API);
         assert!((1u8, 55u8) > super::MIN_API);
+    }
+
+    #[test]
+    fn snpsup_is_efr_bit_63() {
+        assert_eq!(
+            super::snp_sup("a5bf732ef82a2eef:0000000000000001"),
+            Some(true)
+        );
+        assert_eq!(super::snp_sup("25bf732ef82a2eef"), Some(false));
+        assert_eq!(super::snp_sup("garbage"), None);
     }
 }

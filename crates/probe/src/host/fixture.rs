@@ -9,16 +9,19 @@ use serde::{Deserialize, Serialize};
 
 use super::fs::RootFs;
 use super::Host;
-use crate::input::{Input, Kmsg, KvmInfo, Reading, SnpStatus};
+use crate::input::{Input, Kmsg, KvmInfo, Reading, SevStatus, SnpStatus};
 
 /// A hardware fact, or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Hw<T> {
+    /// The fact.
     Value(T),
+    /// Why it is not known.
     Unavailable {
         /// `missing`, `denied`, `not_observable` or `error`.
         unavailable: String,
+        /// The error or reason.
         #[serde(default)]
         detail: String,
     },
@@ -36,6 +39,7 @@ impl<T: Clone> Hw<T> {
     }
 }
 
+/// The reading an unavailable marker (`missing`, `denied`, ...) stands for.
 pub fn unavailable_reading(kind: &str, detail: &str) -> Reading {
     let detail = detail.to_string();
     match kind {
@@ -46,46 +50,74 @@ pub fn unavailable_reading(kind: &str, detail: &str) -> Reading {
     }
 }
 
+/// Why a file, directory, link or device could not be read (in `unavailable`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unavailable {
+    /// `missing`, `denied`, `not_observable` or `error`.
+    pub unavailable: String,
+    /// The error or reason.
+    #[serde(default)]
+    pub detail: String,
+}
+
 /// The `hw.json` of a fixture. Absent sections are not observable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HwFile {
-    /// `"0x8000001f/0": [eax, ebx, ecx, edx]`; an empty map means "no CPUID" (not x86).
+    /// `"0x8000001f/0": [eax, ebx, ecx, edx]` or an unavailable marker; an empty map
+    /// means "no CPUID" (not x86); a leaf not listed does not exist.
     #[serde(default)]
-    pub cpuid: BTreeMap<String, [u32; 4]>,
+    pub cpuid: BTreeMap<String, Hw<[u32; 4]>>,
     /// `"0xc0010010": value` or an unavailable marker.
     #[serde(default)]
     pub msr: BTreeMap<String, Hw<u64>>,
+    /// `/dev/kvm` ioctls; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kvm: Option<Hw<KvmInfo>>,
+    /// SNP_PLATFORM_STATUS; absent: no `/dev/sev`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snp_status: Option<Hw<SnpStatus>>,
+    /// The legacy SEV PLATFORM_STATUS; absent: no `/dev/sev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sev_status: Option<Hw<SevStatus>>,
+    /// The kernel log; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kmsg: Option<Hw<Kmsg>>,
-    /// `/dev` nodes that exist: `"dev/kvm": "char"`.
+    /// `/dev` nodes that exist (`"dev/kvm": "char"`), or whose existence is unknown
+    /// (`"dev/sev": {"unavailable": "not_observable", "detail": "..."}`).
     #[serde(default)]
-    pub devices: BTreeMap<String, String>,
+    pub devices: BTreeMap<String, Hw<String>>,
+    /// The Node object's labels; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_labels: Option<BTreeMap<String, String>>,
+    /// The kubelet version; absent: not observable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubelet_version: Option<String>,
     /// Paths whose reads fail with EACCES (what a non-root capture met).
     #[serde(default)]
     pub denied: Vec<String>,
+    /// Files, directories and links that could not be read for another reason (not
+    /// observable, or an error), with why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unavailable: BTreeMap<String, Unavailable>,
     /// Directory listings recorded by `capture` (git cannot hold empty directories, and a
     /// listing is the whole input for checks like "is kvm_amd loaded").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dirs: BTreeMap<String, Vec<String>>,
 }
 
+/// The `cpuid` key of a leaf: `0x8000001f/0`.
 pub fn cpuid_key(leaf: u32, subleaf: u32) -> String {
     format!("{leaf:#x}/{subleaf}")
 }
 
+/// The `msr` key of a register: `0xc0010010`.
 pub fn msr_key(index: u32) -> String {
     format!("{index:#x}")
 }
 
+/// A recorded host: a root directory plus its `hw.json`.
 pub struct FixtureHost {
     fs: RootFs,
     hw: HwFile,
@@ -94,24 +126,34 @@ pub struct FixtureHost {
 /// Why a fixture cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
+    /// The root directory cannot be resolved.
     #[error("--root {path}: {source}")]
     Root {
+        /// The `--root` argument.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The hardware file cannot be read.
     #[error("--hw {path}: {source}")]
     HwRead {
+        /// The `--hw` argument.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The hardware file is not a `hw.json`.
     #[error("--hw {path}: not a probe hardware file: {source}")]
     HwParse {
+        /// The `--hw` argument.
         path: String,
+        /// The JSON error.
         source: serde_json::Error,
     },
 }
 
 impl FixtureHost {
+    /// A fixture from a root directory and parsed hardware facts.
     pub fn new(root: &Path, hw: HwFile) -> Result<Self, FixtureError> {
         let fs = RootFs::fixture(root).map_err(|source| FixtureError::Root {
             path: root.display().to_string(),
@@ -154,6 +196,12 @@ impl Host for FixtureHost {
                     detail: "recorded as denied".into(),
                 }
             }
+            Input::File { path } | Input::Dir { path } | Input::Link { path }
+                if self.hw.unavailable.contains_key(path) =>
+            {
+                let u = &self.hw.unavailable[path];
+                unavailable_reading(&u.unavailable, &u.detail)
+            }
             Input::File { path } => self.fs.file(path),
             Input::Dir { path } => match self.hw.dirs.get(path) {
                 Some(names) => Reading::Entries {
@@ -163,7 +211,7 @@ impl Host for FixtureHost {
             },
             Input::Link { path } => self.fs.link(path),
             Input::Device { path } => match self.hw.devices.get(path.trim_start_matches('/')) {
-                Some(kind) => Reading::Device { node: kind.clone() },
+                Some(h) => h.reading(|node| Reading::Device { node }),
                 None => Reading::Missing,
             },
             Input::Cpuid { leaf, subleaf } if self.hw.cpuid.is_empty() => {
@@ -174,12 +222,9 @@ impl Host for FixtureHost {
             }
             Input::Cpuid { leaf, subleaf } => {
                 match self.hw.cpuid.get(&cpuid_key(*leaf, *subleaf)) {
-                    Some([eax, ebx, ecx, edx]) => Reading::Cpuid {
-                        eax: *eax,
-                        ebx: *ebx,
-                        ecx: *ecx,
-                        edx: *edx,
-                    },
+                    Some(h) => {
+                        h.reading(|[eax, ebx, ecx, edx]| Reading::Cpuid { eax, ebx, ecx, edx })
+                    }
                     None => Reading::Missing,
                 }
             }
@@ -199,6 +244,11 @@ impl Host for FixtureHost {
                 .snp_status
                 .as_ref()
                 .map_or(Reading::Missing, |h| h.reading(Reading::Snp)),
+            Input::SevStatus => self
+                .hw
+                .sev_status
+                .as_ref()
+                .map_or(Reading::Missing, |h| h.reading(Reading::Sev)),
             Input::Kmsg => self
                 .hw
                 .kmsg

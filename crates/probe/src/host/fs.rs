@@ -12,6 +12,7 @@ use crate::input::Reading;
 /// sysfs/procfs values are small; anything larger is not what a check asked for.
 const MAX_FILE: u64 = 1 << 20;
 
+/// Files, directories and links under one root.
 pub struct RootFs {
     root: PathBuf,
     /// Refuse paths that resolve outside `root` (fixtures); the host root contains all.
@@ -38,6 +39,7 @@ fn io_reading(e: &std::io::Error) -> Reading {
 }
 
 impl RootFs {
+    /// The host's `/`.
     pub fn host() -> Self {
         RootFs {
             root: PathBuf::from("/"),
@@ -46,6 +48,7 @@ impl RootFs {
         }
     }
 
+    /// A fixture root; links may not lead outside it.
     pub fn fixture(root: &Path) -> std::io::Result<Self> {
         Ok(RootFs {
             root: root.canonicalize()?,
@@ -123,6 +126,7 @@ impl RootFs {
         Ok(at)
     }
 
+    /// A file's text (bounded).
     pub fn file(&self, rel: &str) -> Reading {
         let res = self.open(rel).and_then(|f| {
             let mut buf = Vec::new();
@@ -168,6 +172,7 @@ impl RootFs {
         }
     }
 
+    /// A directory's sorted entry names.
     pub fn dir(&self, rel: &str) -> Reading {
         let p = match self.resolve(rel) {
             Ok(p) => p,
@@ -186,6 +191,7 @@ impl RootFs {
         }
     }
 
+    /// A symlink's target.
     pub fn link(&self, rel: &str) -> Reading {
         // The link itself may sit under a linked directory (sysfs device paths do).
         let (parent, name) = match rel.rsplit_once('/') {

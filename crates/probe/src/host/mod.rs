@@ -11,5 +11,6 @@ use crate::input::{Input, Reading};
 
 /// Reads one concrete input (never an `Each*` pattern: the snapshot expands those).
 pub trait Host {
+    /// The reading of `input`; never panics, errors become readings.
     fn read(&self, input: &Input) -> Reading;
 }

@@ -13,8 +13,9 @@ use std::os::unix::fs::FileExt;
 
 use super::fs::RootFs;
 use super::Host;
-use crate::input::{Input, Kmsg, KvmInfo, Reading, SnpStatus};
+use crate::input::{Input, Kmsg, KvmInfo, Reading, SevStatus, SnpStatus};
 
+/// This machine, read-only.
 pub struct RealHost {
     fs: RootFs,
 }
@@ -40,6 +41,9 @@ fn io_err(e: &std::io::Error, what: &str) -> Reading {
 #[cfg(target_arch = "x86_64")]
 fn cpuid(leaf: u32, subleaf: u32) -> Reading {
     use std::arch::x86_64::__cpuid_count;
+    // SAFETY: CPUID is available on every x86_64 CPU and only reads registers; the
+    // intrinsic is `unsafe` only because of its target-feature contract, which x86_64
+    // always meets. `unused_unsafe`: newer toolchains made the intrinsic safe.
     #[allow(unused_unsafe)]
     let raw = |l: u32, s: u32| unsafe { __cpuid_count(l, s) };
     // Only leaves the CPU (or hypervisor) reports: beyond the range the instruction
@@ -125,8 +129,13 @@ fn kvm() -> Reading {
     }
     Reading::Kvm(KvmInfo {
         api_version: api,
-        // Kernels without the capability answer 0: only default VMs.
-        vm_types: if types > 0 { types as u64 } else { 1 },
+        // Kernels without the capability answer 0: only default VMs. A negative answer is
+        // an error: the VM types are then unknown, not "default only".
+        vm_types: match types {
+            t if t > 0 => Some(t as u64),
+            0 => Some(1),
+            _ => None,
+        },
     })
 }
 
@@ -157,6 +166,30 @@ fn snp_status() -> Reading {
     }
 }
 
+fn sev_status() -> Reading {
+    use sev::firmware::host::State;
+    let mut fw = match sev::firmware::host::Firmware::open() {
+        Ok(f) => f,
+        Err(e) => return io_err(&e, "/dev/sev"),
+    };
+    match fw.platform_status() {
+        Ok(s) => Reading::Sev(SevStatus {
+            api_major: s.build.version.major,
+            api_minor: s.build.version.minor,
+            build_id: u32::from(s.build.build),
+            state: match s.state {
+                State::Uninitialized => 0,
+                State::Initialized => 1,
+                State::Working => 2,
+            },
+            guest_count: s.guests,
+        }),
+        Err(e) => Reading::Error {
+            detail: format!("PLATFORM_STATUS: {e}"),
+        },
+    }
+}
+
 fn kmsg() -> Reading {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
@@ -176,10 +209,15 @@ fn kmsg() -> Reading {
     let mut lines = vec![];
     let mut first_seq = None;
     let mut buf = vec![0u8; 8192];
+    let mut reached_end = false;
+    let mut lost = false;
     // Each read returns one record: "prio,seq,usec,flags;message".
     for _ in 0..100_000 {
         match f.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => {
+                reached_end = true;
+                break;
+            }
             Ok(n) => {
                 let rec = String::from_utf8_lossy(&buf[..n]);
                 if let Some((head, msg)) = rec.split_once(';') {
@@ -189,14 +227,21 @@ fn kmsg() -> Reading {
                     lines.push(msg.lines().next().unwrap_or("").to_string());
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            // EPIPE: records were overwritten while reading; keep going.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                reached_end = true;
+                break;
+            }
+            // EPIPE: records were overwritten while reading; keep going, but the log is
+            // then partial.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                lost = true;
+                continue;
+            }
             Err(e) => return io_err(&e, "/dev/kmsg"),
         }
     }
     Reading::Kmsg(Kmsg {
-        complete: first_seq == Some(0),
+        complete: first_seq == Some(0) && reached_end && !lost,
         lines,
     })
 }
@@ -212,6 +257,7 @@ impl Host for RealHost {
             Input::Msr { index } => msr(*index),
             Input::Kvm => kvm(),
             Input::SnpStatus => snp_status(),
+            Input::SevStatus => sev_status(),
             Input::Kmsg => kmsg(),
             Input::NodeLabels | Input::KubeletVersion => Reading::NotObservable {
                 detail: "needs the Node object (the node agent reads it; or pass --hw)".into(),

@@ -3,17 +3,30 @@
 
 use std::collections::BTreeSet;
 
+/// What the first processor block says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CpuInfo {
+    /// `vendor_id` (`AuthenticAMD`, `GenuineIntel`, `IBM/S390`).
     pub vendor: Option<String>,
+    /// `cpu family`.
     pub family: Option<u32>,
+    /// `model`.
     pub model: Option<u32>,
+    /// `model name`.
     pub model_name: Option<String>,
+    /// `flags` (x86) or `Features` (arm64).
     pub flags: BTreeSet<String>,
+    /// Whether a flags line was there at all (no line: the flags are unknown, not empty).
+    pub flags_known: bool,
     /// s390x facility numbers.
     pub facilities: BTreeSet<u32>,
+    /// Whether a `facilities` line was there at all.
+    pub facilities_known: bool,
+    /// arm64 `CPU implementer` (its presence identifies an Arm CPU).
+    pub arm_implementer: Option<String>,
 }
 
+/// Parses cpuinfo text (any text: never panics).
 pub fn parse(text: &str) -> CpuInfo {
     let mut c = CpuInfo::default();
     let mut seen_processor = false;
@@ -31,11 +44,17 @@ pub fn parse(text: &str) -> CpuInfo {
             "model" => c.model = v.parse().ok(),
             "model name" => c.model_name = Some(v.to_string()),
             "flags" | "Features" | "features" => {
+                c.flags_known = true;
                 c.flags.extend(v.split_whitespace().map(str::to_string))
             }
-            "facilities" => c
-                .facilities
-                .extend(v.split_whitespace().filter_map(|f| f.parse::<u32>().ok())),
+            "facilities" => {
+                c.facilities_known = true;
+                c.facilities
+                    .extend(v.split_whitespace().filter_map(|f| f.parse::<u32>().ok()))
+            }
+            "CPU implementer" if c.arm_implementer.is_none() => {
+                c.arm_implementer = Some(v.to_string())
+            }
             _ => {}
         }
     }
@@ -52,6 +71,14 @@ mod tests {
         assert_eq!(c.vendor.as_deref(), Some("AuthenticAMD"));
         assert_eq!((c.family, c.model), (Some(25), Some(1)));
         assert!(c.flags.contains("sev_snp") && !c.flags.contains("other"));
+        assert!(c.flags_known);
+    }
+
+    #[test]
+    fn a_vendor_without_a_flags_line_leaves_the_flags_unknown() {
+        let c = parse("processor\t: 0\nvendor_id\t: AuthenticAMD\n");
+        assert_eq!(c.vendor.as_deref(), Some("AuthenticAMD"));
+        assert!(!c.flags_known && c.flags.is_empty());
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn link_name(target: &str) -> &str {
     target.rsplit('/').next().unwrap_or(target)
 }
 
+/// NVIDIA's PCI vendor id.
 pub const NVIDIA: u32 = 0x10de;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ impl Paint {
             Status::Warn => ("WARN", "33"),
             Status::Fail => ("FAIL", "31"),
             Status::Skip => ("SKIP", "90"),
+            Status::Unknown => ("UNKN", "35"),
         };
         if self.0 {
             format!("\x1b[{code}m{word}\x1b[0m")
@@ -61,11 +62,19 @@ pub fn render(r: &Report, colour: bool, verbose: bool) -> String {
             c.id,
             o.message
         );
-        let show_evidence = verbose || matches!(o.status, Status::Fail | Status::Warn);
+        let show_evidence =
+            verbose || matches!(o.status, Status::Fail | Status::Warn | Status::Unknown);
         if show_evidence {
             for e in &o.evidence {
                 let _ = writeln!(out, "{:8}{}: {}", "", e.source, e.value);
             }
+        }
+        for b in &o.blocked_by {
+            let kind = match b.kind {
+                crate::check::BlockKind::Failed => "failed",
+                crate::check::BlockKind::NotObserved => "not observed",
+            };
+            let _ = writeln!(out, "{:8}{} {kind}: {}", "", b.check, b.reason);
         }
         if let Some(fix) = &o.remediation {
             if matches!(o.status, Status::Fail | Status::Warn) || verbose {
@@ -102,6 +111,25 @@ pub fn render(r: &Report, colour: bool, verbose: bool) -> String {
                 if v.ready { "ready" } else { "not ready" }
             ))
         );
+        if !v.confidential_ready.is_empty() {
+            let _ = writeln!(
+                out,
+                "  confidential shims ready: {}",
+                v.confidential_ready.join(", ")
+            );
+        }
+        if !v.dev_only_ready.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {}: {} (not confidential)",
+                if v.ready {
+                    "also ready, for development only"
+                } else {
+                    "only non-confidential shims are ready"
+                },
+                v.dev_only_ready.join(", ")
+            );
+        }
         for s in &v.shims {
             shim_line(&mut out, &p, s);
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cococtl_core::Arch;
-use cococtl_probe::host::fixture::{cpuid_key, msr_key, FixtureHost, Hw, HwFile};
+use cococtl_probe::host::fixture::{cpuid_key, msr_key, FixtureHost, Hw, HwFile, Unavailable};
 use cococtl_probe::input::{Kmsg, KvmInfo, SnpStatus};
 use cococtl_probe::recommend::ProfileShims;
 use cococtl_probe::report::Report;
@@ -58,7 +58,40 @@ impl Fixture {
     }
 
     pub fn cpuid(mut self, leaf: u32, regs: [u32; 4]) -> Self {
-        self.hw.cpuid.insert(cpuid_key(leaf, 0), regs);
+        self.hw.cpuid.insert(cpuid_key(leaf, 0), Hw::Value(regs));
+        self
+    }
+
+    /// A CPUID leaf that could not be read (`not_observable`, `denied`, ...).
+    pub fn cpuid_unavailable(mut self, leaf: u32, kind: &str) -> Self {
+        self.hw.cpuid.insert(cpuid_key(leaf, 0), marker(kind));
+        self
+    }
+
+    /// A `/dev` node whose existence is unknown.
+    pub fn device_unavailable(mut self, path: &str, kind: &str) -> Self {
+        self.hw.devices.insert(path.into(), marker(kind));
+        self
+    }
+
+    /// A file, directory or link that could not be read for a reason other than EACCES.
+    pub fn unavailable(mut self, path: &str, kind: &str) -> Self {
+        self.hw.unavailable.insert(
+            path.into(),
+            Unavailable {
+                unavailable: kind.into(),
+                detail: format!("recorded as {kind}"),
+            },
+        );
+        self
+    }
+
+    /// KVM's API version known, its VM types not.
+    pub fn vm_types_unknown(mut self) -> Self {
+        self.hw.kvm = Some(Hw::Value(KvmInfo {
+            api_version: 12,
+            vm_types: None,
+        }));
         self
     }
 
@@ -68,7 +101,9 @@ impl Fixture {
     }
 
     pub fn device(mut self, path: &str) -> Self {
-        self.hw.devices.insert(path.into(), "char".into());
+        self.hw
+            .devices
+            .insert(path.into(), Hw::Value("char".into()));
         self
     }
 
@@ -132,6 +167,17 @@ impl Fixture {
     }
 }
 
+/// An unavailable marker of `kind`.
+pub fn marker<T>(kind: &str) -> Hw<T> {
+    Hw::Unavailable {
+        unavailable: kind.into(),
+        detail: format!("recorded as {kind}"),
+    }
+}
+
+/// EFR:EFR2 of an AMD IOMMU with SNPSup (bit 63) set, as `amd-iommu/features` shows it.
+pub const EFR_SNPSUP: &str = "a5bf732ef82a2eef:0000000000000001";
+
 const ROOT_STATUS: &str = "Name:\tcococtl\nUid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff";
 
 fn common(f: Fixture) -> Fixture {
@@ -180,6 +226,7 @@ pub fn snp_host(model: u32, model_name: &str) -> Fixture {
         .file("sys/module/kvm_amd/parameters/sev_es", "Y")
         .file("sys/module/kvm_amd/parameters/sev_snp", "Y")
         .file("sys/fs/cgroup/misc.capacity", "sev 410\nsev_es 99")
+        .file("sys/class/iommu/ivhd0/amd-iommu/features", EFR_SNPSUP)
         .cpuid(0, [0x10, 0x6874_7541, 0x444d_4163, 0x6974_6e65])
         .cpuid(1, [0x00a0_0f11, 0, 0, 0])
         .cpuid(0x8000_0000, [0x8000_0028, 0, 0, 0])
@@ -192,7 +239,7 @@ pub fn snp_host(model: u32, model_name: &str) -> Fixture {
         .kmsg(&["SEV-SNP: RMP table physical range [0x0000004000000000 - 0x00000041ffffffff]", "kvm_amd: SEV-SNP enabled (ASIDs 1 - 99)"], true);
     f.hw.kvm = Some(Hw::Value(KvmInfo {
         api_version: 12,
-        vm_types: 0x19,
+        vm_types: Some(0x19),
     }));
     f.hw.snp_status = Some(Hw::Value(snp_status((1, 55))));
     f
@@ -222,7 +269,7 @@ pub fn tdx_host() -> Fixture {
         .kmsg(&["virt/tdx: BIOS enabled: private KeyID range [32, 64)", "virt/tdx: module initialized"], true);
     f.hw.kvm = Some(Hw::Value(KvmInfo {
         api_version: 12,
-        vm_types: 0x21,
+        vm_types: Some(0x21),
     }));
     f
 }
