@@ -142,6 +142,13 @@ pub enum Facts {
         /// `AMD-Vi: IOMMU SNP support enabled`.
         iommu_snp: bool,
     },
+    /// `gpu.inventory`: the NVIDIA GPUs found.
+    Gpus {
+        /// GPUs identified.
+        count: u32,
+        /// PCI functions that could not be identified (they may be GPUs too).
+        unidentified: u32,
+    },
     /// `gpu.cc_mode`: the GPU operator's view of the GPUs' confidential-computing mode.
     GpuCc {
         /// `nvidia.com/cc.ready.state`: `Some(true)` when the GPUs are in CC mode.

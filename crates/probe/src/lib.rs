@@ -14,10 +14,12 @@
 pub mod capture;
 pub mod check;
 pub mod checks;
+pub mod fleet;
 pub mod host;
 pub mod id;
 pub mod input;
 pub mod parse;
+pub mod publish;
 pub mod recommend;
 pub mod report;
 
@@ -88,5 +90,7 @@ pub fn probe(host: &dyn host::Host, profile: Option<recommend::ProfileShims>) ->
         .and_then(|a| Arch::from_kernel_name(a.trim()));
     let recommendation = recommend::recommend(&earlier, arch);
     let verdict = profile.map(|p| recommend::verdict(&earlier, p));
-    report::Report::new(results, recommendation, verdict, defects)
+    let mut report = report::Report::new(results, recommendation, verdict, defects);
+    report.shims = arch.map_or_else(Vec::new, |a| recommend::all_shims(&earlier, a));
+    report
 }

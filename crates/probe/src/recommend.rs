@@ -318,6 +318,15 @@ pub fn confidential(shim: &str) -> bool {
         .is_some_and(|s| matches!(s.isolation, Isolation::Tee(_) | Isolation::PeerPods))
 }
 
+/// Every shim kata-deploy builds for `arch`, ready here or not.
+pub fn all_shims(r: &Results, arch: Arch) -> Vec<ShimAdvice> {
+    cococtl_core::catalog::SHIMS
+        .iter()
+        .filter(|s| s.builds_for(arch))
+        .map(|s| advice(r, s.name))
+        .collect()
+}
+
 /// Readiness of a given profile's shims on this host: ready when at least one of its
 /// confidential shims is (a profile like x86_64 carries both SNP and TDX shims; no host has
 /// both). Its non-confidential `qemu-coco-dev` alone does not make it ready. A profile

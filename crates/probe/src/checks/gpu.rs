@@ -265,8 +265,14 @@ fn gpu_inventory(ctx: &Ctx) -> Outcome {
     };
     let all = devices(ctx);
     let unidentified: Vec<&Pci> = all.values().filter(|p| p.unidentified.is_some()).collect();
+    let facts = Facts::Gpus {
+        count: gs.len() as u32,
+        unidentified: unidentified.len() as u32,
+    };
     if unidentified.is_empty() {
-        return Outcome::pass(format!("{} NVIDIA GPU(s)", gs.len())).with(evidence(&gs));
+        return Outcome::pass(format!("{} NVIDIA GPU(s)", gs.len()))
+            .with(evidence(&gs))
+            .facts(facts);
     }
     Outcome::warn(format!(
         "{} NVIDIA GPU(s); {} more PCI function(s) could not be identified and may be GPUs too",
@@ -276,6 +282,7 @@ fn gpu_inventory(ctx: &Ctx) -> Outcome {
     .fix("run the probe as root")
     .with(evidence(&gs))
     .with(unidentified_evidence(&unidentified))
+    .facts(facts)
 }
 
 /// `nvswitch.inventory`: see `docs/probe-checks.md#nvswitch-inventory`.

@@ -25,6 +25,10 @@ pub struct Report {
     /// The verdict for the requested profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Verdict>,
+    /// Every shim kata-deploy builds for this host's architecture, ready or not and why:
+    /// what a cluster-wide check judges any profile from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shims: Vec<crate::recommend::ShimAdvice>,
     /// Checks that read inputs they did not declare (a bug in the probe, never the host).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub defects: Vec<String>,
@@ -58,6 +62,7 @@ impl Report {
             checks,
             recommendation,
             profile,
+            shims: vec![],
             defects,
         }
     }
