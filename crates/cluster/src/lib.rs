@@ -9,6 +9,7 @@
 
 pub mod agent_trigger;
 pub mod node_report;
+pub mod probe_publish;
 pub mod retry;
 
 /// Selects rustls's ring provider for the whole process (reqwest and kube must agree, or

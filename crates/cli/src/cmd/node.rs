@@ -29,6 +29,8 @@ pub struct NodeArgs {
 enum NodeCommand {
     /// Install, restore or inspect a custom containerd on this node
     Containerd(ContainerdArgs),
+    /// Probe this host and publish the verdicts on its Node (the probe DaemonSet)
+    Probe(super::node_probe::ProbeAgentArgs),
 }
 
 #[derive(clap::Args)]
@@ -330,7 +332,10 @@ fn exit_for(e: &Error) -> ExitCode {
 }
 
 pub async fn run(args: NodeArgs) -> ExitCode {
-    let NodeCommand::Containerd(c) = args.command;
+    let c = match args.command {
+        NodeCommand::Containerd(c) => c,
+        NodeCommand::Probe(p) => return super::node_probe::run(p).await,
+    };
     match c.action {
         Action::Install(a) => install(*a).await,
         Action::Restore(r) => restore(r).await,
