@@ -389,7 +389,7 @@ fn from_checksum_file(text: &str, url: &str, tarball_url: &str) -> Result<String
         .find(|(_, f)| *f == name)
         .or_else(|| (entries.len() == 1).then(|| &entries[0]));
     match pick {
-        Some((h, _)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+        Some((h, _)) if cococtl_core::agent::parse_sha256(h).is_some() => {
             Ok(h.to_ascii_lowercase())
         }
         Some((h, _)) => Err(FetchError::ChecksumFile {

@@ -46,11 +46,8 @@ pub fn check_image(r: &str) -> Result<(), String> {
         let hex = d
             .strip_prefix("sha256:")
             .ok_or_else(|| format!("digest `{d}` must start with sha256:"))?;
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
+        // An image digest is the lowercase form only (OCI image spec).
+        if cococtl_core::agent::parse_sha256(hex).as_deref() != Some(hex) {
             return Err(format!(
                 "digest `{d}` must be sha256: followed by 64 lowercase hex digits"
             ));
