@@ -19,6 +19,7 @@ use crate::source::Source;
 use cococtl_core::Arch;
 
 mod features;
+mod peerpods;
 mod per_arch;
 mod shims;
 
@@ -118,7 +119,8 @@ pub fn validate(
             return Err(v.problems);
         }
     };
-    let config = build(&mut v, raw, id);
+    let mut config = build(&mut v, raw, id);
+    config.peerpods = peerpods::peerpods(&mut v, tree);
     if v.problems.is_empty() {
         Ok((config, v.warnings))
     } else {
@@ -236,6 +238,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         pod_annotations: r.pod_annotations,
         schedulable_arches,
         custom_containerd: None,
+        peerpods: None,
     };
     if config.containerd_config_file_name.contains('/') {
         v.err(
