@@ -34,7 +34,9 @@ pub(crate) fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Er
 /// A map of strings (labels, selectors, annotations, per-arch URLs): `--set a.b=true` gives a
 /// boolean in Helm, which the API server would then reject for a label value; here any
 /// scalar is kept as its text.
-pub(crate) fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(crate) fn string_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     #[derive(Deserialize)]
     struct Text(#[serde(deserialize_with = "stringish")] String);
     let m = Option::<BTreeMap<String, Text>>::deserialize(d)?;

@@ -10,13 +10,14 @@ use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapEnvSource, Container, EnvFromSource, EnvVar,
-    EnvVarSource, HTTPGetAction, HostPathVolumeSource, ObjectFieldSelector, PodSpec,
-    PodTemplateSpec, Probe, ProjectedVolumeSource, Secret, SecretEnvSource,
-    SecretVolumeSource, SecurityContext, ServiceAccount, ServiceAccountTokenProjection,
-    Volume, VolumeMount, VolumeProjection,
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, EnvFromSource, EnvVar, EnvVarSource,
+    HTTPGetAction, HostPathVolumeSource, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe,
+    ProjectedVolumeSource, Secret, SecretEnvSource, SecretVolumeSource, SecurityContext,
+    ServiceAccount, ServiceAccountTokenProjection, Volume, VolumeMount, VolumeProjection,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -127,7 +128,9 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             &[""],
             &["secrets"],
             &[],
-            &["delete", "create", "patch", "update", "get", "watch", "list"],
+            &[
+                "delete", "create", "patch", "update", "get", "watch", "list",
+            ],
         )]),
     }));
     out.push(Object::new(RoleBinding {
@@ -162,8 +165,17 @@ pub fn config(config: &Config, pp: &PeerPods) -> Vec<Object> {
     let mut out = vec![];
     if pp.mode == SecretsMode::Create {
         if pp.provider.uses_ssh_keys() && !pp.ssh_keys.is_empty() {
-            let data = pp.ssh_keys.iter().map(|(k, v)| (k.clone(), block(v))).collect();
-            out.push(secret(config, pp, cococtl_profile::peerpods::SSH_KEY_SECRET, data));
+            let data = pp
+                .ssh_keys
+                .iter()
+                .map(|(k, v)| (k.clone(), block(v)))
+                .collect();
+            out.push(secret(
+                config,
+                pp,
+                cococtl_profile::peerpods::SSH_KEY_SECRET,
+                data,
+            ));
         }
         out.push(secret(
             config,
@@ -296,7 +308,11 @@ pub fn daemonset(config: &Config, pp: &PeerPods) -> Object {
     }
     volumes.push(host_path("pods-dir", "/run/peerpod", None));
     volumes.push(host_path("netns", "/run/netns", None));
-    volumes.push(host_path("xtables-lock", "/run/xtables.lock", Some("FileOrCreate")));
+    volumes.push(host_path(
+        "xtables-lock",
+        "/run/xtables.lock",
+        Some("FileOrCreate"),
+    ));
     volumes.push(host_path("lib-modules", "/lib/modules", Some("")));
     volumes.push(host_path(
         "kata-direct-volumes-dir",

@@ -5,20 +5,20 @@
 use std::collections::BTreeMap;
 
 use cococtl_profile::peerpods::{
-    PeerPods, ResourceCtrl, CONFIG_MAP, CREDENTIALS_SECRET, KUBE_RBAC_PROXY_IMAGE,
-    SSH_KEY_SECRET,
+    PeerPods, ResourceCtrl, CONFIG_MAP, CREDENTIALS_SECRET, KUBE_RBAC_PROXY_IMAGE, SSH_KEY_SECRET,
 };
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource,
-    EnvVar, EnvVarSource, HTTPGetAction, NodeAffinity, NodeSelector,
-    NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretEnvSource,
-    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, ServiceAccount,
-    Volume, VolumeMount,
+    Affinity, Capabilities, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretEnvSource, SecretVolumeSource, SecurityContext, Service,
+    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -52,7 +52,9 @@ pub(super) fn role_ref(kind: &str, name: String) -> RoleRef {
 
 /// The leader-election rules both sub-charts share.
 pub(super) fn leader_election_rules() -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
-    let all = &["get", "list", "watch", "create", "update", "patch", "delete"];
+    let all = &[
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ];
     vec![
         rule(&[""], &["configmaps"], &[], all),
         rule(&["coordination.k8s.io"], &["leases"], &[], all),
@@ -69,7 +71,10 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
         &n("controller-manager"),
         &scaffold("serviceaccount", "controller-manager", "rbac", PART_OF),
     );
-    if let Some(a) = rc.map(|r| &r.service_account_annotations).filter(|a| !a.is_empty()) {
+    if let Some(a) = rc
+        .map(|r| &r.service_account_annotations)
+        .filter(|a| !a.is_empty())
+    {
         sa.annotations = Some(a.clone());
     }
     vec![
@@ -80,7 +85,12 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
         Object::new(ClusterRole {
             metadata: meta_cluster(config, &n("manager-role"), &[]),
             rules: Some(vec![
-                rule(&[""], &["configmaps"], &["byom-ip-pool-state"], &["get", "patch", "update"]),
+                rule(
+                    &[""],
+                    &["configmaps"],
+                    &["byom-ip-pool-state"],
+                    &["get", "patch", "update"],
+                ),
                 rule(
                     &[""],
                     &["configmaps", "secrets"],
@@ -91,9 +101,16 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                     &["confidentialcontainers.org"],
                     &["peerpods"],
                     &[],
-                    &["create", "delete", "get", "list", "patch", "update", "watch"],
+                    &[
+                        "create", "delete", "get", "list", "patch", "update", "watch",
+                    ],
                 ),
-                rule(&["confidentialcontainers.org"], &["peerpods/finalizers"], &[], &["update"]),
+                rule(
+                    &["confidentialcontainers.org"],
+                    &["peerpods/finalizers"],
+                    &[],
+                    &["update"],
+                ),
                 rule(
                     &["confidentialcontainers.org"],
                     &["peerpods/status"],
@@ -126,7 +143,12 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                 config,
                 &pp.namespace,
                 &n("leader-election-rolebinding"),
-                &scaffold("rolebinding", "leader-election-rolebinding", "rbac", PART_OF),
+                &scaffold(
+                    "rolebinding",
+                    "leader-election-rolebinding",
+                    "rbac",
+                    PART_OF,
+                ),
             ),
             subjects: Some(subject(pp)),
             role_ref: role_ref("Role", n("leader-election-role")),
@@ -138,8 +160,18 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                 &scaffold("clusterrole", "proxy-role", "kube-rbac-proxy", PART_OF),
             ),
             rules: Some(vec![
-                rule(&["authentication.k8s.io"], &["tokenreviews"], &[], &["create"]),
-                rule(&["authorization.k8s.io"], &["subjectaccessreviews"], &[], &["create"]),
+                rule(
+                    &["authentication.k8s.io"],
+                    &["tokenreviews"],
+                    &[],
+                    &["create"],
+                ),
+                rule(
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                    &[],
+                    &["create"],
+                ),
             ]),
             aggregation_rule: None,
         }),
@@ -147,7 +179,12 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             metadata: meta_cluster(
                 config,
                 &n("proxy-rolebinding"),
-                &scaffold("clusterrolebinding", "proxy-rolebinding", "kube-rbac-proxy", PART_OF),
+                &scaffold(
+                    "clusterrolebinding",
+                    "proxy-rolebinding",
+                    "kube-rbac-proxy",
+                    PART_OF,
+                ),
             ),
             subjects: Some(subject(pp)),
             role_ref: role_ref("ClusterRole", n("proxy-role")),
@@ -164,11 +201,22 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
     ]
 }
 
-pub(super) fn resources(limit_cpu: &str, limit_mem: &str, req_cpu: &str, req_mem: &str) -> ResourceRequirements {
+pub(super) fn resources(
+    limit_cpu: &str,
+    limit_mem: &str,
+    req_cpu: &str,
+    req_mem: &str,
+) -> ResourceRequirements {
     let q = |s: &str| Quantity(s.to_string());
     ResourceRequirements {
-        limits: Some(BTreeMap::from([("cpu".into(), q(limit_cpu)), ("memory".into(), q(limit_mem))])),
-        requests: Some(BTreeMap::from([("cpu".into(), q(req_cpu)), ("memory".into(), q(req_mem))])),
+        limits: Some(BTreeMap::from([
+            ("cpu".into(), q(limit_cpu)),
+            ("memory".into(), q(limit_mem)),
+        ])),
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), q(req_cpu)),
+            ("memory".into(), q(req_mem)),
+        ])),
         claims: None,
     }
 }
@@ -196,7 +244,10 @@ pub(super) fn https_port(port: i32) -> ContainerPort {
 }
 
 fn control_plane() -> BTreeMap<String, String> {
-    BTreeMap::from([("control-plane".to_string(), "controller-manager".to_string())])
+    BTreeMap::from([(
+        "control-plane".to_string(),
+        "controller-manager".to_string(),
+    )])
 }
 
 /// The metrics Service and the Deployment.
@@ -209,7 +260,10 @@ pub fn workloads(config: &Config, pp: &PeerPods, rc: &ResourceCtrl) -> Vec<Objec
             &[
                 ("app.kubernetes.io/component", "kube-rbac-proxy"),
                 ("app.kubernetes.io/created-by", PART_OF),
-                ("app.kubernetes.io/instance", "controller-manager-metrics-service"),
+                (
+                    "app.kubernetes.io/instance",
+                    "controller-manager-metrics-service",
+                ),
                 ("app.kubernetes.io/name", "service"),
                 ("app.kubernetes.io/part-of", PART_OF),
                 ("control-plane", "controller-manager"),

@@ -51,7 +51,8 @@ pub fn objects(config: &Config) -> Objects {
     };
     let mut o = Objects::default();
     if pp.namespace != config.namespace {
-        o.namespaces.push(crate::namespace::privileged(config, &pp.namespace));
+        o.namespaces
+            .push(crate::namespace::privileged(config, &pp.namespace));
     }
     o.rbac.extend(caa::rbac(config, pp));
     o.config.extend(caa::config(config, pp));

@@ -61,7 +61,9 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                 &[""],
                 &["pods"],
                 &[],
-                &["create", "delete", "get", "list", "patch", "update", "watch"],
+                &[
+                    "create", "delete", "get", "list", "patch", "update", "watch",
+                ],
             )]),
             aggregation_rule: None,
         }),
@@ -88,7 +90,12 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                 config,
                 ns,
                 &n("leader-election-rolebinding"),
-                &scaffold("rolebinding", "leader-election-rolebinding", "rbac", PART_OF),
+                &scaffold(
+                    "rolebinding",
+                    "leader-election-rolebinding",
+                    "rbac",
+                    PART_OF,
+                ),
             ),
             subjects: Some(subject(pp)),
             role_ref: role_ref("Role", n("leader-election-role")),
@@ -100,8 +107,18 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                 &scaffold("clusterrole", "metrics-auth-role", "rbac", PART_OF),
             ),
             rules: Some(vec![
-                rule(&["authentication.k8s.io"], &["tokenreviews"], &[], &["create"]),
-                rule(&["authorization.k8s.io"], &["subjectaccessreviews"], &[], &["create"]),
+                rule(
+                    &["authentication.k8s.io"],
+                    &["tokenreviews"],
+                    &[],
+                    &["create"],
+                ),
+                rule(
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                    &[],
+                    &["create"],
+                ),
             ]),
             aggregation_rule: None,
         }),
@@ -109,7 +126,12 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             metadata: meta_cluster(
                 config,
                 &n("metrics-auth-rolebinding"),
-                &scaffold("clusterrolebinding", "metrics-auth-rolebinding", "rbac", PART_OF),
+                &scaffold(
+                    "clusterrolebinding",
+                    "metrics-auth-rolebinding",
+                    "rbac",
+                    PART_OF,
+                ),
             ),
             subjects: Some(subject(pp)),
             role_ref: role_ref("ClusterRole", n("metrics-auth-role")),
@@ -137,7 +159,10 @@ fn cert_manager(kind: &str, plural: &str) -> ResourceType {
 }
 
 fn control_plane() -> BTreeMap<String, String> {
-    BTreeMap::from([("control-plane".to_string(), "controller-manager".to_string())])
+    BTreeMap::from([(
+        "control-plane".to_string(),
+        "controller-manager".to_string(),
+    )])
 }
 
 /// Issuer, Certificate, Service and Deployment, in that order (the Deployment mounts the
@@ -213,7 +238,10 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
         ]),
         env: Some(vec![
             crate::meta::env("TARGET_RUNTIMECLASS", w.target_runtime_class.clone()),
-            crate::meta::env("POD_VM_EXTENDED_RESOURCE", w.pod_vm_extended_resource.clone()),
+            crate::meta::env(
+                "POD_VM_EXTENDED_RESOURCE",
+                w.pod_vm_extended_resource.clone(),
+            ),
         ]),
         liveness_probe: Some(http_probe("/healthz", 8081, 15, 20)),
         readiness_probe: Some(Probe {
@@ -341,7 +369,6 @@ pub fn configuration(config: &Config, pp: &PeerPods, w: &Webhook) -> Object {
             }]),
             side_effects: "None".into(),
             ..Default::default()
-        }],
-        ),
+        }]),
     })
 }

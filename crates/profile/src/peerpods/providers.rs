@@ -80,7 +80,12 @@ impl Provider {
                 "AZURE_IMAGE_ID",
             ],
             Provider::Byom => &["VM_POOL_IPS"],
-            Provider::Gcp => &["GCP_PROJECT_ID", "GCP_ZONE", "GCP_NETWORK", "PODVM_IMAGE_NAME"],
+            Provider::Gcp => &[
+                "GCP_PROJECT_ID",
+                "GCP_ZONE",
+                "GCP_NETWORK",
+                "PODVM_IMAGE_NAME",
+            ],
             Provider::Ibmcloud => &["IBMCLOUD_PODVM_IMAGE_ID"],
             Provider::IbmcloudPowervs => &[
                 "POWERVS_IMAGE_ID",

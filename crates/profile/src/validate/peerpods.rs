@@ -239,9 +239,7 @@ fn int_or_string(v: &mut V, path: &str, val: &Value) -> IntOrString {
         Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => {
             IntOrString::Int(n.as_i64().unwrap_or(0) as i32)
         }
-        Value::String(s)
-            if s.ends_with('%') && s[..s.len() - 1].parse::<u32>().is_ok() =>
-        {
+        Value::String(s) if s.ends_with('%') && s[..s.len() - 1].parse::<u32>().is_ok() => {
             IntOrString::String(s.clone())
         }
         Value::String(s) if s.parse::<i32>().is_ok() => IntOrString::Int(s.parse().unwrap_or(0)),
@@ -278,7 +276,12 @@ fn image(v: &mut V, path: &str, repository: &str, tag: &str) -> String {
 }
 
 fn sub_image(v: &mut V, base: &str, i: &RawSubImage) -> Image {
-    let reference = image(v, &format!("{base}.image.repository"), &i.repository, &i.tag);
+    let reference = image(
+        v,
+        &format!("{base}.image.repository"),
+        &i.repository,
+        &i.tag,
+    );
     one_of(
         v,
         &format!("{base}.image.pullPolicy"),
@@ -361,7 +364,11 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
         }
     };
     let mut ssh_keys = BTreeMap::new();
-    for (given, file) in [("id_rsa", "id_rsa"), ("id_rsa_pub", "id_rsa.pub"), ("id_rsa.pub", "id_rsa.pub")] {
+    for (given, file) in [
+        ("id_rsa", "id_rsa"),
+        ("id_rsa_pub", "id_rsa.pub"),
+        ("id_rsa.pub", "id_rsa.pub"),
+    ] {
         if let Some(k) = secrets.remove(given) {
             if provider.uses_ssh_keys() && !k.is_empty() {
                 ssh_keys.insert(file.to_string(), k);
@@ -386,7 +393,10 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
             SecretsMode::Create => {
                 for (key, name) in [
                     ("existingSecretName", &r.secrets.existing_secret_name),
-                    ("existingSshKeySecretName", &r.secrets.existing_ssh_key_secret_name),
+                    (
+                        "existingSshKeySecretName",
+                        &r.secrets.existing_ssh_key_secret_name,
+                    ),
                     ("existingTlsSecretName", &r.secrets.existing_tls_secret_name),
                 ] {
                     if !name.is_empty() {
@@ -482,7 +492,8 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
                         }
                     }
                 }
-                let tls = Some(r.secrets.existing_tls_secret_name.clone()).filter(|s| !s.is_empty());
+                let tls =
+                    Some(r.secrets.existing_tls_secret_name.clone()).filter(|s| !s.is_empty());
                 if cacert_file && tls.is_none() {
                     v.err(
                         "peerpods.secrets.existingTlsSecretName",
@@ -499,7 +510,14 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
                         format!("--set peerpods.secrets.existingSshKeySecretName={SSH_KEY_SECRET} (a Secret you created with {})", provider.required_ssh_keys().join(" and ")),
                     );
                 }
-                (cred, ssh, tls.filter(|_| cacert_file), BTreeMap::new(), BTreeMap::new(), TlsCerts::default())
+                (
+                    cred,
+                    ssh,
+                    tls.filter(|_| cacert_file),
+                    BTreeMap::new(),
+                    BTreeMap::new(),
+                    TlsCerts::default(),
+                )
             }
         };
 
@@ -555,12 +573,20 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
     if r.limit.parse::<u32>().is_err() {
         v.err(
             "peerpods.limit",
-            format!("`{}` is not a whole number of peer pods per node (0 = unlimited)", r.limit),
+            format!(
+                "`{}` is not a whole number of peer pods per node (0 = unlimited)",
+                r.limit
+            ),
             "--set-string peerpods.limit=10",
         );
     }
     match data.get("PEERPODS_LIMIT_PER_NODE") {
-        Some(own) if own != &r.limit && v.prov.get("peerpods.limit").is_some_and(|(_, s)| s.is_user_input()) => {
+        Some(own)
+            if own != &r.limit
+                && v.prov
+                    .get("peerpods.limit")
+                    .is_some_and(|(_, s)| s.is_user_input()) =>
+        {
             v.warn(
                 "peerpods.limit",
                 format!("ignored: {cfg_base}.PEERPODS_LIMIT_PER_NODE is set too (`{own}`), and it is what CAA reads"),
@@ -738,7 +764,8 @@ fn required_keys(
     let p = provider.as_str();
     let cfg_base = format!("peerpods.providerConfigs.{p}");
     let sec_base = format!("peerpods.providerSecrets.{p}");
-    let why = format!("is required for provider {p}: the CAA container's entry point exits without it");
+    let why =
+        format!("is required for provider {p}: the CAA container's entry point exits without it");
     for key in provider.required_config() {
         if config.get(*key).is_none_or(|s| s.is_empty()) {
             let path = format!("{cfg_base}.{key}");
@@ -753,7 +780,11 @@ fn required_keys(
     if mode == SecretsMode::Create {
         for key in provider.required_ssh_keys() {
             if !ssh_keys.contains_key(*key) {
-                let given = if *key == "id_rsa.pub" { "id_rsa_pub" } else { key };
+                let given = if *key == "id_rsa.pub" {
+                    "id_rsa_pub"
+                } else {
+                    key
+                };
                 let path = format!("{sec_base}.{given}");
                 v.problem_from(
                     &path,
@@ -770,7 +801,8 @@ fn required_keys(
         return;
     }
     let has = |k: &str| {
-        config.get(k).is_some_and(|s| !s.is_empty()) || secrets.get(k).is_some_and(|s| !s.is_empty())
+        config.get(k).is_some_and(|s| !s.is_empty())
+            || secrets.get(k).is_some_and(|s| !s.is_empty())
     };
     let labels = &r.daemonset.pod_labels;
     let annotations = &r.daemonset.service_account.annotations;
@@ -811,8 +843,12 @@ fn required_keys(
             let (id, secret) = (has("AWS_ACCESS_KEY_ID"), has("AWS_SECRET_ACCESS_KEY"));
             if !role && !(id && secret) {
                 let what = match (id, secret) {
-                    (true, false) => "has AWS_ACCESS_KEY_ID but no AWS_SECRET_ACCESS_KEY".to_string(),
-                    (false, true) => "has AWS_SECRET_ACCESS_KEY but no AWS_ACCESS_KEY_ID".to_string(),
+                    (true, false) => {
+                        "has AWS_ACCESS_KEY_ID but no AWS_SECRET_ACCESS_KEY".to_string()
+                    }
+                    (false, true) => {
+                        "has AWS_SECRET_ACCESS_KEY but no AWS_ACCESS_KEY_ID".to_string()
+                    }
                     _ => "has no AWS credentials".to_string(),
                 };
                 missing(
@@ -840,9 +876,6 @@ fn required_keys(
                 );
             }
         }
-        Provider::Alibabacloud
-        | Provider::Byom
-        | Provider::Gcp
-        | Provider::Libvirt => {}
+        Provider::Alibabacloud | Provider::Byom | Provider::Gcp | Provider::Libvirt => {}
     }
 }
