@@ -287,7 +287,21 @@ fn every_golden_file_belongs_to_a_scenario() {
 
 /// The YAML documents of a rendered stream, each without its `---` line.
 fn documents(stream: &str) -> Vec<&str> {
-    stream.split("---\n").filter(|d| !d.is_empty()).collect()
+    // A document starts at a line that is exactly `---` (a PEM line ends in `-----` too).
+    let mut starts: Vec<usize> = vec![];
+    let mut at = 0;
+    for line in stream.split_inclusive('\n') {
+        if line == "---\n" {
+            starts.push(at);
+        }
+        at += line.len();
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| &stream[s + 4..starts.get(i + 1).copied().unwrap_or(stream.len())])
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
 /// The pod-template annotations of the kata-deploy DaemonSet in a rendered stream.

@@ -153,7 +153,8 @@ fn secret(config: &Config, pp: &PeerPods, name: &str, data: BTreeMap<String, Str
     Object::new(Secret {
         metadata: labelled(config, &pp.namespace, name),
         type_: Some("Opaque".into()),
-        string_data: Some(data),
+        // The chart's template renders `stringData:` with no entries (null) when empty.
+        string_data: (!data.is_empty()).then_some(data),
         ..Default::default()
     })
 }
