@@ -439,8 +439,10 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
                     );
                 }
                 if cacert_file && !tls_certs.any() {
-                    v.err(
+                    let src = v.source(&format!("{cfg_base}.CACERT_FILE"));
+                    v.problem_from(
                         "peerpods.secrets.tlsCerts",
+                        src,
                         format!("{cfg_base}.CACERT_FILE is set, but no certificate is given, so CAA would fail to read it from the Secret {TLS_SECRET}"),
                         format!("give peerpods.secrets.tlsCerts.caCert, clientCert and clientKey (PEM text, in a -f file), or remove {cfg_base}.CACERT_FILE, CERT_FILE and CERT_KEY to let CAA generate certificates"),
                     );
@@ -654,8 +656,10 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
         if ds.pod_labels.get(WI_USE).is_some_and(|s| s == "true")
             && rc.pod_labels.get(WI_USE).is_none_or(|s| s != "true")
         {
-            v.warn(
+            let src = v.source("peerpods.daemonset.podLabels");
+            v.warn_from(
                 "peerpods.resourceCtrl.podLabels",
+                src,
                 format!("CAA uses Azure Workload Identity (daemonset.podLabels.{WI_USE}) but peerpod-ctrl does not, so it cannot delete leaked VMs; give peerpod-ctrl the same label and ServiceAccount annotation (peerpods.resourceCtrl.podLabels, peerpods.resourceCtrl.serviceAccount.annotations)"),
             );
         }
@@ -664,8 +668,10 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
             && !config.contains_key("AWS_ROLE_ARN")
             && !secrets.contains_key("AWS_ACCESS_KEY_ID")
         {
-            v.warn(
+            let src = v.source("peerpods.daemonset.serviceAccount.annotations");
+            v.warn_from(
                 "peerpods.resourceCtrl.serviceAccount.annotations",
+                src,
                 format!("CAA authenticates with IRSA ({IRSA_ROLE}) but peerpod-ctrl's ServiceAccount has no role, so it cannot delete leaked VMs; set peerpods.resourceCtrl.serviceAccount.annotations too"),
             );
         }
@@ -823,7 +829,8 @@ fn required_keys(
     match provider {
         Provider::Azure => {
             let wi = labels.get(WI_USE).is_some_and(|s| s == "true");
-            if !has("AZURE_CLIENT_ID") && !(wi && annotations.contains_key(WI_CLIENT_ID)) {
+            let wi_client = wi && annotations.contains_key(WI_CLIENT_ID);
+            if !(has("AZURE_CLIENT_ID") || wi_client) {
                 missing(
                     v,
                     "has no AZURE_CLIENT_ID: provider azure needs a client id (the CAA entry point exits without it)".into(),
@@ -841,7 +848,8 @@ fn required_keys(
         Provider::Aws => {
             let role = has("AWS_ROLE_ARN") || annotations.contains_key(IRSA_ROLE);
             let (id, secret) = (has("AWS_ACCESS_KEY_ID"), has("AWS_SECRET_ACCESS_KEY"));
-            if !role && !(id && secret) {
+            let key_pair = id && secret;
+            if !(role || key_pair) {
                 let what = match (id, secret) {
                     (true, false) => {
                         "has AWS_ACCESS_KEY_ID but no AWS_SECRET_ACCESS_KEY".to_string()
