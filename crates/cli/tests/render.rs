@@ -530,6 +530,77 @@ fn coco_chart_aarch64_file_is_refused_because_4_1_does_not_build_qemu_coco_dev_f
 }
 
 #[test]
+fn peer_pods_without_the_provider_keys_are_refused_naming_each_key() {
+    assert_refused(
+        &["render", "--profile", "remote", "--set", "peerpods.provider=gcp"],
+        &[
+            "error: peerpods.providerConfigs.gcp.GCP_PROJECT_ID (from --set 'peerpods.provider=gcp'): is required for provider gcp",
+            "peerpods.providerConfigs.gcp.PODVM_IMAGE_NAME",
+            "fix: --set peerpods.providerConfigs.gcp.GCP_ZONE=<value>",
+        ],
+    );
+}
+
+#[test]
+fn vsphere_and_unknown_providers_are_refused() {
+    assert_refused(
+        &[
+            "render",
+            "--profile",
+            "remote",
+            "--set",
+            "peerpods.provider=vsphere",
+        ],
+        &[
+            "peerpods.provider",
+            "`vsphere` was removed from cloud-api-adaptor",
+        ],
+    );
+    assert_refused(
+        &[
+            "render",
+            "--profile",
+            "remote",
+            "--set",
+            "peerpods.provider=awz",
+        ],
+        &["`awz` is not a cloud-api-adaptor v0.22.0 provider; did you mean `aws`?"],
+    );
+}
+
+#[test]
+fn tls_1_3_with_cipher_suites_is_refused() {
+    assert_refused(
+        &[
+            "render",
+            "--profile",
+            "remote",
+            "-f",
+            "fixtures/peerpods/aws-irsa.yaml",
+            "--set",
+            "peerpods.tlsProfile.minVersion=VersionTLS13,peerpods.tlsProfile.cipherSuites=TLS_AES_128_GCM_SHA256",
+        ],
+        &["peerpods.tlsProfile.cipherSuites", "fix: remove peerpods.tlsProfile.cipherSuites"],
+    );
+}
+
+#[test]
+fn a_suffixed_install_must_point_the_webhook_at_its_remote_class() {
+    assert_refused(
+        &[
+            "render",
+            "--profile",
+            "remote",
+            "-f",
+            "fixtures/peerpods/aws-irsa.yaml",
+            "--set",
+            "env.multiInstallSuffix=pp",
+        ],
+        &["fix: --set peerpods.webhook.webhook.targetRuntimeClass=kata-remote-pp"],
+    );
+}
+
+#[test]
 fn unknown_shim_is_refused() {
     assert_refused(
         &["render", "--set", "shims.qemu-sev.enabled=true"],

@@ -121,6 +121,19 @@ pub fn validate(
     };
     let mut config = build(&mut v, raw, id);
     config.peerpods = peerpods::peerpods(&mut v, tree);
+    if let Some(w) = config.peerpods.as_ref().and_then(|p| p.webhook.as_ref()) {
+        let class = format!("kata-remote-{}", config.suffix);
+        if !config.suffix.is_empty() && w.target_runtime_class != class {
+            v.err(
+                "peerpods.webhook.webhook.targetRuntimeClass",
+                format!(
+                    "`{}`, but with env.multiInstallSuffix the remote RuntimeClass is `{class}`, so the webhook would leave peer pods' resources on the worker",
+                    w.target_runtime_class
+                ),
+                format!("--set peerpods.webhook.webhook.targetRuntimeClass={class}"),
+            );
+        }
+    }
     if v.problems.is_empty() {
         Ok((config, v.warnings))
     } else {
