@@ -266,3 +266,29 @@ fn a_chart_values_file_nested_under_peerpods_loads_as_it_is() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].to_string().contains("`latest` is not pinned"));
 }
+
+#[test]
+fn reference_mode_without_a_secret_name_still_needs_the_credentials() {
+    let ps = problems(&inputs(
+        "remote",
+        None,
+        &["peerpods.provider=ibmcloud,peerpods.providerConfigs.ibmcloud.IBMCLOUD_PODVM_IMAGE_ID=r1,peerpods.secrets.mode=reference"],
+    ));
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert!(
+        ps[0].starts_with("peerpods.secrets.existingSecretName (from --set 'peerpods.provider=ibmcloud,peerpods.providerConfigs.ibmcloud.IBMCLOUD_PODVM_IMAGE_ID=r1,peerpods.secrets.mode=reference'): has neither IBMCLOUD_API_KEY nor IBMCLOUD_IAM_PROFILE_ID"),
+        "{ps:?}"
+    );
+}
+
+#[test]
+fn ssh_keys_go_to_their_own_secret_with_one_trailing_newline() {
+    let file = "peerpods:\n  provider: byom\n  providerConfigs: {byom: {VM_POOL_IPS: 10.0.0.2}}\n  providerSecrets:\n    byom:\n      id_rsa: \"PRIVATE\"\n      id_rsa_pub: \"ssh-ed25519 AAAA\"\n      EXTRA: x\n";
+    let (pp, _) = ok(&inputs("remote", Some(file), &[]));
+    assert_eq!(
+        pp.ssh_keys.keys().collect::<Vec<_>>(),
+        ["id_rsa", "id_rsa.pub"]
+    );
+    assert_eq!(pp.credentials.keys().collect::<Vec<_>>(), ["EXTRA"]);
+    assert_eq!(pp.ssh_key_secret.as_deref(), Some("ssh-key-secret"));
+}
