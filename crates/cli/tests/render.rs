@@ -23,9 +23,15 @@ const SCENARIOS: &[(&str, &[&str])] = &[
     ("profile-x86_64.yaml", &["render", "--profile", "x86_64"]),
     ("profile-s390x.yaml", &["render", "--profile", "s390x"]),
     ("profile-aarch64.yaml", &["render", "--profile", "aarch64"]),
-    ("profile-remote.yaml", &["render", "--profile", "remote"]),
+    (
+        "profile-remote.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/libvirt.yaml"],
+    ),
     ("profile-nvidia-gpu.yaml", &["render", "--profile", "nvidia-gpu"]),
-    ("profile-remote.json", &["render", "--profile", "remote", "-o", "json"]),
+    (
+        "profile-remote.json",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/libvirt.yaml", "-o", "json"],
+    ),
     ("coco-chart-x86_64.yaml", &["render", "-f", "fixtures/coco-chart/values.yaml"]),
     (
         "coco-chart-s390x.yaml",
@@ -83,7 +89,114 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         &["render", "--profile", "x86_64", "-f", "fixtures/values/shim-drop-in.yaml"],
     ),
     ("uninstall-phase.yaml", &["render", "--profile", "x86_64", "--phase", "uninstall"]),
+    // Peer pods (docs/peerpods.md): every provider, create and reference secrets.
+    (
+        "peerpods-libvirt-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/libvirt-reference.yaml"],
+    ),
+    (
+        "peerpods-azure-workload-identity.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/azure-workload-identity.yaml"],
+    ),
+    (
+        "peerpods-azure-workload-identity-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/azure-workload-identity.yaml", "--set", REFERENCE],
+    ),
+    (
+        "peerpods-azure-client-secret.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/azure-client-secret.yaml"],
+    ),
+    (
+        "peerpods-azure-client-secret-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/azure-client-secret.yaml", "--set", REFERENCE],
+    ),
+    (
+        "peerpods-aws-irsa.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/aws-irsa.yaml"],
+    ),
+    (
+        "peerpods-aws-irsa-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/aws-irsa.yaml", "--set", REFERENCE],
+    ),
+    (
+        "peerpods-aws-keys.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/aws-keys.yaml"],
+    ),
+    (
+        "peerpods-aws-keys-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/aws-keys.yaml", "--set", REFERENCE],
+    ),
+    ("peerpods-gcp.yaml", &["render", "--profile", "remote", "-f", "fixtures/peerpods/gcp.yaml"]),
+    (
+        "peerpods-gcp-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/gcp.yaml", "--set", REFERENCE],
+    ),
+    (
+        "peerpods-ibmcloud.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/ibmcloud.yaml"],
+    ),
+    (
+        "peerpods-ibmcloud-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/ibmcloud.yaml", "--set", REFERENCE],
+    ),
+    ("peerpods-byom.yaml", &["render", "--profile", "remote", "-f", "fixtures/peerpods/byom.yaml"]),
+    (
+        "peerpods-byom-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/byom.yaml", "--set", REFERENCE_SSH],
+    ),
+    (
+        "peerpods-tls-certs.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/aws-irsa.yaml", "-f", "fixtures/peerpods/tls-certs.yaml"],
+    ),
+    (
+        "peerpods-tls-certs-reference.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/aws-irsa.yaml", "-f", "fixtures/peerpods/tls-certs.yaml", "--set", REFERENCE],
+    ),
+    (
+        "peerpods-mixed-x86_64.yaml",
+        &["render", "--profile", "x86_64", "-f", "fixtures/peerpods/aws-irsa.yaml", "--set", "peerpods.enabled=true"],
+    ),
 ];
+
+/// `--set` turning a create-mode fixture into reference mode with the names peerpod-ctrl
+/// reads.
+const REFERENCE: &str =
+    "peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret";
+const REFERENCE_SSH: &str = "peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret,peerpods.secrets.existingSshKeySecretName=ssh-key-secret";
+
+/// The warnings a scenario prints on stderr, one substring each; every other scenario must
+/// print nothing.
+const WARNINGS: &[(&str, &[&str])] = &[
+    ("profile-remote.yaml", &[CREATE_WARNING]),
+    ("profile-remote.json", &[CREATE_WARNING]),
+    (
+        "peerpods-libvirt-reference.yaml",
+        &["peerpods.secrets.existingSecretName (from -f fixtures/peerpods/libvirt-reference.yaml): `libvirt-creds`: upstream peerpod-ctrl reads", "peerpods.secrets.existingSshKeySecretName (from -f fixtures/peerpods/libvirt-reference.yaml): `libvirt-ssh`"],
+    ),
+    ("peerpods-azure-client-secret.yaml", &[CREATE_WARNING]),
+    ("peerpods-azure-client-secret-reference.yaml", &[REFERENCE_IGNORES]),
+    ("peerpods-aws-keys.yaml", &[CREATE_WARNING]),
+    ("peerpods-aws-keys-reference.yaml", &[REFERENCE_IGNORES]),
+    ("peerpods-gcp.yaml", &[CREATE_WARNING]),
+    ("peerpods-gcp-reference.yaml", &[REFERENCE_IGNORES]),
+    ("peerpods-ibmcloud.yaml", &[CREATE_WARNING]),
+    ("peerpods-ibmcloud-reference.yaml", &[REFERENCE_IGNORES]),
+    ("peerpods-byom.yaml", &[CREATE_WARNING]),
+    ("peerpods-byom-reference.yaml", &[REFERENCE_IGNORES]),
+    (
+        "peerpods-tls-certs.yaml",
+        &[CREATE_WARNING, "peerpods.secrets.existingTlsSecretName (from -f fixtures/peerpods/tls-certs.yaml): ignored in secrets.mode=create"],
+    ),
+    (
+        "peerpods-tls-certs-reference.yaml",
+        &["peerpods.secrets.tlsCerts (from -f fixtures/peerpods/tls-certs.yaml): ignored in secrets.mode=reference"],
+    ),
+];
+
+const CREATE_WARNING: &str =
+    "credentials in secrets.mode=create: they are written into the Secret(s)";
+const REFERENCE_IGNORES: &str =
+    "ignored in secrets.mode=reference: the credentials come from the Secrets you name";
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -121,11 +234,22 @@ fn every_scenario_matches_its_golden_file() {
             "{name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(
-            out.stderr.is_empty(),
-            "{name} warned: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = WARNINGS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&[][..], |(_, w)| *w);
+        assert_eq!(
+            stderr
+                .lines()
+                .filter(|l| l.starts_with("warning: "))
+                .count(),
+            expected.len(),
+            "{name} warned: {stderr}"
         );
+        for w in expected {
+            assert!(stderr.contains(w), "{name}: `{w}` not in:\n{stderr}");
+        }
         let path = golden_dir().join(name);
         if update {
             std::fs::write(&path, &out.stdout).unwrap();
@@ -163,7 +287,21 @@ fn every_golden_file_belongs_to_a_scenario() {
 
 /// The YAML documents of a rendered stream, each without its `---` line.
 fn documents(stream: &str) -> Vec<&str> {
-    stream.split("---\n").filter(|d| !d.is_empty()).collect()
+    // A document starts at a line that is exactly `---` (a PEM line ends in `-----` too).
+    let mut starts: Vec<usize> = vec![];
+    let mut at = 0;
+    for line in stream.split_inclusive('\n') {
+        if line == "---\n" {
+            starts.push(at);
+        }
+        at += line.len();
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| &stream[s + 4..starts.get(i + 1).copied().unwrap_or(stream.len())])
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
 /// The pod-template annotations of the kata-deploy DaemonSet in a rendered stream.
@@ -262,13 +400,33 @@ fn render_is_byte_identical_across_runs() {
     assert_eq!(a.stdout, b.stdout);
 }
 
+/// cert-manager kinds have no schema in kubernetes-validate: they are split out and checked
+/// by [`cert_manager_object_is_well_formed`] against the cert-manager v1 CRDs' required and
+/// known fields instead.
+fn is_cert_manager(doc: &serde_yaml::Value) -> bool {
+    doc["apiVersion"] == "cert-manager.io/v1"
+}
+
 #[test]
 fn every_rendered_object_passes_the_kubernetes_openapi_schema() {
-    let files: Vec<PathBuf> = SCENARIOS
-        .iter()
-        .filter(|(n, _)| n.ends_with(".yaml"))
-        .map(|(n, _)| golden_dir().join(n))
-        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = vec![];
+    for (name, _) in SCENARIOS.iter().filter(|(n, _)| n.ends_with(".yaml")) {
+        let text = std::fs::read_to_string(golden_dir().join(name)).unwrap();
+        let mut kept = String::new();
+        for doc in documents(&text) {
+            let v: serde_yaml::Value = serde_yaml::from_str(doc).unwrap();
+            if is_cert_manager(&v) {
+                cert_manager_object_is_well_formed(name, &v);
+            } else {
+                kept.push_str("---\n");
+                kept.push_str(doc);
+            }
+        }
+        let f = dir.path().join(name);
+        std::fs::write(&f, kept).unwrap();
+        files.push(f);
+    }
     let out = Command::new("kubernetes-validate")
         .args(["--strict", "--quiet", "-k", "1.33.0"])
         .args(&files)
@@ -280,6 +438,67 @@ fn every_rendered_object_passes_the_kubernetes_openapi_schema() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The fields cert-manager v1 requires and allows for the Issuer and Certificate cococtl
+/// renders (a focused check, not the full CRD schema): Issuer `spec.selfSigned` (an
+/// object); Certificate `spec.secretName` and `spec.issuerRef.name` (required),
+/// `issuerRef.kind`/`group`, `dnsNames` (strings); nothing else.
+fn cert_manager_object_is_well_formed(golden: &str, v: &serde_yaml::Value) {
+    use serde_yaml::Value;
+    let id = format!(
+        "{golden}: {} {}",
+        v["kind"].as_str().unwrap_or("?"),
+        v["metadata"]["name"].as_str().unwrap_or("?")
+    );
+    let keys = |m: &Value| -> Vec<String> {
+        m.as_mapping()
+            .map(|m| {
+                m.keys()
+                    .map(|k| k.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        v["metadata"]["name"].is_string() && v["metadata"]["namespace"].is_string(),
+        "{id}: name and namespace"
+    );
+    let top = keys(v);
+    assert!(
+        top.iter()
+            .all(|k| ["apiVersion", "kind", "metadata", "spec"].contains(&k.as_str())),
+        "{id}: {top:?}"
+    );
+    let spec = &v["spec"];
+    match v["kind"].as_str() {
+        Some("Issuer") => {
+            assert_eq!(keys(spec), ["selfSigned"], "{id}");
+            assert!(spec["selfSigned"].is_mapping(), "{id}");
+        }
+        Some("Certificate") => {
+            for k in keys(spec) {
+                assert!(
+                    ["dnsNames", "issuerRef", "secretName"].contains(&k.as_str()),
+                    "{id}: unknown spec.{k}"
+                );
+            }
+            assert!(spec["secretName"].is_string(), "{id}: secretName");
+            assert!(
+                spec["issuerRef"]["name"].is_string(),
+                "{id}: issuerRef.name"
+            );
+            for k in keys(&spec["issuerRef"]) {
+                assert!(
+                    ["name", "kind", "group"].contains(&k.as_str()),
+                    "{id}: unknown issuerRef.{k}"
+                );
+            }
+            let names = spec["dnsNames"].as_sequence().expect("dnsNames");
+            assert!(names.iter().all(Value::is_string), "{id}: dnsNames");
+        }
+        other => panic!("{id}: unexpected cert-manager kind {other:?}"),
+    }
 }
 
 fn assert_refused(args: &[&str], expect: &[&str]) {
@@ -307,6 +526,77 @@ fn coco_chart_aarch64_file_is_refused_because_4_1_does_not_build_qemu_coco_dev_f
             "does not build `qemu-coco-dev` for aarch64",
             "use qemu-coco-dev-runtime-rs instead",
         ],
+    );
+}
+
+#[test]
+fn peer_pods_without_the_provider_keys_are_refused_naming_each_key() {
+    assert_refused(
+        &["render", "--profile", "remote", "--set", "peerpods.provider=gcp"],
+        &[
+            "error: peerpods.providerConfigs.gcp.GCP_PROJECT_ID (from --set 'peerpods.provider=gcp'): is required for provider gcp",
+            "peerpods.providerConfigs.gcp.PODVM_IMAGE_NAME",
+            "fix: --set peerpods.providerConfigs.gcp.GCP_ZONE=<value>",
+        ],
+    );
+}
+
+#[test]
+fn vsphere_and_unknown_providers_are_refused() {
+    assert_refused(
+        &[
+            "render",
+            "--profile",
+            "remote",
+            "--set",
+            "peerpods.provider=vsphere",
+        ],
+        &[
+            "peerpods.provider",
+            "`vsphere` was removed from cloud-api-adaptor",
+        ],
+    );
+    assert_refused(
+        &[
+            "render",
+            "--profile",
+            "remote",
+            "--set",
+            "peerpods.provider=awz",
+        ],
+        &["`awz` is not a cloud-api-adaptor v0.22.0 provider; did you mean `aws`?"],
+    );
+}
+
+#[test]
+fn tls_1_3_with_cipher_suites_is_refused() {
+    assert_refused(
+        &[
+            "render",
+            "--profile",
+            "remote",
+            "-f",
+            "fixtures/peerpods/aws-irsa.yaml",
+            "--set",
+            "peerpods.tlsProfile.minVersion=VersionTLS13,peerpods.tlsProfile.cipherSuites=TLS_AES_128_GCM_SHA256",
+        ],
+        &["peerpods.tlsProfile.cipherSuites", "fix: remove peerpods.tlsProfile.cipherSuites"],
+    );
+}
+
+#[test]
+fn a_suffixed_install_must_point_the_webhook_at_its_remote_class() {
+    assert_refused(
+        &[
+            "render",
+            "--profile",
+            "remote",
+            "-f",
+            "fixtures/peerpods/aws-irsa.yaml",
+            "--set",
+            "env.multiInstallSuffix=pp",
+        ],
+        &["fix: --set peerpods.webhook.webhook.targetRuntimeClass=kata-remote-pp"],
     );
 }
 

@@ -20,6 +20,7 @@ pub mod kata_4_1;
 mod meta;
 pub mod namespace;
 mod object;
+pub mod peerpods;
 mod plan;
 pub mod yaml;
 
@@ -39,9 +40,11 @@ pub struct ClusterFacts {
 
 /// The objects for `config`, by phase.
 ///
-/// Install: [`Phase::Namespace`], [`Phase::Rbac`], [`Phase::Config`], [`Phase::NodeAgent`]
-/// (the custom containerd agent, when enabled), [`Phase::Runtime`] (the kata-deploy
-/// DaemonSet), [`Phase::RuntimeClasses`].
+/// Install: [`Phase::Crds`] (peer pods), [`Phase::Namespace`], [`Phase::Rbac`],
+/// [`Phase::Config`], [`Phase::NodeAgent`] (the custom containerd agent, when enabled),
+/// [`Phase::PeerPodCtrl`], [`Phase::Webhook`], [`Phase::WebhookConfiguration`],
+/// [`Phase::CloudApiAdaptor`] (peer pods, when enabled: [`peerpods`]), [`Phase::Runtime`]
+/// (the kata-deploy DaemonSet), [`Phase::RuntimeClasses`].
 ///
 /// Uninstall ([`Phase::Cleanup`]): the RBAC-cleanup objects the chart runs as post-delete
 /// hooks. There are no hooks here: uninstall deletes the DaemonSet, waits for its pods to
@@ -57,13 +60,22 @@ pub fn plan(config: &Config, facts: ClusterFacts) -> Plan {
                 .as_ref()
                 .map(|cc| containerd_agent::objects(config, cc));
             let kata = kata_4_1::install(config, facts, agent.is_some());
+            let pp = peerpods::objects(config);
+            plan.add(Phase::Crds, pp.crds);
             plan.add(Phase::Namespace, [namespace::namespace(config)]);
+            plan.add(Phase::Namespace, pp.namespaces);
             plan.add(Phase::Rbac, kata.rbac);
             plan.add(Phase::Config, kata.config);
             if let Some(agent) = agent {
                 plan.add(Phase::Rbac, agent.rbac);
                 plan.add(Phase::NodeAgent, agent.workloads);
             }
+            plan.add(Phase::Rbac, pp.rbac);
+            plan.add(Phase::Config, pp.config);
+            plan.add(Phase::PeerPodCtrl, pp.ctrl);
+            plan.add(Phase::Webhook, pp.webhook);
+            plan.add(Phase::WebhookConfiguration, pp.webhook_config);
+            plan.add(Phase::CloudApiAdaptor, pp.caa);
             plan.add(Phase::Runtime, kata.workloads);
             plan.add(Phase::RuntimeClasses, kata.runtime_classes);
             plan.add(Phase::Cleanup, kata_4_1::cleanup::objects(config));

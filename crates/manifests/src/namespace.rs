@@ -10,7 +10,13 @@ use crate::Object;
 
 /// The install namespace, labelled `privileged` for Pod Security.
 pub fn namespace(config: &Config) -> Object {
-    let mut m = meta::cluster(config, &config.namespace);
+    privileged(config, &config.namespace)
+}
+
+/// Namespace `name`, labelled `privileged` for Pod Security (the peer-pods CAA namespace
+/// too: CAA uses the host network, host paths and NET_ADMIN/SYS_ADMIN).
+pub fn privileged(config: &Config, name: &str) -> Object {
+    let mut m = meta::cluster(config, name);
     let labels = m.labels.get_or_insert_with(Default::default);
     for mode in ["enforce", "audit", "warn"] {
         labels.insert(

@@ -15,7 +15,10 @@ use crate::Object;
 /// `match` decides what to wait for after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
-    /// The install namespace.
+    /// CustomResourceDefinitions (the PeerPod CRD), applied first and waited on until
+    /// `Established`.
+    Crds,
+    /// The install namespace (and the peer-pods namespaces).
     Namespace,
     /// ServiceAccounts, ClusterRoles and their bindings.
     Rbac,
@@ -24,6 +27,16 @@ pub enum Phase {
     /// cococtl's own node agents (the custom containerd installer), which must be ready
     /// on a node before the runtime is installed there.
     NodeAgent,
+    /// peerpod-ctrl, which deletes leaked peer-pod VMs (ready before CAA creates any).
+    PeerPodCtrl,
+    /// The peer-pods webhook: cert-manager Issuer and Certificate, Service and Deployment,
+    /// ready before its configuration exists.
+    Webhook,
+    /// The MutatingWebhookConfiguration: applied only once the webhook answers, so pod
+    /// admission never fails cluster-wide during an install.
+    WebhookConfiguration,
+    /// The cloud-api-adaptor DaemonSet.
+    CloudApiAdaptor,
     /// The kata-deploy DaemonSet that installs the runtime on every node.
     Runtime,
     /// The RuntimeClasses pods select the runtime with.
@@ -35,10 +48,15 @@ pub enum Phase {
 impl Phase {
     /// The install phases, in apply order.
     pub const INSTALL: &'static [Phase] = &[
+        Phase::Crds,
         Phase::Namespace,
         Phase::Rbac,
         Phase::Config,
         Phase::NodeAgent,
+        Phase::PeerPodCtrl,
+        Phase::Webhook,
+        Phase::WebhookConfiguration,
+        Phase::CloudApiAdaptor,
         Phase::Runtime,
         Phase::RuntimeClasses,
     ];
@@ -49,10 +67,15 @@ impl Phase {
     /// A short lower-case name, for progress messages.
     pub fn as_str(self) -> &'static str {
         match self {
+            Phase::Crds => "crds",
             Phase::Namespace => "namespace",
             Phase::Rbac => "rbac",
             Phase::Config => "config",
             Phase::NodeAgent => "node-agent",
+            Phase::PeerPodCtrl => "peerpod-ctrl",
+            Phase::Webhook => "webhook",
+            Phase::WebhookConfiguration => "webhook-configuration",
+            Phase::CloudApiAdaptor => "cloud-api-adaptor",
             Phase::Runtime => "runtime",
             Phase::RuntimeClasses => "runtime-classes",
             Phase::Cleanup => "cleanup",

@@ -25,9 +25,28 @@ fn plain_ok(s: &str) -> bool {
         && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
 }
 
+/// Characters a YAML reader may not take literally: line breaks of YAML 1.1 (NEL, LS, PS),
+/// the byte-order mark and the non-printables YAML requires escaped (DEL, C1, U+FFFE/F).
+fn needs_escape(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
+}
+
 fn quoted(s: &str) -> String {
-    // A JSON string literal is a valid YAML double-quoted scalar.
-    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+    // A JSON string literal is a valid YAML double-quoted scalar; JSON leaves the characters
+    // above raw, so they are escaped as \uXXXX too.
+    let json = serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""));
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if needs_escape(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -56,7 +75,9 @@ fn literal_block(v: &Value) -> Option<(&str, &'static str)> {
     let ok = text.contains('\n')
         && !text.ends_with('\n')
         && !text.starts_with([' ', '\t'])
-        && !text.contains('\r');
+        && !text
+            .chars()
+            .any(|c| (c.is_control() && c != '\n' && c != '\t') || needs_escape(c));
     ok.then_some((text, chomp))
 }
 

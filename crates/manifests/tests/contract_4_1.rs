@@ -9,11 +9,13 @@ use cococtl_profile::{builtin, resolve, Config, Inputs, SetArg};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::node::v1::RuntimeClass;
 
+/// The kata-deploy objects of a profile; peer pods (on in `remote`, which names no
+/// provider) are off here and covered by `peerpods.rs`.
 fn config(profile: &str, sets: &[&str]) -> Config {
     let i = Inputs {
         profile: Some((profile.into(), builtin::source(profile).unwrap().into())),
-        sets: sets
-            .iter()
+        sets: std::iter::once(&"peerpods.enabled=false")
+            .chain(sets)
             .map(|s| SetArg {
                 string: false,
                 arg: s.to_string(),

@@ -28,10 +28,15 @@ use cococtl_core::Arch;
 
 /// The shims a profile (built-in or a values file's text) enables, per architecture,
 /// through the same layering and validation as `render` (so an invalid profile is an
-/// error here too).
+/// error here too). Peer-pods settings are left out: a profile names no cloud provider, so
+/// its provider keys are checked only when rendering.
 pub fn enabled_shims(profile_yaml: &str) -> Result<BTreeMap<Arch, Vec<String>>, crate::Error> {
     let inputs = crate::Inputs {
         profile: Some(("profile".into(), profile_yaml.into())),
+        sets: vec![crate::SetArg {
+            string: false,
+            arg: "peerpods.enabled=false".into(),
+        }],
         namespace: "coco-system".into(),
         ..Default::default()
     };

@@ -193,6 +193,8 @@ pub struct Config {
     pub schedulable_arches: Vec<Arch>,
     /// `customContainerd.*`, when enabled.
     pub custom_containerd: Option<CustomContainerd>,
+    /// `peerpods.*`, when enabled (docs/peerpods.md).
+    pub peerpods: Option<crate::peerpods::PeerPods>,
 }
 
 impl Config {

@@ -3,7 +3,8 @@
 //! Start with [`resolve`]: it layers the pinned kata-deploy chart's defaults, a profile, each
 //! `-f` file and each `--set` in Helm's order, translates the CoCo chart's vocabulary
 //! ([`compat`]), warns about unknown keys with a suggestion ([`schema`]), and validates
-//! ([`validate`]). [`cococtl_core::catalog`] holds what each kata-deploy shim is and where
+//! ([`validate`]). Peer pods (the upstream `peerpods` chart's values under `peerpods:`) are
+//! in [`peerpods`]. [`cococtl_core::catalog`] holds what each kata-deploy shim is and where
 //! it builds.
 //!
 //! Everything here is pure: no network, no clock, no files. The caller reads the files it
@@ -19,6 +20,7 @@ mod custom_containerd;
 pub mod error;
 mod kata_4_1;
 pub mod names;
+pub mod peerpods;
 mod raw;
 pub mod schema;
 pub mod set_syntax;
@@ -152,6 +154,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Error> {
     let mut values = defaults;
     tree::merge(&mut values, user);
     tree::drop_nulls(&mut values);
+    peerpods::add_remote_shim(&mut values, &prov).map_err(|p| Error::Invalid(vec![p]))?;
 
     let id = validate::Identity {
         kata_version,

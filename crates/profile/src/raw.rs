@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 /// Accepts a string, number or bool as a string (`tag: 4.1` or `multiInstallSuffix: 2` in a
 /// values file mean the text, as in Helm templates).
-fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Scalar {
@@ -34,7 +34,9 @@ fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 /// A map of strings (labels, selectors, annotations, per-arch URLs): `--set a.b=true` gives a
 /// boolean in Helm, which the API server would then reject for a label value; here any
 /// scalar is kept as its text.
-fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(crate) fn string_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     #[derive(Deserialize)]
     struct Text(#[serde(deserialize_with = "stringish")] String);
     let m = Option::<BTreeMap<String, Text>>::deserialize(d)?;
@@ -45,7 +47,7 @@ fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
 }
 
 /// `true`/`false`, also quoted (`debug: "false"` is common in the CoCo chart's files).
-fn boolish<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(crate) fn boolish<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum BoolOrText {

@@ -37,7 +37,13 @@ fn errors(i: &Inputs) -> String {
 #[test]
 fn every_builtin_profile_resolves_without_warnings() {
     for name in builtin::names() {
-        let r = resolve(&inputs(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // `remote` turns peer pods on and names no provider: give it a complete one.
+        let i = if name == "remote" {
+            with_sets(inputs(name), &["peerpods.provider=aws,peerpods.providerConfigs.aws.PODVM_AMI_ID=ami-0123,peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret"])
+        } else {
+            inputs(name)
+        };
+        let r = resolve(&i).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(r.warnings.is_empty(), "{name}: {:?}", r.warnings);
         assert!(!r.config.shims.is_empty());
     }

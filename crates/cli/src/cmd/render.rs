@@ -26,7 +26,9 @@ pub enum Phase {
 #[command(after_help = "Examples:
   cococtl render --profile x86_64
   cococtl render --profile s390x -f my-values.yaml --set debug=true -n coco-system
-  cococtl render --profile remote -o json
+  cococtl render --profile remote -f my-peerpods.yaml -o json   # peer pods: provider keys under peerpods:
+  cococtl render --profile remote --set peerpods.provider=aws -f aws.yaml
+  cococtl render --profile x86_64 --set peerpods.enabled=true -f aws.yaml   # TEE nodes plus peer pods
   cococtl render -f values/kata-s390x.yaml          # a CoCo chart values file, as it is
   cococtl render --profile x86_64 | kubectl apply --server-side -f -
   cococtl render --profile s390x -f site.yaml --show-values   # what the layers add up to

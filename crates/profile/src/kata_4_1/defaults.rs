@@ -73,6 +73,7 @@ pub fn tree() -> Value {
     }
     if let Value::Mapping(m) = &mut root {
         m.insert(s("shims"), Value::Mapping(shims));
+        m.insert(s("peerpods"), crate::peerpods::defaults());
     }
     root
 }

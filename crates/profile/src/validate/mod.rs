@@ -19,6 +19,7 @@ use crate::source::Source;
 use cococtl_core::Arch;
 
 mod features;
+mod peerpods;
 mod per_arch;
 mod shims;
 
@@ -118,7 +119,21 @@ pub fn validate(
             return Err(v.problems);
         }
     };
-    let config = build(&mut v, raw, id);
+    let mut config = build(&mut v, raw, id);
+    config.peerpods = peerpods::peerpods(&mut v, tree);
+    if let Some(w) = config.peerpods.as_ref().and_then(|p| p.webhook.as_ref()) {
+        let class = format!("kata-remote-{}", config.suffix);
+        if !config.suffix.is_empty() && w.target_runtime_class != class {
+            v.err(
+                "peerpods.webhook.webhook.targetRuntimeClass",
+                format!(
+                    "`{}`, but with env.multiInstallSuffix the remote RuntimeClass is `{class}`, so the webhook would leave peer pods' resources on the worker",
+                    w.target_runtime_class
+                ),
+                format!("--set peerpods.webhook.webhook.targetRuntimeClass={class}"),
+            );
+        }
+    }
     if v.problems.is_empty() {
         Ok((config, v.warnings))
     } else {
@@ -236,6 +251,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         pod_annotations: r.pod_annotations,
         schedulable_arches,
         custom_containerd: None,
+        peerpods: None,
     };
     if config.containerd_config_file_name.contains('/') {
         v.err(

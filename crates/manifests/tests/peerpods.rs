@@ -1,0 +1,218 @@
+//! Peer-pods objects (docs/peerpods.md#objects): install order, the deliberate fixes, and
+//! provider values surviving the ConfigMap exactly.
+
+use cococtl_manifests::{plan, ClusterFacts, Object, Phase};
+use cococtl_profile::{builtin, resolve, Config, Inputs, SetArg};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::ConfigMap;
+use proptest::prelude::*;
+
+const AWS: &str = "peerpods.provider=aws,peerpods.providerConfigs.aws.PODVM_AMI_ID=ami-1,peerpods.providerConfigs.aws.AWS_ROLE_ARN=arn:aws:iam::1:role/caa";
+
+fn config(profile: &str, file: Option<String>, sets: &[&str]) -> Config {
+    let i = Inputs {
+        profile: Some((profile.into(), builtin::source(profile).unwrap().into())),
+        files: file
+            .map(|t| vec![("pp.yaml".into(), t)])
+            .unwrap_or_default(),
+        sets: sets
+            .iter()
+            .map(|s| SetArg {
+                string: false,
+                arg: s.to_string(),
+            })
+            .collect(),
+        namespace: "coco-system".into(),
+        ..Default::default()
+    };
+    resolve(&i).unwrap_or_else(|e| panic!("{e}")).config
+}
+
+fn find<'a>(objects: &'a [&Object], kind: &str, name: &str) -> &'a Object {
+    objects
+        .iter()
+        .find(|o| o.kind() == kind && o.name() == Some(name))
+        .unwrap_or_else(|| panic!("no {kind}/{name}"))
+}
+
+#[test]
+fn install_order_is_crd_then_config_then_ctrl_webhook_configuration_caa_and_kata_deploy() {
+    let c = config("remote", None, &[AWS]);
+    let p = plan(&c, ClusterFacts::default());
+    let order: Vec<(Phase, Vec<String>)> = p
+        .steps(Phase::INSTALL)
+        .map(|(ph, o)| (ph, o.iter().map(|o| o.kind().to_string()).collect()))
+        .collect();
+    let phases: Vec<Phase> = order.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        phases,
+        [
+            Phase::Crds,
+            Phase::Namespace,
+            Phase::Rbac,
+            Phase::Config,
+            Phase::PeerPodCtrl,
+            Phase::Webhook,
+            Phase::WebhookConfiguration,
+            Phase::CloudApiAdaptor,
+            Phase::Runtime,
+            Phase::RuntimeClasses,
+        ]
+    );
+    assert_eq!(order[0].1, ["CustomResourceDefinition"]);
+    assert_eq!(
+        order[5].1,
+        ["Issuer", "Certificate", "Service", "Deployment"]
+    );
+    assert_eq!(order[6].1, ["MutatingWebhookConfiguration"]);
+    assert_eq!(order[7].1, ["DaemonSet"]);
+}
+
+#[test]
+fn peer_pods_off_renders_no_peer_pods_object() {
+    let c = config("remote", None, &["peerpods.enabled=false"]);
+    let p = plan(&c, ClusterFacts::default());
+    assert!(p.objects(Phase::Crds).is_empty());
+    assert!(p.objects(Phase::CloudApiAdaptor).is_empty());
+    assert_eq!(p.install().count(), 7);
+}
+
+#[test]
+fn images_are_pinned_to_the_release_and_not_always_pulled() {
+    let c = config("remote", None, &[AWS]);
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let ds: DaemonSet = find(&objects, "DaemonSet", "cloud-api-adaptor-daemonset")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let con = &ds.spec.unwrap().template.spec.unwrap().containers[0];
+    assert_eq!(
+        con.image.as_deref(),
+        Some("quay.io/confidential-containers/cloud-api-adaptor:v0.22.0")
+    );
+    assert_eq!(con.image_pull_policy.as_deref(), Some("IfNotPresent"));
+    for name in [
+        "peerpodctrl-controller-manager",
+        "peer-pods-webhook-controller-manager",
+    ] {
+        let d: Deployment = find(&objects, "Deployment", name)
+            .decode()
+            .unwrap()
+            .unwrap();
+        for c in d.spec.unwrap().template.spec.unwrap().containers {
+            let image = c.image.unwrap();
+            assert!(!image.ends_with(":latest"), "{name}: {image}");
+        }
+    }
+}
+
+#[test]
+fn peerpod_ctrl_reads_the_secrets_caa_reads_in_reference_mode() {
+    let c = config(
+        "remote",
+        None,
+        &["peerpods.providerConfigs.libvirt.LIBVIRT_URI=qemu:///system,peerpods.image.tag=dev-abc,peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=my-creds,peerpods.secrets.existingSshKeySecretName=my-ssh"],
+    );
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    assert!(!objects.iter().any(|o| o.kind() == "Secret"));
+    let d: Deployment = find(&objects, "Deployment", "peerpodctrl-controller-manager")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let spec = d.spec.unwrap().template.spec.unwrap();
+    let manager = spec
+        .containers
+        .iter()
+        .find(|c| c.name == "manager")
+        .unwrap();
+    let env_from = manager.env_from.as_ref().unwrap();
+    assert_eq!(env_from[0].secret_ref.as_ref().unwrap().name, "my-creds");
+    let vol = &spec.volumes.unwrap()[0];
+    assert_eq!(
+        vol.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("my-ssh")
+    );
+    let ds: DaemonSet = find(&objects, "DaemonSet", "cloud-api-adaptor-daemonset")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let caa = ds.spec.unwrap().template.spec.unwrap();
+    assert_eq!(
+        caa.containers[0].env_from.as_ref().unwrap()[0]
+            .secret_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "my-creds"
+    );
+}
+
+#[test]
+fn the_limit_reaches_the_config_map() {
+    let c = config("remote", None, &[AWS, "peerpods.limit=3"]);
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let cm: ConfigMap = find(&objects, "ConfigMap", "peer-pods-cm")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let data = cm.data.unwrap();
+    assert_eq!(data["PEERPODS_LIMIT_PER_NODE"], "3");
+    assert_eq!(data["CLOUD_PROVIDER"], "aws");
+}
+
+/// The ConfigMap value of `KEY` after a values file → render → print → parse round trip.
+fn round_trip(value: &str) -> String {
+    let mut cfg = serde_yaml::Mapping::new();
+    cfg.insert("PODVM_AMI_ID".into(), "ami-1".into());
+    cfg.insert("AWS_ROLE_ARN".into(), "arn".into());
+    cfg.insert("TAGS".into(), value.into());
+    let file = serde_yaml::to_string(&serde_yaml::Value::Mapping(
+        [(
+            "peerpods".into(),
+            serde_yaml::Value::Mapping(
+                [
+                    ("provider".into(), "aws".into()),
+                    (
+                        "providerConfigs".into(),
+                        serde_yaml::Value::Mapping(
+                            [("aws".into(), serde_yaml::Value::Mapping(cfg))]
+                                .into_iter()
+                                .collect(),
+                        ),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        )]
+        .into_iter()
+        .collect(),
+    ))
+    .unwrap();
+    let c = config("remote", Some(file), &[]);
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let printed = find(&objects, "ConfigMap", "peer-pods-cm").to_yaml();
+    let back: serde_yaml::Value = serde_yaml::from_str(&printed).unwrap();
+    assert_eq!(back["data"].as_mapping().unwrap().len(), 5, "{printed}");
+    back["data"]["TAGS"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_value_with_a_quote_and_a_newline_cannot_inject_keys() {
+    let evil = "x\"\nINJECTED: \"y";
+    assert_eq!(round_trip(evil), evil);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn provider_values_come_out_as_the_same_strings(
+        value in "[\"'\\\\\n\r\t :#{}\\[\\],&*!|>%@`a-zA-Z0-9é漢字🙂\u{2028}\u{2029}\u{85}\u{7f}\u{1b}-]{0,40}"
+    ) {
+        prop_assert_eq!(round_trip(&value), value);
+    }
+}
