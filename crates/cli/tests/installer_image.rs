@@ -379,7 +379,10 @@ fn programs_the_agent_runs_by_name() -> BTreeSet<String> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
+            } else if p.extension().is_some_and(|x| x == "rs")
+                // Compiled only into test builds (`test-hooks`), never into the image.
+                && !p.ends_with("testing.rs")
+            {
                 files.push(p);
             }
         }

@@ -261,10 +261,7 @@ impl Agent<'_> {
     }
 
     /// What the unit runs, and must keep running, with cococtl's drop-in as planned.
-    fn effective_exec(
-        &self,
-        planned: Option<(&str, &str)>,
-    ) -> Result<unit::ExecStart, Error> {
+    fn effective_exec(&self, planned: Option<(&str, &str)>) -> Result<unit::ExecStart, Error> {
         match unit::exec_start(&self.host_root, layout::UNIT, planned) {
             Ok(Some(e)) => Ok(e),
             Ok(None) => Err(refused(
