@@ -81,6 +81,16 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "probe-tee-labels.yaml",
+        &[
+            "render",
+            "--profile",
+            "x86_64",
+            "--set",
+            "probe.enabled=true,probe.teeLabels=true,probe.interval=30m",
+        ],
+    ),
+    (
         "drop-ins.yaml",
         &["render", "--profile", "x86_64", "-f", "fixtures/values/drop-ins.yaml"],
     ),
@@ -835,4 +845,81 @@ fn profiles_list_and_show_print_every_builtin_profile() {
         assert!(show.status.success());
         assert!(String::from_utf8_lossy(&show.stdout).contains("shims:"));
     }
+}
+
+#[test]
+fn probe_tee_labels_are_refused_where_nfd_manages_those_labels() {
+    let out = run(&[
+        "render",
+        "--profile",
+        "x86_64",
+        "--set",
+        "probe.enabled=true,probe.teeLabels=true",
+        "--assume-nfd",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("probe.teeLabels") && e.contains("fix: --set probe.teeLabels=false"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_probe_pod_says_why_it_needs_each_privilege() {
+    let out = run(&[
+        "render",
+        "--profile",
+        "x86_64",
+        "--set",
+        "probe.enabled=true",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ds = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet" && o["metadata"]["name"] == "cococtl-probe")
+        .expect("the probe DaemonSet");
+    let pod = &ds["spec"]["template"];
+    let why = pod["metadata"]["annotations"]["cococtl.confidentialcontainers.org/privileges"]
+        .as_str()
+        .unwrap();
+    let c = &pod["spec"]["containers"][0];
+    // Every privilege it has is explained, and it has no others.
+    assert_eq!(c["securityContext"]["privileged"], true);
+    assert!(why.contains("privileged:") && why.contains("/dev/kvm"));
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    for m in c["volumeMounts"].as_array().unwrap() {
+        assert_eq!(m["readOnly"], true, "{m}");
+        assert!(
+            why.contains(&format!("hostPath {}", m["mountPath"].as_str().unwrap())),
+            "{why}"
+        );
+    }
+    for k in ["hostPID", "hostNetwork", "hostIPC"] {
+        assert!(pod["spec"].get(k).is_none(), "{k}");
+    }
+    assert_eq!(
+        c["command"].as_array().unwrap()[..4],
+        ["/cococtl", "node", "probe", "--publish"].map(serde_json::Value::from)
+    );
+    // Without teeLabels the RuntimeClasses select no NFD label.
+    let snp = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "RuntimeClass" && o["metadata"]["name"] == "kata-qemu-snp")
+        .unwrap();
+    assert!(snp["scheduling"]["nodeSelector"]
+        .get("amd.feature.node.kubernetes.io/snp")
+        .is_none());
 }

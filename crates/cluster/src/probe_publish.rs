@@ -23,6 +23,7 @@ pub async fn publish(
     client: &kube::Client,
     node: &str,
     summary: &Summary,
+    tee_labels: bool,
 ) -> Result<Published, String> {
     let api: kube::Api<Node> = kube::Api::all(client.clone());
     let get = || async { api.get(node).await };
@@ -34,7 +35,7 @@ pub async fn publish(
         .map_err(|e| describe(node, "reading", e))?;
     let labels = current.metadata.labels.unwrap_or_default();
     let annotations = current.metadata.annotations.unwrap_or_default();
-    let Some(body) = publish::patch(&labels, &annotations, summary) else {
+    let Some(body) = publish::patch(&labels, &annotations, summary, tee_labels) else {
         return Ok(Published::Unchanged);
     };
     let params = PatchParams {

@@ -22,6 +22,7 @@ pub mod namespace;
 mod object;
 pub mod peerpods;
 mod plan;
+pub mod probe_agent;
 pub mod yaml;
 
 pub use object::{Object, ObjectError, ResourceType};
@@ -36,6 +37,16 @@ use cococtl_profile::{Config, KataVersion};
 pub struct ClusterFacts {
     /// Node Feature Discovery runs: pure-TEE RuntimeClasses get the NFD TEE node selectors.
     pub nfd_detected: bool,
+}
+
+/// Refuses a configuration that cannot work on a cluster with these facts: probe-verified
+/// TEE labels where Node Feature Discovery already manages the same labels (the two would
+/// keep overwriting each other, and NFD's CPUID-only view would win half the time).
+pub fn check_facts(config: &Config, facts: ClusterFacts) -> Result<(), String> {
+    if facts.nfd_detected && config.probe.as_ref().is_some_and(|p| p.tee_labels) {
+        return Err("probe.teeLabels: Node Feature Discovery manages the TEE labels on this cluster (amd.feature.node.kubernetes.io/snp, intel.feature.node.kubernetes.io/tdx, feature.node.kubernetes.io/cpu-security.se.enabled); cococtl's probe would fight it over them\n  fix: --set probe.teeLabels=false (the RuntimeClasses then select on NFD's labels), or remove NFD's TEE rules first".into());
+    }
+    Ok(())
 }
 
 /// The objects for `config`, by phase.
@@ -59,6 +70,12 @@ pub fn plan(config: &Config, facts: ClusterFacts) -> Plan {
                 .custom_containerd
                 .as_ref()
                 .map(|cc| containerd_agent::objects(config, cc));
+            // Probe-verified TEE labels stand in for NFD's: the TEE RuntimeClasses select on
+            // them exactly as when NFD runs.
+            let facts = ClusterFacts {
+                nfd_detected: facts.nfd_detected
+                    || config.probe.as_ref().is_some_and(|p| p.tee_labels),
+            };
             let kata = kata_4_1::install(config, facts, agent.is_some());
             let pp = peerpods::objects(config);
             plan.add(Phase::Crds, pp.crds);
@@ -69,6 +86,14 @@ pub fn plan(config: &Config, facts: ClusterFacts) -> Plan {
             if let Some(agent) = agent {
                 plan.add(Phase::Rbac, agent.rbac);
                 plan.add(Phase::NodeAgent, agent.workloads);
+            }
+            if let Some(probe) = config
+                .probe
+                .as_ref()
+                .map(|p| probe_agent::objects(config, p))
+            {
+                plan.add(Phase::Rbac, probe.rbac);
+                plan.add(Phase::NodeAgent, probe.workloads);
             }
             plan.add(Phase::Rbac, pp.rbac);
             plan.add(Phase::Config, pp.config);

@@ -453,18 +453,45 @@ pub fn parse(annotation: &str) -> Result<Summary, ParseError> {
     Ok(s)
 }
 
+/// The NFD labels kata-deploy's TEE RuntimeClasses select on (`probe.teeLabels`): `true`
+/// where the probe found the TEE ready, removed (`None`) everywhere else, so a node whose
+/// BIOS was changed loses the label at the next probe.
+pub fn tee_labels(s: &Summary) -> BTreeMap<String, Option<String>> {
+    use cococtl_core::labels::{SE_NFD_LABEL, SNP_NFD_LABEL, TDX_NFD_LABEL};
+    [
+        (SNP_NFD_LABEL, Capability::Snp),
+        (TDX_NFD_LABEL, Capability::Tdx),
+        (SE_NFD_LABEL, Capability::Se),
+    ]
+    .into_iter()
+    .map(|(label, c)| {
+        let ready = s
+            .verdicts
+            .get(&c)
+            .is_some_and(|v| v.verdict == Verdict::Ready);
+        (label.to_string(), ready.then(|| "true".to_string()))
+    })
+    .collect()
+}
+
 /// The merge patch that publishes `s` on a Node with these labels and annotations, or
-/// `None` when the Node already shows exactly that (no write for nothing).
+/// `None` when the Node already shows exactly that (no write for nothing). With
+/// `with_tee_labels`, the NFD TEE labels of [`tee_labels`] too.
 pub fn patch(
     labels_now: &BTreeMap<String, String>,
     annotations_now: &BTreeMap<String, String>,
     s: &Summary,
+    with_tee_labels: bool,
 ) -> Option<serde_json::Value> {
-    let want_labels = labels(s);
+    let mut want_labels: BTreeMap<String, Option<String>> =
+        labels(s).into_iter().map(|(k, v)| (k, Some(v))).collect();
+    if with_tee_labels {
+        want_labels.extend(tee_labels(s));
+    }
     let want_annotation = annotation(s);
     let labels_same = want_labels
         .iter()
-        .all(|(k, v)| labels_now.get(k) == Some(v));
+        .all(|(k, v)| labels_now.get(k) == v.as_ref());
     let annotation_same = annotations_now
         .get(SUMMARY_ANNOTATION)
         .is_some_and(|a| *a == want_annotation);

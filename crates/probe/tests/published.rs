@@ -102,15 +102,16 @@ fn the_annotation_round_trips_and_stays_small_at_8_gpus_and_4_nvswitches() {
 #[test]
 fn nothing_is_patched_when_the_node_already_shows_the_summary() {
     let s = publish::summarize(&se_host().probe(), None);
-    let first = publish::patch(&BTreeMap::new(), &BTreeMap::new(), &s).expect("a first patch");
+    let first =
+        publish::patch(&BTreeMap::new(), &BTreeMap::new(), &s, false).expect("a first patch");
     let labels_now: BTreeMap<String, String> =
         serde_json::from_value(first["metadata"]["labels"].clone()).unwrap();
     let annotations_now: BTreeMap<String, String> =
         serde_json::from_value(first["metadata"]["annotations"].clone()).unwrap();
-    assert!(publish::patch(&labels_now, &annotations_now, &s).is_none());
+    assert!(publish::patch(&labels_now, &annotations_now, &s, false).is_none());
     // Another verdict: patched again.
     let other = publish::summarize(&snp_host(1, "AMD EPYC 7763").probe(), None);
-    assert!(publish::patch(&labels_now, &annotations_now, &other).is_some());
+    assert!(publish::patch(&labels_now, &annotations_now, &other, false).is_some());
 }
 
 #[test]
@@ -238,4 +239,33 @@ fn a_thousand_node_cluster_is_assessed_quickly() {
         .filter(|(_, w)| w.contains("no probe result"))
         .count();
     assert_eq!(missing, (0..1000).filter(|i| i % 7 == 5).count());
+}
+
+#[test]
+fn tee_labels_follow_the_verdicts_and_are_removed_when_a_tee_stops_being_ready() {
+    let snp = publish::summarize(&snp_host(1, "AMD EPYC 7763").probe(), None);
+    let p = publish::patch(&BTreeMap::new(), &BTreeMap::new(), &snp, true).unwrap();
+    assert_eq!(
+        p["metadata"]["labels"]["amd.feature.node.kubernetes.io/snp"],
+        "true"
+    );
+    assert!(p["metadata"]["labels"]["intel.feature.node.kubernetes.io/tdx"].is_null());
+    // The node shows it; then the BIOS setting went away: the label is removed (null).
+    let now = BTreeMap::from([(
+        "amd.feature.node.kubernetes.io/snp".to_string(),
+        "true".to_string(),
+    )]);
+    let blocked = publish::summarize(
+        &snp_host(1, "AMD EPYC 7763")
+            .file("sys/module/kvm_amd/parameters/sev_snp", "N\n")
+            .probe(),
+        None,
+    );
+    let p2 = publish::patch(&now, &BTreeMap::new(), &blocked, true).unwrap();
+    assert!(p2["metadata"]["labels"]["amd.feature.node.kubernetes.io/snp"].is_null());
+    // Without the option the NFD labels are not touched at all.
+    let p3 = publish::patch(&BTreeMap::new(), &BTreeMap::new(), &snp, false).unwrap();
+    assert!(p3["metadata"]["labels"]
+        .get("amd.feature.node.kubernetes.io/snp")
+        .is_none());
 }

@@ -101,6 +101,24 @@ pub struct RuntimeClasses {
     pub overhead_enabled: bool,
 }
 
+/// `probe.*`, validated; present only when enabled (docs/values.md#probe).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// `cococtl node probe --interval` value (`30s`, `10m`, `1h`).
+    pub interval: String,
+    /// Also publish the NFD TEE labels kata-deploy's RuntimeClasses select on, on nodes
+    /// where the probe found the TEE ready (and render those selectors).
+    pub tee_labels: bool,
+    /// The agent image (cococtl's own).
+    pub image: String,
+    /// Its pull policy.
+    pub image_pull_policy: String,
+    /// Narrows where the probe runs.
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of the probe pods.
+    pub tolerations: Vec<Toleration>,
+}
+
 /// `customContainerd.*`, validated; present only when enabled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomContainerd {
@@ -193,6 +211,8 @@ pub struct Config {
     pub schedulable_arches: Vec<Arch>,
     /// `customContainerd.*`, when enabled.
     pub custom_containerd: Option<CustomContainerd>,
+    /// `probe.*`, when enabled.
+    pub probe: Option<Probe>,
     /// `peerpods.*`, when enabled (docs/peerpods.md).
     pub peerpods: Option<crate::peerpods::PeerPods>,
 }

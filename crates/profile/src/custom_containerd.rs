@@ -223,11 +223,17 @@ fn every_arch_has_a_tarball(v: &mut dyn Sink, settings: &Settings, c: &Config) -
 /// The agent's image: cococtl's own (this version) unless the values name another; the
 /// CoCo chart's `alpine` Job image is replaced with a warning.
 fn agent_image(v: &mut dyn Sink, i: &raw::AgentImage) -> String {
+    agent_image_for(v, P, i)
+}
+
+/// cococtl's own image for an agent configured under `section` (`customContainerd`,
+/// `probe`): this version unless the values name another.
+pub(crate) fn agent_image_for(v: &mut dyn Sink, section: &str, i: &raw::AgentImage) -> String {
     let repo = i.repository.trim();
     let image = if repo.is_empty() || repo.ends_with("/alpine") || repo == "alpine" {
         if !repo.is_empty() {
             v.warn(
-                &format!("{P}.image.repository"),
+                &format!("{section}.image.repository"),
                 format!("`{repo}` is the CoCo chart's shell-Job image; the cococtl agent runs in its own image, which is used instead"),
             );
         }
@@ -244,7 +250,7 @@ fn agent_image(v: &mut dyn Sink, i: &raw::AgentImage) -> String {
     };
     if let Err(why) = crate::names::check_image(&image) {
         v.err(
-            &format!("{P}.image.repository"),
+            &format!("{section}.image.repository"),
             format!("`{image}` is not a valid image reference: {why}"),
             "use registry/repository and image.tag".into(),
         );

@@ -21,6 +21,7 @@ pub mod error;
 mod kata_4_1;
 pub mod names;
 pub mod peerpods;
+mod probe;
 mod raw;
 pub mod schema;
 pub mod set_syntax;

@@ -112,6 +112,7 @@ pub struct Values {
     pub node_feature_discovery: Toggle,
     pub kubectl_image: Image,
     pub custom_containerd: CustomContainerd,
+    pub probe: Probe,
 }
 
 #[derive(Deserialize, Default)]
@@ -291,6 +292,21 @@ impl Default for ShimRuntimeClass {
             overhead_enabled: true,
         }
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Probe {
+    #[serde(deserialize_with = "boolish")]
+    pub enabled: bool,
+    #[serde(deserialize_with = "stringish")]
+    pub interval: String,
+    #[serde(deserialize_with = "boolish")]
+    pub tee_labels: bool,
+    pub image: AgentImage,
+    #[serde(deserialize_with = "string_map")]
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
 }
 
 #[derive(Deserialize, Default)]

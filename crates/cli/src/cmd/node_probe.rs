@@ -33,6 +33,10 @@ pub struct ProbeAgentArgs {
     /// Probe once, publish (with --publish) or print, and exit
     #[arg(long)]
     once: bool,
+    /// Also publish the NFD TEE labels kata-deploy's RuntimeClasses select on, where the
+    /// TEE is ready (probe.teeLabels)
+    #[arg(long)]
+    tee_labels: bool,
     /// Marks this run's summary (set by `cococtl check` to tell its results from older ones)
     #[arg(long, env = "COCOCTL_PROBE_RUN", hide_short_help = true)]
     run: Option<String>,
@@ -101,16 +105,18 @@ pub async fn run(args: ProbeAgentArgs) -> ExitCode {
     loop {
         let s = summary(&args);
         match (&client, &args.node_name) {
-            (Some(c), Some(node)) => match probe_publish::publish(c, node, &s).await {
-                Ok(Published::Patched) => {
-                    tracing::info!("published on node {node}: {}", verdicts(&s))
+            (Some(c), Some(node)) => {
+                match probe_publish::publish(c, node, &s, args.tee_labels).await {
+                    Ok(Published::Patched) => {
+                        tracing::info!("published on node {node}: {}", verdicts(&s))
+                    }
+                    Ok(Published::Unchanged) => {
+                        tracing::info!("node {node} already shows this result: {}", verdicts(&s))
+                    }
+                    Err(e) if args.once => return exit::failed(&e),
+                    Err(e) => tracing::warn!("{e}; trying again at the next probe"),
                 }
-                Ok(Published::Unchanged) => {
-                    tracing::info!("node {node} already shows this result: {}", verdicts(&s))
-                }
-                Err(e) if args.once => return exit::failed(&e),
-                Err(e) => tracing::warn!("{e}; trying again at the next probe"),
-            },
+            }
             _ => {
                 let printed = exit::print(&format!("{}\n", publish::annotation(&s)));
                 if printed != ExitCode::SUCCESS {

@@ -66,12 +66,13 @@ pub fn run(args: RenderArgs) -> ExitCode {
     if args.show_values {
         return exit::print(&cococtl_manifests::yaml::document(&resolved.values));
     }
-    let plan = plan(
-        &resolved.config,
-        ClusterFacts {
-            nfd_detected: args.assume_nfd,
-        },
-    );
+    let facts = ClusterFacts {
+        nfd_detected: args.assume_nfd,
+    };
+    if let Err(e) = cococtl_manifests::check_facts(&resolved.config, facts) {
+        return exit::invalid(&e);
+    }
+    let plan = plan(&resolved.config, facts);
     let objects: Vec<&Object> = match args.phase {
         Phase::Install => plan.install().collect(),
         Phase::Uninstall => plan.uninstall().collect(),

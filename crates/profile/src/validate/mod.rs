@@ -251,6 +251,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         pod_annotations: r.pod_annotations,
         schedulable_arches,
         custom_containerd: None,
+        probe: None,
         peerpods: None,
     };
     if config.containerd_config_file_name.contains('/') {
@@ -268,6 +269,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
     runtime_class_rules(v, &config);
     config.custom_containerd =
         crate::custom_containerd::validate(v_ctx(v), r.custom_containerd, &config);
+    config.probe = crate::probe::validate(v_ctx(v), r.probe);
     config
 }
 
