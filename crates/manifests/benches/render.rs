@@ -6,12 +6,21 @@ use cococtl_manifests::{emit, plan, ClusterFacts};
 use cococtl_profile::{builtin, resolve, Inputs};
 use criterion::{criterion_group, criterion_main, Criterion};
 
+/// `remote` needs a peer-pods provider: the libvirt values of the render tests.
+const LIBVIRT: &str = include_str!("../../cli/tests/fixtures/peerpods/libvirt.yaml");
+
 fn render(profile: &str) -> usize {
+    let files = if profile == "remote" {
+        vec![("libvirt.yaml".to_string(), LIBVIRT.to_string())]
+    } else {
+        vec![]
+    };
     let inputs = Inputs {
         profile: Some((
             profile.to_string(),
             builtin::source(profile).unwrap_or_default().to_string(),
         )),
+        files,
         namespace: "coco-system".into(),
         ..Default::default()
     };

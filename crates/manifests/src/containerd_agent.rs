@@ -12,9 +12,9 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec,
-    PodTemplateSpec, SecurityContext, ServiceAccount, Volume, VolumeMount,
+    PodTemplateSpec, SecurityContext, Volume, VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -140,42 +140,34 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
         }),
         status: None,
     };
+    // Reports state and version on its own Node.
+    let mut rbac = rbac::node_reporter(c, NAME);
+    rbac.extend([
+        // On SIGTERM: is its own DaemonSet being deleted (uninstall) or not (restart)?
+        Object::new(Role {
+            metadata: meta::namespaced(c, NAME),
+            rules: Some(vec![PolicyRule {
+                resource_names: Some(vec![NAME.into()]),
+                ..rbac::rule("apps", &["daemonsets"], &["get"])
+            }]),
+        }),
+        Object::new(RoleBinding {
+            metadata: meta::namespaced(c, NAME),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: NAME.into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: NAME.into(),
+                namespace: Some(c.namespace.clone()),
+                ..Default::default()
+            }]),
+        }),
+    ]);
     Objects {
-        rbac: vec![
-            Object::new(ServiceAccount {
-                metadata: meta::namespaced(c, NAME),
-                ..Default::default()
-            }),
-            Object::new(ClusterRole {
-                metadata: meta::cluster(c, NAME),
-                // Reports state and version on its own Node.
-                rules: Some(vec![rbac::rule("", &["nodes"], &["get", "patch"])]),
-                ..Default::default()
-            }),
-            Object::new(rbac::binding(c, NAME, NAME, NAME)),
-            // On SIGTERM: is its own DaemonSet being deleted (uninstall) or not (restart)?
-            Object::new(Role {
-                metadata: meta::namespaced(c, NAME),
-                rules: Some(vec![PolicyRule {
-                    resource_names: Some(vec![NAME.into()]),
-                    ..rbac::rule("apps", &["daemonsets"], &["get"])
-                }]),
-            }),
-            Object::new(RoleBinding {
-                metadata: meta::namespaced(c, NAME),
-                role_ref: RoleRef {
-                    api_group: "rbac.authorization.k8s.io".into(),
-                    kind: "Role".into(),
-                    name: NAME.into(),
-                },
-                subjects: Some(vec![Subject {
-                    kind: "ServiceAccount".into(),
-                    name: NAME.into(),
-                    namespace: Some(c.namespace.clone()),
-                    ..Default::default()
-                }]),
-            }),
-        ],
+        rbac,
         workloads: vec![Object::new(ds)],
     }
 }

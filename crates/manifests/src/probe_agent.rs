@@ -10,9 +10,8 @@ use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{
     Container, HostPathVolumeSource, PodSpec, PodTemplateSpec, ResourceRequirements,
-    SecurityContext, ServiceAccount, Volume, VolumeMount,
+    SecurityContext, Volume, VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
@@ -129,18 +128,8 @@ pub fn objects(c: &Config, p: &Probe) -> Objects {
         status: None,
     };
     Objects {
-        rbac: vec![
-            Object::new(ServiceAccount {
-                metadata: meta::namespaced(c, NAME),
-                ..Default::default()
-            }),
-            Object::new(ClusterRole {
-                metadata: meta::cluster(c, NAME),
-                rules: Some(vec![rbac::rule("", &["nodes"], &["get", "patch"])]),
-                ..Default::default()
-            }),
-            Object::new(rbac::binding(c, NAME, NAME, NAME)),
-        ],
+        // Publishes its verdicts on its own Node.
+        rbac: rbac::node_reporter(c, NAME),
         workloads: vec![Object::new(ds)],
     }
 }

@@ -298,6 +298,20 @@ impl Agent<'_> {
         }
     }
 
+    /// After an undo: the containerd `state` records (or the distribution's) must answer
+    /// again. Restarted on the change: restart it and gate; never restarted: it kept
+    /// running the old files, so only look.
+    async fn back_to(&self, state: Option<&Installed>, restarted: bool) -> Result<String, String> {
+        let expect = self.expect_for(state).await?;
+        if restarted {
+            self.restart_and_gate(&expect).await
+        } else {
+            health::check(self.service, self.query, &self.host_root, &expect)
+                .await
+                .map_err(|(w, _)| w)
+        }
+    }
+
     async fn restart_and_gate(&self, expect: &Expect) -> Result<String, String> {
         self.service.daemon_reload().await?;
         self.service.restart(layout::UNIT).await?;

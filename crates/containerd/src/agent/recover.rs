@@ -52,15 +52,7 @@ impl Agent<'_> {
             });
         }
         let _ = std::fs::remove_dir_all(self.at(layout::STAGING));
-        let expect = self.expect_for(current.as_ref()).await;
-        // Before the restart the running containerd never saw the change: only look.
-        let after = match (&expect, restarted) {
-            (Ok(e), true) => self.restart_and_gate(e).await,
-            (Ok(e), false) => health::check(self.service, self.query, &self.host_root, e)
-                .await
-                .map_err(|(w, _)| w),
-            (Err(e), _) => Err(e.clone()),
-        };
+        let after = self.back_to(current.as_ref(), restarted).await;
         match after {
             Ok(v) => {
                 let _ = self

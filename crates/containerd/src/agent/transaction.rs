@@ -149,15 +149,7 @@ impl Agent<'_> {
             return Err(Error::UndoFailed { why, undo });
         }
         let stopped = self.stop.requested();
-        let expect = self.expect_for(previous).await;
-        let after = match (&expect, restarted) {
-            (Ok(e), true) => self.restart_and_gate(e).await,
-            // Never restarted: the previous containerd kept running; just look.
-            (Ok(e), false) => health::check(self.service, self.query, &self.host_root, e)
-                .await
-                .map_err(|(w, _)| w),
-            (Err(e), _) => Err(e.clone()),
-        };
+        let after = self.back_to(previous, restarted).await;
         match after {
             Ok(version) => {
                 let _ = self

@@ -28,6 +28,23 @@ fn keep(
     m
 }
 
+/// The identity of a cococtl node agent that reports on its own Node: a ServiceAccount
+/// `name`, a ClusterRole `name` allowing `nodes` get and patch, and their binding.
+pub fn node_reporter(c: &Config, name: &str) -> Vec<Object> {
+    vec![
+        Object::new(ServiceAccount {
+            metadata: meta::namespaced(c, name),
+            ..Default::default()
+        }),
+        Object::new(ClusterRole {
+            metadata: meta::cluster(c, name),
+            rules: Some(vec![rule("", &["nodes"], &["get", "patch"])]),
+            ..Default::default()
+        }),
+        Object::new(binding(c, name, name, name)),
+    ]
+}
+
 /// A ClusterRoleBinding of `role` to the ServiceAccount `sa` in the install namespace.
 pub fn binding(c: &Config, name: &str, role: &str, sa: &str) -> ClusterRoleBinding {
     ClusterRoleBinding {
