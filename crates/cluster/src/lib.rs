@@ -1,12 +1,17 @@
 //! cococtl's Kubernetes API edge (kube-rs): everything that talks to an API server lives
 //! here, so the crates below it stay pure or host-only.
 //!
-//! Today: [`node_report`], the node agent's report on its own Node object. The cluster
-//! lifecycle (apply, waits, release record, status) is built here next, on the same
-//! client and the same retry policy ([`retry`]).
+//! Start with [`core`]: the cluster lifecycle's decisions (release record, inventory and
+//! prune set, forbidden upgrades, uninstall order, readiness, status), pure and tested
+//! without a server. The edge modules around it do the talking: [`client`] (kubeconfig,
+//! context, in-cluster), [`error`] (API errors a user can act on), [`apply`] (server-side
+//! apply), [`list`] (paged lists, watches with bookmarks and relists), [`release_store`],
+//! [`preflight`], and the operations [`install`], [`uninstall`], [`status`], [`verify`],
+//! [`diff`]. [`node_report`] is the node agent's report on its own Node.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod core;
 pub mod node_report;
 pub mod retry;
 
