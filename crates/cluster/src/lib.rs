@@ -11,9 +11,19 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod apply;
+pub mod client;
 pub mod core;
+pub mod deploy;
+pub mod error;
+pub mod list;
 pub mod node_report;
+pub mod observe;
+pub mod preflight;
+pub mod release_store;
 pub mod retry;
+pub mod spec;
+pub mod wait;
 
 /// Selects rustls's ring provider for the whole process (reqwest and kube must agree, or
 /// rustls panics at run time); a second call is a no-op.
