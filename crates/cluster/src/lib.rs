@@ -23,6 +23,8 @@ pub mod preflight;
 pub mod release_store;
 pub mod retry;
 pub mod spec;
+pub mod status;
+pub mod uninstall;
 pub mod wait;
 
 /// Selects rustls's ring provider for the whole process (reqwest and kube must agree, or
@@ -30,3 +32,6 @@ pub mod wait;
 pub fn tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+#[cfg(feature = "test-support")]
+pub mod testing;

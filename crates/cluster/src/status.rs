@@ -1,0 +1,155 @@
+//! `status`: six requests whatever the cluster size (records, the kata-deploy DaemonSet,
+//! nodes, the release's pods, warning events, RuntimeClasses; lists paged), then the pure
+//! aggregation in [`crate::core::status`].
+
+use cococtl_core::labels::INSTANCE;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::Api;
+
+use crate::client::Cluster;
+use crate::core::readiness::Expect;
+use crate::core::release::Release;
+use crate::core::snapshot::{NodeSnap, PodSnap, Targeting};
+use crate::core::status::{aggregate, RuntimeClassSnap, StatusInput, StatusReport};
+use crate::error::ClusterError;
+use crate::list::list_all;
+use crate::release_store;
+use crate::spec::ReleaseSpec;
+use crate::wait;
+
+/// The raw facts status aggregates (kept so `--watch` can re-aggregate).
+pub struct Facts {
+    /// The latest record of the instance.
+    pub release: Option<Release>,
+    /// The expectations (None without a release).
+    pub expect: Option<Expect>,
+    /// Nodes.
+    pub nodes: Vec<NodeSnap>,
+    /// The release's pods.
+    pub pods: Vec<PodSnap>,
+    /// Warnings.
+    pub events: Vec<crate::core::snapshot::EventSnap>,
+    /// RuntimeClasses.
+    pub runtime_classes: Vec<RuntimeClassSnap>,
+}
+
+/// Picks the instance: the one asked for, or the only one recorded in the namespace.
+pub async fn latest_release(
+    cluster: &Cluster,
+    namespace: &str,
+    instance: Option<&str>,
+) -> Result<Option<Release>, ClusterError> {
+    let all = release_store::load_all(cluster, namespace).await?;
+    let mut rs: Vec<Release> = all
+        .into_iter()
+        .filter(|r| instance.is_none_or(|i| i == r.instance))
+        .collect();
+    let instances: std::collections::BTreeSet<String> =
+        rs.iter().map(|r| r.instance.clone()).collect();
+    if instances.len() > 1 {
+        return Err(ClusterError::Input(format!(
+            "namespace {namespace} holds several releases ({}): pick one with --instance",
+            instances.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    rs.sort_by_key(|r| r.revision);
+    Ok(rs.pop())
+}
+
+/// Gathers the facts.
+pub async fn gather(
+    cluster: &Cluster,
+    namespace: &str,
+    instance: Option<&str>,
+) -> Result<Facts, ClusterError> {
+    let release = latest_release(cluster, namespace, instance).await?;
+    let expect = match &release {
+        Some(r) => {
+            let agent = r.inventory.iter().any(|i| {
+                i.kind == "DaemonSet" && i.name == cococtl_manifests::containerd_agent::NAME
+            });
+            let mut spec = ReleaseSpec::from_record(namespace, &r.suffix, &r.instance, agent);
+            let ds_api: Api<DaemonSet> = Api::namespaced(cluster.client.clone(), namespace);
+            let name = spec.names.kata_deploy.clone();
+            if let Some(ds) = cluster
+                .call_opt(&format!("reading DaemonSet {namespace}/{name}"), || {
+                    ds_api.get(&name)
+                })
+                .await?
+            {
+                if let Some(s) = ds.spec.and_then(|s| s.template.spec) {
+                    spec.expect.kata_targeting = Targeting::of(&s);
+                }
+            }
+            Some(spec.expect)
+        }
+        None => None,
+    };
+    let nodes_api: Api<Node> = Api::all(cluster.client.clone());
+    let (nodes, _) = list_all(cluster, &nodes_api, None, None, "listing nodes").await?;
+    let nodes: Vec<NodeSnap> = nodes.iter().map(NodeSnap::of).collect();
+    let (pods, events) = match &expect {
+        Some(e) => {
+            let pods_api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+            let (pods, _) = list_all(
+                cluster,
+                &pods_api,
+                Some(&wait::pod_selector(e)),
+                None,
+                &format!("listing the release's pods in {namespace}"),
+            )
+            .await?;
+            let pods: Vec<PodSnap> = pods.iter().map(PodSnap::of).collect();
+            (pods, wait::warnings(cluster, namespace).await?)
+        }
+        None => (vec![], vec![]),
+    };
+    let runtime_classes = match &release {
+        Some(r) => {
+            let rc_api: Api<RuntimeClass> = Api::all(cluster.client.clone());
+            let (rcs, _) = list_all(
+                cluster,
+                &rc_api,
+                Some(&format!("{INSTANCE}={}", r.instance)),
+                None,
+                "listing RuntimeClasses",
+            )
+            .await?;
+            rcs.iter()
+                .map(|rc| RuntimeClassSnap {
+                    name: rc.metadata.name.clone().unwrap_or_default(),
+                    handler: rc.handler.clone(),
+                    node_selector: rc
+                        .scheduling
+                        .as_ref()
+                        .and_then(|s| s.node_selector.clone())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        }
+        None => vec![],
+    };
+    Ok(Facts {
+        release,
+        expect,
+        nodes,
+        pods,
+        events,
+        runtime_classes,
+    })
+}
+
+/// The report for gathered facts.
+pub fn report(namespace: &str, f: &Facts) -> StatusReport {
+    aggregate(&StatusInput {
+        namespace,
+        release: f.release.as_ref(),
+        expect: f.expect.as_ref(),
+        nodes: &f.nodes,
+        pods: &f.pods,
+        events: &f.events,
+        runtime_classes: &f.runtime_classes,
+    })
+}
