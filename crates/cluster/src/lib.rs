@@ -15,6 +15,7 @@ pub mod apply;
 pub mod client;
 pub mod core;
 pub mod deploy;
+pub mod diff;
 pub mod error;
 pub mod list;
 pub mod node_report;
@@ -25,6 +26,7 @@ pub mod retry;
 pub mod spec;
 pub mod status;
 pub mod uninstall;
+pub mod verify;
 pub mod wait;
 
 /// Selects rustls's ring provider for the whole process (reqwest and kube must agree, or

@@ -826,6 +826,20 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             (201, out)
         }
         "create" => {
+            let mut body = req.body.clone();
+            if body.pointer("/metadata/name").is_none() {
+                if let Some(g) = body
+                    .pointer("/metadata/generateName")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                {
+                    body["metadata"]["name"] = json!(format!("{g}{:05x}", s.uid + 1));
+                }
+            }
+            let req = &Request {
+                body,
+                ..req.clone()
+            };
             let name = req
                 .body
                 .pointer("/metadata/name")
@@ -881,6 +895,26 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             }
             None => not_found(r),
         },
+        "delete" if r.name.is_empty() => {
+            let sel = req.query.get("labelSelector").cloned().unwrap_or_default();
+            let keys: Vec<String> = s
+                .items(&format!("{}|{}|{}", r.prefix, r.plural, r.ns))
+                .into_iter()
+                .filter(|o| selector_matches(&sel, &labels_of(o)))
+                .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+                .map(|n| key(&r.prefix, &r.plural, &r.ns, n))
+                .collect();
+            let mut gone = vec![];
+            for k in keys {
+                if let Some(o) = s.remove(&k) {
+                    gone.push(o);
+                }
+            }
+            (
+                200,
+                json!({"kind": format!("{}List", kind_of(&r.plural)), "apiVersion": "v1", "metadata": {}, "items": gone}),
+            )
+        }
         "delete" => {
             if !s.objects.contains_key(&k) {
                 return not_found(r);
