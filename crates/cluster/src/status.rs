@@ -153,3 +153,65 @@ pub fn report(namespace: &str, f: &Facts) -> StatusReport {
         runtime_classes: &f.runtime_classes,
     })
 }
+
+/// `status --watch`: the facts kept current by watches on nodes and the release's pods
+/// (the release, RuntimeClasses and events as first read).
+pub struct Follow {
+    nodes: crate::list::Watched<Node>,
+    pods: Option<crate::list::Watched<Pod>>,
+    /// The current facts.
+    pub facts: Facts,
+}
+
+impl Follow {
+    /// Reads everything once and starts the watches.
+    pub async fn start(
+        cluster: &Cluster,
+        namespace: &str,
+        instance: Option<&str>,
+    ) -> Result<Follow, ClusterError> {
+        let facts = gather(cluster, namespace, instance).await?;
+        let nodes = crate::list::Watched::start(
+            cluster,
+            Api::all(cluster.client.clone()),
+            None,
+            None,
+            "nodes",
+        )
+        .await?;
+        let pods = match &facts.expect {
+            Some(e) => Some(
+                crate::list::Watched::start(
+                    cluster,
+                    Api::namespaced(cluster.client.clone(), namespace),
+                    Some(&wait::pod_selector(e)),
+                    None,
+                    &format!("pods in {namespace}"),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        Ok(Follow { nodes, pods, facts })
+    }
+
+    /// Waits for the next change of a node or pod and updates the facts.
+    pub async fn next(&mut self) -> Result<(), ClusterError> {
+        match &mut self.pods {
+            Some(p) => {
+                tokio::select! {
+                    r = self.nodes.next_change() => { r?; }
+                    r = p.next_change() => { r?; }
+                }
+            }
+            None => {
+                self.nodes.next_change().await?;
+            }
+        }
+        self.facts.nodes = self.nodes.values().map(NodeSnap::of).collect();
+        if let Some(p) = &self.pods {
+            self.facts.pods = p.values().map(PodSnap::of).collect();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! The cluster commands end to end: the built binary against the API-server stand-in
+//! (kubeconfig pointing at it), as a user runs them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use cococtl_cluster::testing::{ApiServer, Sim};
+
+const SHA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+struct Env {
+    server: ApiServer,
+    _dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+fn env(nodes: usize) -> Env {
+    let server = ApiServer::start(Sim {
+        watch_quiet: Duration::from_millis(400),
+        ..Default::default()
+    });
+    for i in 0..nodes {
+        server.add_node(&format!("worker-{}", i + 1), &[]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+    Env {
+        server,
+        _dir: dir,
+        kubeconfig,
+    }
+}
+
+fn cococtl(e: &Env, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&e.kubeconfig)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    if std::env::var_os("COCOCTL_SHOW").is_some() {
+        println!("$ cococtl {}", args.join(" "));
+        print!("{}", String::from_utf8_lossy(&out.stderr));
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        println!("[exit {}]\n", out.status.code().unwrap_or(-1));
+    }
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    )
+}
+
+fn agent() -> Vec<String> {
+    vec![
+        "--set".into(),
+        "customContainerd.enabled=true".into(),
+        "--set".into(),
+        "customContainerd.tarballUrl=https://example.com/containerd-2.1.9-linux-amd64.tar.gz"
+            .into(),
+        "--set".into(),
+        format!("customContainerd.sha256={SHA}"),
+    ]
+}
+
+#[test]
+fn install_wait_status_history_upgrade_verify_uninstall() {
+    let e = env(3);
+    let mut args = vec![
+        "install",
+        "--profile",
+        "x86_64",
+        "--wait",
+        "--timeout",
+        "1m",
+    ];
+    let a = agent();
+    args.extend(a.iter().map(String::as_str));
+    let o = cococtl(&e, &args);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("preflight: Kubernetes v1.36.0, 3 node(s)"),
+        "{t}"
+    );
+    assert!(t.contains("worker-2: ready"), "{t}");
+    assert!(
+        t.contains("release default revision 1 deployed in coco-system"),
+        "{t}"
+    );
+    assert!(
+        t.contains("kata-qemu-coco-dev") && t.contains("3 node(s)"),
+        "{t}"
+    );
+
+    let o = cococtl(&e, &["status"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("nodes: 3/3 targeted ready"), "{t}");
+    let o = cococtl(&e, &["status", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], "cococtl.confidentialcontainers.org/status/v1");
+    assert_eq!(v["nodes"][0]["containerdAgent"], "ready");
+
+    let args = vec![
+        "upgrade",
+        "--reuse-values",
+        "--set",
+        "debug=true",
+        "--wait=false",
+    ];
+    let o = cococtl(&e, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = cococtl(&e, &["history"]);
+    let t = text(&o);
+    assert!(
+        t.contains("superseded") && t.contains("deployed") && t.contains("--set debug=true"),
+        "{t}"
+    );
+
+    let o = cococtl(
+        &e,
+        &[
+            "verify",
+            "--runtime-class",
+            "kata-qemu-coco-dev",
+            "--timeout",
+            "30s",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("yes")
+            && t.contains("guest kernel 6.12.8-kata-confidential, node kernel 6.8.0-45-generic"),
+        "{t}"
+    );
+    assert!(
+        e.server
+            .list("/api/v1", "pods")
+            .iter()
+            .all(|p| !p["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("cococtl-verify")),
+        "verify pods are deleted"
+    );
+
+    let o = cococtl(&e, &["rollback", "--wait=false"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = cococtl(&e, &["uninstall", "--timeout", "1m"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("containerd restored on 3 node(s)") && t.contains("nothing left"),
+        "{t}"
+    );
+    let o = cococtl(&e, &["status"]);
+    assert_eq!(o.status.code(), Some(1), "no release is degraded");
+}
+
+#[test]
+fn diff_shows_creates_then_nothing_then_field_changes() {
+    let e = env(2);
+    let o = cococtl(&e, &["diff", "--profile", "x86_64"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("+ Namespace/coco-system (create)"), "{t}");
+    let o = cococtl(&e, &["install", "--wait=false"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = cococtl(&e, &["diff", "--profile", "x86_64"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("0 object(s) would change"), "{t}");
+    let o = cococtl(&e, &["diff", "--profile", "x86_64", "--set", "debug=true"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("~ DaemonSet/coco-system/kata-deploy"), "{t}");
+    assert!(
+        t.contains("+ RuntimeClass/kata-qemu-snp-debug (create)"),
+        "{t}"
+    );
+}
+
+#[test]
+fn dry_run_client_needs_no_cluster_and_server_accounts_for_the_missing_namespace() {
+    let e = env(1);
+    let o = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args([
+            "install",
+            "--dry-run=client",
+            "--kubeconfig",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("DaemonSet/coco-system/kata-deploy (would be applied)"));
+    let o = cococtl(&e, &["install", "--dry-run=server"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("Namespace/coco-system would be created (validated by the server)"),
+        "{t}"
+    );
+    assert!(t.contains("DaemonSet/coco-system/kata-deploy would be created (in the namespace this install creates"), "{t}");
+    assert!(
+        e.server.list("/api/v1", "namespaces").is_empty(),
+        "nothing stored"
+    );
+}
+
+#[test]
+fn preflight_names_missing_permissions_and_another_kata_deploy_before_writing() {
+    let e = env(1);
+    e.server.deny("create", "clusterrolebindings");
+    let o = cococtl(&e, &["install", "--wait=false"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{t}");
+    assert!(
+        t.contains("create clusterrolebindings.rbac.authorization.k8s.io (cluster-wide)"),
+        "{t}"
+    );
+    assert!(
+        !e.server.requests().iter().any(|r| r.method == "PATCH"),
+        "nothing written"
+    );
+
+    let e = env(1);
+    e.server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}));
+    e.server.put_raw("/apis/apps/v1", "daemonsets", "kube-system", serde_json::json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "kata-deploy"},
+        "spec": {"selector": {"matchLabels": {"name": "x"}}, "template": {"metadata": {"labels": {"name": "x"}}, "spec": {"containers": [{"name": "k", "image": "quay.io/kata-containers/kata-deploy:3.22.0"}]}}}}));
+    let o = cococtl(&e, &["install", "--wait=false"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{t}");
+    assert!(
+        t.contains("another kata-deploy runs on this cluster: DaemonSet kube-system/kata-deploy"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_contradicting_distribution_is_refused_and_an_unset_one_detected() {
+    let e = env(0);
+    e.server.add_node("k3s-1", &[]);
+    e.server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        "k3s-1",
+        serde_json::json!({"status": {"nodeInfo": {"kubeletVersion": "v1.33.1+k3s1"}}}),
+    );
+    let o = cococtl(
+        &e,
+        &["install", "--wait=false", "--set", "k8sDistribution=k8s"],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{t}");
+    assert!(
+        t.contains("k8sDistribution is k8s, but the nodes run k3s"),
+        "{t}"
+    );
+    let o = cococtl(&e, &["install", "--wait=false"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("setting k8sDistribution=k3s"), "{t}");
+}
+
+#[test]
+fn install_timeout_exits_1_naming_the_stuck_node() {
+    let e = env(2);
+    e.server.sim(|s| s.stuck_nodes = vec!["worker-2".into()]);
+    let o = cococtl(&e, &["install", "--wait", "--timeout", "3s"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("worker-2: kata-deploy pod kata-deploy-worker-2 Pending (ImagePullBackOff)"),
+        "{t}"
+    );
+    assert!(t.contains("revision 1 is recorded as failed"), "{t}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let e = env(1);
+    let o = cococtl(&e, &["install", "--timeout", "soon"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = cococtl(&e, &["rollback", "7"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
