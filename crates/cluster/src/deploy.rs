@@ -444,7 +444,7 @@ fn first_line(e: &ClusterError) -> String {
 /// `15m`, `90s`.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")

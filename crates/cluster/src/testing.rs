@@ -146,9 +146,9 @@ struct Route {
 
 fn route(path: &str) -> Option<Route> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (prefix, rest) = match segs.first()? {
-        &"api" => (format!("/api/{}", segs.get(1)?), &segs[2..]),
-        &"apis" => (
+    let (prefix, rest) = match *segs.first()? {
+        "api" => (format!("/api/{}", segs.get(1)?), &segs[2..]),
+        "apis" => (
             format!("/apis/{}/{}", segs.get(1)?, segs.get(2)?),
             &segs[3..],
         ),
@@ -1282,7 +1282,7 @@ fn tick(s: &mut State) {
                 "metadata": {"name": pod_name, "namespace": ns, "labels": tmpl_labels,
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": dsname, "uid": ds.pointer("/metadata/uid").cloned().unwrap_or_default(), "controller": true}]},
                 "spec": {"nodeName": snap.name, "containers": spec.containers.iter().map(|c| json!({"name": c.name, "image": c.image})).collect::<Vec<_>>()},
-                "status": {"phase": phase, "containerStatuses": [{"name": "main", "ready": ready, "restartCount": if stuck { 0 } else { 0 }, "image": "", "imageID": "", "state": waiting}]}
+                "status": {"phase": phase, "containerStatuses": [{"name": "main", "ready": ready, "restartCount": 0, "image": "", "imageID": "", "state": waiting}]}
             });
             s.create("/api/v1", "pods", &ns, pod);
             if stuck {

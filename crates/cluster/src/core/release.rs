@@ -284,7 +284,7 @@ pub enum UpgradeStart<'a> {
 impl History {
     /// From records in any order.
     pub fn new(mut records: Vec<Release>) -> Self {
-        records.sort_by(|a, b| b.revision.cmp(&a.revision));
+        records.sort_by_key(|r| std::cmp::Reverse(r.revision));
         History { records }
     }
 
