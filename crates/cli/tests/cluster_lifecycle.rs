@@ -34,6 +34,7 @@ fn env(nodes: usize) -> Env {
 }
 
 fn cococtl(e: &Env, args: &[&str]) -> Output {
+    let before = e.server.requests().len();
     let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
         .args(args)
         .arg("--kubeconfig")
@@ -45,7 +46,23 @@ fn cococtl(e: &Env, args: &[&str]) -> Output {
         println!("$ cococtl {}", args.join(" "));
         print!("{}", String::from_utf8_lossy(&out.stderr));
         print!("{}", String::from_utf8_lossy(&out.stdout));
-        println!("[exit {}]\n", out.status.code().unwrap_or(-1));
+        let reqs = e.server.requests();
+        let reqs = &reqs[before..];
+        let count = |m: &str| {
+            reqs.iter()
+                .filter(|r| r.method == m && !r.is_watch())
+                .count()
+        };
+        println!(
+            "[exit {}; {} requests: {} GET (lists and gets), {} watch, {} PATCH, {} POST, {} DELETE]\n",
+            out.status.code().unwrap_or(-1),
+            reqs.len(),
+            count("GET"),
+            reqs.iter().filter(|r| r.is_watch()).count(),
+            count("PATCH"),
+            count("POST"),
+            count("DELETE")
+        );
     }
     out
 }

@@ -104,6 +104,7 @@ pub fn terminal() -> bool {
 pub struct Display {
     live: Option<Live>,
     last: BTreeMap<String, String>,
+    counts: (usize, usize, usize),
 }
 
 struct Live {
@@ -117,6 +118,7 @@ impl Display {
         Display {
             live: None,
             last: BTreeMap::new(),
+            counts: (usize::MAX, 0, 0),
         }
     }
 
@@ -193,13 +195,20 @@ impl Observer for Display {
             }
             return;
         }
+        let mut changed = false;
         for n in &p.nodes {
             let text = node_line(&n.node, &n.state);
             if self.last.get(&n.node) != Some(&text) {
                 eprintln!("  {text}");
                 self.last.insert(n.node.clone(), text);
+                changed = true;
             }
         }
+        let counts = (p.ready(), p.waiting(), p.failed());
+        if !changed || counts == self.counts {
+            return;
+        }
+        self.counts = counts;
         eprintln!(
             "  {}/{} nodes ready, {} waiting, {} failed",
             p.ready(),
