@@ -277,6 +277,7 @@ pub async fn run(
                     out.applied.push(item);
                 }
                 Err(e) => {
+                    let e = explain_pod_security(o.kind(), e);
                     if recorded {
                         record.status = Status::Failed;
                         record.description = format!("{}: {}", record.description, first_line(&e));
@@ -448,5 +449,35 @@ pub fn human(d: Duration) -> String {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
+    }
+}
+
+/// A conflict on the namespace's Pod Security labels: say why cococtl sets them and what
+/// each way out means.
+fn explain_pod_security(kind: &str, e: ClusterError) -> ClusterError {
+    match e {
+        ClusterError::Conflict { object, conflicts }
+            if kind == "Namespace"
+                && conflicts
+                    .iter()
+                    .any(|c| c.field.contains("pod-security.kubernetes.io")) =>
+        {
+            let managers: std::collections::BTreeSet<&str> =
+                conflicts.iter().map(|c| c.manager.as_str()).collect();
+            ClusterError::Refused(format!(
+                "{object}: its Pod Security labels are owned by {} ({}).\n  \
+                 cococtl labels the namespace `privileged` because the kata-deploy pods (and the \
+                 containerd agent) mount host paths, which `baseline` and `restricted` forbid.\n  \
+                 fix: rerun with --force-conflicts to let cococtl own the labels (the other \
+                 manager may set them back), or install into a namespace of cococtl's own (-n)",
+                managers.into_iter().collect::<Vec<_>>().join(", "),
+                conflicts
+                    .iter()
+                    .map(|c| c.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+        other => other,
     }
 }

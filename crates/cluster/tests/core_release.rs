@@ -426,3 +426,42 @@ fn an_empty_inventory_still_waits_for_leftover_pods_and_verifies() {
     assert!(steps.iter().any(|s| matches!(s, Step::WaitPodsGone { .. })));
     assert!(matches!(steps.last(), Some(Step::VerifyNothingLeft)));
 }
+
+mod fielddiff {
+    use cococtl_cluster::core::fielddiff::diff;
+    use serde_json::json;
+
+    #[test]
+    fn changed_added_and_removed_fields_are_listed_by_path() {
+        let old = json!({"spec": {"a": 1, "list": [{"image": "x:1"}], "gone": "y"}, "metadata": {"labels": {"k": "v"}}});
+        let new = json!({"spec": {"a": 2, "list": [{"image": "x:2"}], "new": true}, "metadata": {"labels": {"k": "v"}}});
+        let d = diff(&old, &new);
+        let lines: Vec<String> = d
+            .iter()
+            .map(|c| format!("{} {:?} {:?}", c.path, c.old, c.new))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ".spec.a Some(\"1\") Some(\"2\")",
+                ".spec.gone Some(\"y\") None",
+                ".spec.list[0].image Some(\"x:1\") Some(\"x:2\")",
+                ".spec.new None Some(\"true\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn server_owned_metadata_and_status_are_not_changes() {
+        let old = json!({"metadata": {"resourceVersion": "1", "managedFields": [1], "generation": 1, "uid": "a"}, "status": {"x": 1}});
+        let new = json!({"metadata": {"resourceVersion": "2", "managedFields": [2], "generation": 2, "uid": "a"}, "status": {"x": 2}});
+        assert!(diff(&old, &new).is_empty());
+    }
+
+    #[test]
+    fn a_list_of_another_length_is_one_change() {
+        let d = diff(&json!({"a": [1]}), &json!({"a": [1, 2]}));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].path, ".a");
+    }
+}

@@ -475,3 +475,94 @@ async fn a_failed_restore_names_the_node_and_its_reason_and_keeps_its_label() {
         "{left:?}"
     );
 }
+
+#[tokio::test]
+async fn a_namespace_whose_pod_security_labels_belong_to_someone_else_is_explained() {
+    let server = three_nodes();
+    server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}));
+    server.foreign_owner(
+        "/api/v1",
+        "namespaces",
+        "",
+        "coco-system",
+        "kubectl-label",
+        &[".metadata.labels.pod-security.kubernetes.io/enforce"],
+    );
+    let e = deploy(&server, Mode::Install, &[], false)
+        .await
+        .unwrap_err();
+    let text = e.error.to_string();
+    assert!(
+        text.contains("owned by kubectl-label")
+            && text.contains("mount host paths")
+            && text.contains("--force-conflicts"),
+        "{text}"
+    );
+    assert!(
+        server
+            .get(
+                "/api/v1",
+                "secrets",
+                "coco-system",
+                "cococtl.release.default.v1"
+            )
+            .is_none(),
+        "nothing recorded: nothing was applied"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_in_another_namespace_is_refused_naming_the_release_namespace() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    let cl = cluster(&server);
+    let mut i = inputs(&[]);
+    i.namespace = "kata".into();
+    let r = cococtl_profile::resolve(&i).unwrap();
+    let p = plan(&r.config, ClusterFacts::default());
+    let spec = ReleaseSpec::new(&r.config, &p);
+    let req = Request {
+        mode: Mode::Upgrade,
+        spec: &spec,
+        plan: &p,
+        inputs: release::Inputs::default(),
+        values: serde_json::Value::Null,
+        tool_version: "0.1.0".into(),
+        force_conflicts: false,
+        wait: None,
+        now: &now,
+    };
+    let e = deploy::run(&cl, &req, &mut Rec::default())
+        .await
+        .unwrap_err();
+    let text = e.error.to_string();
+    assert!(
+        text.contains("namespace of a release cannot change on upgrade (coco-system → kata)"),
+        "{text}"
+    );
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path.contains("/namespaces/kata")),
+        "nothing applied"
+    );
+}
+
+#[tokio::test]
+async fn history_keeps_ten_revisions() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    for _ in 0..11 {
+        deploy(&server, Mode::Upgrade, &[], false).await.unwrap();
+    }
+    let h = release_store::history(&cluster(&server), "coco-system", "default")
+        .await
+        .unwrap();
+    let revs: Vec<u32> = h.records().iter().map(|r| r.revision).collect();
+    assert_eq!(revs, (3..=12).rev().collect::<Vec<_>>());
+    assert_eq!(h.latest().unwrap().status, Status::Deployed);
+    assert!(h.records()[1..]
+        .iter()
+        .all(|r| r.status == Status::Superseded));
+}
