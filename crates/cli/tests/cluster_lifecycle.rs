@@ -313,3 +313,45 @@ fn usage_errors_exit_2() {
     let o = cococtl(&e, &["rollback", "7"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn atomic_upgrade_rolls_back_when_a_node_does_not_become_ready() {
+    let e = env(2);
+    let o = cococtl(&e, &["install", "--wait", "--timeout", "30s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The debug variant's pods never get ready on worker-2 (new pods are stuck).
+    e.server.sim(|s| s.stuck_nodes = vec!["worker-2".into()]);
+    // The rolling update replaces worker-2's pod; the new one is stuck pulling its image.
+    e.server
+        .remove("/api/v1", "pods", "coco-system", "kata-deploy-worker-2");
+    e.server.merge("/api/v1", "nodes", "", "worker-2", serde_json::json!({"metadata": {"labels": {"kata-deploy.katacontainers.io/default": "false"}}}));
+    let o = cococtl(
+        &e,
+        &[
+            "upgrade",
+            "--set",
+            "debug=true",
+            "--wait",
+            "--timeout",
+            "3s",
+            "--atomic",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("--atomic: rolling back to revision 1"), "{t}");
+    let o = cococtl(&e, &["history"]);
+    let t = text(&o);
+    assert!(t.contains("rollback to 1") && t.contains("failed"), "{t}");
+    assert!(
+        e.server
+            .get(
+                "/apis/node.k8s.io/v1",
+                "runtimeclasses",
+                "",
+                "kata-qemu-snp-debug"
+            )
+            .is_none(),
+        "the debug classes were pruned by the rollback"
+    );
+}

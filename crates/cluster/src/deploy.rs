@@ -198,7 +198,7 @@ pub async fn run(
                 if let Some(f) = upgrade::check(&base.suffix, &base.namespace, &spec.suffix, &spec.namespace).first() {
                     return Err(ClusterError::Input(f.to_string()).into());
                 }
-                let mut inv = base.inventory.clone();
+                let inv = history.prune_baseline();
                 if let Some(i) = interrupted {
                     obs.line(&format!(
                         "revision {} was left {} by an interrupted run: marking it failed",
@@ -209,7 +209,6 @@ pub async fn run(
                     r.description = format!("{} (interrupted)", r.description);
                     r.updated = (req.now)();
                     release_store::save(cluster, &r).await?;
-                    inv.extend(i.inventory.iter().cloned());
                 }
                 let description = match req.mode {
                     Mode::Rollback { to } => format!("rollback to {to}"),

@@ -513,6 +513,13 @@ impl ApiServer {
         });
     }
 
+    /// Deletes a stored object (as another client would).
+    pub fn remove(&self, prefix: &str, plural: &str, ns: &str, name: &str) {
+        self.with(|s| {
+            s.remove(&key(prefix, plural, ns, name));
+        });
+    }
+
     /// Declares that `manager` owns `fields` of an object (applies without force conflict).
     pub fn foreign_owner(
         &self,

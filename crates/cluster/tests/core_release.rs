@@ -465,3 +465,15 @@ mod fielddiff {
         assert_eq!(d[0].path, ".a");
     }
 }
+
+#[test]
+fn the_prune_baseline_includes_what_failed_attempts_applied_after_the_deployed_revision() {
+    let mut r1 = release(1, Status::Superseded);
+    r1.inventory = vec![item("ConfigMap", Some("coco-system"), "very-old")];
+    let r2 = release(2, Status::Deployed);
+    let mut r3 = release(3, Status::Failed);
+    r3.inventory = vec![item("RuntimeClass", None, "kata-qemu-snp-debug")];
+    let h = History::new(vec![r1, r2, r3]);
+    let names: Vec<String> = h.prune_baseline().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["kata-qemu-snp-debug", "kata-deploy"]);
+}

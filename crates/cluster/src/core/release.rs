@@ -354,6 +354,21 @@ impl History {
         }
     }
 
+    /// What an upgrade or rollback may have to prune: the inventory of the last deployed
+    /// revision plus that of every later one (failed or interrupted attempts may have
+    /// applied objects the new plan no longer has).
+    pub fn prune_baseline(&self) -> Vec<Item> {
+        let since = self.deployed().map_or(0, |d| d.revision);
+        let mut seen = std::collections::BTreeSet::new();
+        self.records
+            .iter()
+            .filter(|r| r.revision >= since)
+            .flat_map(|r| &r.inventory)
+            .filter(|i| seen.insert(i.key()))
+            .cloned()
+            .collect()
+    }
+
     /// The revisions to mark `superseded` once `revision` is deployed: every older
     /// `deployed` one.
     pub fn to_supersede(&self, revision: u32) -> Vec<u32> {
