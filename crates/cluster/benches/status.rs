@@ -102,7 +102,7 @@ fn cluster() -> (Vec<Node>, Vec<Pod>, Vec<EventSnap>) {
                     container_statuses: Some(vec![ContainerStatus {
                         name: "c".into(),
                         ready: true,
-                        restart_count: (i % 3) as i32,
+                        restart_count: i % 3,
                         ..Default::default()
                     }]),
                     ..Default::default()
