@@ -355,3 +355,75 @@ fn atomic_upgrade_rolls_back_when_a_node_does_not_become_ready() {
         "the debug classes were pruned by the rollback"
     );
 }
+
+#[test]
+fn atomic_install_is_uninstalled_when_it_does_not_become_ready() {
+    let e = env(2);
+    e.server.sim(|s| s.stuck_nodes = vec!["worker-1".into()]);
+    let o = cococtl(&e, &["install", "--wait", "--timeout", "3s", "--atomic"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("--atomic: uninstalling the failed install"),
+        "{t}"
+    );
+    assert!(
+        e.server
+            .get("/api/v1", "namespaces", "", "coco-system")
+            .is_none(),
+        "{t}"
+    );
+    assert!(
+        e.server
+            .list("/apis/node.k8s.io/v1", "runtimeclasses")
+            .is_empty(),
+        "{t}"
+    );
+}
+
+#[test]
+fn status_watch_prints_again_when_a_node_changes() {
+    use std::io::{BufRead, BufReader};
+    let e = env(2);
+    let o = cococtl(&e, &["install", "--wait", "--timeout", "30s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["status", "--watch", "--kubeconfig"])
+        .arg(&e.kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen_ready = false;
+    let mut seen_waiting = false;
+    let start = std::time::Instant::now();
+    while let Some(Ok(l)) = lines.next() {
+        if l.starts_with("nodes: 2/2 targeted ready") && !seen_ready {
+            seen_ready = true;
+            // kata-deploy's label on worker-2 drops: status --watch must notice.
+            e.server.merge("/api/v1", "nodes", "", "worker-2", serde_json::json!({"metadata": {"labels": {"katacontainers.io/kata-runtime": "false"}}}));
+            e.server.sim(|s| s.enabled = false);
+        }
+        if seen_ready && l.starts_with("nodes: 1/2 targeted ready") {
+            seen_waiting = true;
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen_ready && seen_waiting,
+        "ready {seen_ready}, then waiting {seen_waiting}"
+    );
+    let watches = e
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_watch())
+        .count();
+    assert!(watches >= 1);
+}

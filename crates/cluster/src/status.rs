@@ -1,6 +1,6 @@
-//! `status`: six requests whatever the cluster size (records, the kata-deploy DaemonSet,
-//! nodes, the release's pods, warning events, RuntimeClasses; lists paged), then the pure
-//! aggregation in [`crate::core::status`].
+//! `status`: seven requests whatever the cluster size (records, the kata-deploy DaemonSet,
+//! nodes, the release's pods, warning events in the namespace and about nodes,
+//! RuntimeClasses; lists paged), then the pure aggregation in [`crate::core::status`].
 
 use cococtl_core::labels::INSTANCE;
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -102,7 +102,9 @@ pub async fn gather(
             )
             .await?;
             let pods: Vec<PodSnap> = pods.iter().map(PodSnap::of).collect();
-            (pods, wait::warnings(cluster, namespace).await?)
+            let mut events = wait::warnings(cluster, namespace).await?;
+            events.extend(node_warnings(cluster).await?);
+            (pods, events)
         }
         None => (vec![], vec![]),
     };
@@ -214,4 +216,23 @@ impl Follow {
         }
         Ok(())
     }
+}
+
+/// Warning events about nodes, in any namespace (one paged list).
+pub async fn node_warnings(
+    cluster: &Cluster,
+) -> Result<Vec<crate::core::snapshot::EventSnap>, ClusterError> {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::all(cluster.client.clone());
+    let (evs, _) = list_all(
+        cluster,
+        &api,
+        None,
+        Some("type=Warning,involvedObject.kind=Node"),
+        "listing warning events about nodes",
+    )
+    .await?;
+    Ok(evs
+        .iter()
+        .map(crate::core::snapshot::EventSnap::of)
+        .collect())
 }

@@ -313,7 +313,7 @@ async fn a_wait_that_times_out_names_the_waiting_nodes_and_why_and_marks_the_rev
 }
 
 #[tokio::test]
-async fn status_reads_six_collections_whatever_the_node_count() {
+async fn status_reads_seven_collections_whatever_the_node_count() {
     let server = three_nodes();
     let sets = agent_sets();
     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
@@ -334,7 +334,8 @@ async fn status_reads_six_collections_whatever_the_node_count() {
     assert_eq!(n.containerd_agent.as_deref(), Some("ready"));
     assert_eq!(n.kata_deploy_pod.as_ref().unwrap().phase, "Running");
     let lines: Vec<String> = server.requests().iter().map(|r| r.line()).collect();
-    assert_eq!(lines.len(), 6, "{lines:#?}");
+    assert_eq!(lines.len(), 7, "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("GET /api/v1/events?") && l.contains("involvedObject.kind=Node")), "{lines:#?}");
     assert!(
         lines
             .iter()
