@@ -71,3 +71,26 @@ pub async fn delete(cluster: &Cluster, i: &Item) -> Result<bool, ClusterError> {
         .await?
         .is_some())
 }
+
+/// Gives up every field cococtl applied to an object (server-side apply of a body with
+/// only its identity): fields only cococtl owned are removed, the object stays.
+pub async fn release_fields(cluster: &Cluster, i: &Item) -> Result<(), ClusterError> {
+    let api = api(cluster, &i.resource(), i.namespace.as_deref());
+    let mut meta = serde_json::json!({"name": i.name});
+    if let Some(ns) = &i.namespace {
+        meta["namespace"] = serde_json::json!(ns);
+    }
+    let body = serde_json::json!({
+        "apiVersion": i.resource().api_version(),
+        "kind": i.kind,
+        "metadata": meta,
+    });
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(&body);
+    cluster
+        .call_opt(&format!("releasing cococtl's fields of {}", i.id()), || {
+            api.patch(&i.name, &pp, &patch)
+        })
+        .await
+        .map(|_| ())
+}

@@ -387,6 +387,12 @@ impl State {
         if !ns.is_empty() {
             obj["metadata"]["namespace"] = json!(ns);
         }
+        if obj.pointer("/metadata/managedFields").is_none() {
+            // Like the real server: a create records its manager (kubectl's default name).
+            let fields = fields_v1(&obj);
+            obj["metadata"]["managedFields"] = json!([{"manager": "kubectl-create", "operation": "Update",
+                "apiVersion": obj["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields}]);
+        }
         self.new_meta(&mut obj);
         self.put(&key(prefix, plural, ns, &name), obj, true)
     }
@@ -1040,11 +1046,13 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
         // Ours alone: the applied body replaces what we applied before (fields we stop
         // applying are removed); status and server metadata stay.
         Some(old) => {
+            // An object nobody applied (created by another client) counts as others'.
             let others = old["metadata"]["managedFields"]
                 .as_array()
-                .is_some_and(|m| m.iter().any(|e| e["manager"] != json!(manager)));
+                .is_none_or(|m| m.is_empty() || m.iter().any(|e| e["manager"] != json!(manager)));
             let mut o = if others {
                 let mut o = old.clone();
+                drop_released(&mut o, &manager, &req.body);
                 merge(&mut o, &req.body);
                 o
             } else {
@@ -1454,4 +1462,48 @@ fn verify_pod(s: &mut State, pk: &str, mut p: Value) {
         }
     }
     s.put(pk, p, false);
+}
+
+/// Server-side apply with other managers present: labels and annotations this manager
+/// applied before, does not apply now, and no other manager owns are removed.
+fn drop_released(o: &mut Value, manager: &str, body: &Value) {
+    let entries = o["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for part in ["labels", "annotations"] {
+        let owned_by = |e: &Value| -> Vec<String> {
+            e.pointer(&format!("/fieldsV1/f:metadata/f:{part}"))
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.keys()
+                        .map(|k| k.trim_start_matches("f:").to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let ours: Vec<String> = entries
+            .iter()
+            .filter(|e| e["manager"] == json!(manager) && e["operation"] == json!("Apply"))
+            .flat_map(owned_by)
+            .collect();
+        let others: Vec<String> = entries
+            .iter()
+            .filter(|e| !(e["manager"] == json!(manager) && e["operation"] == json!("Apply")))
+            .flat_map(owned_by)
+            .collect();
+        for k in ours {
+            let still = body
+                .pointer(&format!(
+                    "/metadata/{part}/{}",
+                    k.replace('~', "~0").replace('/', "~1")
+                ))
+                .is_some();
+            if !still && !others.contains(&k) {
+                if let Some(m) = o["metadata"][part].as_object_mut() {
+                    m.remove(&k);
+                }
+            }
+        }
+    }
 }

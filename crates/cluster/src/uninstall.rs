@@ -187,6 +187,13 @@ pub async fn run(
                 }
                 namespace_gone(cluster, &i, opts.timeout).await?;
             }
+            Step::ReleaseNamespace(i) => {
+                obs.step(&format!(
+                    "namespace {} was not created by this release: removing cococtl's labels from it",
+                    i.name
+                ));
+                apply::release_fields(cluster, &i).await?;
+            }
             Step::DeleteRecords => {
                 for r in history.records() {
                     release_store::delete(cluster, &r.namespace, &r.instance, r.revision).await?;

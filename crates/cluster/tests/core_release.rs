@@ -401,6 +401,12 @@ fn the_kept_rbac_is_deleted_only_after_the_kata_deploy_pods_are_gone() {
 fn the_namespace_is_kept_when_the_release_did_not_create_it() {
     let steps = uninstall::plan(&full_inventory(), &names(), false);
     assert!(!steps.iter().any(|s| matches!(s, Step::DeleteNamespace(_))));
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::ReleaseNamespace(i) if i.name == "coco-system")),
+        "its labels are given up"
+    );
     // ...and it is not deleted as one of the "remaining objects" either.
     assert!(!steps.iter().any(
         |s| matches!(s, Step::Delete { items, .. } if items.iter().any(|i| i.kind == "Namespace"))

@@ -567,3 +567,51 @@ async fn history_keeps_ten_revisions() {
         .iter()
         .all(|r| r.status == Status::Superseded));
 }
+
+#[tokio::test]
+async fn uninstall_keeps_a_namespace_it_did_not_create_and_gives_up_its_labels_there() {
+    let server = three_nodes();
+    server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"team": "platform"}}}));
+    deploy(&server, Mode::Install, &[], true).await.unwrap();
+    let ns = server
+        .get("/api/v1", "namespaces", "", "coco-system")
+        .unwrap();
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    let cl = cluster(&server);
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    assert!(!h.latest().unwrap().created_namespace);
+    let spec = ReleaseSpec::from_record("coco-system", "", "default", false);
+    let out = uninstall::run(
+        &cl,
+        &spec,
+        &h,
+        uninstall::Options {
+            force: false,
+            timeout: Duration::from_secs(20),
+        },
+        &now,
+        &mut Rec::default(),
+    )
+    .await
+    .unwrap();
+    assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
+    let ns = server
+        .get("/api/v1", "namespaces", "", "coco-system")
+        .expect("the namespace stays");
+    let labels = ns["metadata"]["labels"].as_object().unwrap();
+    assert_eq!(
+        labels.get("team").and_then(|v| v.as_str()),
+        Some("platform")
+    );
+    assert!(
+        !labels
+            .keys()
+            .any(|k| k.starts_with("pod-security") || k.starts_with("cococtl")),
+        "{labels:?}"
+    );
+}

@@ -11,7 +11,8 @@
 //!    rather than running the chart's cleanup Job, which a `restricted` namespace may
 //!    never start);
 //! 8. remove the node labels and annotations this tool owns;
-//! 9. delete the namespace, only if this release created it;
+//! 9. delete the namespace, only if this release created it (else give up cococtl's
+//!    labels on it);
 //! 10. delete the release records, then check that nothing is left.
 
 use super::inventory::Item;
@@ -49,6 +50,9 @@ pub enum Step {
     CleanNodes,
     /// Delete the namespace (the release created it).
     DeleteNamespace(Item),
+    /// Give up cococtl's fields of a namespace it did not create (its Pod Security and
+    /// instance labels): an empty server-side apply.
+    ReleaseNamespace(Item),
     /// Delete the release records.
     DeleteRecords,
     /// List what is left, by ownership label, across the kinds ever applied.
@@ -134,8 +138,10 @@ pub fn plan(inventory: &[Item], names: &Names, created_namespace: bool) -> Vec<S
         });
     }
     steps.push(Step::CleanNodes);
-    if let (Some(ns), true) = (namespace, created_namespace) {
-        steps.push(Step::DeleteNamespace(ns.clone()));
+    match (namespace, created_namespace) {
+        (Some(ns), true) => steps.push(Step::DeleteNamespace(ns.clone())),
+        (Some(ns), false) => steps.push(Step::ReleaseNamespace(ns.clone())),
+        (None, _) => {}
     }
     steps.push(Step::DeleteRecords);
     steps.push(Step::VerifyNothingLeft);
