@@ -188,6 +188,7 @@ pub async fn run(
         &spec.namespace,
         &spec.names.kata_deploy,
         &spec.instance,
+        !spec.suffix.is_empty(),
         &planned,
     ));
 

@@ -45,13 +45,18 @@ impl ReleaseSpec {
     /// From the configuration and its plan.
     pub fn new(c: &Config, plan: &Plan) -> ReleaseSpec {
         let base = c.base_name();
-        let targeting = plan
-            .install()
-            .filter(|o| o.kind() == "DaemonSet" && o.name() == Some(base.as_str()))
-            .find_map(|o| o.decode::<DaemonSet>().and_then(Result::ok))
-            .and_then(|ds| ds.spec.and_then(|s| s.template.spec))
-            .map(|s| Targeting::of(&s))
-            .unwrap_or_default();
+        let targeting_of = |name: &str| {
+            plan.install()
+                .filter(|o| o.kind() == "DaemonSet" && o.name() == Some(name))
+                .find_map(|o| o.decode::<DaemonSet>().and_then(Result::ok))
+                .and_then(|ds| ds.spec.and_then(|s| s.template.spec))
+                .map(|s| Targeting::of(&s))
+        };
+        let targeting = targeting_of(&base).unwrap_or_default();
+        let agent_targeting = c
+            .custom_containerd
+            .as_ref()
+            .and_then(|_| targeting_of(containerd_agent::NAME));
         ReleaseSpec {
             namespace: c.namespace.clone(),
             instance: c.instance().to_string(),
@@ -70,6 +75,7 @@ impl ReleaseSpec {
                     .custom_containerd
                     .as_ref()
                     .map(|_| containerd_agent::NAME.to_string()),
+                agent_targeting,
             },
             names: Names {
                 namespace: c.namespace.clone(),
@@ -97,6 +103,7 @@ impl ReleaseSpec {
                 kata_pods: base.clone(),
                 kata_targeting: Targeting::default(),
                 agent_pods: agent.then(|| containerd_agent::NAME.to_string()),
+                agent_targeting: None,
             },
             names: Names {
                 namespace: namespace.into(),

@@ -71,16 +71,26 @@ pub async fn gather(
                 i.kind == "DaemonSet" && i.name == cococtl_manifests::containerd_agent::NAME
             });
             let mut spec = ReleaseSpec::from_record(namespace, &r.suffix, &r.instance, agent);
+            // Both DaemonSets (kata-deploy, the agent) in one list: their scheduling says
+            // which nodes are targeted.
             let ds_api: Api<DaemonSet> = Api::namespaced(cluster.client.clone(), namespace);
-            let name = spec.names.kata_deploy.clone();
-            if let Some(ds) = cluster
-                .call_opt(&format!("reading DaemonSet {namespace}/{name}"), || {
-                    ds_api.get(&name)
-                })
-                .await?
-            {
-                if let Some(s) = ds.spec.and_then(|s| s.template.spec) {
+            let (dss, _) = list_all(
+                cluster,
+                &ds_api,
+                Some(&format!("{INSTANCE}={}", r.instance)),
+                None,
+                &format!("listing the release's DaemonSets in {namespace}"),
+            )
+            .await?;
+            for ds in dss {
+                let name = ds.metadata.name.clone().unwrap_or_default();
+                let Some(s) = ds.spec.and_then(|s| s.template.spec) else {
+                    continue;
+                };
+                if name == spec.names.kata_deploy {
                     spec.expect.kata_targeting = Targeting::of(&s);
+                } else if agent && name == spec.names.agent {
+                    spec.expect.agent_targeting = Some(Targeting::of(&s));
                 }
             }
             Some(spec.expect)

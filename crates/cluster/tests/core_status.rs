@@ -49,6 +49,7 @@ fn expect(agent: bool) -> Expect {
         kata_pods: "kata-deploy".into(),
         kata_targeting: Targeting::default(),
         agent_pods: agent.then(|| "cococtl-containerd".to_string()),
+        agent_targeting: None,
     }
 }
 
@@ -466,6 +467,29 @@ fn another_kata_deploy_is_named_with_where_it_runs() {
         instance: inst.map(String::from),
     };
     let planned = vec!["kata-qemu-snp".to_string()];
+    let neighbours = preflight::other_kata_deploy(
+        &[helm.clone()],
+        &[],
+        "coco-system",
+        "kata-deploy-gpu",
+        "gpu",
+        true,
+        &[],
+    );
+    assert!(
+        neighbours.is_empty(),
+        "a suffixed install lives next to another kata-deploy: {neighbours:?}"
+    );
+    let same_name = preflight::other_kata_deploy(
+        &[helm.clone()],
+        &[],
+        "coco-system",
+        "kata-deploy",
+        "default",
+        true,
+        &[],
+    );
+    assert_eq!(same_name.len(), 1);
     let f = preflight::other_kata_deploy(
         &[helm, ours, unrelated],
         &[
@@ -476,6 +500,7 @@ fn another_kata_deploy_is_named_with_where_it_runs() {
         "coco-system",
         "kata-deploy",
         "default",
+        false,
         &planned,
     );
     assert_eq!(f.len(), 2, "{f:#?}");
@@ -521,4 +546,21 @@ fn missing_permissions_are_listed_one_per_line() {
         "{f}"
     );
     assert!(preflight::missing_permissions(&[], "alice").is_none());
+}
+
+#[test]
+fn with_the_agent_only_nodes_the_agent_runs_on_are_targeted() {
+    let mut e = expect(true);
+    e.agent_targeting = Some(Targeting {
+        node_selector: [("containerd-pool".to_string(), "yes".to_string())].into(),
+        ..Default::default()
+    });
+    let p = evaluate(
+        &e,
+        &[node("a", &[("containerd-pool", "yes")]), node("b", &[])],
+        &[],
+        &[],
+    );
+    let names: Vec<_> = p.nodes.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(names, ["a"]);
 }

@@ -148,12 +148,16 @@ pub struct ForeignRuntimeClass {
 
 /// Another kata-deploy: a DaemonSet running a kata-deploy image that is not this release's
 /// (`namespace`/`ds_name` with our instance label), or kata RuntimeClasses not owned by it.
+/// With a multi-install suffix (`suffixed`), another install under another DaemonSet name
+/// is a legitimate neighbour ([G15](docs/kata-deploy-contract.md#g15)); without one, any
+/// other kata-deploy stops the install.
 pub fn other_kata_deploy(
     daemonsets: &[ForeignDaemonSet],
     runtime_classes: &[ForeignRuntimeClass],
     namespace: &str,
     ds_name: &str,
     instance: &str,
+    suffixed: bool,
     planned_classes: &[String],
 ) -> Vec<Finding> {
     let mut out = vec![];
@@ -162,7 +166,8 @@ pub fn other_kata_deploy(
         let ours = ds.namespace == namespace
             && ds.name == ds_name
             && ds.instance.as_deref() == Some(instance);
-        if kata && !ours {
+        let neighbour = suffixed && ds.name != ds_name;
+        if kata && !ours && !neighbour {
             out.push(Finding {
                 problem: format!(
                     "another kata-deploy runs on this cluster: DaemonSet {}/{} ({}){}",

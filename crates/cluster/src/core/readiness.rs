@@ -49,6 +49,8 @@ pub struct Expect {
     pub kata_targeting: Targeting,
     /// The containerd agent's pod label value, when enabled.
     pub agent_pods: Option<String>,
+    /// Where the containerd agent runs (when enabled; `None`: wherever kata-deploy does).
+    pub agent_targeting: Option<Targeting>,
 }
 
 impl Expect {
@@ -60,7 +62,13 @@ impl Expect {
     /// Whether the release targets this node.
     pub fn targets(&self, n: &NodeSnap) -> bool {
         let ignore = self.agent_pods.as_ref().map(|_| CONTAINERD_STATE);
+        // With the agent, kata-deploy only follows it: a node the agent does not run on
+        // never gets kata.
         self.kata_targeting.selects(n, ignore)
+            && self
+                .agent_targeting
+                .as_ref()
+                .is_none_or(|t| t.selects(n, None))
     }
 }
 
