@@ -468,7 +468,7 @@ fn another_kata_deploy_is_named_with_where_it_runs() {
     };
     let planned = vec!["kata-qemu-snp".to_string()];
     let neighbours = preflight::other_kata_deploy(
-        &[helm.clone()],
+        std::slice::from_ref(&helm),
         &[],
         "coco-system",
         "kata-deploy-gpu",
@@ -481,7 +481,7 @@ fn another_kata_deploy_is_named_with_where_it_runs() {
         "a suffixed install lives next to another kata-deploy: {neighbours:?}"
     );
     let same_name = preflight::other_kata_deploy(
-        &[helm.clone()],
+        std::slice::from_ref(&helm),
         &[],
         "coco-system",
         "kata-deploy",
