@@ -103,6 +103,9 @@ pub async fn run(
     upgrade: bool,
 ) -> Result<Facts, ClusterError> {
     let server_version = server_version(cluster).await?;
+    if let Err(f) = pf::check_version(&server_version) {
+        return Err(ClusterError::Preflight(vec![f]));
+    }
     let mut findings: Vec<Finding> = vec![];
 
     let kinds: BTreeSet<(String, String, bool)> = plan

@@ -564,3 +564,16 @@ fn with_the_agent_only_nodes_the_agent_runs_on_are_targeted() {
     let names: Vec<_> = p.nodes.iter().map(|n| n.node.as_str()).collect();
     assert_eq!(names, ["a"]);
 }
+
+#[test]
+fn kubernetes_older_than_1_25_is_refused() {
+    assert!(preflight::check_version("v1.36.0").is_ok());
+    assert!(preflight::check_version("v1.25.3+k3s1").is_ok());
+    assert!(preflight::check_version("v2.0.0").is_ok());
+    assert!(preflight::check_version("weird").is_ok());
+    let f = preflight::check_version("v1.24.17").unwrap_err();
+    assert!(
+        f.problem.contains("v1.24.17") && f.problem.contains("1.25 or newer"),
+        "{f}"
+    );
+}

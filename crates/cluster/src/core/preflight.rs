@@ -307,3 +307,28 @@ pub fn missing_permissions(denied: &[Permission], user: &str) -> Option<Finding>
         fix: "run as a cluster admin, or grant these verbs with a ClusterRole".into(),
     })
 }
+
+/// The oldest Kubernetes this supports: server-side apply, `node.k8s.io/v1` RuntimeClasses
+/// and Pod Security admission labels are all GA from 1.25.
+pub const MIN_KUBERNETES: (u32, u32) = (1, 25);
+
+/// Checks the server's `gitVersion` (`v1.36.0`, `v1.33.1+k3s1`) against [`MIN_KUBERNETES`].
+pub fn check_version(git_version: &str) -> Result<(), Finding> {
+    let v = git_version.trim_start_matches('v');
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(ma), Some(mi)) if (ma, mi) >= MIN_KUBERNETES => Ok(()),
+        (Some(_), Some(_)) => Err(Finding {
+            problem: format!(
+                "the API server runs Kubernetes {git_version}; cococtl needs {}.{} or newer \
+                 (server-side apply, node.k8s.io/v1 RuntimeClasses, Pod Security labels)",
+                MIN_KUBERNETES.0, MIN_KUBERNETES.1
+            ),
+            fix: "upgrade the cluster, or render the objects (cococtl render) and apply them yourself".into(),
+        }),
+        // An unparsable version is the server's business: go on.
+        _ => Ok(()),
+    }
+}
