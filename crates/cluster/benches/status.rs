@@ -175,6 +175,7 @@ fn main() {
         kata_targeting: Default::default(),
         agent_pods: Some("cococtl-containerd".into()),
         agent_targeting: None,
+        kata_generation: None,
     };
     // One cold run, with CPU time and the peak heap on top of the lists.
     let base = CUR.load(Ordering::Relaxed);

@@ -261,11 +261,16 @@ pub async fn run(
         force_conflicts: req.force_conflicts,
     };
     let mut recorded = false;
+    let mut expect = spec.expect.clone();
     for (phase, objects) in install_objects(req.plan) {
         obs.step(&format!("applying {phase} ({} object(s))", objects.len()));
         for o in &objects {
             match apply::apply(cluster, o, opts).await {
                 Ok(live) => {
+                    if o.kind() == "DaemonSet" && o.name() == Some(spec.names.kata_deploy.as_str())
+                    {
+                        expect.kata_generation = live.metadata.generation;
+                    }
                     let mut item = Item::of(o);
                     item.uid = live.metadata.uid.clone().unwrap_or_default();
                     if let Some(slot) = record.inventory.iter_mut().find(|i| i.key() == item.key())
@@ -353,7 +358,7 @@ pub async fn run(
             "waiting up to {} for kata on every targeted node",
             human(timeout)
         ));
-        match wait::until_ready(cluster, &spec.namespace, &spec.expect, timeout, obs).await {
+        match wait::until_ready(cluster, &spec.namespace, &expect, timeout, obs).await {
             Ok(p) => {
                 if !p.all_ready() {
                     let failed: Vec<String> = p

@@ -76,6 +76,7 @@ impl ReleaseSpec {
                     .as_ref()
                     .map(|_| containerd_agent::NAME.to_string()),
                 agent_targeting,
+                kata_generation: None,
             },
             names: Names {
                 namespace: c.namespace.clone(),
@@ -104,6 +105,7 @@ impl ReleaseSpec {
                 kata_targeting: Targeting::default(),
                 agent_pods: agent.then(|| containerd_agent::NAME.to_string()),
                 agent_targeting: None,
+                kata_generation: None,
             },
             names: Names {
                 namespace: namespace.into(),

@@ -84,11 +84,13 @@ pub async fn gather(
             .await?;
             for ds in dss {
                 let name = ds.metadata.name.clone().unwrap_or_default();
+                let generation = ds.metadata.generation;
                 let Some(s) = ds.spec.and_then(|s| s.template.spec) else {
                     continue;
                 };
                 if name == spec.names.kata_deploy {
                     spec.expect.kata_targeting = Targeting::of(&s);
+                    spec.expect.kata_generation = generation;
                 } else if agent && name == spec.names.agent {
                     spec.expect.agent_targeting = Some(Targeting::of(&s));
                 }

@@ -1260,10 +1260,39 @@ fn tick(s: &mut State) {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let tmpl_labels = ds
+        let generation = ds
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let mut tmpl_labels = ds
             .pointer("/spec/template/metadata/labels")
             .cloned()
             .unwrap_or(json!({}));
+        tmpl_labels["pod-template-generation"] = json!(generation.to_string());
+        // Rolling update (maxUnavailable 1): one outdated pod at a time starts terminating.
+        let outdated: Vec<String> = s
+            .all_ns_items("/api/v1", "pods")
+            .into_iter()
+            .filter(|(_, p)| {
+                p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(app.as_str())
+                    && p.pointer("/metadata/deletionTimestamp").is_none()
+                    && p.pointer("/metadata/labels/pod-template-generation")
+                        .and_then(Value::as_str)
+                        .and_then(|g| g.parse::<i64>().ok())
+                        .is_some_and(|g| g < generation)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        let rolling = s.all_ns_items("/api/v1", "pods").iter().any(|(_, p)| {
+            p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(app.as_str())
+                && p.pointer("/metadata/deletionTimestamp").is_some()
+        });
+        if let (Some(pk), false) = (outdated.first(), rolling) {
+            if let Some(mut p) = s.objects.get(pk).cloned() {
+                p["metadata"]["deletionTimestamp"] = json!(now());
+                s.put(pk, p, false);
+            }
+        }
         let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(
             ds.pointer("/spec/template/spec")
                 .cloned()
@@ -1326,6 +1355,26 @@ fn tick(s: &mut State) {
             .to_string();
         let nk = key("/api/v1", "nodes", "", &node);
         let terminating = p.pointer("/metadata/deletionTimestamp").is_some();
+        // The SIGTERM handlers: kata-deploy and the agent clean up only when their
+        // DaemonSet is gone (a rolling update or restart leaves the node as it is).
+        let owner = p
+            .pointer("/metadata/ownerReferences/0/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let pod_ns = p
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let owner_gone =
+            !s.objects
+                .contains_key(&key("/apis/apps/v1", "daemonsets", pod_ns, owner));
+        if terminating && !owner_gone {
+            if !worked {
+                worked = true;
+                s.remove(&pk);
+            }
+            continue;
+        }
         if terminating {
             if worked {
                 continue;

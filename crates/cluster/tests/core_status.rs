@@ -50,6 +50,7 @@ fn expect(agent: bool) -> Expect {
         kata_targeting: Targeting::default(),
         agent_pods: agent.then(|| "cococtl-containerd".to_string()),
         agent_targeting: None,
+        kata_generation: None,
     }
 }
 
@@ -576,4 +577,29 @@ fn kubernetes_older_than_1_25_is_refused() {
         f.problem.contains("v1.24.17") && f.problem.contains("1.25 or newer"),
         "{f}"
     );
+}
+
+#[test]
+fn after_an_upgrade_a_node_is_ready_only_once_its_pod_runs_the_new_template() {
+    let mut e = expect(false);
+    e.kata_generation = Some(2);
+    let n = node("a", &[(KATA, "true"), (OWN, "true")]);
+    let mut old = pod("kata-deploy-a1", "kata-deploy", "a", "Running");
+    old.template_generation = Some(1);
+    let p = evaluate(&e, std::slice::from_ref(&n), &[old], &[]);
+    assert!(
+        matches!(&p.nodes[0].state, NodeState::Waiting(w) if w.contains("still runs the previous template")),
+        "{p:?}"
+    );
+    let mut new = pod("kata-deploy-a2", "kata-deploy", "a", "Pending");
+    new.template_generation = Some(2);
+    let p = evaluate(&e, std::slice::from_ref(&n), &[new.clone()], &[]);
+    assert!(
+        matches!(&p.nodes[0].state, NodeState::Waiting(w) if w.contains("rolling out: kata-deploy pod kata-deploy-a2 Pending")),
+        "{p:?}"
+    );
+    new.phase = "Running".into();
+    new.ready = true;
+    let p = evaluate(&e, &[n], &[new], &[]);
+    assert_eq!(p.nodes[0].state, NodeState::Ready);
 }

@@ -615,3 +615,26 @@ async fn uninstall_keeps_a_namespace_it_did_not_create_and_gives_up_its_labels_t
         "{labels:?}"
     );
 }
+
+#[tokio::test]
+async fn upgrade_wait_follows_the_rolling_update_and_leaves_the_nodes_installed() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], true).await.unwrap();
+    let out = deploy(&server, Mode::Upgrade, &["debug=true"], true)
+        .await
+        .unwrap();
+    assert_eq!(out.progress.as_ref().unwrap().ready(), 3);
+    let pods = server.list("/api/v1", "pods");
+    assert_eq!(pods.len(), 3);
+    assert!(
+        pods.iter()
+            .all(|p| p["metadata"]["labels"]["pod-template-generation"] == "2"),
+        "{pods:#?}"
+    );
+    for n in server.list("/api/v1", "nodes") {
+        assert_eq!(
+            n["metadata"]["labels"]["katacontainers.io/kata-runtime"], "true",
+            "a rolling update does not clean nodes"
+        );
+    }
+}

@@ -51,6 +51,10 @@ pub struct Expect {
     pub agent_pods: Option<String>,
     /// Where the containerd agent runs (when enabled; `None`: wherever kata-deploy does).
     pub agent_targeting: Option<Targeting>,
+    /// The kata-deploy DaemonSet's `metadata.generation` as applied: a node is ready only
+    /// once its pod runs that template and is Ready (an upgrade rolls the pods while the
+    /// node labels stay `true`). `None`: labels alone decide.
+    pub kata_generation: Option<i64>,
 }
 
 impl Expect {
@@ -202,7 +206,28 @@ pub fn node_state(expect: &Expect, n: &NodeSnap, idx: &Index<'_>) -> NodeState {
     let shared = n.label(KATA_RUNTIME_LABEL);
     let own = n.label(&expect.instance_label());
     if shared == Some("true") && own == Some("true") {
-        return NodeState::Ready;
+        let Some(want) = expect.kata_generation else {
+            return NodeState::Ready;
+        };
+        let pod = idx.pod(&expect.kata_pods, &n.name);
+        return match pod {
+            // A pod without the label (older controllers): labels decide.
+            Some(p)
+                if p.template_generation.is_none_or(|g| g >= want) && p.ready && !p.deleting =>
+            {
+                NodeState::Ready
+            }
+            Some(p) if p.template_generation.is_some_and(|g| g < want) || p.deleting => {
+                NodeState::Waiting(format!(
+                    "kata-deploy rolling out: pod {} still runs the previous template",
+                    p.name
+                ))
+            }
+            _ => NodeState::Waiting(format!(
+                "kata-deploy rolling out: {}",
+                describe_pod("kata-deploy", pod, idx)
+            )),
+        };
     }
     let pod = describe_pod("kata-deploy", idx.pod(&expect.kata_pods, &n.name), idx);
     let mut why = match own {

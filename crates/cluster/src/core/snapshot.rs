@@ -124,6 +124,8 @@ pub struct PodSnap {
     pub runtime_class: String,
     /// Being deleted.
     pub deleting: bool,
+    /// The DaemonSet template generation it was created from (`pod-template-generation`).
+    pub template_generation: Option<i64>,
 }
 
 impl PodSnap {
@@ -163,6 +165,12 @@ impl PodSnap {
                 .and_then(|s| s.runtime_class_name.clone())
                 .unwrap_or_default(),
             deleting: p.metadata.deletion_timestamp.is_some(),
+            template_generation: p
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("pod-template-generation"))
+                .and_then(|g| g.parse().ok()),
         }
     }
 }
