@@ -1338,6 +1338,72 @@ fn tick(s: &mut State) {
             }
         }
     }
+    // DaemonSet status, as the controller keeps it.
+    for (dk, ds) in s.all_ns_items("/apis/apps/v1", "daemonsets") {
+        let ns = ds
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let app = ds
+            .pointer("/spec/selector/matchLabels/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let generation = ds
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(
+            ds.pointer("/spec/template/spec")
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        let targeting = crate::core::snapshot::Targeting::of(&spec);
+        let desired = s
+            .all_ns_items("/api/v1", "nodes")
+            .iter()
+            .filter_map(|(_, n)| {
+                serde_json::from_value::<k8s_openapi::api::core::v1::Node>(n.clone()).ok()
+            })
+            .filter(|n| targeting.selects(&crate::core::snapshot::NodeSnap::of(n), None))
+            .count();
+        let pods: Vec<Value> = s
+            .all_ns_items("/api/v1", "pods")
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| {
+                p.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns.as_str())
+                    && p.pointer("/metadata/labels/name").and_then(Value::as_str)
+                        == Some(app.as_str())
+            })
+            .collect();
+        let live: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+            .collect();
+        let updated = live
+            .iter()
+            .filter(|p| {
+                p.pointer("/metadata/labels/pod-template-generation")
+                    .and_then(Value::as_str)
+                    == Some(generation.to_string().as_str())
+            })
+            .count();
+        let available = live
+            .iter()
+            .filter(|p| p.pointer("/status/containerStatuses/0/ready") == Some(&json!(true)))
+            .count();
+        let status = json!({"desiredNumberScheduled": desired, "currentNumberScheduled": live.len(), "numberMisscheduled": 0,
+            "numberReady": available, "updatedNumberScheduled": updated, "numberAvailable": available,
+            "numberUnavailable": desired.saturating_sub(available), "observedGeneration": generation});
+        if ds.get("status") != Some(&status) {
+            let mut d = ds.clone();
+            d["status"] = status;
+            s.put(&dk, d, false);
+        }
+    }
     // Kubelets: running DaemonSet pods do their work one node per tick; terminating pods
     // clean up and go.
     let pods: Vec<(String, Value)> = s.all_ns_items("/api/v1", "pods");

@@ -111,6 +111,25 @@ pub async fn run(
                     }
                 }
             }
+            Step::DeleteWorkload(i) if i.name == spec.names.kata_deploy => {
+                // Every targeted node needs a pod to clean it: let a rollout in flight
+                // finish first (bounded; a node left without a pod is reported at the end).
+                obs.step(&format!(
+                    "waiting up to {} for DaemonSet {} to have an up-to-date pod on every node",
+                    crate::deploy::human(opts.timeout.min(Duration::from_secs(120))),
+                    i.name
+                ));
+                if let Err(e) = rollout_settled(cluster, &i, opts.timeout).await {
+                    obs.line(&format!("going on: {e}"));
+                }
+                obs.step(&format!(
+                    "deleting DaemonSet {}: each pod cleans its node on SIGTERM",
+                    i.name
+                ));
+                if apply::delete(cluster, &i).await? {
+                    out.deleted.push(i.id());
+                }
+            }
             Step::DeleteWorkload(i) => {
                 if i.name == spec.names.agent {
                     // The nodes the agent changed: they must report `restored`.
@@ -459,4 +478,52 @@ pub async fn leftovers(
         }
     }
     Ok(out)
+}
+
+/// Waits until the DaemonSet's controller reports an up-to-date pod on every desired node
+/// (polling the one object once a second), at most `timeout` or two minutes.
+async fn rollout_settled(
+    cluster: &Cluster,
+    ds: &Item,
+    timeout: Duration,
+) -> Result<(), ClusterError> {
+    let timeout = timeout.min(Duration::from_secs(120));
+    let deadline = Instant::now() + timeout;
+    let api: Api<k8s_openapi::api::apps::v1::DaemonSet> = Api::namespaced(
+        cluster.client.clone(),
+        ds.namespace.as_deref().unwrap_or_default(),
+    );
+    loop {
+        let Some(d) = cluster
+            .call_opt(&format!("reading DaemonSet {}", ds.id()), || {
+                api.get(&ds.name)
+            })
+            .await?
+        else {
+            return Ok(());
+        };
+        let generation = d.metadata.generation.unwrap_or(0);
+        let st = d.status.unwrap_or_default();
+        // Updated pods on every node are enough: a pod that is not ready still gets its
+        // SIGTERM; only a node without a pod would be left uncleaned.
+        let settled = st.observed_generation.unwrap_or(0) >= generation
+            && st.updated_number_scheduled.unwrap_or(0) >= st.desired_number_scheduled
+            && st.current_number_scheduled >= st.desired_number_scheduled;
+        if settled {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ClusterError::Timeout {
+                what: format!("DaemonSet {} to finish its rollout", ds.id()),
+                after: timeout,
+                still: vec![format!(
+                    "{} of {} pods updated, {} available",
+                    st.updated_number_scheduled.unwrap_or(0),
+                    st.desired_number_scheduled,
+                    st.number_available.unwrap_or(0)
+                )],
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
