@@ -427,3 +427,40 @@ fn status_watch_prints_again_when_a_node_changes() {
         .count();
     assert!(watches >= 1);
 }
+
+#[test]
+fn node_feature_discovery_on_the_cluster_adds_the_tee_selectors() {
+    let e = env(1);
+    e.server.put_raw(
+        "/api/v1",
+        "namespaces",
+        "",
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nfd"}}),
+    );
+    e.server.put_raw("/apis/apps/v1", "daemonsets", "nfd", serde_json::json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "nfd-worker"},
+        "spec": {"selector": {"matchLabels": {"name": "nfd-worker"}}, "template": {"metadata": {"labels": {"name": "nfd-worker"}}, "spec": {"nodeSelector": {"never": "here"}, "containers": [{"name": "w", "image": "registry.k8s.io/nfd/node-feature-discovery:v0.17.0"}]}}}}));
+    let o = cococtl(&e, &["install", "--wait=false"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("Node Feature Discovery runs"), "{t}");
+    let snp = e
+        .server
+        .get(
+            "/apis/node.k8s.io/v1",
+            "runtimeclasses",
+            "",
+            "kata-qemu-snp",
+        )
+        .unwrap();
+    assert_eq!(
+        snp["scheduling"]["nodeSelector"]["amd.feature.node.kubernetes.io/snp"],
+        "true"
+    );
+    let o = cococtl(&e, &["diff"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "diff plans with the same facts: {}",
+        text(&o)
+    );
+}

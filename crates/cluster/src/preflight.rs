@@ -36,6 +36,8 @@ pub struct Facts {
     pub distribution: DistributionDecision,
     /// Whether the namespace exists already.
     pub namespace_exists: bool,
+    /// Node Feature Discovery runs on the cluster.
+    pub nfd: bool,
 }
 
 /// The server's version; also the reachability check.
@@ -165,6 +167,7 @@ pub async fn run(
                 .cloned(),
         })
         .collect();
+    let nfd = pf::nfd_detected(&dss);
     let rc_api: Api<RuntimeClass> = Api::all(cluster.client.clone());
     let (rcs, _) = list_all(cluster, &rc_api, None, None, "listing RuntimeClasses").await?;
     let rcs: Vec<pf::ForeignRuntimeClass> = rcs
@@ -222,6 +225,7 @@ pub async fn run(
         nodes,
         distribution,
         namespace_exists: ns.is_some(),
+        nfd,
     })
 }
 
@@ -236,4 +240,31 @@ fn owns_label(ns: &Namespace, label: &str) -> bool {
                     .is_some()
             })
     })
+}
+
+/// Whether Node Feature Discovery runs (one paged list of DaemonSets), for commands that
+/// plan without the full preflight (`diff`).
+pub async fn detect_nfd(cluster: &Cluster) -> Result<bool, ClusterError> {
+    let api: Api<DaemonSet> = Api::all(cluster.client.clone());
+    let (dss, _) = list_all(cluster, &api, None, None, "listing DaemonSets").await?;
+    let dss: Vec<pf::ForeignDaemonSet> = dss
+        .iter()
+        .map(|d| pf::ForeignDaemonSet {
+            namespace: d.metadata.namespace.clone().unwrap_or_default(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            images: d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            instance: None,
+        })
+        .collect();
+    Ok(pf::nfd_detected(&dss))
 }

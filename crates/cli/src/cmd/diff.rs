@@ -36,11 +36,15 @@ pub async fn run(args: DiffArgs) -> ExitCode {
         Err(e) => return exit::invalid(&e.to_string()),
     };
     exit::warnings(&resolved.warnings);
-    let p = plan(&resolved.config, ClusterFacts::default());
     let cluster = match args.kube.connect().await {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let nfd_detected = match cococtl_cluster::preflight::detect_nfd(&cluster).await {
+        Ok(n) => n,
+        Err(e) => return fail(&e),
+    };
+    let p = plan(&resolved.config, ClusterFacts { nfd_detected });
     let history = match release_store::history(
         &cluster,
         &resolved.config.namespace,

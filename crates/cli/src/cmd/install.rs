@@ -124,9 +124,9 @@ fn distribution_set(i: &Inputs) -> bool {
         || i.sets.iter().any(|s| in_text(&s.arg))
 }
 
-fn resolve(i: &Inputs) -> Result<(Resolved, Plan), ExitCode> {
+fn resolve(i: &Inputs, facts: ClusterFacts) -> Result<(Resolved, Plan), ExitCode> {
     let r = cococtl_profile::resolve(i).map_err(|e| exit::invalid(&e.to_string()))?;
-    let p = plan(&r.config, ClusterFacts::default());
+    let p = plan(&r.config, facts);
     Ok((r, p))
 }
 
@@ -137,7 +137,7 @@ pub async fn deploy_inputs(
     kube: &KubeArgs,
     args: &DeployArgs,
 ) -> ExitCode {
-    let (mut resolved, mut the_plan) = match resolve(&inputs) {
+    let (mut resolved, mut the_plan) = match resolve(&inputs, ClusterFacts::default()) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -182,7 +182,17 @@ pub async fn deploy_inputs(
             string: false,
             arg: format!("k8sDistribution={d}"),
         });
-        (resolved, the_plan) = match resolve(&inputs) {
+    }
+    if facts.nfd {
+        eprintln!("preflight: Node Feature Discovery runs: pure-TEE RuntimeClasses get its TEE node selectors");
+    }
+    if facts.nfd || matches!(facts.distribution, DistributionDecision::AutoSet(_)) {
+        (resolved, the_plan) = match resolve(
+            &inputs,
+            ClusterFacts {
+                nfd_detected: facts.nfd,
+            },
+        ) {
             Ok(x) => x,
             Err(c) => return c,
         };

@@ -135,6 +135,18 @@ pub struct ForeignDaemonSet {
     pub instance: Option<String>,
 }
 
+/// Node Feature Discovery runs (an `nfd-worker` DaemonSet or a node-feature-discovery
+/// image): the chart's Helm `lookup` that adds the NFD TEE selectors to pure-TEE
+/// RuntimeClasses ([G18](docs/kata-deploy-contract.md#g18)).
+pub fn nfd_detected(daemonsets: &[ForeignDaemonSet]) -> bool {
+    daemonsets.iter().any(|d| {
+        d.name.contains("nfd-worker")
+            || d.images
+                .iter()
+                .any(|i| i.contains("node-feature-discovery"))
+    })
+}
+
 /// A RuntimeClass found on the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignRuntimeClass {
