@@ -50,6 +50,12 @@ pub async fn until_ready(
         let ns: Vec<NodeSnap> = nodes.values().map(NodeSnap::of).collect();
         let ps: Vec<PodSnap> = pods.values().map(PodSnap::of).collect();
         let mut p = evaluate(expect, &ns, &ps, &[]);
+        if p.nodes.is_empty() {
+            return Err(ClusterError::Refused(format!(
+                "no node is targeted: the kata-deploy DaemonSet's nodeSelector, node affinity and tolerations select none of the {} node(s) (tainted nodes need a toleration)\n  fix: check nodeSelector, affinity and tolerations in the values, and the nodes' labels and taints (cococtl status)",
+                ns.len()
+            )));
+        }
         let timed_out = Instant::now() >= deadline;
         if p.settled() || timed_out {
             // The last warning events, once, to say why nodes are still waiting.

@@ -638,3 +638,21 @@ async fn upgrade_wait_follows_the_rolling_update_and_leaves_the_nodes_installed(
         );
     }
 }
+
+#[tokio::test]
+async fn a_wait_with_no_targeted_node_fails_at_once_and_says_why() {
+    let server = ApiServer::start(Sim {
+        watch_quiet: Duration::from_millis(400),
+        ..Default::default()
+    });
+    server.add_node("cp-1", &[]);
+    server.merge("/api/v1", "nodes", "", "cp-1", serde_json::json!({"spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}}));
+    let t = std::time::Instant::now();
+    let e = deploy(&server, Mode::Install, &[], true).await.unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let text = e.error.to_string();
+    assert!(
+        text.contains("no node is targeted") && text.contains("tolerations"),
+        "{text}"
+    );
+}
