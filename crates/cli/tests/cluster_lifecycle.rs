@@ -464,3 +464,45 @@ fn node_feature_discovery_on_the_cluster_adds_the_tee_selectors() {
         text(&o)
     );
 }
+
+#[test]
+fn an_install_killed_mid_way_is_recorded_and_the_same_command_converges() {
+    let e = env(2);
+    e.server
+        .sim(|s| s.stuck_nodes = vec!["worker-1".into(), "worker-2".into()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["install", "--wait", "--timeout", "5m", "--kubeconfig"])
+        .arg(&e.kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the objects are applied and the wait has started, then kill -9.
+    let start = std::time::Instant::now();
+    while !e.server.requests().iter().any(|r| r.is_watch()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the install never reached its wait"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let o = cococtl(&e, &["history"]);
+    let t = text(&o);
+    assert!(t.contains("pending-install"), "{t}");
+    // The image pulls now; the same command converges on revision 1.
+    e.server.sim(|s| s.stuck_nodes.clear());
+    for p in e.server.list("/api/v1", "pods") {
+        let name = p["metadata"]["name"].as_str().unwrap().to_string();
+        e.server.remove("/api/v1", "pods", "coco-system", &name);
+    }
+    let o = cococtl(&e, &["install", "--wait", "--timeout", "30s"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("found revision 1 pending-install (an earlier run did not finish): converging"),
+        "{t}"
+    );
+    assert!(t.contains("revision 1 deployed"), "{t}");
+}

@@ -53,16 +53,16 @@ pub async fn run(args: HistoryArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
             let mut out = format!(
-                "{:<10} {:<9} {:<17} {:<22} {:<6} {}\n",
+                "{:<10} {:<9} {:<17} {:<21} {:<6} {}\n",
                 "INSTANCE", "REVISION", "STATUS", "UPDATED", "KATA", "DESCRIPTION"
             );
             for r in &all {
                 out.push_str(&format!(
-                    "{:<10} {:<9} {:<17} {:<22} {:<6} {} ({})\n",
+                    "{:<10} {:<9} {:<17} {:<21} {:<6} {} ({})\n",
                     r.instance,
                     r.revision,
                     r.status.as_str(),
-                    r.updated.chars().take(20).collect::<String>(),
+                    format!("{}Z", r.updated.chars().take(19).collect::<String>()),
                     r.kata_version,
                     r.description,
                     r.inputs_summary()
