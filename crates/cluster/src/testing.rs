@@ -1017,8 +1017,15 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
             ),
         );
     }
-    if let Some((other, fields)) = s.foreign.get(&k).cloned() {
-        if !force {
+    if let Some((other, all_fields)) = s.foreign.get(&k).cloned() {
+        // Like the real server: applying the value the other manager set is shared
+        // ownership, not a conflict; only a different value conflicts.
+        let live = s.objects.get(&k).cloned().unwrap_or(Value::Null);
+        let fields: Vec<String> = all_fields
+            .into_iter()
+            .filter(|f| field_at(&req.body, f).is_some_and(|v| Some(v) != field_at(&live, f)))
+            .collect();
+        if !force && !fields.is_empty() {
             let api_version = req.body["apiVersion"].as_str().unwrap_or("v1");
             let causes: Vec<Value> = fields.iter().map(|f| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{other}\" using {api_version}"), "field": f})).collect();
             let msg = format!(
@@ -1619,6 +1626,26 @@ fn drop_released(o: &mut Value, manager: &str, body: &Value) {
                     m.remove(&k);
                 }
             }
+        }
+    }
+}
+
+/// The value at a conflict path like `.spec.replicas` or
+/// `.metadata.labels.pod-security.kubernetes.io/enforce` (a label or annotation key is the
+/// rest of the path).
+fn field_at<'a>(o: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = o;
+    let mut rest = path.trim_start_matches('.');
+    loop {
+        let (seg, tail) = match rest.split_once('.') {
+            Some((a, b)) => (a, Some(b)),
+            None => (rest, None),
+        };
+        cur = cur.get(seg)?;
+        match tail {
+            Some(t) if seg == "labels" || seg == "annotations" => return cur.get(t),
+            Some(t) => rest = t,
+            None => return Some(cur),
         }
     }
 }

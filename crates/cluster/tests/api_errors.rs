@@ -52,6 +52,7 @@ async fn a_conflict_names_the_other_manager_and_fields_and_force_takes_them_over
     let server = quiet();
     let objs = objects();
     let ns = objs.iter().find(|o| o.kind() == "Namespace").unwrap();
+    server.put_raw("/api/v1", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}));
     server.foreign_owner(
         "/api/v1",
         "namespaces",

@@ -480,7 +480,7 @@ async fn a_failed_restore_names_the_node_and_its_reason_and_keeps_its_label() {
 #[tokio::test]
 async fn a_namespace_whose_pod_security_labels_belong_to_someone_else_is_explained() {
     let server = three_nodes();
-    server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}));
+    server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}));
     server.foreign_owner(
         "/api/v1",
         "namespaces",
@@ -655,4 +655,19 @@ async fn a_wait_with_no_targeted_node_fails_at_once_and_says_why() {
         text.contains("no node is targeted") && text.contains("tolerations"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn applying_the_value_another_manager_already_set_is_not_a_conflict() {
+    let server = three_nodes();
+    server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}));
+    server.foreign_owner(
+        "/api/v1",
+        "namespaces",
+        "",
+        "coco-system",
+        "kubectl-label",
+        &[".metadata.labels.pod-security.kubernetes.io/enforce"],
+    );
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
 }
