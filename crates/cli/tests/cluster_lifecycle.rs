@@ -506,3 +506,30 @@ fn an_install_killed_mid_way_is_recorded_and_the_same_command_converges() {
     );
     assert!(t.contains("revision 1 deployed"), "{t}");
 }
+
+#[test]
+fn a_restricted_namespace_is_refused_before_writing_unless_forced() {
+    let e = env(1);
+    e.server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}));
+    let o = cococtl(&e, &["install", "--wait=false", "-n", "apps"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{t}");
+    assert!(
+        t.contains("namespace apps enforces Pod Security `restricted`"),
+        "{t}"
+    );
+    assert!(
+        !e.server.requests().iter().any(|r| r.method == "PATCH"),
+        "nothing written"
+    );
+    let o = cococtl(
+        &e,
+        &["install", "--wait=false", "-n", "apps", "--force-conflicts"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ns = e.server.get("/api/v1", "namespaces", "", "apps").unwrap();
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+}

@@ -95,14 +95,15 @@ pub async fn denied(
 }
 
 /// The full preflight for install/upgrade. `configured`: `k8sDistribution`; `user_set`:
-/// whether the user gave it.
+/// whether the user gave it; `force_conflicts`: the user lets cococtl take fields over
+/// (the namespace's Pod Security labels among them).
 pub async fn run(
     cluster: &Cluster,
     spec: &ReleaseSpec,
     plan: &Plan,
     configured: Distribution,
     user_set: bool,
-    upgrade: bool,
+    force_conflicts: bool,
 ) -> Result<Facts, ClusterError> {
     let server_version = server_version(cluster).await?;
     if let Err(f) = pf::check_version(&server_version) {
@@ -211,12 +212,12 @@ pub async fn run(
             .as_ref()
             .and_then(|l| l.get("pod-security.kubernetes.io/enforce"))
             .cloned();
-        let ours = owns_label(ns, "pod-security.kubernetes.io/enforce");
+        // With --force-conflicts cococtl takes the label over: nothing to refuse.
+        let ours = force_conflicts || owns_label(ns, "pod-security.kubernetes.io/enforce");
         if let Err(f) = pf::check_pod_security(&spec.namespace, enforce.as_deref(), ours) {
             findings.push(f);
         }
     }
-    let _ = upgrade;
     if !findings.is_empty() {
         return Err(ClusterError::Preflight(findings));
     }

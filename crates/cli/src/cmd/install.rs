@@ -164,7 +164,7 @@ pub async fn deploy_inputs(
         &the_plan,
         resolved.config.k8s_distribution,
         distribution_set(&inputs),
-        mode != Mode::Install,
+        args.force_conflicts,
     )
     .await
     {
