@@ -59,6 +59,10 @@ impl Cluster {
                 ))
             })?,
         };
+        let mut config = config;
+        // An unreachable server fails in seconds per attempt, not minutes (the retries
+        // in `call` then give up with the server's name).
+        config.connect_timeout = Some(std::time::Duration::from_secs(10));
         let server = config.cluster_url.to_string();
         let client = kube::Client::try_from(config).map_err(|e| {
             ClusterError::Config(format!("cannot build a client for {server}: {e}"))
