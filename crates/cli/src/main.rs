@@ -32,6 +32,22 @@ enum Command {
     Probe(cmd::probe::ProbeArgs),
     /// Node agent commands (run by cococtl's DaemonSets on each node)
     Node(cmd::node::NodeArgs),
+    /// Install Confidential Containers on a cluster
+    Install(cmd::install::InstallArgs),
+    /// Change an installed release
+    Upgrade(cmd::upgrade::UpgradeArgs),
+    /// Re-apply a recorded revision
+    Rollback(cmd::rollback::RollbackArgs),
+    /// List the recorded revisions of a release
+    History(cmd::history::HistoryArgs),
+    /// Remove the release from the cluster and its nodes
+    Uninstall(cmd::uninstall::UninstallArgs),
+    /// Show the release and each node's state
+    Status(cmd::status::StatusArgs),
+    /// Run a pod with each RuntimeClass and check that it ran in a VM
+    Verify(cmd::verify::VerifyArgs),
+    /// Show what install or upgrade would change
+    Diff(cmd::diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +78,14 @@ fn main() -> ExitCode {
             Command::Profiles(args) => cmd::profiles::run(args),
             Command::Probe(args) => cmd::probe::run(args),
             Command::Node(args) => cmd::node::run(args).await,
+            Command::Install(args) => cmd::install::run(args).await,
+            Command::Upgrade(args) => cmd::upgrade::run(args).await,
+            Command::Rollback(args) => cmd::rollback::run(args).await,
+            Command::History(args) => cmd::history::run(args).await,
+            Command::Uninstall(args) => cmd::uninstall::run(args).await,
+            Command::Status(args) => cmd::status::run(args).await,
+            Command::Verify(args) => cmd::verify::run(args).await,
+            Command::Diff(args) => cmd::diff::run(args).await,
         }
     })
 }

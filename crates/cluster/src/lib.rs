@@ -1,16 +1,35 @@
 //! cococtl's Kubernetes API edge (kube-rs): everything that talks to an API server lives
 //! here, so the crates below it stay pure or host-only.
 //!
-//! Today: [`node_report`], the node agent's report on its own Node object. The cluster
-//! lifecycle (apply, waits, release record, status) is built here next, on the same
-//! client and the same retry policy ([`retry`]).
+//! Start with [`core`]: the cluster lifecycle's decisions (release record, inventory and
+//! prune set, forbidden upgrades, uninstall order, readiness, status), pure and tested
+//! without a server. The edge modules around it do the talking: [`client`] (kubeconfig,
+//! context, in-cluster), [`error`] (API errors a user can act on), [`apply`] (server-side
+//! apply), [`list`] (paged lists, watches with bookmarks and relists), [`release_store`],
+//! [`preflight`], and the operations [`install`], [`uninstall`], [`status`], [`verify`],
+//! [`diff`]. [`node_report`] is the node agent's report on its own Node.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod agent_trigger;
+pub mod apply;
+pub mod client;
+pub mod core;
+pub mod deploy;
+pub mod diff;
+pub mod error;
+pub mod list;
 pub mod node_report;
+pub mod observe;
+pub mod preflight;
 pub mod probe_publish;
+pub mod release_store;
 pub mod retry;
+pub mod spec;
+pub mod status;
+pub mod uninstall;
+pub mod verify;
+pub mod wait;
 
 /// Selects rustls's ring provider for the whole process (reqwest and kube must agree, or
 /// rustls panics at run time); a second call is a no-op.
@@ -18,10 +37,14 @@ pub fn tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A client from the in-cluster configuration (a pod's ServiceAccount) or KUBECONFIG.
-pub async fn client() -> Result<kube::Client, String> {
+/// The node agents' client: the in-cluster configuration (a pod's ServiceAccount), or
+/// KUBECONFIG. The user-facing commands connect through [`client::Cluster`] instead.
+pub async fn agent_client() -> Result<kube::Client, String> {
     tls_provider();
     kube::Client::try_default()
         .await
         .map_err(|e| format!("no Kubernetes API access: {e}"))
 }
+
+#[cfg(feature = "test-support")]
+pub mod testing;

@@ -19,7 +19,7 @@ pub struct KubeReporter {
 impl KubeReporter {
     /// In-cluster configuration (the agent's ServiceAccount), or KUBECONFIG.
     pub async fn new(node: &str) -> Result<Self, String> {
-        let client = crate::client()
+        let client = crate::agent_client()
             .await
             .map_err(|e| format!("node reporting: {e}"))?;
         Ok(Self::with_client(node, client))

@@ -31,3 +31,14 @@ pub fn retry_after(e: &kube::Error) -> Option<Duration> {
         _ => None,
     }
 }
+
+/// [`is_transient`], except a server-side apply conflict (409 with `FieldManagerConflict`
+/// causes) and an `AlreadyExists`, which retrying does not change.
+pub fn is_retryable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) if s.code == 409 => {
+            s.reason != "AlreadyExists" && !crate::error::is_field_conflict(s)
+        }
+        other => is_transient(other),
+    }
+}

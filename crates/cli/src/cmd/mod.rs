@@ -1,8 +1,17 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run` returning the exit code.
 
+pub mod diff;
+pub mod history;
+pub mod install;
+mod kube_args;
 pub mod node;
 pub mod node_probe;
 pub mod probe;
 pub mod profiles;
 pub mod render;
+pub mod rollback;
+pub mod status;
+pub mod uninstall;
+pub mod upgrade;
 mod values_args;
+pub mod verify;

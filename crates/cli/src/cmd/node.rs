@@ -481,7 +481,7 @@ async fn on_sigterm(a: &InstallArgs, installed: &Agent<'_>) -> ExitCode {
         tracing::info!("stopping; the node keeps its containerd (no DaemonSet to check)");
         return ExitCode::SUCCESS;
     };
-    let client = match cococtl_cluster::client().await {
+    let client = match cococtl_cluster::agent_client().await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("stopping without restoring: {e}");

@@ -87,7 +87,7 @@ pub async fn run(args: ProbeAgentArgs) -> ExitCode {
         if args.node_name.as_deref().is_none_or(str::is_empty) {
             return exit::invalid("--publish needs the node's name: --node-name or NODE_NAME (the DaemonSet sets it from spec.nodeName)");
         }
-        match cococtl_cluster::client().await {
+        match cococtl_cluster::agent_client().await {
             Ok(c) => Some(c),
             Err(e) => return exit::failed(&e),
         }

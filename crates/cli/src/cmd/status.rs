@@ -1,0 +1,149 @@
+//! `cococtl status`: per node and per RuntimeClass, from a few paged lists; `--watch`
+//! follows changes; exit 1 when degraded.
+
+use std::process::ExitCode;
+
+use cococtl_cluster::core::status::StatusReport;
+use cococtl_cluster::status;
+
+use super::kube_args::{fail, KubeArgs, Output, NOT_READY};
+use crate::exit;
+
+/// Show the release and every node's state
+#[derive(clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 every targeted node ready, 1 degraded (or no release), 2 input, 3 cluster or API error.
+-o json|yaml follow the schema cococtl.confidentialcontainers.org/status/v1."
+)]
+pub struct StatusArgs {
+    /// Namespace of the release
+    #[arg(short = 'n', long, default_value = "coco-system")]
+    pub namespace: String,
+    /// The release instance (the multi-install suffix, or `default`)
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// Print again whenever something changes (Ctrl-C to stop)
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+pub fn text(r: &StatusReport) -> String {
+    let mut s = String::new();
+    match &r.release {
+        Some(rel) => s.push_str(&format!(
+            "release: revision {} {} (kata-deploy {}, updated {})\n  inputs: {}\n",
+            rel.revision, rel.status, rel.kata_version, rel.updated, rel.inputs
+        )),
+        None => s.push_str(&format!("release: none recorded in {}\n", r.namespace)),
+    }
+    s.push_str(&format!(
+        "nodes: {}/{} targeted ready ({} in the cluster){}\n\n",
+        r.ready_nodes,
+        r.targeted_nodes,
+        r.total_nodes,
+        if r.degraded { " — DEGRADED" } else { "" }
+    ));
+    s.push_str(&format!(
+        "{:<14} {:<6} {:<22} {:<20} {:<10} {:<6} {:<18} {}\n",
+        "NODE", "ARCH", "KERNEL", "RUNTIME", "CONTAINERD", "KATA", "KATA-DEPLOY POD", "STATE"
+    ));
+    for n in &r.nodes {
+        let pod = n
+            .kata_deploy_pod
+            .as_ref()
+            .map(|p| {
+                let mut t = p.phase.clone();
+                if p.restarts > 0 {
+                    t.push_str(&format!(" ({}r)", p.restarts));
+                }
+                t
+            })
+            .unwrap_or_else(|| "-".into());
+        let state = match &n.state {
+            None => "not targeted".to_string(),
+            Some(st) => match st {
+                cococtl_cluster::core::readiness::NodeState::Ready => "ready".into(),
+                cococtl_cluster::core::readiness::NodeState::Waiting(w) => format!("waiting: {w}"),
+                cococtl_cluster::core::readiness::NodeState::Failed(w) => format!("FAILED: {w}"),
+            },
+        };
+        s.push_str(&format!(
+            "{:<14} {:<6} {:<22} {:<20} {:<10} {:<6} {:<18} {}\n",
+            n.name,
+            n.arch,
+            n.kernel,
+            n.container_runtime,
+            n.containerd_agent.as_deref().unwrap_or("-"),
+            n.kata_runtime.as_deref().unwrap_or("-"),
+            pod,
+            state
+        ));
+        if let Some(w) = &n.last_warning {
+            s.push_str(&format!("{:<14} last warning: {w}\n", ""));
+        }
+    }
+    if !r.runtime_classes.is_empty() {
+        s.push_str(&format!(
+            "\n{:<32} {:<32} {}\n",
+            "RUNTIMECLASS", "HANDLER", "NODES"
+        ));
+        for rc in &r.runtime_classes {
+            s.push_str(&format!(
+                "{:<32} {:<32} {}\n",
+                rc.name, rc.handler, rc.nodes
+            ));
+        }
+    }
+    s
+}
+
+fn render(r: &StatusReport, o: Output) -> String {
+    match o {
+        Output::Text => text(r),
+        Output::Json => format!("{}\n", serde_json::to_string_pretty(r).unwrap_or_default()),
+        Output::Yaml => serde_yaml::to_string(r).unwrap_or_default(),
+    }
+}
+
+pub async fn run(args: StatusArgs) -> ExitCode {
+    let cluster = match args.kube.connect().await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if !args.watch {
+        let facts = match status::gather(&cluster, &args.namespace, args.instance.as_deref()).await
+        {
+            Ok(f) => f,
+            Err(e) => return fail(&e),
+        };
+        let rep = status::report(&args.namespace, &facts);
+        let _ = exit::print(&render(&rep, args.output));
+        return if rep.degraded {
+            ExitCode::from(NOT_READY)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let mut follow =
+        match status::Follow::start(&cluster, &args.namespace, args.instance.as_deref()).await {
+            Ok(f) => f,
+            Err(e) => return fail(&e),
+        };
+    let mut last = String::new();
+    loop {
+        let out = render(&status::report(&args.namespace, &follow.facts), args.output);
+        if out != last {
+            let _ = exit::print(&format!("{out}\n"));
+            last = out;
+        }
+        tokio::select! {
+            r = follow.next() => if let Err(e) = r { return fail(&e) },
+            _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The pure core of the cluster lifecycle: no client, no clock, no I/O. The edge gathers
+//! facts (lists, watch events, the time) and asks these modules what they mean.
+//!
+//! - [`release`]: the release record (one Secret per revision) and its history rules;
+//! - [`fielddiff`]: field-by-field changes, for `diff`;
+//! - [`inventory`]: what a revision applied, the diff with a new plan, the prune rule;
+//! - [`upgrade`]: what an upgrade may not change;
+//! - [`uninstall`]: the order of an uninstall;
+//! - [`snapshot`], [`readiness`]: when a node is done, for waits;
+//! - [`status`]: the per-node and per-RuntimeClass report;
+//! - [`preflight`]: the checks before the first write.
+
+pub mod fielddiff;
+pub mod inventory;
+pub mod preflight;
+pub mod readiness;
+pub mod release;
+pub mod snapshot;
+pub mod status;
+pub mod uninstall;
+pub mod upgrade;

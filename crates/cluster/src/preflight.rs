@@ -1,0 +1,271 @@
+//! Preflight against the cluster, before the first write: the API answers (and its
+//! version), the permissions the install needs (one SelfSubjectAccessReview each), the
+//! nodes (architectures, distribution), another kata-deploy, Pod Security on the namespace.
+//! The decisions are the pure ones in [`crate::core::preflight`].
+
+use std::collections::BTreeSet;
+
+use cococtl_core::labels::INSTANCE;
+use cococtl_core::Distribution;
+use cococtl_manifests::Plan;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::api::PostParams;
+use kube::Api;
+
+use crate::client::Cluster;
+use crate::core::preflight::{self as pf, DistributionDecision, Finding, Permission};
+use crate::core::snapshot::NodeSnap;
+use crate::error::ClusterError;
+use crate::list::list_all;
+use crate::spec::ReleaseSpec;
+
+/// What preflight learnt.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// `gitVersion` of the server.
+    pub server_version: String,
+    /// Nodes.
+    pub nodes: Vec<NodeSnap>,
+    /// The distribution decision.
+    pub distribution: DistributionDecision,
+    /// Whether the namespace exists already.
+    pub namespace_exists: bool,
+    /// Node Feature Discovery runs on the cluster.
+    pub nfd: bool,
+}
+
+/// The server's version; also the reachability check.
+pub async fn server_version(cluster: &Cluster) -> Result<String, ClusterError> {
+    let v = cluster
+        .call("reading the server version", || {
+            cluster.client.apiserver_version()
+        })
+        .await?;
+    Ok(v.git_version)
+}
+
+/// Asks the server, one review per permission (eight at a time), which are denied.
+pub async fn denied(
+    cluster: &Cluster,
+    perms: &[Permission],
+) -> Result<Vec<Permission>, ClusterError> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(cluster.client.clone());
+    let checks = futures::stream::iter(perms.iter().cloned().map(|p| {
+        let api = api.clone();
+        async move {
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        verb: Some(p.verb.into()),
+                        group: Some(p.group.clone()),
+                        resource: Some(p.resource.clone()),
+                        namespace: p.namespace.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let pp = PostParams::default();
+            let r = cluster
+                .call(&format!("checking permission to {p}"), || {
+                    api.create(&pp, &review)
+                })
+                .await?;
+            let allowed = r.status.map(|s| s.allowed).unwrap_or(false);
+            Ok::<_, ClusterError>((!allowed).then_some(p))
+        }
+    }))
+    .buffered(8)
+    .collect::<Vec<_>>()
+    .await;
+    let mut out = vec![];
+    for c in checks {
+        if let Some(p) = c? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// The full preflight for install/upgrade. `configured`: `k8sDistribution`; `user_set`:
+/// whether the user gave it; `force_conflicts`: the user lets cococtl take fields over
+/// (the namespace's Pod Security labels among them).
+pub async fn run(
+    cluster: &Cluster,
+    spec: &ReleaseSpec,
+    plan: &Plan,
+    configured: Distribution,
+    user_set: bool,
+    force_conflicts: bool,
+) -> Result<Facts, ClusterError> {
+    let server_version = server_version(cluster).await?;
+    if let Err(f) = pf::check_version(&server_version) {
+        return Err(ClusterError::Preflight(vec![f]));
+    }
+    let mut findings: Vec<Finding> = vec![];
+
+    let kinds: BTreeSet<(String, String, bool)> = plan
+        .install()
+        .map(|o| {
+            let r = o.resource();
+            (r.group.clone(), r.plural.clone(), r.namespaced)
+        })
+        .collect();
+    let kinds: Vec<_> = kinds.into_iter().collect();
+    let need = pf::install_permissions(&kinds, &spec.namespace);
+    let missing = denied(cluster, &need).await?;
+    if let Some(f) = pf::missing_permissions(&missing, "you") {
+        // Without the permissions the other checks may fail for the same reason.
+        return Err(ClusterError::Preflight(vec![f]));
+    }
+
+    let nodes_api: Api<Node> = Api::all(cluster.client.clone());
+    let (nodes, _) = list_all(cluster, &nodes_api, None, None, "listing nodes").await?;
+    let nodes: Vec<NodeSnap> = nodes.iter().map(NodeSnap::of).collect();
+    if let Err(f) = pf::check_arches(&nodes, &spec.arches) {
+        findings.push(f);
+    }
+    let distribution = match pf::detect_distribution(&nodes)
+        .and_then(|d| pf::check_distribution(d, configured, user_set))
+    {
+        Ok(d) => d,
+        Err(f) => {
+            findings.push(f);
+            DistributionDecision::Agrees
+        }
+    };
+
+    let ds_api: Api<DaemonSet> = Api::all(cluster.client.clone());
+    let (dss, _) = list_all(cluster, &ds_api, None, None, "listing DaemonSets").await?;
+    let dss: Vec<pf::ForeignDaemonSet> = dss
+        .iter()
+        .map(|d| pf::ForeignDaemonSet {
+            namespace: d.metadata.namespace.clone().unwrap_or_default(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            images: d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            instance: d
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(INSTANCE))
+                .cloned(),
+        })
+        .collect();
+    let nfd = pf::nfd_detected(&dss);
+    let rc_api: Api<RuntimeClass> = Api::all(cluster.client.clone());
+    let (rcs, _) = list_all(cluster, &rc_api, None, None, "listing RuntimeClasses").await?;
+    let rcs: Vec<pf::ForeignRuntimeClass> = rcs
+        .iter()
+        .map(|r| pf::ForeignRuntimeClass {
+            name: r.metadata.name.clone().unwrap_or_default(),
+            handler: r.handler.clone(),
+            instance: r
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(INSTANCE))
+                .cloned(),
+        })
+        .collect();
+    let planned: Vec<String> = plan
+        .install()
+        .filter(|o| o.kind() == "RuntimeClass")
+        .filter_map(|o| o.name().map(str::to_string))
+        .collect();
+    findings.extend(pf::other_kata_deploy(
+        &dss,
+        &rcs,
+        &spec.namespace,
+        &spec.names.kata_deploy,
+        &spec.instance,
+        !spec.suffix.is_empty(),
+        &planned,
+    ));
+
+    let ns_api: Api<Namespace> = Api::all(cluster.client.clone());
+    let ns = cluster
+        .call_opt(&format!("reading namespace {}", spec.namespace), || {
+            ns_api.get(&spec.namespace)
+        })
+        .await?;
+    if let Some(ns) = &ns {
+        let enforce = ns
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("pod-security.kubernetes.io/enforce"))
+            .cloned();
+        // With --force-conflicts cococtl takes the label over: nothing to refuse.
+        let ours = force_conflicts || owns_label(ns, "pod-security.kubernetes.io/enforce");
+        if let Err(f) = pf::check_pod_security(&spec.namespace, enforce.as_deref(), ours) {
+            findings.push(f);
+        }
+    }
+    if !findings.is_empty() {
+        return Err(ClusterError::Preflight(findings));
+    }
+    Ok(Facts {
+        server_version,
+        nodes,
+        distribution,
+        namespace_exists: ns.is_some(),
+        nfd,
+    })
+}
+
+/// Whether `cococtl` owns `label` in the object's managedFields.
+fn owns_label(ns: &Namespace, label: &str) -> bool {
+    let needle = format!("f:{label}");
+    ns.metadata.managed_fields.iter().flatten().any(|m| {
+        m.manager.as_deref() == Some(crate::apply::FIELD_MANAGER)
+            && m.fields_v1.as_ref().is_some_and(|f| {
+                f.0.pointer("/f:metadata/f:labels")
+                    .and_then(|l| l.get(&needle))
+                    .is_some()
+            })
+    })
+}
+
+/// Whether Node Feature Discovery runs (one paged list of DaemonSets), for commands that
+/// plan without the full preflight (`diff`).
+pub async fn detect_nfd(cluster: &Cluster) -> Result<bool, ClusterError> {
+    let api: Api<DaemonSet> = Api::all(cluster.client.clone());
+    let (dss, _) = list_all(cluster, &api, None, None, "listing DaemonSets").await?;
+    let dss: Vec<pf::ForeignDaemonSet> = dss
+        .iter()
+        .map(|d| pf::ForeignDaemonSet {
+            namespace: d.metadata.namespace.clone().unwrap_or_default(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            images: d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            instance: None,
+        })
+        .collect();
+    Ok(pf::nfd_detected(&dss))
+}

@@ -1,0 +1,1651 @@
+//! An API-server stand-in for tests (feature `test-support`): an HTTP/1.1 server on
+//! 127.0.0.1 whose answers are shaped like kube-apiserver's, plus a small simulation of
+//! the controllers and kubelets (DaemonSet pods, kata-deploy and containerd agent node
+//! labels, SIGTERM cleanup, verify pods), so `install --wait` and `uninstall` run end to
+//! end.
+//!
+//! Shaped like the real thing: server-side apply with `managedFields`, `409` conflicts with
+//! `FieldManagerConflict` causes, `404` `Status` after delete, paged lists (`limit`,
+//! `continue`, `410` on an expired token), watch streams (one JSON event per line,
+//! `BOOKMARK`s, an `ERROR` event with `410` for a too-old resourceVersion, closed after a
+//! quiet period like a server-side timeout), `403` with the RBAC message,
+//! `429`/`503` with `Retry-After` and `retryAfterSeconds`. Every request is recorded.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+/// One request as seen by the server.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Request {
+    /// `GET /api/v1/nodes?limit=500`-style, for assertions and figures.
+    pub fn line(&self) -> String {
+        let q: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if q.is_empty() {
+            format!("{} {}", self.method, self.path)
+        } else {
+            format!("{} {}?{}", self.method, self.path, q.join("&"))
+        }
+    }
+    pub fn is_watch(&self) -> bool {
+        self.query
+            .get("watch")
+            .is_some_and(|w| w == "true" || w == "1")
+    }
+}
+
+/// A canned failure.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: String,
+    pub path_contains: String,
+    /// Also match on a query key present (e.g. `continue`).
+    pub query_has: Option<String>,
+    pub status: u16,
+    pub body: Value,
+    pub retry_after: Option<u32>,
+    pub times: usize,
+}
+
+/// Simulation knobs.
+#[derive(Debug, Clone)]
+pub struct Sim {
+    /// Run the controllers/kubelets.
+    pub enabled: bool,
+    /// Nodes whose kata-deploy never gets ready (image pull back-off).
+    pub stuck_nodes: Vec<String>,
+    /// Nodes whose containerd restore fails on uninstall.
+    pub restore_fails: Vec<String>,
+    /// Nodes whose kata-deploy pod does not clean up (labels stay).
+    pub cleanup_fails: Vec<String>,
+    /// Kernel a kata pod reports (differs from the nodes').
+    pub guest_kernel: String,
+    /// How long a watch stays open without events before the server closes it.
+    pub watch_quiet: Duration,
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Sim {
+            enabled: true,
+            stuck_nodes: vec![],
+            restore_fails: vec![],
+            cleanup_fails: vec![],
+            guest_kernel: "6.12.8-kata-confidential".into(),
+            watch_quiet: Duration::from_millis(1500),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Ev {
+    rv: u64,
+    coll: String,
+    kind: &'static str,
+    obj: Value,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, Value>,
+    rv: u64,
+    uid: u64,
+    log: Vec<Ev>,
+    /// Watch resourceVersions at or below this are expired (410).
+    compacted: u64,
+    requests: Vec<Request>,
+    faults: VecDeque<Fault>,
+    /// (verb, resource) denied to the user.
+    denied: Vec<(String, String)>,
+    /// Object key → (manager, fields) another manager owns.
+    foreign: BTreeMap<String, (String, Vec<String>)>,
+    sim: Sim,
+    /// Nodes whose pods are scheduled and which tick the simulation forward.
+    ticks: u64,
+}
+
+/// The running stand-in.
+pub struct ApiServer {
+    pub url: String,
+    state: Arc<(Mutex<State>, Condvar)>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Where an object lives: `prefix|plural|namespace|name` (collections without name).
+fn key(prefix: &str, plural: &str, ns: &str, name: &str) -> String {
+    format!("{prefix}|{plural}|{ns}|{name}")
+}
+
+struct Route {
+    prefix: String,
+    plural: String,
+    ns: String,
+    name: String,
+    sub: String,
+}
+
+fn route(path: &str) -> Option<Route> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (prefix, rest) = match *segs.first()? {
+        "api" => (format!("/api/{}", segs.get(1)?), &segs[2..]),
+        "apis" => (
+            format!("/apis/{}/{}", segs.get(1)?, segs.get(2)?),
+            &segs[3..],
+        ),
+        _ => return None,
+    };
+    let r = |plural: &str, ns: &str, name: &str, sub: &str| Route {
+        prefix: prefix.clone(),
+        plural: plural.into(),
+        ns: ns.into(),
+        name: name.into(),
+        sub: sub.into(),
+    };
+    Some(match rest {
+        [p] => r(p, "", "", ""),
+        ["namespaces", n, p] => r(p, n, "", ""),
+        ["namespaces", n, p, name] => r(p, n, name, ""),
+        ["namespaces", n, p, name, sub] => r(p, n, name, sub),
+        [p, name] => r(p, "", name, ""),
+        [p, name, sub] => r(p, "", name, sub),
+        _ => return None,
+    })
+}
+
+fn kind_of(plural: &str) -> &'static str {
+    match plural {
+        "nodes" => "Node",
+        "pods" => "Pod",
+        "namespaces" => "Namespace",
+        "secrets" => "Secret",
+        "configmaps" => "ConfigMap",
+        "serviceaccounts" => "ServiceAccount",
+        "events" => "Event",
+        "daemonsets" => "DaemonSet",
+        "runtimeclasses" => "RuntimeClass",
+        "clusterroles" => "ClusterRole",
+        "clusterrolebindings" => "ClusterRoleBinding",
+        "jobs" => "Job",
+        _ => "Object",
+    }
+}
+
+fn group_of(prefix: &str) -> &str {
+    prefix
+        .strip_prefix("/apis/")
+        .and_then(|g| g.split('/').next())
+        .unwrap_or("")
+}
+
+fn status(code: u16, reason: &str, message: &str, details: Value) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "details": details, "code": code})
+}
+
+fn not_found(r: &Route) -> (u16, Value) {
+    let g = group_of(&r.prefix);
+    let res = if g.is_empty() {
+        r.plural.clone()
+    } else {
+        format!("{}.{g}", r.plural)
+    };
+    (
+        404,
+        status(
+            404,
+            "NotFound",
+            &format!("{res} \"{}\" not found", r.name),
+            json!({"name": r.name, "group": g, "kind": r.plural}),
+        ),
+    )
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+fn labels_of(o: &Value) -> Map<String, Value> {
+    o.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `a=b,c,!d,e in (x,y),f!=g`.
+fn selector_matches(sel: &str, labels: &Map<String, Value>) -> bool {
+    let mut parts = vec![];
+    let mut depth = 0;
+    let mut cur = String::new();
+    for ch in sel.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(ch);
+    }
+    parts.push(cur);
+    parts
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .all(|p| {
+            let get = |k: &str| labels.get(k.trim()).and_then(Value::as_str);
+            if let Some((k, v)) = p.split_once(" in ") {
+                let vals: Vec<&str> = v
+                    .trim()
+                    .trim_matches(|c| c == '(' || c == ')')
+                    .split(',')
+                    .map(str::trim)
+                    .collect();
+                get(k).is_some_and(|x| vals.contains(&x))
+            } else if let Some((k, v)) = p.split_once("!=") {
+                get(k) != Some(v.trim())
+            } else if let Some((k, v)) = p.split_once('=') {
+                get(k.trim_end_matches('=')) == Some(v.trim())
+            } else if let Some(k) = p.strip_prefix('!') {
+                get(k).is_none()
+            } else {
+                get(p).is_some()
+            }
+        })
+}
+
+fn field_matches(sel: &str, o: &Value) -> bool {
+    sel.split(',').filter(|p| !p.is_empty()).all(|p| {
+        let Some((k, v)) = p.split_once('=') else {
+            return true;
+        };
+        let ptr = format!("/{}", k.replace('.', "/"));
+        let got = o.pointer(&ptr).and_then(Value::as_str).unwrap_or("");
+        got == v
+    })
+}
+
+fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(k);
+                } else {
+                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+/// `f:spec: {f:x: {}}`-style field set of an applied body (top two levels, enough to name
+/// owners in tests).
+fn fields_v1(body: &Value) -> Value {
+    let mut out = Map::new();
+    if let Some(o) = body.as_object() {
+        for (k, v) in o {
+            if k == "apiVersion" || k == "kind" {
+                continue;
+            }
+            let mut inner = Map::new();
+            if let Some(vo) = v.as_object() {
+                for (k2, v2) in vo {
+                    if k == "metadata" && !(k2 == "labels" || k2 == "annotations") {
+                        continue;
+                    }
+                    let mut leaf = Map::new();
+                    if let Some(l) = v2.as_object() {
+                        for k3 in l.keys() {
+                            leaf.insert(format!("f:{k3}"), json!({}));
+                        }
+                    }
+                    inner.insert(format!("f:{k2}"), Value::Object(leaf));
+                }
+            }
+            out.insert(format!("f:{k}"), Value::Object(inner));
+        }
+    }
+    Value::Object(out)
+}
+
+impl State {
+    fn bump(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    fn put(&mut self, k: &str, mut obj: Value, created: bool) -> Value {
+        let rv = self.bump();
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let coll = k
+            .rsplit_once('|')
+            .map(|(c, _)| c.to_string())
+            .unwrap_or_default();
+        self.log.push(Ev {
+            rv,
+            coll,
+            kind: if created { "ADDED" } else { "MODIFIED" },
+            obj: obj.clone(),
+        });
+        self.objects.insert(k.to_string(), obj.clone());
+        obj
+    }
+
+    fn remove(&mut self, k: &str) -> Option<Value> {
+        let mut obj = self.objects.remove(k)?;
+        let rv = self.bump();
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let coll = k
+            .rsplit_once('|')
+            .map(|(c, _)| c.to_string())
+            .unwrap_or_default();
+        self.log.push(Ev {
+            rv,
+            coll,
+            kind: "DELETED",
+            obj: obj.clone(),
+        });
+        Some(obj)
+    }
+
+    fn new_meta(&mut self, obj: &mut Value) {
+        self.uid += 1;
+        obj["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", self.uid));
+        obj["metadata"]["creationTimestamp"] = json!(now());
+        obj["metadata"]["generation"] = json!(1);
+    }
+
+    fn create(&mut self, prefix: &str, plural: &str, ns: &str, mut obj: Value) -> Value {
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if !ns.is_empty() {
+            obj["metadata"]["namespace"] = json!(ns);
+        }
+        if obj.pointer("/metadata/managedFields").is_none() {
+            // Like the real server: a create records its manager (kubectl's default name).
+            let fields = fields_v1(&obj);
+            obj["metadata"]["managedFields"] = json!([{"manager": "kubectl-create", "operation": "Update",
+                "apiVersion": obj["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields}]);
+        }
+        self.new_meta(&mut obj);
+        self.put(&key(prefix, plural, ns, &name), obj, true)
+    }
+
+    fn items(&self, coll: &str) -> Vec<&Value> {
+        let p = format!("{coll}|");
+        self.objects
+            .range(p.clone()..)
+            .take_while(|(k, _)| k.starts_with(&p))
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    fn all_ns_items(&self, prefix: &str, plural: &str) -> Vec<(String, Value)> {
+        let p = format!("{prefix}|{plural}|");
+        self.objects
+            .range(p.clone()..)
+            .take_while(|(k, _)| k.starts_with(&p))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+impl ApiServer {
+    /// Starts on an ephemeral port.
+    pub fn start(sim: Sim) -> ApiServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new((
+            Mutex::new(State {
+                sim,
+                ..Default::default()
+            }),
+            Condvar::new(),
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let st = st.clone();
+                let sp = sp.clone();
+                std::thread::spawn(move || serve(conn, st, sp));
+            }
+        });
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !sp.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(120));
+                let (m, cv) = &*st;
+                let mut s = m.lock().unwrap();
+                if s.sim.enabled {
+                    tick(&mut s);
+                }
+                cv.notify_all();
+            }
+        });
+        ApiServer { url, state, stop }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let (m, cv) = &*self.state;
+        let mut s = m.lock().unwrap();
+        let out = f(&mut s);
+        cv.notify_all();
+        out
+    }
+
+    /// Adds a node (amd64, Ready, containerd 2.1.9).
+    pub fn add_node(&self, name: &str, labels: &[(&str, &str)]) {
+        let mut l: Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        l.insert("kubernetes.io/arch".into(), json!("amd64"));
+        l.insert("kubernetes.io/hostname".into(), json!(name));
+        self.put_raw("/api/v1", "nodes", "", json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": l},
+            "spec": {},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                "nodeInfo": {"architecture": "amd64", "kernelVersion": "6.8.0-45-generic",
+                    "osImage": "Ubuntu 24.04.1 LTS", "containerRuntimeVersion": "containerd://2.1.9",
+                    "kubeletVersion": "v1.36.0", "kubeProxyVersion": "", "bootID": "", "machineID": "",
+                    "operatingSystem": "linux", "systemUUID": ""}
+            }
+        }));
+    }
+
+    /// Stores an object as is (no apply semantics).
+    pub fn put_raw(&self, prefix: &str, plural: &str, ns: &str, obj: Value) {
+        self.with(|s| {
+            s.create(prefix, plural, ns, obj);
+        });
+    }
+
+    /// An object, if stored.
+    pub fn get(&self, prefix: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
+        self.with(|s| s.objects.get(&key(prefix, plural, ns, name)).cloned())
+    }
+
+    /// Every stored object of a collection (`ns` empty: cluster-scoped or all).
+    pub fn list(&self, prefix: &str, plural: &str) -> Vec<Value> {
+        self.with(|s| {
+            s.all_ns_items(prefix, plural)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect()
+        })
+    }
+
+    /// Patches a stored object with a JSON merge patch (as another client would).
+    pub fn merge(&self, prefix: &str, plural: &str, ns: &str, name: &str, patch: Value) {
+        self.with(|s| {
+            let k = key(prefix, plural, ns, name);
+            if let Some(mut o) = s.objects.get(&k).cloned() {
+                merge(&mut o, &patch);
+                s.put(&k, o, false);
+            }
+        });
+    }
+
+    /// Deletes a stored object (as another client would).
+    pub fn remove(&self, prefix: &str, plural: &str, ns: &str, name: &str) {
+        self.with(|s| {
+            s.remove(&key(prefix, plural, ns, name));
+        });
+    }
+
+    /// Declares that `manager` owns `fields` of an object (applies without force conflict).
+    pub fn foreign_owner(
+        &self,
+        prefix: &str,
+        plural: &str,
+        ns: &str,
+        name: &str,
+        manager: &str,
+        fields: &[&str],
+    ) {
+        self.with(|s| {
+            s.foreign.insert(
+                key(prefix, plural, ns, name),
+                (
+                    manager.into(),
+                    fields.iter().map(|f| f.to_string()).collect(),
+                ),
+            );
+        });
+    }
+
+    /// Denies `verb` on `resource` in access reviews, and answers 403 to such requests.
+    pub fn deny(&self, verb: &str, resource: &str) {
+        self.with(|s| s.denied.push((verb.into(), resource.into())));
+    }
+
+    /// Queues a fault.
+    pub fn fault(&self, f: Fault) {
+        self.with(|s| s.faults.push_back(f));
+    }
+
+    /// Expires every watch resourceVersion seen so far (the next watch from an old
+    /// version gets `410 Gone`).
+    pub fn compact(&self) {
+        self.with(|s| s.compacted = s.rv);
+    }
+
+    /// Changes the simulation.
+    pub fn sim(&self, f: impl FnOnce(&mut Sim)) {
+        self.with(|s| f(&mut s.sim));
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.with(|s| s.requests.clear());
+    }
+
+    /// A kubeconfig file's text pointing at this server.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: standin\n  cluster:\n    server: {}\ncontexts:\n- name: standin\n  context:\n    cluster: standin\n    user: tester\ncurrent-context: standin\nusers:\n- name: tester\n  user:\n    token: test-token\n",
+            self.url
+        )
+    }
+}
+
+/// A 403 as kube-apiserver words it.
+pub fn forbidden(verb: &str, resource: &str, group: &str, ns: &str, name: &str) -> Value {
+    let res = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let scope = if ns.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace \"{ns}\"")
+    };
+    let obj = if name.is_empty() {
+        String::new()
+    } else {
+        format!("\"{name}\" ")
+    };
+    status(403, "Forbidden", &format!(
+        "{res} {obj}is forbidden: User \"tester\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"
+    ), json!({"name": name, "group": group, "kind": resource}))
+}
+
+fn respond(mut s: &TcpStream, code: u16, body: &Value, extra: &[(&str, String)]) {
+    let text = body.to_string();
+    let reason = match code {
+        200 => "OK",
+        201 => "Created",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        410 => "Gone",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let mut head = format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", text.len());
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let _ = write!(s, "{head}\r\n{text}");
+    let _ = s.flush();
+}
+
+fn read_request(conn: &TcpStream) -> Option<Request> {
+    let mut r = BufReader::new(conn.try_clone().ok()?);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let (mut len, mut ctype) = (0usize, String::new());
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+        match k.to_ascii_lowercase().as_str() {
+            "content-length" => len = v.trim().parse().unwrap_or(0),
+            "content-type" => ctype = v.trim().to_string(),
+            _ => {}
+        }
+    }
+    let mut buf = vec![0; len];
+    r.read_exact(&mut buf).ok()?;
+    let (path, q) = target.split_once('?').unwrap_or((&target, ""));
+    let query = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), decode(v))
+        })
+        .collect();
+    Some(Request {
+        method,
+        path: path.to_string(),
+        query,
+        content_type: ctype,
+        body: serde_json::from_slice(&buf).unwrap_or(Value::Null),
+    })
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = vec![];
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match h {
+                    Some(c) => {
+                        out.push(c);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn serve(conn: TcpStream, st: Arc<(Mutex<State>, Condvar)>, stop: Arc<AtomicBool>) {
+    let Some(req) = read_request(&conn) else {
+        return;
+    };
+    let (m, cv) = &*st;
+    let mut s = m.lock().unwrap();
+    s.requests.push(req.clone());
+    // Faults first.
+    if let Some(pos) = s.faults.iter().position(|f| {
+        f.method == req.method
+            && req.path.contains(&f.path_contains)
+            && f.query_has
+                .as_ref()
+                .is_none_or(|q| req.query.contains_key(q))
+    }) {
+        let f = s.faults[pos].clone();
+        if f.times <= 1 {
+            s.faults.remove(pos);
+        } else {
+            s.faults[pos].times -= 1;
+        }
+        drop(s);
+        let extra: Vec<(&str, String)> = f
+            .retry_after
+            .map(|r| ("Retry-After", r.to_string()))
+            .into_iter()
+            .collect();
+        respond(&conn, f.status, &f.body, &extra);
+        return;
+    }
+    if req.path == "/version" {
+        drop(s);
+        respond(
+            &conn,
+            200,
+            &json!({"major": "1", "minor": "36", "gitVersion": "v1.36.0", "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-04-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"}),
+            &[],
+        );
+        return;
+    }
+    let Some(r) = route(&req.path) else {
+        drop(s);
+        respond(
+            &conn,
+            404,
+            &status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                json!({}),
+            ),
+            &[],
+        );
+        return;
+    };
+    let verb = match (req.method.as_str(), r.name.is_empty(), req.is_watch()) {
+        ("GET", _, true) => "watch",
+        ("GET", true, _) => "list",
+        ("GET", false, _) => "get",
+        ("POST", _, _) => "create",
+        ("PATCH", _, _) => "patch",
+        ("PUT", _, _) => "update",
+        ("DELETE", _, _) => "delete",
+        _ => "get",
+    };
+    if s.denied
+        .iter()
+        .any(|(v, res)| v == verb && *res == r.plural)
+    {
+        drop(s);
+        respond(
+            &conn,
+            403,
+            &forbidden(verb, &r.plural, group_of(&r.prefix), &r.ns, &r.name),
+            &[],
+        );
+        return;
+    }
+    if verb == "watch" {
+        watch(conn, s, cv, &r, &req, &stop);
+        return;
+    }
+    let (code, body) = handle(&mut s, &r, &req, verb);
+    cv.notify_all();
+    drop(s);
+    if let Some(text) = body.as_str().filter(|_| r.sub == "log") {
+        let mut c = &conn;
+        let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+        return;
+    }
+    respond(&conn, code, &body, &[]);
+}
+
+fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
+    let dry = req.query.get("dryRun").is_some_and(|d| d == "All");
+    let k = key(&r.prefix, &r.plural, &r.ns, &r.name);
+    let ns_missing = |s: &State| {
+        !r.ns.is_empty()
+            && !s
+                .objects
+                .contains_key(&key("/api/v1", "namespaces", "", &r.ns))
+    };
+    match verb {
+        "get" if r.sub == "log" => match s.objects.get(&k) {
+            Some(p) => (
+                200,
+                json!(p
+                    .pointer("/metadata/annotations/standin~1log")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()),
+            ),
+            None => not_found(r),
+        },
+        "get" => match s.objects.get(&k) {
+            Some(o) => (200, o.clone()),
+            None => not_found(r),
+        },
+        "list" => list(s, r, req),
+        "create" if r.plural == "selfsubjectaccessreviews" => {
+            let a = req
+                .body
+                .pointer("/spec/resourceAttributes")
+                .cloned()
+                .unwrap_or_default();
+            let v = a["verb"].as_str().unwrap_or("");
+            let res = a["resource"].as_str().unwrap_or("");
+            let allowed = !s.denied.iter().any(|(dv, dr)| dv == v && dr == res);
+            let mut out = req.body.clone();
+            out["status"] = json!({"allowed": allowed, "reason": if allowed { "RBAC: allowed by ClusterRoleBinding \"cluster-admin\"" } else { "" }});
+            (201, out)
+        }
+        "create" => {
+            let mut body = req.body.clone();
+            if body.pointer("/metadata/name").is_none() {
+                if let Some(g) = body
+                    .pointer("/metadata/generateName")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                {
+                    body["metadata"]["name"] = json!(format!("{g}{:05x}", s.uid + 1));
+                }
+            }
+            let req = &Request {
+                body,
+                ..req.clone()
+            };
+            let name = req
+                .body
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if ns_missing(s) {
+                return (
+                    404,
+                    status(
+                        404,
+                        "NotFound",
+                        &format!("namespaces \"{}\" not found", r.ns),
+                        json!({"name": r.ns, "kind": "namespaces"}),
+                    ),
+                );
+            }
+            if s.objects
+                .contains_key(&key(&r.prefix, &r.plural, &r.ns, &name))
+            {
+                return (
+                    409,
+                    status(
+                        409,
+                        "AlreadyExists",
+                        &format!("{} \"{name}\" already exists", r.plural),
+                        json!({"name": name, "kind": r.plural}),
+                    ),
+                );
+            }
+            if dry {
+                return (201, req.body.clone());
+            }
+            (201, s.create(&r.prefix, &r.plural, &r.ns, req.body.clone()))
+        }
+        "patch" if req.content_type.starts_with("application/apply-patch") => apply(s, r, req, dry),
+        "patch" => match s.objects.get(&k).cloned() {
+            Some(mut o) => {
+                merge(&mut o, &req.body);
+                if let Some(m) = req.query.get("fieldManager") {
+                    let mf = o["metadata"]["managedFields"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let mut mf: Vec<Value> = mf
+                        .into_iter()
+                        .filter(|e| e["manager"] != json!(m) || e["operation"] != json!("Update"))
+                        .collect();
+                    mf.push(json!({"manager": m, "operation": "Update", "apiVersion": "v1", "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body)}));
+                    o["metadata"]["managedFields"] = json!(mf);
+                }
+                (200, s.put(&k, o, false))
+            }
+            None => not_found(r),
+        },
+        "delete" if r.name.is_empty() => {
+            let sel = req.query.get("labelSelector").cloned().unwrap_or_default();
+            let keys: Vec<String> = s
+                .items(&format!("{}|{}|{}", r.prefix, r.plural, r.ns))
+                .into_iter()
+                .filter(|o| selector_matches(&sel, &labels_of(o)))
+                .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+                .map(|n| key(&r.prefix, &r.plural, &r.ns, n))
+                .collect();
+            let mut gone = vec![];
+            for k in keys {
+                if let Some(o) = s.remove(&k) {
+                    gone.push(o);
+                }
+            }
+            (
+                200,
+                json!({"kind": format!("{}List", kind_of(&r.plural)), "apiVersion": "v1", "metadata": {}, "items": gone}),
+            )
+        }
+        "delete" => {
+            if !s.objects.contains_key(&k) {
+                return not_found(r);
+            }
+            if dry {
+                return (200, s.objects[&k].clone());
+            }
+            on_delete(s, r, &k);
+            let gone = s.remove(&k).unwrap_or_default();
+            (
+                200,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": r.name, "group": group_of(&r.prefix), "kind": r.plural, "uid": gone.pointer("/metadata/uid").cloned().unwrap_or_default()}}),
+            )
+        }
+        _ => (
+            405,
+            status(
+                405,
+                "MethodNotAllowed",
+                "not supported by the stand-in",
+                json!({}),
+            ),
+        ),
+    }
+}
+
+fn list(s: &State, r: &Route, req: &Request) -> (u16, Value) {
+    let mut items: Vec<Value> = if r.ns.is_empty() {
+        s.all_ns_items(&r.prefix, &r.plural)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    } else {
+        s.items(&format!("{}|{}|{}", r.prefix, r.plural, r.ns))
+            .into_iter()
+            .cloned()
+            .collect()
+    };
+    if let Some(sel) = req.query.get("labelSelector") {
+        items.retain(|o| selector_matches(sel, &labels_of(o)));
+    }
+    if let Some(sel) = req.query.get("fieldSelector") {
+        items.retain(|o| field_matches(sel, o));
+    }
+    let limit: usize = req
+        .query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(usize::MAX);
+    let start: usize = match req.query.get("continue") {
+        Some(c) => match c.strip_prefix("standin:").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return (410, status(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.", json!({}))),
+        },
+        None => 0,
+    };
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let next = start + page.len();
+    let mut meta = json!({"resourceVersion": s.rv.to_string()});
+    if next < total {
+        meta["continue"] = json!(format!("standin:{next}"));
+        meta["remainingItemCount"] = json!(total - next);
+    }
+    (
+        200,
+        json!({"kind": format!("{}List", kind_of(&r.plural)), "apiVersion": r.prefix.trim_start_matches("/api/").trim_start_matches("/apis/"), "metadata": meta, "items": page}),
+    )
+}
+
+fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
+    let k = key(&r.prefix, &r.plural, &r.ns, &r.name);
+    let manager = req.query.get("fieldManager").cloned().unwrap_or_default();
+    let force = req.query.get("force").is_some_and(|f| f == "true");
+    if !r.ns.is_empty()
+        && !s
+            .objects
+            .contains_key(&key("/api/v1", "namespaces", "", &r.ns))
+    {
+        return (
+            404,
+            status(
+                404,
+                "NotFound",
+                &format!("namespaces \"{}\" not found", r.ns),
+                json!({"name": r.ns, "kind": "namespaces"}),
+            ),
+        );
+    }
+    if let Some((other, all_fields)) = s.foreign.get(&k).cloned() {
+        // Like the real server: applying the value the other manager set is shared
+        // ownership, not a conflict; only a different value conflicts.
+        let live = s.objects.get(&k).cloned().unwrap_or(Value::Null);
+        let fields: Vec<String> = all_fields
+            .into_iter()
+            .filter(|f| field_at(&req.body, f).is_some_and(|v| Some(v) != field_at(&live, f)))
+            .collect();
+        if !force && !fields.is_empty() {
+            let api_version = req.body["apiVersion"].as_str().unwrap_or("v1");
+            let causes: Vec<Value> = fields.iter().map(|f| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{other}\" using {api_version}"), "field": f})).collect();
+            let msg = format!(
+                "Apply failed with {} conflict{}: {}",
+                fields.len(),
+                if fields.len() == 1 { "" } else { "s" },
+                fields
+                    .iter()
+                    .map(|f| format!("conflict with \"{other}\" using {api_version}: {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            return (
+                409,
+                status(409, "Conflict", &msg, json!({"causes": causes})),
+            );
+        }
+        if !dry {
+            s.foreign.remove(&k);
+        }
+    }
+    let existing = s.objects.get(&k).cloned();
+    let created = existing.is_none();
+    let mut obj = match &existing {
+        // Ours alone: the applied body replaces what we applied before (fields we stop
+        // applying are removed); status and server metadata stay.
+        Some(old) => {
+            // An object nobody applied (created by another client) counts as others'.
+            let others = old["metadata"]["managedFields"]
+                .as_array()
+                .is_none_or(|m| m.is_empty() || m.iter().any(|e| e["manager"] != json!(manager)));
+            let mut o = if others {
+                let mut o = old.clone();
+                drop_released(&mut o, &manager, &req.body);
+                merge(&mut o, &req.body);
+                o
+            } else {
+                req.body.clone()
+            };
+            for f in [
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "deletionTimestamp",
+            ] {
+                if let Some(v) = old["metadata"].get(f) {
+                    o["metadata"][f] = v.clone();
+                }
+            }
+            if let Some(st) = old.get("status") {
+                o["status"] = st.clone();
+            }
+            if o.get("spec") != old.get("spec") {
+                o["metadata"]["generation"] =
+                    json!(old["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+            }
+            o
+        }
+        None => {
+            let mut o = req.body.clone();
+            s.uid += 1;
+            o["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", s.uid));
+            o["metadata"]["creationTimestamp"] = json!(now());
+            o["metadata"]["generation"] = json!(1);
+            o
+        }
+    };
+    if !r.ns.is_empty() {
+        obj["metadata"]["namespace"] = json!(r.ns);
+    }
+    let mut mf: Vec<Value> = existing
+        .as_ref()
+        .and_then(|o| o["metadata"]["managedFields"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["manager"] != json!(manager) || e["operation"] != json!("Apply"))
+        .collect();
+    mf.push(json!({"manager": manager, "operation": "Apply", "apiVersion": req.body["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body)}));
+    obj["metadata"]["managedFields"] = json!(mf);
+    if dry {
+        obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
+        return (if created { 201 } else { 200 }, obj);
+    }
+    let out = s.put(&k, obj, created);
+    (if created { 201 } else { 200 }, out)
+}
+
+fn on_delete(s: &mut State, r: &Route, k: &str) {
+    if r.plural == "namespaces" {
+        let inside: Vec<String> = s
+            .objects
+            .keys()
+            .filter(|key| key.split('|').nth(2) == Some(r.name.as_str()))
+            .cloned()
+            .collect();
+        for key in inside {
+            s.remove(&key);
+        }
+    }
+    if r.plural == "daemonsets" {
+        // The garbage collector: the pods of the DaemonSet start terminating.
+        let app = s
+            .objects
+            .get(k)
+            .and_then(|d| {
+                d.pointer("/spec/selector/matchLabels/name")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .unwrap_or_default();
+        let pods: Vec<String> = s
+            .all_ns_items("/api/v1", "pods")
+            .into_iter()
+            .filter(|(_, p)| {
+                p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(&app)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for pk in pods {
+            if let Some(mut p) = s.objects.get(&pk).cloned() {
+                p["metadata"]["deletionTimestamp"] = json!(now());
+                p["metadata"]["deletionGracePeriodSeconds"] = json!(600);
+                s.put(&pk, p, false);
+            }
+        }
+    }
+}
+
+fn watch(
+    conn: TcpStream,
+    mut s: std::sync::MutexGuard<'_, State>,
+    cv: &Condvar,
+    r: &Route,
+    req: &Request,
+    stop: &AtomicBool,
+) {
+    let from: u64 = req
+        .query
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let all = r.ns.is_empty();
+    let coll_prefix = if all {
+        format!("{}|{}|", r.prefix, r.plural)
+    } else {
+        format!("{}|{}|{}", r.prefix, r.plural, r.ns)
+    };
+    let labels = req.query.get("labelSelector").cloned();
+    let fields = req.query.get("fieldSelector").cloned();
+    let bookmarks = req
+        .query
+        .get("allowWatchBookmarks")
+        .is_some_and(|b| b == "true");
+    let quiet = s.sim.watch_quiet;
+    let mut c = &conn;
+    let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    let chunk = |c: &mut &TcpStream, line: &str| {
+        let data = format!("{line}\n");
+        write!(c, "{:x}\r\n{data}\r\n", data.len()).and_then(|_| c.flush())
+    };
+    if from != 0 && from <= s.compacted {
+        let e = json!({"type": "ERROR", "object": status(410, "Expired", &format!("too old resource version: {from} ({})", s.compacted + 1), json!({}))});
+        drop(s);
+        let _ = chunk(&mut c, &e.to_string());
+        let _ = write!(c, "0\r\n\r\n");
+        return;
+    }
+    let mut last = from;
+    let mut quiet_since = Instant::now();
+    loop {
+        let evs: Vec<Ev> = s
+            .log
+            .iter()
+            .filter(|e| {
+                e.rv > last
+                    && if all {
+                        e.coll.starts_with(&coll_prefix)
+                    } else {
+                        e.coll == coll_prefix
+                    }
+            })
+            .cloned()
+            .collect();
+        let rv_now = s.rv;
+        let mut sent = false;
+        for e in &evs {
+            last = e.rv;
+            if labels
+                .as_ref()
+                .is_some_and(|l| !selector_matches(l, &labels_of(&e.obj)))
+            {
+                continue;
+            }
+            if fields.as_ref().is_some_and(|f| !field_matches(f, &e.obj)) {
+                continue;
+            }
+            let line = json!({"type": e.kind, "object": e.obj}).to_string();
+            if chunk(&mut c, &line).is_err() {
+                return;
+            }
+            sent = true;
+        }
+        if sent {
+            quiet_since = Instant::now();
+        }
+        if quiet_since.elapsed() >= quiet || stop.load(Ordering::SeqCst) {
+            if bookmarks {
+                let kind = kind_of(&r.plural);
+                let b = json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": r.prefix.trim_start_matches("/api/").trim_start_matches("/apis/"), "metadata": {"resourceVersion": rv_now.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}}});
+                let _ = chunk(&mut c, &b.to_string());
+            }
+            let _ = write!(c, "0\r\n\r\n");
+            return;
+        }
+        let (g, _) = cv.wait_timeout(s, Duration::from_millis(100)).unwrap();
+        s = g;
+    }
+}
+
+/// Advances the simulated kubelets and controllers one step.
+fn tick(s: &mut State) {
+    s.ticks += 1;
+    let nodes: Vec<(String, Value)> = s.all_ns_items("/api/v1", "nodes");
+    let dss: Vec<(String, Value)> = s.all_ns_items("/apis/apps/v1", "daemonsets");
+    // DaemonSet controller: one pod per selected node.
+    for (_, ds) in &dss {
+        let ns = ds
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let dsname = ds
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let app = ds
+            .pointer("/spec/selector/matchLabels/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let generation = ds
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let mut tmpl_labels = ds
+            .pointer("/spec/template/metadata/labels")
+            .cloned()
+            .unwrap_or(json!({}));
+        tmpl_labels["pod-template-generation"] = json!(generation.to_string());
+        // Rolling update (maxUnavailable 1): one outdated pod at a time starts terminating.
+        let outdated: Vec<String> = s
+            .all_ns_items("/api/v1", "pods")
+            .into_iter()
+            .filter(|(_, p)| {
+                p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(app.as_str())
+                    && p.pointer("/metadata/deletionTimestamp").is_none()
+                    && p.pointer("/metadata/labels/pod-template-generation")
+                        .and_then(Value::as_str)
+                        .and_then(|g| g.parse::<i64>().ok())
+                        .is_some_and(|g| g < generation)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        let rolling = s.all_ns_items("/api/v1", "pods").iter().any(|(_, p)| {
+            p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(app.as_str())
+                && p.pointer("/metadata/deletionTimestamp").is_some()
+        });
+        if let (Some(pk), false) = (outdated.first(), rolling) {
+            if let Some(mut p) = s.objects.get(pk).cloned() {
+                p["metadata"]["deletionTimestamp"] = json!(now());
+                s.put(pk, p, false);
+            }
+        }
+        let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(
+            ds.pointer("/spec/template/spec")
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        let targeting = crate::core::snapshot::Targeting::of(&spec);
+        for (_, n) in &nodes {
+            let node: k8s_openapi::api::core::v1::Node = serde_json::from_value(n.clone()).unwrap();
+            let snap = crate::core::snapshot::NodeSnap::of(&node);
+            if !targeting.selects(&snap, None) {
+                continue;
+            }
+            let pod_name = format!("{dsname}-{}", snap.name);
+            let pk = key("/api/v1", "pods", &ns, &pod_name);
+            if s.objects.contains_key(&pk) {
+                continue;
+            }
+            let stuck = app.starts_with("kata-deploy") && s.sim.stuck_nodes.contains(&snap.name);
+            let (phase, ready, waiting) = if stuck {
+                (
+                    "Pending",
+                    false,
+                    json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}),
+                )
+            } else {
+                ("Running", true, json!({"running": {"startedAt": now()}}))
+            };
+            let pod = json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod_name, "namespace": ns, "labels": tmpl_labels,
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": dsname, "uid": ds.pointer("/metadata/uid").cloned().unwrap_or_default(), "controller": true}]},
+                "spec": {"nodeName": snap.name, "containers": spec.containers.iter().map(|c| json!({"name": c.name, "image": c.image})).collect::<Vec<_>>()},
+                "status": {"phase": phase, "containerStatuses": [{"name": "main", "ready": ready, "restartCount": 0, "image": "", "imageID": "", "state": waiting}]}
+            });
+            s.create("/api/v1", "pods", &ns, pod);
+            if stuck {
+                s.uid += 1;
+                let ev = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": format!("{pod_name}.{}", s.uid), "namespace": ns},
+                    "involvedObject": {"kind": "Pod", "name": pod_name, "namespace": ns}, "reason": "Failed", "type": "Warning",
+                    "message": "Failed to pull image \"quay.io/kata-containers/kata-deploy:4.1.0\": dial tcp: i/o timeout", "lastTimestamp": now(), "count": 3});
+                s.create("/api/v1", "events", &ns, ev);
+            }
+        }
+    }
+    // DaemonSet status, as the controller keeps it.
+    for (dk, ds) in s.all_ns_items("/apis/apps/v1", "daemonsets") {
+        let ns = ds
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let app = ds
+            .pointer("/spec/selector/matchLabels/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let generation = ds
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(
+            ds.pointer("/spec/template/spec")
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        let targeting = crate::core::snapshot::Targeting::of(&spec);
+        let desired = s
+            .all_ns_items("/api/v1", "nodes")
+            .iter()
+            .filter_map(|(_, n)| {
+                serde_json::from_value::<k8s_openapi::api::core::v1::Node>(n.clone()).ok()
+            })
+            .filter(|n| targeting.selects(&crate::core::snapshot::NodeSnap::of(n), None))
+            .count();
+        let pods: Vec<Value> = s
+            .all_ns_items("/api/v1", "pods")
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| {
+                p.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns.as_str())
+                    && p.pointer("/metadata/labels/name").and_then(Value::as_str)
+                        == Some(app.as_str())
+            })
+            .collect();
+        let live: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+            .collect();
+        let updated = live
+            .iter()
+            .filter(|p| {
+                p.pointer("/metadata/labels/pod-template-generation")
+                    .and_then(Value::as_str)
+                    == Some(generation.to_string().as_str())
+            })
+            .count();
+        let available = live
+            .iter()
+            .filter(|p| p.pointer("/status/containerStatuses/0/ready") == Some(&json!(true)))
+            .count();
+        let status = json!({"desiredNumberScheduled": desired, "currentNumberScheduled": live.len(), "numberMisscheduled": 0,
+            "numberReady": available, "updatedNumberScheduled": updated, "numberAvailable": available,
+            "numberUnavailable": desired.saturating_sub(available), "observedGeneration": generation});
+        if ds.get("status") != Some(&status) {
+            let mut d = ds.clone();
+            d["status"] = status;
+            s.put(&dk, d, false);
+        }
+    }
+    // Kubelets: running DaemonSet pods do their work one node per tick; terminating pods
+    // clean up and go.
+    let pods: Vec<(String, Value)> = s.all_ns_items("/api/v1", "pods");
+    let mut worked = false;
+    for (pk, p) in pods {
+        let app = p
+            .pointer("/metadata/labels/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let node = p
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let nk = key("/api/v1", "nodes", "", &node);
+        let terminating = p.pointer("/metadata/deletionTimestamp").is_some();
+        // The SIGTERM handlers: kata-deploy and the agent clean up only when their
+        // DaemonSet is gone (a rolling update or restart leaves the node as it is).
+        let owner = p
+            .pointer("/metadata/ownerReferences/0/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let pod_ns = p
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let owner_gone =
+            !s.objects
+                .contains_key(&key("/apis/apps/v1", "daemonsets", pod_ns, owner));
+        if terminating && !owner_gone {
+            if !worked {
+                worked = true;
+                s.remove(&pk);
+            }
+            continue;
+        }
+        if terminating {
+            if worked {
+                continue;
+            }
+            worked = true;
+            if let Some(mut n) = s.objects.get(&nk).cloned() {
+                let l = n["metadata"]["labels"].as_object_mut().unwrap();
+                let mut changed = false;
+                if app.starts_with("kata-deploy") && !s.sim.cleanup_fails.contains(&node) {
+                    let inst = if app == "kata-deploy" {
+                        "default".to_string()
+                    } else {
+                        app.trim_start_matches("kata-deploy-").to_string()
+                    };
+                    changed |= l
+                        .remove(&format!("kata-deploy.katacontainers.io/{inst}"))
+                        .is_some();
+                    changed |= l.remove("katacontainers.io/kata-runtime").is_some();
+                }
+                if app == "cococtl-containerd"
+                    && l.get("cococtl.confidentialcontainers.org/containerd")
+                        == Some(&json!("ready"))
+                {
+                    if s.sim.restore_fails.contains(&node) {
+                        l.insert(
+                            "cococtl.confidentialcontainers.org/containerd".into(),
+                            json!("failed"),
+                        );
+                        n["metadata"]["annotations"]["cococtl.confidentialcontainers.org/containerd-message"] = json!("restoring containerd: /etc/containerd/config.toml.cococtl-backup is missing");
+                    } else {
+                        l.insert(
+                            "cococtl.confidentialcontainers.org/containerd".into(),
+                            json!("restored"),
+                        );
+                    }
+                    changed = true;
+                }
+                if changed {
+                    s.put(&nk, n, false);
+                }
+            }
+            s.remove(&pk);
+            continue;
+        }
+        let phase = p
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if phase != "Running" || worked {
+            if (phase.is_empty() || phase == "Pending")
+                && p.pointer("/spec/runtimeClassName").is_some()
+                && p.pointer("/spec/nodeName").is_none()
+            {
+                verify_pod(s, &pk, p);
+            }
+            continue;
+        }
+        let Some(mut n) = s.objects.get(&nk).cloned() else {
+            continue;
+        };
+        let l = n["metadata"]["labels"].as_object_mut().unwrap();
+        if app == "cococtl-containerd"
+            && l.get("cococtl.confidentialcontainers.org/containerd")
+                .is_none()
+        {
+            l.insert(
+                "cococtl.confidentialcontainers.org/containerd".into(),
+                json!("ready"),
+            );
+            n["metadata"]["annotations"] =
+                json!({"cococtl.confidentialcontainers.org/containerd-version": "2.1.9"});
+            s.put(&nk, n, false);
+            worked = true;
+        } else if app.starts_with("kata-deploy") {
+            let inst = if app == "kata-deploy" {
+                "default".to_string()
+            } else {
+                app.trim_start_matches("kata-deploy-").to_string()
+            };
+            let own = format!("kata-deploy.katacontainers.io/{inst}");
+            if l.get(&own) != Some(&json!("true")) {
+                l.insert("katacontainers.io/kata-runtime".into(), json!("true"));
+                l.insert(own, json!("true"));
+                s.put(&nk, n, false);
+                worked = true;
+            }
+        }
+    }
+}
+
+/// A verify pod: scheduled on a node its RuntimeClass selects, runs, prints the guest
+/// kernel and succeeds.
+fn verify_pod(s: &mut State, pk: &str, mut p: Value) {
+    let rc = p
+        .pointer("/spec/runtimeClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let Some(class) = s
+        .objects
+        .get(&key("/apis/node.k8s.io/v1", "runtimeclasses", "", &rc))
+        .cloned()
+    else {
+        p["status"] = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": format!("RuntimeClass \"{rc}\" not found")}]});
+        s.put(pk, p, false);
+        return;
+    };
+    let sel = class
+        .pointer("/scheduling/nodeSelector")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let node = s
+        .all_ns_items("/api/v1", "nodes")
+        .into_iter()
+        .find(|(_, n)| {
+            let l = labels_of(n);
+            sel.iter().all(|(k, v)| l.get(k) == Some(v))
+        });
+    match node {
+        Some((_, n)) => {
+            let name = n
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            p["spec"]["nodeName"] = json!(name);
+            p["metadata"]["annotations"] =
+                json!({"standin/log": format!("{}\n", s.sim.guest_kernel)});
+            p["status"] = json!({"phase": "Succeeded", "startTime": now(), "containerStatuses": [{"name": "verify", "ready": false, "restartCount": 0, "image": "", "imageID": "", "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(), "finishedAt": now()}}}]});
+        }
+        None => {
+            p["status"] = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."}]});
+        }
+    }
+    s.put(pk, p, false);
+}
+
+/// Server-side apply with other managers present: labels and annotations this manager
+/// applied before, does not apply now, and no other manager owns are removed.
+fn drop_released(o: &mut Value, manager: &str, body: &Value) {
+    let entries = o["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for part in ["labels", "annotations"] {
+        let owned_by = |e: &Value| -> Vec<String> {
+            e.pointer(&format!("/fieldsV1/f:metadata/f:{part}"))
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.keys()
+                        .map(|k| k.trim_start_matches("f:").to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let ours: Vec<String> = entries
+            .iter()
+            .filter(|e| e["manager"] == json!(manager) && e["operation"] == json!("Apply"))
+            .flat_map(owned_by)
+            .collect();
+        let others: Vec<String> = entries
+            .iter()
+            .filter(|e| !(e["manager"] == json!(manager) && e["operation"] == json!("Apply")))
+            .flat_map(owned_by)
+            .collect();
+        for k in ours {
+            let still = body
+                .pointer(&format!(
+                    "/metadata/{part}/{}",
+                    k.replace('~', "~0").replace('/', "~1")
+                ))
+                .is_some();
+            if !still && !others.contains(&k) {
+                if let Some(m) = o["metadata"][part].as_object_mut() {
+                    m.remove(&k);
+                }
+            }
+        }
+    }
+}
+
+/// The value at a conflict path like `.spec.replicas` or
+/// `.metadata.labels.pod-security.kubernetes.io/enforce` (a label or annotation key is the
+/// rest of the path).
+fn field_at<'a>(o: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = o;
+    let mut rest = path.trim_start_matches('.');
+    loop {
+        let (seg, tail) = match rest.split_once('.') {
+            Some((a, b)) => (a, Some(b)),
+            None => (rest, None),
+        };
+        cur = cur.get(seg)?;
+        match tail {
+            Some(t) if seg == "labels" || seg == "annotations" => return cur.get(t),
+            Some(t) => rest = t,
+            None => return Some(cur),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! `verify`: one short-lived pod per RuntimeClass prints its kernel (`uname -r`); a kernel
+//! other than the node's (`status.nodeInfo.kernelVersion`) proves the pod ran in a VM. The
+//! pods are always deleted, also on timeout (and on Ctrl-C by the caller, with
+//! [`cleanup`]).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
+use kube::Api;
+use serde::Serialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::client::Cluster;
+use crate::error::ClusterError;
+use crate::list::Watched;
+
+/// The label on verify pods.
+pub const VERIFY_LABEL: &str = "cococtl.confidentialcontainers.org/verify";
+/// The default image (`uname` is all it needs).
+pub const DEFAULT_IMAGE: &str = "registry.k8s.io/e2e-test-images/busybox:1.36.1-1";
+
+/// One RuntimeClass's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassResult {
+    /// RuntimeClass.
+    pub runtime_class: String,
+    /// Where the pod ran.
+    pub node: Option<String>,
+    /// The kernel inside the pod.
+    pub guest_kernel: Option<String>,
+    /// The node's kernel.
+    pub node_kernel: Option<String>,
+    /// The pod ran in a VM (kernels differ).
+    pub in_vm: Option<bool>,
+    /// Seconds from creation to running (or done).
+    pub seconds_to_running: Option<f64>,
+    /// Why it failed, with the pod's events.
+    pub error: Option<String>,
+}
+
+/// Runs the check for each class, one after the other.
+pub async fn run(
+    cluster: &Cluster,
+    namespace: &str,
+    classes: &[String],
+    image: &str,
+    timeout: Duration,
+) -> Result<Vec<ClassResult>, ClusterError> {
+    let mut out = vec![];
+    for c in classes {
+        out.push(one(cluster, namespace, c, image, timeout).await?);
+    }
+    Ok(out)
+}
+
+fn pod_body(class: &str, image: &str) -> Result<Pod, ClusterError> {
+    let name: String = format!("cococtl-verify-{class}-")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"generateName": name, "labels": {VERIFY_LABEL: class}},
+        "spec": {
+            "runtimeClassName": class,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "automountServiceAccountToken": false,
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "verify", "image": image, "command": ["uname", "-r"],
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}
+            }]
+        }
+    }))
+    .map_err(|e| ClusterError::Input(format!("verify pod: {e}")))
+}
+
+async fn one(
+    cluster: &Cluster,
+    namespace: &str,
+    class: &str,
+    image: &str,
+    timeout: Duration,
+) -> Result<ClassResult, ClusterError> {
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let body = pod_body(class, image)?;
+    let pp = PostParams::default();
+    let created = cluster
+        .call(&format!("creating the verify pod for {class}"), || {
+            pods.create(&pp, &body)
+        })
+        .await?;
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let started = Instant::now();
+    let result = observe(cluster, namespace, class, &name, started, timeout).await;
+    // Always delete, whatever happened.
+    let dp = DeleteParams::default().grace_period(0);
+    if let Err(e) = cluster
+        .call_opt(&format!("deleting verify pod {namespace}/{name}"), || {
+            pods.delete(&name, &dp)
+        })
+        .await
+    {
+        tracing::warn!("{e}");
+    }
+    result
+}
+
+async fn observe(
+    cluster: &Cluster,
+    namespace: &str,
+    class: &str,
+    name: &str,
+    started: Instant,
+    timeout: Duration,
+) -> Result<ClassResult, ClusterError> {
+    let deadline = started + timeout;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let mut w = Watched::start(
+        cluster,
+        pods.clone(),
+        None,
+        Some(&format!("metadata.name={name}")),
+        &format!("verify pod {name}"),
+    )
+    .await?;
+    let mut res = ClassResult {
+        runtime_class: class.into(),
+        node: None,
+        guest_kernel: None,
+        node_kernel: None,
+        in_vm: None,
+        seconds_to_running: None,
+        error: None,
+    };
+    let phase = loop {
+        let pod = w.values().next().cloned();
+        let phase = pod
+            .as_ref()
+            .and_then(|p| p.status.as_ref())
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
+        if let Some(p) = &pod {
+            res.node = p.spec.as_ref().and_then(|s| s.node_name.clone());
+        }
+        if matches!(phase.as_str(), "Running" | "Succeeded") && res.seconds_to_running.is_none() {
+            res.seconds_to_running = Some(started.elapsed().as_secs_f64());
+        }
+        if matches!(phase.as_str(), "Succeeded" | "Failed") {
+            break phase;
+        }
+        if Instant::now() >= deadline {
+            res.error = Some(format!(
+                "not done after {}s (phase {}){}",
+                timeout.as_secs(),
+                if phase.is_empty() { "unknown" } else { &phase },
+                events(cluster, namespace, name).await
+            ));
+            return Ok(res);
+        }
+        tokio::select! {
+            r = w.next_change() => { r?; }
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    };
+    if phase == "Failed" {
+        res.error = Some(format!(
+            "the pod failed{}",
+            events(cluster, namespace, name).await
+        ));
+        return Ok(res);
+    }
+    let lp = LogParams::default();
+    let log = cluster
+        .call(&format!("reading the log of {name}"), || {
+            pods.logs(name, &lp)
+        })
+        .await?;
+    res.guest_kernel = Some(log.trim().to_string());
+    if let Some(n) = &res.node {
+        let nodes: Api<Node> = Api::all(cluster.client.clone());
+        if let Some(node) = cluster
+            .call_opt(&format!("reading node {n}"), || nodes.get(n))
+            .await?
+        {
+            res.node_kernel = node
+                .status
+                .and_then(|s| s.node_info)
+                .map(|i| i.kernel_version);
+        }
+    }
+    res.in_vm = match (&res.guest_kernel, &res.node_kernel) {
+        (Some(g), Some(n)) => Some(g != n),
+        _ => None,
+    };
+    Ok(res)
+}
+
+/// `; events: Reason: message; …` for a pod, or nothing.
+async fn events(cluster: &Cluster, namespace: &str, pod: &str) -> String {
+    let api: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
+    let lp = ListParams::default().fields(&format!("involvedObject.name={pod}"));
+    match api.list(&lp).await {
+        Ok(l) if !l.items.is_empty() => format!(
+            "; events: {}",
+            l.items
+                .iter()
+                .map(|e| format!(
+                    "{}: {}",
+                    e.reason.as_deref().unwrap_or(""),
+                    e.message.as_deref().unwrap_or("")
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Deletes every verify pod left in `namespace` (after Ctrl-C).
+pub async fn cleanup(cluster: &Cluster, namespace: &str) -> Result<(), ClusterError> {
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let dp = DeleteParams::default().grace_period(0);
+    let lp = ListParams::default().labels(VERIFY_LABEL);
+    cluster
+        .call("deleting verify pods", || api.delete_collection(&dp, &lp))
+        .await
+        .map(|_| ())
+}

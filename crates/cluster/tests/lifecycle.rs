@@ -1,0 +1,673 @@
+//! install → status → upgrade (prune) → uninstall against the API-server stand-in, with
+//! assertions on the requests made.
+
+use std::time::Duration;
+
+use cococtl_cluster::client::Cluster;
+use cococtl_cluster::core::release::{self, Status};
+use cococtl_cluster::deploy::{self, Mode, Request};
+use cococtl_cluster::observe::Observer;
+use cococtl_cluster::spec::ReleaseSpec;
+use cococtl_cluster::testing::{ApiServer, Sim};
+use cococtl_cluster::{release_store, status, uninstall};
+use cococtl_manifests::{plan, ClusterFacts};
+use cococtl_profile::{Inputs, SetArg};
+
+#[derive(Default)]
+struct Rec(Vec<String>);
+impl Observer for Rec {
+    fn step(&mut self, what: &str) {
+        self.0.push(format!("step {what}"));
+    }
+    fn line(&mut self, text: &str) {
+        self.0.push(format!("line {text}"));
+    }
+    fn progress(&mut self, p: &cococtl_cluster::core::readiness::Progress) {
+        self.0
+            .push(format!("progress {}/{}", p.ready(), p.nodes.len()));
+    }
+}
+
+const SHA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+fn inputs(sets: &[&str]) -> Inputs {
+    Inputs {
+        profile: Some((
+            "x86_64".into(),
+            cococtl_profile::builtin_profile("x86_64").unwrap().into(),
+        )),
+        files: vec![],
+        sets: sets
+            .iter()
+            .map(|s| SetArg {
+                string: false,
+                arg: s.to_string(),
+            })
+            .collect(),
+        kata_version: None,
+        namespace: "coco-system".into(),
+    }
+}
+
+fn agent_sets() -> Vec<String> {
+    vec![
+        "customContainerd.enabled=true".into(),
+        "customContainerd.tarballUrl=https://example.com/c.tar.gz".into(),
+        format!("customContainerd.sha256={SHA}"),
+    ]
+}
+
+fn now() -> String {
+    "2026-11-30T12:00:00Z".into()
+}
+
+async fn deploy(
+    server: &ApiServer,
+    mode: Mode,
+    sets: &[&str],
+    wait: bool,
+) -> Result<deploy::Outcome, deploy::Failure> {
+    let cluster = cluster(server);
+    let i = inputs(sets);
+    let r = cococtl_profile::resolve(&i).unwrap();
+    let p = plan(&r.config, ClusterFacts::default());
+    let spec = ReleaseSpec::new(&r.config, &p);
+    let req = Request {
+        mode,
+        spec: &spec,
+        plan: &p,
+        inputs: release::Inputs {
+            profile: i.profile.clone(),
+            files: vec![],
+            sets: vec![],
+            kata_version: None,
+            namespace: "coco-system".into(),
+        },
+        values: serde_json::to_value(&r.values).unwrap_or_default(),
+        tool_version: "0.1.0".into(),
+        force_conflicts: false,
+        wait: wait.then_some(Duration::from_secs(20)),
+        now: &now,
+    };
+    deploy::run(&cluster, &req, &mut Rec::default()).await
+}
+
+fn cluster(server: &ApiServer) -> Cluster {
+    cococtl_cluster::tls_provider();
+    let config = kube::Config::new(server.url.parse().unwrap());
+    Cluster::from_client(kube::Client::try_from(config).unwrap(), &server.url)
+}
+
+fn three_nodes() -> ApiServer {
+    let s = ApiServer::start(Sim {
+        watch_quiet: Duration::from_millis(400),
+        ..Default::default()
+    });
+    for n in ["node-a", "node-b", "node-c"] {
+        s.add_node(n, &[]);
+    }
+    s
+}
+
+#[tokio::test]
+async fn install_applies_every_object_with_server_side_apply_and_records_the_revision() {
+    let server = three_nodes();
+    let sets = agent_sets();
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let out = deploy(&server, Mode::Install, &sets, true).await.unwrap();
+    assert_eq!(out.revision, 1);
+    assert_eq!(out.progress.as_ref().unwrap().ready(), 3);
+    let reqs = server.requests();
+    let applies: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.content_type == "application/apply-patch+yaml")
+        .collect();
+    // Every planned object, plus the record written twice (pending, deployed).
+    assert!(
+        applies
+            .iter()
+            .all(|r| r.method == "PATCH" && r.query["fieldManager"] == "cococtl"),
+        "{applies:#?}"
+    );
+    let paths: Vec<&str> = applies.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths[0], "/api/v1/namespaces/coco-system");
+    assert_eq!(
+        paths[1], "/api/v1/namespaces/coco-system/secrets/cococtl.release.default.v1",
+        "the record right after the namespace"
+    );
+    let ds_agent = paths
+        .iter()
+        .position(|p| p.ends_with("daemonsets/cococtl-containerd"))
+        .unwrap();
+    let ds_kata = paths
+        .iter()
+        .position(|p| p.ends_with("daemonsets/kata-deploy"))
+        .unwrap();
+    let rc = paths
+        .iter()
+        .position(|p| p.contains("runtimeclasses"))
+        .unwrap();
+    assert!(ds_agent < ds_kata && ds_kata < rc);
+    assert!(
+        !reqs
+            .iter()
+            .any(|r| r.method == "GET" && r.path.starts_with("/api/v1/nodes/")),
+        "never a request per node"
+    );
+    assert!(
+        reqs.iter()
+            .any(|r| r.is_watch() && r.path == "/api/v1/nodes"),
+        "the wait watches nodes"
+    );
+
+    let cl = cluster(&server);
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    let r = h.latest().unwrap();
+    assert_eq!(r.status, Status::Deployed);
+    assert!(r.created_namespace);
+    assert!(
+        r.inventory.iter().all(|i| !i.uid.is_empty()),
+        "every applied object's uid is recorded"
+    );
+    let secret = server
+        .get(
+            "/api/v1",
+            "secrets",
+            "coco-system",
+            "cococtl.release.default.v1",
+        )
+        .unwrap();
+    assert_eq!(
+        secret["type"],
+        "cococtl.confidentialcontainers.org/release.v1"
+    );
+}
+
+#[tokio::test]
+async fn a_second_install_points_to_upgrade_and_an_interrupted_one_converges() {
+    let server = three_nodes();
+    // An install that stopped after the record: pending-install is found and resumed.
+    let cl = cluster(&server);
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    let mut r = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap()
+        .latest()
+        .unwrap()
+        .clone();
+    r.status = Status::PendingInstall;
+    release_store::save(&cl, &r).await.unwrap();
+    let out = deploy(&server, Mode::Install, &[], false).await.unwrap();
+    assert_eq!(out.revision, 1, "the interrupted revision is taken over");
+    let e = deploy(&server, Mode::Install, &[], false)
+        .await
+        .unwrap_err();
+    assert!(
+        e.error.to_string().contains("already installed")
+            && e.error.to_string().contains("cococtl upgrade"),
+        "{}",
+        e.error
+    );
+}
+
+#[tokio::test]
+async fn upgrade_prunes_what_is_no_longer_planned_but_only_if_still_ours() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &["debug=true"], false)
+        .await
+        .unwrap();
+    let rcs = server.list("/apis/node.k8s.io/v1", "runtimeclasses");
+    assert!(rcs
+        .iter()
+        .any(|r| r["metadata"]["name"] == "kata-qemu-snp-debug"));
+    // Someone relabels one of the debug classes as theirs: it must survive the prune.
+    server.merge("/apis/node.k8s.io/v1", "runtimeclasses", "", "kata-qemu-tdx-debug", serde_json::json!({"metadata": {"labels": {"cococtl.confidentialcontainers.org/instance": "someone-else"}}}));
+    server.clear_requests();
+    let out = deploy(&server, Mode::Upgrade, &[], false).await.unwrap();
+    assert_eq!(out.revision, 2);
+    let pruned: Vec<String> = out.pruned.iter().map(|i| i.name.clone()).collect();
+    assert!(
+        pruned.contains(&"kata-qemu-snp-debug".to_string()),
+        "{pruned:?}"
+    );
+    assert!(!pruned.contains(&"kata-qemu-tdx-debug".to_string()));
+    assert!(out
+        .kept
+        .iter()
+        .any(|(i, why)| i.name == "kata-qemu-tdx-debug" && why.contains("someone-else")));
+    let deletes: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(deletes.iter().all(|p| p.contains("-debug")), "{deletes:?}");
+    let h = release_store::history(&cluster(&server), "coco-system", "default")
+        .await
+        .unwrap();
+    let st: Vec<_> = h.records().iter().map(|r| (r.revision, r.status)).collect();
+    assert_eq!(st, [(2, Status::Deployed), (1, Status::Superseded)]);
+}
+
+#[tokio::test]
+async fn upgrade_refuses_a_new_suffix_with_the_way_out() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    let e = deploy(
+        &server,
+        Mode::Upgrade,
+        &["env.multiInstallSuffix=gpu"],
+        false,
+    )
+    .await
+    .unwrap_err();
+    let text = e.error.to_string();
+    assert!(
+        text.contains("multiInstallSuffix cannot change") && text.contains("cococtl uninstall"),
+        "{text}"
+    );
+    assert_eq!(e.error.exit_code(), 2);
+}
+
+#[tokio::test]
+async fn a_wait_that_times_out_names_the_waiting_nodes_and_why_and_marks_the_revision_failed() {
+    let server = three_nodes();
+    server.sim(|s| s.stuck_nodes = vec!["node-b".into()]);
+    let cl = cluster(&server);
+    let i = inputs(&[]);
+    let r = cococtl_profile::resolve(&i).unwrap();
+    let p = plan(&r.config, ClusterFacts::default());
+    let spec = ReleaseSpec::new(&r.config, &p);
+    let req = Request {
+        mode: Mode::Install,
+        spec: &spec,
+        plan: &p,
+        inputs: release::Inputs::default(),
+        values: serde_json::Value::Null,
+        tool_version: "0.1.0".into(),
+        force_conflicts: false,
+        wait: Some(Duration::from_secs(3)),
+        now: &now,
+    };
+    let e = deploy::run(&cl, &req, &mut Rec::default())
+        .await
+        .unwrap_err();
+    let text = e.error.to_string();
+    assert!(text.contains("timed out after 3s"), "{text}");
+    assert!(
+        text.contains("node-b: kata-deploy pod kata-deploy-node-b Pending (ImagePullBackOff)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last event Failed: Failed to pull image"),
+        "{text}"
+    );
+    assert!(!text.contains("node-a"), "{text}");
+    assert_eq!(e.error.exit_code(), 1);
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    assert_eq!(h.latest().unwrap().status, Status::Failed);
+}
+
+#[tokio::test]
+async fn status_reads_seven_collections_whatever_the_node_count() {
+    let server = three_nodes();
+    let sets = agent_sets();
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    deploy(&server, Mode::Install, &sets, true).await.unwrap();
+    server.clear_requests();
+    let cl = cluster(&server);
+    let facts = status::gather(&cl, "coco-system", None).await.unwrap();
+    let rep = status::report("coco-system", &facts);
+    assert_eq!((rep.ready_nodes, rep.targeted_nodes), (3, 3));
+    assert!(!rep.degraded);
+    let rc = rep
+        .runtime_classes
+        .iter()
+        .find(|r| r.name == "kata-qemu-coco-dev")
+        .unwrap();
+    assert_eq!(rc.nodes, 3);
+    let n = &rep.nodes[0];
+    assert_eq!(n.containerd_agent.as_deref(), Some("ready"));
+    assert_eq!(n.kata_deploy_pod.as_ref().unwrap().phase, "Running");
+    let lines: Vec<String> = server.requests().iter().map(|r| r.line()).collect();
+    assert_eq!(lines.len(), 7, "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("GET /api/v1/events?") && l.contains("involvedObject.kind=Node")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("GET /api/v1/nodes?limit=500")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/events?") && l.contains("fieldSelector=type=Warning")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn uninstall_follows_the_contract_order_and_leaves_nothing() {
+    let server = three_nodes();
+    let sets = agent_sets();
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    deploy(&server, Mode::Install, &sets, true).await.unwrap();
+    server.clear_requests();
+    let cl = cluster(&server);
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    let spec = ReleaseSpec::from_record("coco-system", "", "default", true);
+    let mut rec = Rec::default();
+    let out = uninstall::run(
+        &cl,
+        &spec,
+        &h,
+        uninstall::Options {
+            force: false,
+            timeout: Duration::from_secs(20),
+        },
+        &now,
+        &mut rec,
+    )
+    .await
+    .unwrap();
+    assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
+    assert_eq!(out.restored.len(), 3);
+    let deletes: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.clone())
+        .collect();
+    let pos = |s: &str| {
+        deletes
+            .iter()
+            .position(|p| p.ends_with(s))
+            .unwrap_or_else(|| panic!("{s} not deleted: {deletes:#?}"))
+    };
+    assert!(pos("daemonsets/kata-deploy") < pos("daemonsets/cococtl-containerd"));
+    assert!(pos("daemonsets/cococtl-containerd") < pos("runtimeclasses/kata-qemu-snp"));
+    assert!(pos("runtimeclasses/kata-qemu-snp") < pos("clusterrolebindings/kata-deploy-rb"));
+    assert!(pos("clusterrolebindings/kata-deploy-rb") < pos("/api/v1/namespaces/coco-system"));
+    // The RBAC is deleted only after the last kata-deploy pod went away.
+    for n in server.list("/api/v1", "nodes") {
+        let l = n["metadata"]["labels"].as_object().unwrap();
+        assert!(
+            !l.keys()
+                .any(|k| k.starts_with("cococtl.") || k.starts_with("kata")),
+            "{l:?}"
+        );
+    }
+    assert!(server
+        .get("/api/v1", "namespaces", "", "coco-system")
+        .is_none());
+}
+
+#[tokio::test]
+async fn uninstall_refuses_while_pods_use_the_runtime_classes() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    server.put_raw("/api/v1", "pods", "apps", serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-0"}, "spec": {"nodeName": "node-a", "runtimeClassName": "kata-qemu-snp", "containers": [{"name": "c"}]}, "status": {"phase": "Running"}}));
+    let cl = cluster(&server);
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    let spec = ReleaseSpec::from_record("coco-system", "", "default", false);
+    let e = uninstall::run(
+        &cl,
+        &spec,
+        &h,
+        uninstall::Options {
+            force: false,
+            timeout: Duration::from_secs(5),
+        },
+        &now,
+        &mut Rec::default(),
+    )
+    .await
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("apps/web-0 (RuntimeClass kata-qemu-snp, node node-a)")
+            && text.contains("--force"),
+        "{text}"
+    );
+    assert!(
+        !server.requests().iter().any(|r| r.method == "DELETE"),
+        "nothing deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_restore_names_the_node_and_its_reason_and_keeps_its_label() {
+    let server = three_nodes();
+    server.sim(|s| s.restore_fails = vec!["node-c".into()]);
+    let sets = agent_sets();
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    deploy(&server, Mode::Install, &sets, true).await.unwrap();
+    let cl = cluster(&server);
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    let spec = ReleaseSpec::from_record("coco-system", "", "default", true);
+    let out = uninstall::run(
+        &cl,
+        &spec,
+        &h,
+        uninstall::Options {
+            force: false,
+            timeout: Duration::from_secs(20),
+        },
+        &now,
+        &mut Rec::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.failed_nodes.keys().collect::<Vec<_>>(), ["node-c"]);
+    let left = &out.leftovers.nodes["node-c"];
+    assert!(
+        left[0].contains("containerd=failed")
+            && left[0].contains("config.toml.cococtl-backup is missing"),
+        "{left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_whose_pod_security_labels_belong_to_someone_else_is_explained() {
+    let server = three_nodes();
+    server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}));
+    server.foreign_owner(
+        "/api/v1",
+        "namespaces",
+        "",
+        "coco-system",
+        "kubectl-label",
+        &[".metadata.labels.pod-security.kubernetes.io/enforce"],
+    );
+    let e = deploy(&server, Mode::Install, &[], false)
+        .await
+        .unwrap_err();
+    let text = e.error.to_string();
+    assert!(
+        text.contains("owned by kubectl-label")
+            && text.contains("mount host paths")
+            && text.contains("--force-conflicts"),
+        "{text}"
+    );
+    assert!(
+        server
+            .get(
+                "/api/v1",
+                "secrets",
+                "coco-system",
+                "cococtl.release.default.v1"
+            )
+            .is_none(),
+        "nothing recorded: nothing was applied"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_in_another_namespace_is_refused_naming_the_release_namespace() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    let cl = cluster(&server);
+    let mut i = inputs(&[]);
+    i.namespace = "kata".into();
+    let r = cococtl_profile::resolve(&i).unwrap();
+    let p = plan(&r.config, ClusterFacts::default());
+    let spec = ReleaseSpec::new(&r.config, &p);
+    let req = Request {
+        mode: Mode::Upgrade,
+        spec: &spec,
+        plan: &p,
+        inputs: release::Inputs::default(),
+        values: serde_json::Value::Null,
+        tool_version: "0.1.0".into(),
+        force_conflicts: false,
+        wait: None,
+        now: &now,
+    };
+    let e = deploy::run(&cl, &req, &mut Rec::default())
+        .await
+        .unwrap_err();
+    let text = e.error.to_string();
+    assert!(
+        text.contains("namespace of a release cannot change on upgrade (coco-system → kata)"),
+        "{text}"
+    );
+    assert!(
+        !server
+            .requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path.contains("/namespaces/kata")),
+        "nothing applied"
+    );
+}
+
+#[tokio::test]
+async fn history_keeps_ten_revisions() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    for _ in 0..11 {
+        deploy(&server, Mode::Upgrade, &[], false).await.unwrap();
+    }
+    let h = release_store::history(&cluster(&server), "coco-system", "default")
+        .await
+        .unwrap();
+    let revs: Vec<u32> = h.records().iter().map(|r| r.revision).collect();
+    assert_eq!(revs, (3..=12).rev().collect::<Vec<_>>());
+    assert_eq!(h.latest().unwrap().status, Status::Deployed);
+    assert!(h.records()[1..]
+        .iter()
+        .all(|r| r.status == Status::Superseded));
+}
+
+#[tokio::test]
+async fn uninstall_keeps_a_namespace_it_did_not_create_and_gives_up_its_labels_there() {
+    let server = three_nodes();
+    server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"team": "platform"}}}));
+    deploy(&server, Mode::Install, &[], true).await.unwrap();
+    let ns = server
+        .get("/api/v1", "namespaces", "", "coco-system")
+        .unwrap();
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    let cl = cluster(&server);
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    assert!(!h.latest().unwrap().created_namespace);
+    let spec = ReleaseSpec::from_record("coco-system", "", "default", false);
+    let out = uninstall::run(
+        &cl,
+        &spec,
+        &h,
+        uninstall::Options {
+            force: false,
+            timeout: Duration::from_secs(20),
+        },
+        &now,
+        &mut Rec::default(),
+    )
+    .await
+    .unwrap();
+    assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
+    let ns = server
+        .get("/api/v1", "namespaces", "", "coco-system")
+        .expect("the namespace stays");
+    let labels = ns["metadata"]["labels"].as_object().unwrap();
+    assert_eq!(
+        labels.get("team").and_then(|v| v.as_str()),
+        Some("platform")
+    );
+    assert!(
+        !labels
+            .keys()
+            .any(|k| k.starts_with("pod-security") || k.starts_with("cococtl")),
+        "{labels:?}"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_wait_follows_the_rolling_update_and_leaves_the_nodes_installed() {
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], true).await.unwrap();
+    let out = deploy(&server, Mode::Upgrade, &["debug=true"], true)
+        .await
+        .unwrap();
+    assert_eq!(out.progress.as_ref().unwrap().ready(), 3);
+    let pods = server.list("/api/v1", "pods");
+    assert_eq!(pods.len(), 3);
+    assert!(
+        pods.iter()
+            .all(|p| p["metadata"]["labels"]["pod-template-generation"] == "2"),
+        "{pods:#?}"
+    );
+    for n in server.list("/api/v1", "nodes") {
+        assert_eq!(
+            n["metadata"]["labels"]["katacontainers.io/kata-runtime"], "true",
+            "a rolling update does not clean nodes"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wait_with_no_targeted_node_fails_at_once_and_says_why() {
+    let server = ApiServer::start(Sim {
+        watch_quiet: Duration::from_millis(400),
+        ..Default::default()
+    });
+    server.add_node("cp-1", &[]);
+    server.merge("/api/v1", "nodes", "", "cp-1", serde_json::json!({"spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}}));
+    let t = std::time::Instant::now();
+    let e = deploy(&server, Mode::Install, &[], true).await.unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let text = e.error.to_string();
+    assert!(
+        text.contains("no node is targeted") && text.contains("tolerations"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn applying_the_value_another_manager_already_set_is_not_a_conflict() {
+    let server = three_nodes();
+    server.put_raw("/api/v1", "namespaces", "", serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "coco-system", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}));
+    server.foreign_owner(
+        "/api/v1",
+        "namespaces",
+        "",
+        "coco-system",
+        "kubectl-label",
+        &[".metadata.labels.pod-security.kubernetes.io/enforce"],
+    );
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+}
