@@ -48,6 +48,8 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Show what install or upgrade would change
     Diff(cmd::diff::DiffArgs),
+    /// Which nodes can run which confidential profile, and why not, cluster-wide
+    Check(cmd::check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             Command::Uninstall(args) => cmd::uninstall::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Verify(args) => cmd::verify::run(args).await,
+            Command::Check(args) => cmd::check::run(args).await,
             Command::Diff(args) => cmd::diff::run(args).await,
         }
     })

@@ -13,6 +13,7 @@
 
 pub mod agent_trigger;
 pub mod apply;
+pub mod check;
 pub mod client;
 pub mod core;
 pub mod deploy;

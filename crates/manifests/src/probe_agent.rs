@@ -9,8 +9,8 @@ use cococtl_profile::config::Probe;
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{
-    Container, HostPathVolumeSource, PodSpec, PodTemplateSpec, ResourceRequirements,
-    SecurityContext, Volume, VolumeMount,
+    Affinity, Container, EnvVar, HostPathVolumeSource, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -39,22 +39,21 @@ pub struct Objects {
     pub workloads: Vec<Object>,
 }
 
-/// The probe's objects for `p`.
-pub fn objects(c: &Config, p: &Probe) -> Objects {
-    let labels = meta::labels([("name", NAME)]);
-    let mut command: Vec<String> = [
-        "/cococtl",
-        "node",
-        "probe",
-        "--publish",
-        "--interval",
-        &p.interval,
-    ]
-    .map(String::from)
-    .to_vec();
-    if p.tee_labels {
-        command.push("--tee-labels".into());
-    }
+/// How one probe DaemonSet is built: the installed one, or `cococtl check`'s.
+struct Spec<'a> {
+    meta: ObjectMeta,
+    name: &'a str,
+    image: &'a str,
+    pull_policy: &'a str,
+    command: Vec<String>,
+    env: Vec<EnvVar>,
+    node_selector: BTreeMap<String, String>,
+    affinity: Option<Affinity>,
+    tolerations: Vec<Toleration>,
+}
+
+fn daemonset(s: Spec<'_>) -> DaemonSet {
+    let labels = meta::labels([("name", s.name)]);
     let privileges = PRIVILEGES
         .iter()
         .map(|(what, why)| format!("{what}: {why}"))
@@ -62,10 +61,10 @@ pub fn objects(c: &Config, p: &Probe) -> Objects {
         .join("\n");
     let container = Container {
         name: "probe".into(),
-        image: Some(p.image.clone()),
-        image_pull_policy: Some(p.image_pull_policy.clone()),
-        command: Some(command),
-        env: Some(vec![meta::node_name_env()]),
+        image: Some(s.image.to_string()),
+        image_pull_policy: Some(s.pull_policy.to_string()),
+        command: Some(s.command),
+        env: Some(s.env),
         security_context: Some(SecurityContext {
             privileged: Some(true),
             read_only_root_filesystem: Some(true),
@@ -90,8 +89,8 @@ pub fn objects(c: &Config, p: &Probe) -> Objects {
         }]),
         ..Default::default()
     };
-    let ds = DaemonSet {
-        metadata: meta::namespaced(c, NAME),
+    DaemonSet {
+        metadata: s.meta,
         spec: Some(DaemonSetSpec {
             selector: LabelSelector {
                 match_labels: Some(labels.clone()),
@@ -107,9 +106,10 @@ pub fn objects(c: &Config, p: &Probe) -> Objects {
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
-                    service_account_name: Some(NAME.into()),
-                    node_selector: Some(p.node_selector.clone()).filter(|s| !s.is_empty()),
-                    tolerations: Some(p.tolerations.clone()).filter(|t| !t.is_empty()),
+                    service_account_name: Some(s.name.into()),
+                    node_selector: Some(s.node_selector).filter(|n| !n.is_empty()),
+                    affinity: s.affinity,
+                    tolerations: Some(s.tolerations).filter(|t| !t.is_empty()),
                     termination_grace_period_seconds: Some(10),
                     containers: vec![container],
                     volumes: Some(vec![Volume {
@@ -126,10 +126,138 @@ pub fn objects(c: &Config, p: &Probe) -> Objects {
             ..Default::default()
         }),
         status: None,
-    };
+    }
+}
+
+/// The probe's objects for `p`.
+pub fn objects(c: &Config, p: &Probe) -> Objects {
+    let mut command: Vec<String> = [
+        "/cococtl",
+        "node",
+        "probe",
+        "--publish",
+        "--interval",
+        &p.interval,
+    ]
+    .map(String::from)
+    .to_vec();
+    if p.tee_labels {
+        command.push("--tee-labels".into());
+    }
+    let ds = daemonset(Spec {
+        meta: meta::namespaced(c, NAME),
+        name: NAME,
+        image: &p.image,
+        pull_policy: &p.image_pull_policy,
+        command,
+        env: vec![meta::node_name_env()],
+        node_selector: p.node_selector.clone(),
+        affinity: None,
+        tolerations: p.tolerations.clone(),
+    });
     Objects {
         // Publishes its verdicts on its own Node.
         rbac: rbac::node_reporter(c, NAME),
         workloads: vec![Object::new(ds)],
     }
+}
+
+/// Name of `cococtl check`'s namespace, ServiceAccount, ClusterRole(Binding), DaemonSet.
+pub const CHECK_NAME: &str = "cococtl-check";
+
+/// What `cococtl check` applies for one run, in apply order (and removes, in reverse,
+/// afterwards): its own privileged namespace, identity and a probe DaemonSet pinned to
+/// exactly `nodes`, marking its summaries with `run`.
+pub fn check_objects(image: &str, run: &str, nodes: &[String]) -> Vec<Object> {
+    use k8s_openapi::api::core::v1::{
+        Namespace, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+        ServiceAccount,
+    };
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
+    let owned = meta::labels([
+        ("app.kubernetes.io/managed-by", "cococtl"),
+        (cococtl_core::labels::INSTANCE, "check"),
+    ]);
+    let cluster_meta = ObjectMeta {
+        name: Some(CHECK_NAME.into()),
+        labels: Some(owned.clone()),
+        ..Default::default()
+    };
+    let ns_meta = ObjectMeta {
+        namespace: Some(CHECK_NAME.into()),
+        ..cluster_meta.clone()
+    };
+    let mut ns_labels = owned.clone();
+    for mode in ["enforce", "audit", "warn"] {
+        ns_labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            "privileged".into(),
+        );
+    }
+    let affinity = Affinity {
+        node_affinity: Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_fields: Some(vec![NodeSelectorRequirement {
+                        key: "metadata.name".into(),
+                        operator: "In".into(),
+                        values: Some(nodes.to_vec()),
+                    }]),
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let ds = daemonset(Spec {
+        meta: ns_meta.clone(),
+        name: CHECK_NAME,
+        image,
+        pull_policy: "IfNotPresent",
+        command: ["/cococtl", "node", "probe", "--publish", "--interval", "1h"]
+            .map(String::from)
+            .to_vec(),
+        env: vec![meta::node_name_env(), meta::env("COCOCTL_PROBE_RUN", run)],
+        node_selector: BTreeMap::new(),
+        affinity: Some(affinity),
+        // Every selected node, whatever its taints: a node's readiness is the question.
+        tolerations: vec![Toleration {
+            operator: Some("Exists".into()),
+            ..Default::default()
+        }],
+    });
+    vec![
+        Object::new(Namespace {
+            metadata: ObjectMeta {
+                labels: Some(ns_labels),
+                ..cluster_meta.clone()
+            },
+            ..Default::default()
+        }),
+        Object::new(ServiceAccount {
+            metadata: ns_meta,
+            ..Default::default()
+        }),
+        Object::new(ClusterRole {
+            metadata: cluster_meta.clone(),
+            rules: Some(vec![rbac::rule("", &["nodes"], &["get", "patch"])]),
+            ..Default::default()
+        }),
+        Object::new(ClusterRoleBinding {
+            metadata: cluster_meta,
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "ClusterRole".into(),
+                name: CHECK_NAME.into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: CHECK_NAME.into(),
+                namespace: Some(CHECK_NAME.into()),
+                ..Default::default()
+            }]),
+        }),
+        Object::new(ds),
+    ]
 }
