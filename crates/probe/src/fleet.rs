@@ -239,7 +239,7 @@ pub fn assess(nodes: &[NodeFacts], profile: Option<&ProfileSpec>) -> Fleet {
                     Some(r) => count.not_ready.push((n.name.clone(), r.why.clone())),
                     None => count.not_ready.push((
                         n.name.clone(),
-                        format!("{shim} is not built for {}", n.arch),
+                        format!("its probe result says nothing about {shim}"),
                     )),
                 }
             }
