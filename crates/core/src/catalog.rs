@@ -10,19 +10,25 @@ use crate::labels::{GPU_CC_READY_LABEL, SNP_NFD_LABEL, TDX_NFD_LABEL};
 /// Which containerd shim binary serves the handler (decides `runtime_path` on the node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
+    /// The Go runtime (`containerd-shim-kata-v2`).
     Go,
+    /// The Rust runtime (`runtime-rs`).
     RuntimeRs,
 }
 
 /// Hardware trusted execution environment a shim launches its guest in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tee {
+    /// AMD SEV-SNP.
     SevSnp,
+    /// Intel TDX.
     Tdx,
+    /// IBM Secure Execution.
     Se,
 }
 
 impl Tee {
+    /// `sev-snp`, `tdx`, `se`.
     pub fn name(self) -> &'static str {
         match self {
             Tee::SevSnp => "sev-snp",
@@ -48,7 +54,9 @@ pub enum Isolation {
 /// `overhead.podFixed` of the shim's RuntimeClass in the 4.1.0 chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overhead {
+    /// Memory.
     pub memory: &'static str,
+    /// CPU.
     pub cpu: &'static str,
 }
 
@@ -84,13 +92,17 @@ const REMOTE: Overhead = Overhead {
 /// One shim kata-deploy 4.1.0 knows, with the chart's defaults for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shim {
+    /// The shim's name (`qemu-snp`).
     pub name: &'static str,
     /// The chart's default `supportedArches` (the architectures it is built for).
     pub arches: &'static [Arch],
+    /// Which runtime serves it.
     pub runtime: Runtime,
+    /// What isolation its pods get.
     pub isolation: Isolation,
     /// Passes a GPU through to the guest.
     pub gpu: bool,
+    /// The RuntimeClass overhead.
     pub overhead: Overhead,
     /// Default `containerd.snapshotter` in the chart values (`""` when none).
     pub default_snapshotter: &'static str,

@@ -6,6 +6,8 @@
 //! kata-deploy 4.1.0 builds), and [`agent`] (what the `cococtl-containerd` DaemonSet tells
 //! the node agent, with the single validator of a containerd tarball source).
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod arch;
 pub mod catalog;

@@ -186,6 +186,15 @@ pub async fn deploy_inputs(
     if facts.nfd {
         eprintln!("preflight: Node Feature Discovery runs: pure-TEE RuntimeClasses get its TEE node selectors");
     }
+    let tee_shims: Vec<(&str, cococtl_core::catalog::Isolation)> = resolved
+        .config
+        .shims
+        .iter()
+        .map(|s| (s.shim.name, s.shim.isolation))
+        .collect();
+    if let Some(w) = cococtl_cluster::core::probe_hint::tee_warning(&facts.nodes, &tee_shims) {
+        eprintln!("warning: {w}");
+    }
     if facts.nfd || matches!(facts.distribution, DistributionDecision::AutoSet(_)) {
         (resolved, the_plan) = match resolve(
             &inputs,

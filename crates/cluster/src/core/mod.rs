@@ -13,6 +13,7 @@
 pub mod fielddiff;
 pub mod inventory;
 pub mod preflight;
+pub mod probe_hint;
 pub mod readiness;
 pub mod release;
 pub mod snapshot;

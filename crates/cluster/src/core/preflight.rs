@@ -137,7 +137,7 @@ pub struct ForeignDaemonSet {
 
 /// Node Feature Discovery runs (an `nfd-worker` DaemonSet or a node-feature-discovery
 /// image): the chart's Helm `lookup` that adds the NFD TEE selectors to pure-TEE
-/// RuntimeClasses ([G18](docs/kata-deploy-contract.md#g18)).
+/// RuntimeClasses (docs/kata-deploy-contract.md#g18).
 pub fn nfd_detected(daemonsets: &[ForeignDaemonSet]) -> bool {
     daemonsets.iter().any(|d| {
         d.name.contains("nfd-worker")
@@ -161,7 +161,7 @@ pub struct ForeignRuntimeClass {
 /// Another kata-deploy: a DaemonSet running a kata-deploy image that is not this release's
 /// (`namespace`/`ds_name` with our instance label), or kata RuntimeClasses not owned by it.
 /// With a multi-install suffix (`suffixed`), another install under another DaemonSet name
-/// is a legitimate neighbour ([G15](docs/kata-deploy-contract.md#g15)); without one, any
+/// is a legitimate neighbour (docs/kata-deploy-contract.md#g15); without one, any
 /// other kata-deploy stops the install.
 pub fn other_kata_deploy(
     daemonsets: &[ForeignDaemonSet],
