@@ -223,3 +223,23 @@ fn an_unknown_profile_is_refused_before_any_request() {
     assert_eq!(out.status.code(), Some(2));
     assert!(e.server.requests().is_empty());
 }
+
+#[test]
+fn status_shows_each_nodes_published_verdicts_next_to_the_kata_state() {
+    let e = env(&["snp-1", "plain-1"]);
+    e.server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        "snp-1",
+        json!({"metadata": {"labels": {
+            "probe.cococtl.confidentialcontainers.org/snp": "ready",
+            "probe.cococtl.confidentialcontainers.org/tdx": "not-applicable",
+            "probe.cococtl.confidentialcontainers.org/profile": "x86_64"
+        }}}),
+    );
+    let out = cococtl(&e, &["status"]).wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("probe: snp=ready (fits x86_64)"), "{stdout}{stderr}");
+    assert_eq!(stdout.matches("probe:").count(), 1, "only the probed node: {stdout}");
+}

@@ -86,6 +86,25 @@ pub fn text(r: &StatusReport) -> String {
         if let Some(w) = &n.last_warning {
             s.push_str(&format!("{:<14} last warning: {w}\n", ""));
         }
+        if !n.probe.is_empty() {
+            // The probe agent's verdicts (probe.enabled), the TEEs that apply only.
+            let verdicts: Vec<String> = n
+                .probe
+                .iter()
+                .filter(|(k, v)| *k != "profile" && v.as_str() != "not-applicable")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            s.push_str(&format!(
+                "{:<14} probe: {} (fits {})\n",
+                "",
+                if verdicts.is_empty() {
+                    "no TEE".to_string()
+                } else {
+                    verdicts.join(" ")
+                },
+                n.probe.get("profile").map_or("?", String::as_str)
+            ));
+        }
     }
     if !r.runtime_classes.is_empty() {
         s.push_str(&format!(

@@ -124,6 +124,19 @@ pub struct NodeStatus {
     /// Ready, waiting (why) or failed (why); absent when not targeted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<NodeState>,
+    /// What the probe agent published on the node (docs/probe-checks.md#published):
+    /// `snp`, `tdx`, `se`, `gpu-passthrough`, `cvm` verdicts and `profile`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub probe: BTreeMap<String, String>,
+}
+
+/// The probe agent's labels on a node, by their short name.
+fn probe_labels(n: &NodeSnap) -> BTreeMap<String, String> {
+    let prefix = format!("{}/", cococtl_probe::publish::DOMAIN);
+    n.labels
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|s| (s.to_string(), v.clone())))
+        .collect()
 }
 
 /// One RuntimeClass in a status report.
@@ -226,6 +239,7 @@ pub fn aggregate(i: &StatusInput<'_>) -> StatusReport {
             last_warning,
             targeted: state.is_some(),
             state,
+            probe: probe_labels(n),
         });
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
