@@ -240,6 +240,13 @@ fn status_shows_each_nodes_published_verdicts_next_to_the_kata_state() {
     );
     let out = cococtl(&e, &["status"]).wait_with_output().unwrap();
     let (stdout, stderr) = text(&out);
-    assert!(stdout.contains("probe: snp=ready (fits x86_64)"), "{stdout}{stderr}");
-    assert_eq!(stdout.matches("probe:").count(), 1, "only the probed node: {stdout}");
+    assert!(
+        stdout.contains("probe: snp=ready (fits x86_64)"),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(
+        stdout.matches("probe:").count(),
+        1,
+        "only the probed node: {stdout}"
+    );
 }
