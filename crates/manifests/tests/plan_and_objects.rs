@@ -48,10 +48,13 @@ fn install_phases_hold_the_objects_they_are_named_for() {
         ClusterFacts::default(),
     );
     assert_eq!(kinds(p.objects(Phase::Namespace)), ["Namespace"]);
+    // Role/RoleBinding: the containerd agent reads its own DaemonSet on SIGTERM.
     assert!(kinds(p.objects(Phase::Rbac)).iter().all(|k| [
         "ServiceAccount",
         "ClusterRole",
-        "ClusterRoleBinding"
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding"
     ]
     .contains(k)));
     assert!(kinds(p.objects(Phase::Config))
