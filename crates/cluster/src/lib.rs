@@ -22,6 +22,7 @@ pub mod error;
 pub mod list;
 pub mod node_report;
 pub mod observe;
+pub mod peerpods;
 pub mod preflight;
 pub mod probe_publish;
 pub mod release_store;

@@ -26,7 +26,8 @@ pub const WORKER_LABEL: &str = "node.kubernetes.io/worker";
 /// The extended resource CAA advertises per node and the webhook requests.
 pub const VM_RESOURCE: &str = "kata.peerpods.io/vm";
 /// The CRDs cert-manager must have installed for the webhook's Issuer and Certificate.
-pub const CERT_MANAGER_CRDS: [&str; 2] = ["certificates.cert-manager.io", "issuers.cert-manager.io"];
+pub const CERT_MANAGER_CRDS: [&str; 2] =
+    ["certificates.cert-manager.io", "issuers.cert-manager.io"];
 /// The label EndpointSlices name their Service with.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
@@ -149,7 +150,10 @@ pub fn deployment_available(d: &Deployment) -> Result<(), String> {
         .iter()
         .flatten()
         .any(|c| c.type_ == "Available" && c.status == "True");
-    if st.observed_generation.unwrap_or(0) >= generation && updated >= want && available >= want && cond
+    if st.observed_generation.unwrap_or(0) >= generation
+        && updated >= want
+        && available >= want
+        && cond
     {
         Ok(())
     } else {
@@ -167,7 +171,8 @@ pub fn ready_endpoints(slices: &[EndpointSlice]) -> usize {
         .flat_map(|s| s.endpoints.iter())
         .filter(|e| {
             let c = e.conditions.as_ref();
-            c.and_then(|c| c.ready).unwrap_or(true) && !c.and_then(|c| c.terminating).unwrap_or(false)
+            c.and_then(|c| c.ready).unwrap_or(true)
+                && !c.and_then(|c| c.terminating).unwrap_or(false)
         })
         .count()
 }
@@ -194,7 +199,11 @@ pub struct PeerPodSnap {
 
 impl std::fmt::Display for PeerPodSnap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PeerPod {}/{} (pod {}", self.namespace, self.name, self.pod)?;
+        write!(
+            f,
+            "PeerPod {}/{} (pod {}",
+            self.namespace, self.name, self.pod
+        )?;
         if !self.instance_id.is_empty() {
             write!(f, ", VM {}", self.instance_id)?;
         }
@@ -205,7 +214,12 @@ impl std::fmt::Display for PeerPodSnap {
 impl PeerPodSnap {
     /// From the JSON of a PeerPod.
     pub fn of(v: &serde_json::Value) -> PeerPodSnap {
-        let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(|x| x.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
         let owner = v
             .pointer("/metadata/ownerReferences")
             .and_then(|o| o.as_array())
@@ -368,7 +382,8 @@ pub fn check_other_caa(dss: &[CaaDaemonSet], instance: &str) -> Option<Finding> 
     let others: Vec<String> = dss
         .iter()
         .filter(|d| {
-            d.images.iter().any(|i| i.contains("cloud-api-adaptor")) && d.instance.as_deref() != Some(instance)
+            d.images.iter().any(|i| i.contains("cloud-api-adaptor"))
+                && d.instance.as_deref() != Some(instance)
         })
         .map(|d| format!("{}/{}", d.namespace, d.name))
         .collect();
@@ -406,7 +421,10 @@ pub fn referenced_secrets(pp: &PeerPods) -> Vec<ReferencedSecret> {
     if let Some(name) = &pp.credentials_secret {
         let key_sets: Vec<Vec<&'static str>> = match pp.provider {
             Provider::Aws if !sa("eks.amazonaws.com/role-arn") => {
-                vec![vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], vec!["AWS_ROLE_ARN"]]
+                vec![
+                    vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+                    vec!["AWS_ROLE_ARN"],
+                ]
             }
             Provider::Azure if !sa("azure.workload.identity/client-id") => {
                 let mut set = vec![];
@@ -439,7 +457,11 @@ pub fn referenced_secrets(pp: &PeerPods) -> Vec<ReferencedSecret> {
             namespace: pp.namespace.clone(),
             name: name.clone(),
             role: "SSH keys",
-            key_sets: if keys.is_empty() { vec![] } else { vec![keys.to_vec()] },
+            key_sets: if keys.is_empty() {
+                vec![]
+            } else {
+                vec![keys.to_vec()]
+            },
         });
     }
     if let Some(name) = &pp.tls_secret {
