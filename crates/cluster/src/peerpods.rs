@@ -252,11 +252,13 @@ pub struct PreflightFacts {
 /// The peer-pods preflight: cert-manager (webhook on), worker labels, another CAA, the
 /// referenced Secrets (key names only). Labels the `--label-workers` nodes once everything
 /// else passes.
+/// `apply_labels` false (a dry run): the nodes count as labelled, nothing is written.
 pub async fn preflight(
     cluster: &Cluster,
     p: &PeerPods,
     instance: &str,
     label_workers: &[String],
+    apply_labels: bool,
 ) -> Result<PreflightFacts, ClusterError> {
     let mut findings: Vec<Finding> = vec![];
     if p.webhook.is_some() {
@@ -325,7 +327,7 @@ pub async fn preflight(
         return Err(ClusterError::Preflight(findings));
     }
     let mut labelled = vec![];
-    for n in label_workers {
+    for n in label_workers.iter().filter(|_| apply_labels) {
         label_worker(cluster, n).await?;
         labelled.push(n.clone());
     }

@@ -143,6 +143,23 @@ fn install_cert_manager(s: &ApiServer) {
                 "template": {"metadata": {"labels": {"app": "webhook"}},
                     "spec": {"containers": [{"name": "cert-manager-webhook", "image": "quay.io/jetstack/cert-manager-webhook:v1.17.2"}]}}}}),
     );
+    // The stand-in's Deployment controller makes it available within a few ticks.
+    for _ in 0..100 {
+        let d = s.get(
+            "/apis/apps/v1",
+            "deployments",
+            "cert-manager",
+            "cert-manager-webhook",
+        );
+        if d.and_then(|d| {
+            d.pointer("/status/availableReplicas")
+                .and_then(|a| a.as_i64())
+        }) == Some(1)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 async fn install(
