@@ -228,6 +228,37 @@ fn workers_are_labelled_only_when_named() {
     assert_eq!(label("worker-2"), None);
     assert_eq!(e.server.admission_outages(), Vec::<String>::new());
 
+    // status: the CAA pod and VM capacity per worker, PeerPods, the webhook.
+    for _ in 0..100 {
+        let n = e.server.get("/api/v1", "nodes", "", "worker-1").unwrap();
+        if n.pointer("/status/allocatable/kata.peerpods.io~1vm")
+            .is_some()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = cococtl(&e, &["status"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("peer pods:"), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("worker-1") && l.contains("running") && l.contains("10")),
+        "{t}"
+    );
+    assert!(
+        !t.lines().any(|l| l.starts_with("worker-2      running")),
+        "{t}"
+    );
+    assert!(t.contains("PeerPods: 0 (0 without a pod)"), "{t}");
+    assert!(t.contains("webhook: 2 ready endpoint(s)"), "{t}");
+    assert!(t.contains("webhook certificate: Ready"), "{t}");
+    let o = cococtl(&e, &["status", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["peerpods"]["nodes"][0]["vmAllocatable"], "10");
+    assert_eq!(v["peerpods"]["webhookReadyEndpoints"], 2);
+
     let o = cococtl(&e, &["uninstall", "--timeout", "1m"]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(0), "{t}");

@@ -411,3 +411,80 @@ pub async fn all_pods(cluster: &Cluster) -> Result<BTreeSet<String>, ClusterErro
         })
         .collect())
 }
+
+/// The peer-pods status of a release (from its inventory: the CAA DaemonSet, the webhook
+/// Service and Certificate); `None` when it has no CAA.
+pub async fn status(
+    cluster: &Cluster,
+    inventory: &[Item],
+) -> Result<Option<pp::PeerPodsReport>, ClusterError> {
+    let Some(caa) = inventory
+        .iter()
+        .find(|i| i.kind == "DaemonSet" && i.name == "cloud-api-adaptor-daemonset")
+    else {
+        return Ok(None);
+    };
+    let ns = caa.namespace.clone().unwrap_or_default();
+    let nodes_api: Api<Node> = Api::all(cluster.client.clone());
+    let (nodes, _) = list_all(cluster, &nodes_api, None, None, "listing nodes").await?;
+    let vm = |m: Option<
+        &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >| { m.and_then(|m| m.get(pp::VM_RESOURCE)).map(|q| q.0.clone()) };
+    let nodes: Vec<pp::NodeVm> = nodes
+        .iter()
+        .map(|n| pp::NodeVm {
+            name: n.metadata.name.clone().unwrap_or_default(),
+            worker: n
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(pp::WORKER_LABEL)),
+            capacity: vm(n.status.as_ref().and_then(|s| s.capacity.as_ref())),
+            allocatable: vm(n.status.as_ref().and_then(|s| s.allocatable.as_ref())),
+        })
+        .collect();
+    let pods_api: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    let (pods, _) = list_all(
+        cluster,
+        &pods_api,
+        None,
+        None,
+        &format!("listing pods in {ns}"),
+    )
+    .await?;
+    let caa_pods: Vec<crate::core::snapshot::PodSnap> = pods
+        .iter()
+        .filter(|p| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.kind == "DaemonSet" && o.name == caa.name)
+        })
+        .map(crate::core::snapshot::PodSnap::of)
+        .collect();
+    let peer = peerpods(cluster).await?;
+    let all = if peer.is_empty() {
+        BTreeSet::new()
+    } else {
+        all_pods(cluster).await?
+    };
+    let webhook = match inventory
+        .iter()
+        .find(|i| i.kind == "Service" && i.name == "peer-pods-webhook-webhook-service")
+    {
+        None => None,
+        Some(svc) => {
+            let sns = svc.namespace.clone().unwrap_or_default();
+            let n = ready_endpoints(cluster, &sns, &svc.name).await?;
+            let cert = match inventory.iter().find(|i| i.kind == "Certificate") {
+                Some(c) => crate::apply::get(cluster, c)
+                    .await?
+                    .and_then(|o| serde_json::to_value(o).ok()),
+                None => None,
+            };
+            Some((n, pp::certificate_ready(cert.as_ref())))
+        }
+    };
+    Ok(Some(pp::report(&nodes, &caa_pods, &peer, &all, webhook)))
+}

@@ -2019,6 +2019,43 @@ fn tick_peerpods(s: &mut State) {
             }
         }
     }
+    // cloud-api-adaptor advertises the VM resource (PEERPODS_LIMIT_PER_NODE, 10) on the
+    // nodes where its pod runs, as the kubelet's device plugin registration would.
+    let caa_nodes: Vec<String> = s
+        .all_ns_items("/api/v1", "pods")
+        .into_iter()
+        .filter(|(_, p)| {
+            p.pointer("/metadata/ownerReferences/0/name")
+                == Some(&json!("cloud-api-adaptor-daemonset"))
+                && p.pointer("/status/phase") == Some(&json!("Running"))
+        })
+        .filter_map(|(_, p)| {
+            p.pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .collect();
+    for n in caa_nodes {
+        let nk = key("/api/v1", "nodes", "", &n);
+        if let Some(mut node) = s.objects.get(&nk).cloned() {
+            if node
+                .pointer("/status/allocatable/kata.peerpods.io~1vm")
+                .is_none()
+            {
+                node["status"]["capacity"]["kata.peerpods.io/vm"] = json!("10");
+                node["status"]["allocatable"]["kata.peerpods.io/vm"] = json!("10");
+                s.put(&nk, node, false);
+            }
+        }
+    }
+    // cert-manager: a Certificate becomes Ready once its Issuer exists.
+    let cm = "/apis/cert-manager.io/v1";
+    for (k, mut c) in s.all_ns_items(cm, "certificates") {
+        if c.pointer("/status/conditions").is_none() {
+            c["status"] = json!({"conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired"}]});
+            s.put(&k, c, false);
+        }
+    }
     // peerpod-ctrl: deletes the VM of a PeerPod whose pod is gone, then the PeerPod.
     let ctrl = s
         .all_ns_items("/apis/apps/v1", "deployments")

@@ -740,3 +740,108 @@ async fn uninstall_never_deletes_referenced_secrets() {
         )
         .is_some());
 }
+
+// ---------------------------------------------------------------- status (item 6)
+
+fn pod(node: &str, ready: bool, reason: &str) -> cococtl_cluster::core::snapshot::PodSnap {
+    cococtl_cluster::core::snapshot::PodSnap {
+        name: format!("cloud-api-adaptor-daemonset-{node}"),
+        node: node.into(),
+        phase: if ready { "Running" } else { "Pending" }.into(),
+        ready,
+        reason: reason.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn status_names_caa_pods_vm_capacity_leaks_and_the_webhook() {
+    let nodes = [
+        pp::NodeVm {
+            name: "a".into(),
+            worker: true,
+            capacity: Some("10".into()),
+            allocatable: Some("10".into()),
+        },
+        pp::NodeVm {
+            name: "b".into(),
+            worker: true,
+            ..Default::default()
+        },
+        pp::NodeVm {
+            name: "c".into(),
+            ..Default::default()
+        },
+    ];
+    let pods = [pod("a", true, ""), pod("b", false, "ImagePullBackOff")];
+    let peer = [
+        snap("default", "web", "web"),
+        snap("default", "gone", "gone"),
+    ];
+    let live: BTreeSet<String> = ["default/web".to_string()].into();
+    let r = pp::report(&nodes, &pods, &peer, &live, Some((0, Ok(()))));
+    assert_eq!(r.nodes.len(), 2, "{r:#?}");
+    assert_eq!(r.nodes[0].caa_pod, "running");
+    assert_eq!(r.nodes[0].vm_allocatable.as_deref(), Some("10"));
+    assert_eq!(r.nodes[1].caa_pod, "not ready: ImagePullBackOff");
+    assert_eq!(r.peerpods, 2);
+    assert_eq!(
+        r.leak_suspects,
+        ["PeerPod default/gone (pod gone, VM vm-1)"]
+    );
+    assert_eq!(r.webhook_ready_endpoints, Some(0));
+    assert_eq!(r.certificate.as_deref(), Some("Ready"));
+    assert_eq!(
+        r.problems,
+        [
+            "node b: cloud-api-adaptor pod not ready: ImagePullBackOff",
+            "PeerPod default/gone (pod gone, VM vm-1): its pod is gone (leaked VM?)",
+            "the peer-pods webhook has no ready endpoint: every pod creation in the selected namespaces fails (failurePolicy Fail)",
+        ]
+    );
+    let healthy = pp::report(&nodes[..1], &pods[..1], &[], &live, None);
+    assert!(healthy.problems.is_empty(), "{healthy:#?}");
+    assert!(pp::certificate_ready(None).is_err());
+    assert_eq!(
+        pp::certificate_ready(Some(
+            &json!({"status": {"conditions": [{"type": "Ready", "status": "False", "message": "Issuing"}]}})
+        )),
+        Err("Ready=False (Issuing)".into())
+    );
+}
+
+#[tokio::test]
+async fn status_reads_the_peer_pods_of_the_release() {
+    let s = server(true, true);
+    install(&s, LIBVIRT, Some(Duration::from_secs(30)))
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.error));
+    let c = cluster(&s);
+    let h = release_store::history(&c, "coco-system", "default")
+        .await
+        .unwrap();
+    let inv = h.latest().unwrap().inventory.clone();
+    until("VM capacity", || {
+        s.get("/api/v1", "nodes", "", "node-b")
+            .and_then(|n| {
+                n.pointer("/status/allocatable/kata.peerpods.io~1vm")
+                    .cloned()
+            })
+            .is_some()
+    })
+    .await;
+    let r = cococtl_cluster::peerpods::status(&c, &inv)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.problems.is_empty(), "{r:#?}");
+    assert_eq!(r.nodes.len(), 2);
+    assert!(
+        r.nodes
+            .iter()
+            .all(|n| n.caa_pod == "running" && n.vm_capacity.as_deref() == Some("10")),
+        "{r:#?}"
+    );
+    assert_eq!(r.webhook_ready_endpoints, Some(2));
+    assert_eq!(r.certificate.as_deref(), Some("Ready"));
+}

@@ -522,6 +522,152 @@ pub fn check_secrets(
     out
 }
 
+/// Per worker node: the cloud-api-adaptor pod and the VM capacity it advertises.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerPodsNode {
+    /// Node name.
+    pub name: String,
+    /// The CAA pod's state (`running`, `not ready: <reason>`, `none`).
+    pub caa_pod: String,
+    /// `status.capacity["kata.peerpods.io/vm"]`.
+    pub vm_capacity: Option<String>,
+    /// `status.allocatable["kata.peerpods.io/vm"]`.
+    pub vm_allocatable: Option<String>,
+}
+
+/// The peer-pods part of `cococtl status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerPodsReport {
+    /// Worker nodes (and nodes running a CAA pod).
+    pub nodes: Vec<PeerPodsNode>,
+    /// PeerPod objects (each a cloud VM).
+    pub peerpods: usize,
+    /// PeerPods whose pod is gone (leaked VM suspects).
+    pub leak_suspects: Vec<String>,
+    /// Ready endpoints behind the webhook Service (`None`: no webhook).
+    pub webhook_ready_endpoints: Option<usize>,
+    /// The webhook's cert-manager Certificate: `Ready`, or why not (`None`: no webhook).
+    pub certificate: Option<String>,
+    /// What needs attention.
+    pub problems: Vec<String>,
+}
+
+/// One node's facts for [`report`].
+#[derive(Debug, Clone, Default)]
+pub struct NodeVm {
+    /// Name.
+    pub name: String,
+    /// Carries `node.kubernetes.io/worker`.
+    pub worker: bool,
+    /// VM capacity.
+    pub capacity: Option<String>,
+    /// VM allocatable.
+    pub allocatable: Option<String>,
+}
+
+/// Aggregates the peer-pods status. `caa_pods`: the CAA DaemonSet's pods; `webhook`:
+/// ready endpoints and the Certificate's state when the webhook is installed.
+pub fn report(
+    nodes: &[NodeVm],
+    caa_pods: &[super::snapshot::PodSnap],
+    peerpods: &[PeerPodSnap],
+    pods: &BTreeSet<String>,
+    webhook: Option<(usize, Result<(), String>)>,
+) -> PeerPodsReport {
+    let mut problems = vec![];
+    let mut out_nodes = vec![];
+    for n in nodes {
+        let pod = caa_pods.iter().find(|p| p.node == n.name && !p.deleting);
+        if !n.worker && pod.is_none() {
+            continue;
+        }
+        let caa_pod = match pod {
+            None => "none".to_string(),
+            Some(p) if p.ready => "running".to_string(),
+            Some(p) => {
+                let why = if p.reason.is_empty() {
+                    &p.phase
+                } else {
+                    &p.reason
+                };
+                format!("not ready: {why}")
+            }
+        };
+        if caa_pod != "running" {
+            problems.push(format!("node {}: cloud-api-adaptor pod {caa_pod}", n.name));
+        } else if n.allocatable.as_deref().is_none_or(|a| a == "0") {
+            problems.push(format!(
+                "node {}: cloud-api-adaptor runs but the node advertises no {VM_RESOURCE}",
+                n.name
+            ));
+        }
+        out_nodes.push(PeerPodsNode {
+            name: n.name.clone(),
+            caa_pod,
+            vm_capacity: n.capacity.clone(),
+            vm_allocatable: n.allocatable.clone(),
+        });
+    }
+    if out_nodes.is_empty() {
+        problems.push(format!(
+            "no node carries {WORKER_LABEL}: cloud-api-adaptor runs nowhere"
+        ));
+    }
+    let leak_suspects: Vec<String> = leak_suspects(peerpods, pods)
+        .into_iter()
+        .map(ToString::to_string)
+        .collect();
+    for l in &leak_suspects {
+        problems.push(format!("{l}: its pod is gone (leaked VM?)"));
+    }
+    let (webhook_ready_endpoints, certificate) = match webhook {
+        None => (None, None),
+        Some((n, cert)) => {
+            if n == 0 {
+                problems.push("the peer-pods webhook has no ready endpoint: every pod creation in the selected namespaces fails (failurePolicy Fail)".into());
+            }
+            let c = match cert {
+                Ok(()) => "Ready".to_string(),
+                Err(w) => {
+                    problems.push(format!("the webhook's Certificate is not ready: {w}"));
+                    format!("not ready: {w}")
+                }
+            };
+            (Some(n), Some(c))
+        }
+    };
+    PeerPodsReport {
+        nodes: out_nodes,
+        peerpods: peerpods.len(),
+        leak_suspects,
+        webhook_ready_endpoints,
+        certificate,
+        problems,
+    }
+}
+
+/// `Ok` when a cert-manager Certificate (JSON) has `Ready=True`; else its condition.
+pub fn certificate_ready(cert: Option<&serde_json::Value>) -> Result<(), String> {
+    let Some(c) = cert else {
+        return Err("not found".into());
+    };
+    let cond = c
+        .pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .and_then(|a| a.iter().find(|c| c["type"] == "Ready"));
+    match cond {
+        Some(c) if c["status"] == "True" => Ok(()),
+        Some(c) => Err(format!(
+            "Ready={} ({})",
+            c["status"].as_str().unwrap_or(""),
+            c["message"].as_str().unwrap_or("")
+        )),
+        None => Err("no Ready condition yet (is cert-manager running?)".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
