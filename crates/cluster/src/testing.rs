@@ -1745,6 +1745,36 @@ fn verify_pod(s: &mut State, pk: &str, mut p: Value) {
                 .unwrap_or("")
                 .to_string();
             p["spec"]["nodeName"] = json!(name);
+            if rc == "kata-remote" {
+                // cloud-api-adaptor creates the VM, and with it the PeerPod, before the
+                // pod runs (only where it is installed).
+                let caa = s
+                    .all_ns_items("/apis/apps/v1", "daemonsets")
+                    .iter()
+                    .any(|(_, d)| {
+                        d.pointer("/metadata/name") == Some(&json!("cloud-api-adaptor-daemonset"))
+                    });
+                let ns = p["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let pname = p["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let ppk = key(
+                    "/apis/confidentialcontainers.org/v1alpha1",
+                    "peerpods",
+                    &ns,
+                    &pname,
+                );
+                if caa && !s.objects.contains_key(&ppk) {
+                    let id = format!("podvm-{pname}-{:08x}", s.uid);
+                    s.create("/apis/confidentialcontainers.org/v1alpha1", "peerpods", &ns, json!({
+                        "apiVersion": "confidentialcontainers.org/v1alpha1", "kind": "PeerPod",
+                        "metadata": {"name": pname, "namespace": ns,
+                            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": pname, "uid": p["metadata"]["uid"]}]},
+                        "spec": {"cloudProvider": "libvirt", "instanceID": id}
+                    }));
+                }
+            }
             p["metadata"]["annotations"] =
                 json!({"standin/log": format!("{}\n", s.sim.guest_kernel)});
             p["status"] = json!({"phase": "Succeeded", "startTime": now(), "containerStatuses": [{"name": "verify", "ready": false, "restartCount": 0, "image": "", "imageID": "", "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(), "finishedAt": now()}}}]});

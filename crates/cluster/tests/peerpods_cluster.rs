@@ -845,3 +845,147 @@ async fn status_reads_the_peer_pods_of_the_release() {
     assert_eq!(r.webhook_ready_endpoints, Some(2));
     assert_eq!(r.certificate.as_deref(), Some("Ready"));
 }
+
+// ---------------------------------------------------------------- verify (item 7)
+
+#[test]
+fn a_failed_peer_pod_names_its_stage() {
+    use pp::Stage;
+    assert_eq!(pp::failed_stage(false, None, false, &[]), Stage::Admission);
+    assert_eq!(
+        pp::failed_stage(
+            true,
+            Some("0/2 nodes are available: 2 Insufficient kata.peerpods.io/vm."),
+            false,
+            &[]
+        ),
+        Stage::Caa
+    );
+    assert_eq!(
+        pp::failed_stage(
+            true,
+            None,
+            false,
+            &["Failed: failed to create pod VM: InsufficientInstanceCapacity quota".into()]
+        ),
+        Stage::CloudApi
+    );
+    assert_eq!(
+        pp::failed_stage(
+            true,
+            None,
+            true,
+            &["dial tcp 10.0.0.7:15150: i/o timeout".into()]
+        ),
+        Stage::AgentConnection
+    );
+    assert_eq!(
+        pp::failed_stage(true, None, true, &[]),
+        Stage::AgentConnection
+    );
+    assert_eq!(pp::failed_stage(true, None, false, &[]), Stage::Caa);
+    assert_eq!(
+        Stage::AgentConnection.to_string(),
+        "agent connection (port 15150 in the pod VM)"
+    );
+}
+
+#[tokio::test]
+async fn verify_follows_a_peer_pod_through_every_stage() {
+    use cococtl_cluster::verify;
+    let s = server(true, true);
+    install(&s, LIBVIRT, Some(Duration::from_secs(30)))
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.error));
+    let c = cluster(&s);
+    let check = verify::PeerPodsCheck {
+        runtime_class: "kata-remote".into(),
+        webhook: true,
+    };
+    let classes = vec!["kata-remote".to_string()];
+    let r = verify::run_with(
+        &c,
+        "coco-system",
+        &classes,
+        verify::DEFAULT_IMAGE,
+        Duration::from_secs(20),
+        Some(&check),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r[0].error, None, "{r:#?}");
+    assert_eq!(r[0].in_vm, Some(true));
+    // verify saw the VM resource the webhook added (else it names the admission stage).
+    let created = s
+        .requests()
+        .into_iter()
+        .find(|q| q.method == "POST" && q.path == "/api/v1/namespaces/coco-system/pods")
+        .unwrap();
+    assert_eq!(created.body["spec"]["runtimeClassName"], "kata-remote");
+    assert!(s
+        .list("/apis/confidentialcontainers.org/v1alpha1", "peerpods")
+        .is_empty());
+    assert!(s.requests().iter().any(|q| q.path.contains("/peerpods")));
+
+    // Without CAA no PeerPod appears: the stage is named.
+    s.remove(
+        "/apis/apps/v1",
+        "daemonsets",
+        "confidential-containers-system",
+        "cloud-api-adaptor-daemonset",
+    );
+    let r = verify::run_with(
+        &c,
+        "coco-system",
+        &classes,
+        verify::DEFAULT_IMAGE,
+        Duration::from_secs(20),
+        Some(&check),
+    )
+    .await
+    .unwrap();
+    let e = r[0].error.clone().unwrap();
+    assert!(
+        e.starts_with("stage cloud-api-adaptor: the pod ran but no PeerPod object appeared"),
+        "{e}"
+    );
+
+    // The webhook stops answering: admission fails, and says so.
+    s.sim(|sim| sim.stuck_deployments = vec!["peer-pods-webhook-controller-manager".into()]);
+    for p in s.list("/api/v1", "pods") {
+        if p["metadata"]["namespace"] == "peer-pods-webhook-system" {
+            s.remove(
+                "/api/v1",
+                "pods",
+                "peer-pods-webhook-system",
+                p["metadata"]["name"].as_str().unwrap(),
+            );
+        }
+    }
+    until("the webhook endpoints to go", || {
+        s.list("/apis/discovery.k8s.io/v1", "endpointslices")
+            .iter()
+            .filter(|e| e["metadata"]["namespace"] == "peer-pods-webhook-system")
+            .all(|e| {
+                e["endpoints"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|x| x["conditions"]["ready"] == false)
+            })
+    })
+    .await;
+    let r = verify::run_with(
+        &c,
+        "coco-system",
+        &classes,
+        verify::DEFAULT_IMAGE,
+        Duration::from_secs(20),
+        Some(&check),
+    )
+    .await
+    .unwrap();
+    let e = r[0].error.clone().unwrap();
+    assert!(e.starts_with("stage admission (peer-pods webhook):"), "{e}");
+    assert!(e.contains("no endpoints available for service"), "{e}");
+}

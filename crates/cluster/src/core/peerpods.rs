@@ -668,6 +668,70 @@ pub fn certificate_ready(cert: Option<&serde_json::Value>) -> Result<(), String>
     }
 }
 
+/// The stage of a peer pod's start that failed (`cococtl verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The webhook (pod creation refused, or the VM resource not added).
+    Admission,
+    /// cloud-api-adaptor (no node offers the VM resource, no PeerPod created).
+    Caa,
+    /// The cloud provider's API (creating the VM failed).
+    CloudApi,
+    /// The kata agent in the VM, which the shim reaches on port 15150.
+    AgentConnection,
+    /// peerpod-ctrl (the PeerPod outlived its pod).
+    PeerPodCtrl,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Admission => "admission (peer-pods webhook)",
+            Stage::Caa => "cloud-api-adaptor",
+            Stage::CloudApi => "cloud API (creating the pod VM)",
+            Stage::AgentConnection => "agent connection (port 15150 in the pod VM)",
+            Stage::PeerPodCtrl => "peerpod-ctrl (deleting the VM)",
+        })
+    }
+}
+
+/// Which stage a peer pod that did not run stopped at, from what could be seen: whether
+/// the webhook added the VM resource (or there is no webhook), the scheduler's message,
+/// whether a PeerPod appeared (CAA created the VM), and the pod's events.
+///
+/// No VM resource: admission. Unschedulable for want of `kata.peerpods.io/vm`: no CAA
+/// advertises it. Events naming port 15150 or the agent, or a PeerPod that exists (the VM
+/// was created): the agent connection. Cloud errors without a PeerPod: the cloud API.
+/// Otherwise the shim never got through to CAA.
+pub fn failed_stage(
+    resource_added: bool,
+    unschedulable: Option<&str>,
+    peerpod_seen: bool,
+    events: &[String],
+) -> Stage {
+    let ev = events.join("\n").to_ascii_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| ev.contains(w));
+    if !resource_added {
+        Stage::Admission
+    } else if unschedulable.is_some_and(|m| m.contains(VM_RESOURCE)) {
+        Stage::Caa
+    } else if any(&["15150", "agent"]) || peerpod_seen {
+        Stage::AgentConnection
+    } else if any(&[
+        "createinstance",
+        "creating an instance",
+        "failed to create",
+        "quota",
+        "unauthorized",
+        "forbidden",
+        "credential",
+    ]) {
+        Stage::CloudApi
+    } else {
+        Stage::Caa
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
