@@ -234,6 +234,12 @@ pub async fn foreign_secrets(
                 .and_then(|a| a.get("cert-manager.io/certificate-name"))
                 .is_some_and(|c| certs.contains(c.as_str()));
             let token = s.type_.as_deref() == Some("kubernetes.io/service-account-token");
+            // The release records of this and other instances (never the user's).
+            let record = s
+                .type_
+                .as_deref()
+                .is_some_and(|t| t.starts_with("cococtl.confidentialcontainers.org/"));
+            let token = token || record;
             !(ours || issued || token)
         })
         .filter_map(|s| s.metadata.name.clone())

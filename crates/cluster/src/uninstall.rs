@@ -237,6 +237,29 @@ pub async fn run(
                 clean_nodes(cluster, &out.failed_nodes, obs).await?;
             }
             Step::DeleteNamespace(i) => {
+                // Peer pods in the release namespace (peerpods.namespace = -n): Secrets the
+                // user referenced live here too, and are never deleted.
+                let caa_here = inventory.iter().any(|x| {
+                    x.kind == "DaemonSet"
+                        && x.name == "cloud-api-adaptor-daemonset"
+                        && x.namespace.as_deref() == Some(i.name.as_str())
+                });
+                if caa_here {
+                    let foreign = crate::peerpods::foreign_secrets(
+                        cluster,
+                        &i.name,
+                        &spec.instance,
+                        &inventory,
+                    )
+                    .await?;
+                    if let Err(why) = crate::core::peerpods::namespace_deletable(&i.name, &foreign)
+                    {
+                        obs.step(&why);
+                        apply::release_fields(cluster, &i).await?;
+                        out.kept.push(why);
+                        continue;
+                    }
+                }
                 obs.step(&format!(
                     "deleting namespace {} (this release created it)",
                     i.name

@@ -989,3 +989,33 @@ async fn verify_follows_a_peer_pod_through_every_stage() {
     assert!(e.starts_with("stage admission (peer-pods webhook):"), "{e}");
     assert!(e.contains("no endpoints available for service"), "{e}");
 }
+
+#[tokio::test]
+async fn a_release_namespace_holding_user_secrets_is_kept() {
+    let s = server(true, true);
+    let values = format!("{LIBVIRT}  namespace: coco-system\n");
+    install(&s, &values, Some(Duration::from_secs(30)))
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.error));
+    // The user keeps their own Secret next to CAA after the install.
+    s.put_raw(
+        "/api/v1",
+        "secrets",
+        "coco-system",
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "my-cloud-creds", "namespace": "coco-system"},
+            "type": "Opaque", "data": {"K": "dg=="}}),
+    );
+    let (r, lines) = uninstall_release(&s, false, Duration::from_secs(20)).await;
+    let out = r.unwrap_or_else(|e| panic!("{e}\n{lines:#?}"));
+    assert_eq!(
+        out.kept,
+        vec!["namespace coco-system kept: it holds Secret(s) cococtl did not create (my-cloud-creds); cococtl never deletes Secrets it only references".to_string()]
+    );
+    assert!(s
+        .get("/api/v1", "secrets", "coco-system", "my-cloud-creds")
+        .is_some());
+    // cococtl's own Secrets there (create mode) are gone.
+    assert!(s
+        .get("/api/v1", "secrets", "coco-system", "ssh-key-secret")
+        .is_none());
+}
