@@ -23,6 +23,9 @@ use crate::release_store;
 use crate::spec::{install_objects, planned_inventory, ReleaseSpec};
 use crate::wait;
 
+/// How long an install waits for each peer-pods gate without `--wait`.
+pub const GATE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Which operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -295,7 +298,7 @@ pub async fn run(
                 }
             }
         }
-        if !recorded {
+        if !recorded && phase >= Phase::Namespace {
             // The namespace exists now: record the revision before anything else.
             release_store::save(cluster, &record)
                 .await
@@ -304,6 +307,31 @@ pub async fn run(
                     outcome: out.clone(),
                 })?;
             recorded = true;
+        }
+        // Peer pods: CRD Established, peerpod-ctrl available, the webhook answering before
+        // its MutatingWebhookConfiguration exists.
+        let gates = crate::core::peerpods::gates_after(phase, &objects);
+        if !gates.is_empty() {
+            let why = match phase {
+                Phase::Crds => "before anything relies on the CRD",
+                Phase::Webhook => {
+                    "before the MutatingWebhookConfiguration exists, so pod admission never fails cluster-wide"
+                }
+                _ => "before cloud-api-adaptor can create a VM",
+            };
+            let timeout = req.wait.unwrap_or(GATE_TIMEOUT);
+            if let Err(e) = crate::peerpods::wait_gates(cluster, &gates, timeout, why, obs).await {
+                if recorded {
+                    record.status = Status::Failed;
+                    record.description = format!("{}: {}", record.description, first_line(&e));
+                    record.updated = (req.now)();
+                    let _ = release_store::save(cluster, &record).await;
+                }
+                return Err(Failure {
+                    error: e,
+                    outcome: out,
+                });
+            }
         }
     }
 

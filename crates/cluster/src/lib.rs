@@ -7,7 +7,9 @@
 //! context, in-cluster), [`error`] (API errors a user can act on), [`apply`] (server-side
 //! apply), [`list`] (paged lists, watches with bookmarks and relists), [`release_store`],
 //! [`preflight`], and the operations [`install`], [`uninstall`], [`status`], [`verify`],
-//! [`diff`]. [`node_report`] is the node agent's report on its own Node.
+//! [`diff`]. [`peerpods`] adds the peer-pods gates, preflight, uninstall guards and status
+//! (decisions in [`core::peerpods`]). [`node_report`] is the node agent's report on its
+//! own Node.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,6 +24,7 @@ pub mod error;
 pub mod list;
 pub mod node_report;
 pub mod observe;
+pub mod peerpods;
 pub mod preflight;
 pub mod probe_publish;
 pub mod release_store;

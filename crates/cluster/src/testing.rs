@@ -76,6 +76,8 @@ pub struct Sim {
     pub guest_kernel: String,
     /// How long a watch stays open without events before the server closes it.
     pub watch_quiet: Duration,
+    /// Deployments whose pods never get ready (image pull back-off).
+    pub stuck_deployments: Vec<String>,
 }
 
 impl Default for Sim {
@@ -87,6 +89,7 @@ impl Default for Sim {
             cleanup_fails: vec![],
             guest_kernel: "6.12.8-kata-confidential".into(),
             watch_quiet: Duration::from_millis(1500),
+            stuck_deployments: vec![],
         }
     }
 }
@@ -116,6 +119,9 @@ struct State {
     sim: Sim,
     /// Nodes whose pods are scheduled and which tick the simulation forward.
     ticks: u64,
+    /// MutatingWebhookConfigurations applied while their Service had no ready endpoint
+    /// (every pod creation would have failed cluster-wide).
+    outages: Vec<String>,
 }
 
 /// The running stand-in.
@@ -186,6 +192,12 @@ fn kind_of(plural: &str) -> &'static str {
         "clusterroles" => "ClusterRole",
         "clusterrolebindings" => "ClusterRoleBinding",
         "jobs" => "Job",
+        "deployments" => "Deployment",
+        "services" => "Service",
+        "endpointslices" => "EndpointSlice",
+        "customresourcedefinitions" => "CustomResourceDefinition",
+        "mutatingwebhookconfigurations" => "MutatingWebhookConfiguration",
+        "peerpods" => "PeerPod",
         _ => "Object",
     }
 }
@@ -573,6 +585,12 @@ impl ApiServer {
         self.with(|s| s.requests.clone())
     }
 
+    /// MutatingWebhookConfigurations applied while their webhook Service had no ready
+    /// endpoint (pod admission failing cluster-wide).
+    pub fn admission_outages(&self) -> Vec<String> {
+        self.with(|s| s.outages.clone())
+    }
+
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         self.with(|s| s.requests.clear());
@@ -883,10 +901,16 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                     ),
                 );
             }
-            if dry {
-                return (201, req.body.clone());
+            let mut body = req.body.clone();
+            if r.plural == "pods" {
+                if let Err(e) = admit(s, &r.ns, &mut body) {
+                    return (500, e);
+                }
             }
-            (201, s.create(&r.prefix, &r.plural, &r.ns, req.body.clone()))
+            if dry {
+                return (201, body);
+            }
+            (201, s.create(&r.prefix, &r.plural, &r.ns, body))
         }
         "patch" if req.content_type.starts_with("application/apply-patch") => apply(s, r, req, dry),
         "patch" => match s.objects.get(&k).cloned() {
@@ -1109,8 +1133,123 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
         obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
         return (if created { 201 } else { 200 }, obj);
     }
+    if r.plural == "mutatingwebhookconfigurations" {
+        for (ns, svc) in webhook_services(&obj) {
+            if ready_endpoints(s, &ns, &svc) == 0 {
+                s.outages.push(format!(
+                    "{} applied while Service {ns}/{svc} had no ready endpoint",
+                    r.name
+                ));
+            }
+        }
+    }
     let out = s.put(&k, obj, created);
     (if created { 201 } else { 200 }, out)
+}
+
+/// The Services a MutatingWebhookConfiguration calls.
+fn webhook_services(mwc: &Value) -> Vec<(String, String)> {
+    mwc["webhooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| {
+            let svc = w.pointer("/clientConfig/service")?;
+            Some((
+                svc["namespace"].as_str()?.to_string(),
+                svc["name"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Ready endpoints of a Service, from its EndpointSlices.
+fn ready_endpoints(s: &State, ns: &str, svc: &str) -> usize {
+    s.items(&format!("/apis/discovery.k8s.io/v1|endpointslices|{ns}"))
+        .into_iter()
+        .filter(|e| e.pointer("/metadata/labels/kubernetes.io~1service-name") == Some(&json!(svc)))
+        .flat_map(|e| e["endpoints"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e.pointer("/conditions/ready") != Some(&json!(false)))
+        .count()
+}
+
+/// Mutating admission as kube-apiserver does it for the peer-pods webhook: a pod in a
+/// namespace the webhook selects is refused (500, as the real message) when the webhook's
+/// Service has no ready endpoint and `failurePolicy` is `Fail`; otherwise a pod of the
+/// target RuntimeClass gets `kata.peerpods.io/vm: 1` on its first container.
+fn admit(s: &State, ns: &str, pod: &mut Value) -> Result<(), Value> {
+    let mwcs: Vec<Value> = s
+        .all_ns_items(
+            "/apis/admissionregistration.k8s.io/v1",
+            "mutatingwebhookconfigurations",
+        )
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    for mwc in mwcs {
+        for w in mwc["webhooks"].as_array().cloned().unwrap_or_default() {
+            let excluded = w
+                .pointer("/namespaceSelector/matchExpressions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|e| {
+                    e["key"] == json!("kubernetes.io/metadata.name")
+                        && e["operator"] == json!("NotIn")
+                        && e["values"]
+                            .as_array()
+                            .is_some_and(|v| v.contains(&json!(ns)))
+                });
+            if excluded {
+                continue;
+            }
+            let Some(svc) = w.pointer("/clientConfig/service") else {
+                continue;
+            };
+            let (sns, sname) = (
+                svc["namespace"].as_str().unwrap_or(""),
+                svc["name"].as_str().unwrap_or(""),
+            );
+            if ready_endpoints(s, sns, sname) == 0 {
+                if w["failurePolicy"] == json!("Ignore") {
+                    continue;
+                }
+                let name = w["name"].as_str().unwrap_or("");
+                let path = svc["path"].as_str().unwrap_or("");
+                return Err(status(
+                    500,
+                    "InternalError",
+                    &format!("Internal error occurred: failed calling webhook \"{name}\": failed to call webhook: Post \"https://{sname}.{sns}.svc:443{path}?timeout=10s\": no endpoints available for service \"{sname}\""),
+                    json!({"causes": [{"message": format!("failed calling webhook \"{name}\"")}]}),
+                ));
+            }
+            // The webhook's target class: TARGET_RUNTIMECLASS of its Deployment.
+            let target = s
+                .all_ns_items("/apis/apps/v1", "deployments")
+                .into_iter()
+                .filter(|(_, d)| d.pointer("/metadata/namespace") == Some(&json!(sns)))
+                .flat_map(|(_, d)| {
+                    d.pointer("/spec/template/spec/containers/0/env")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .find(|e| e["name"] == json!("TARGET_RUNTIMECLASS"))
+                .and_then(|e| e["value"].as_str().map(String::from))
+                .unwrap_or_else(|| "kata-remote".into());
+            if pod.pointer("/spec/runtimeClassName") == Some(&json!(target)) {
+                if let Some(c) = pod
+                    .pointer_mut("/spec/containers/0")
+                    .and_then(Value::as_object_mut)
+                {
+                    let res = c.entry("resources").or_insert(json!({}));
+                    res["requests"]["kata.peerpods.io/vm"] = json!("1");
+                    res["limits"]["kata.peerpods.io/vm"] = json!("1");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn on_delete(s: &mut State, r: &Route, k: &str) {
@@ -1125,6 +1264,26 @@ fn on_delete(s: &mut State, r: &Route, k: &str) {
             s.remove(&key);
         }
     }
+    if r.plural == "deployments" {
+        // The garbage collector: the Deployment's pods start terminating.
+        let uid = s
+            .objects
+            .get(k)
+            .and_then(|d| d.pointer("/metadata/uid").cloned())
+            .unwrap_or_default();
+        let pods: Vec<String> = s
+            .all_ns_items("/api/v1", "pods")
+            .into_iter()
+            .filter(|(_, p)| p.pointer("/metadata/ownerReferences/0/uid") == Some(&uid))
+            .map(|(k, _)| k)
+            .collect();
+        for pk in pods {
+            if let Some(mut p) = s.objects.get(&pk).cloned() {
+                p["metadata"]["deletionTimestamp"] = json!(now());
+                s.put(&pk, p, false);
+            }
+        }
+    }
     if r.plural == "daemonsets" {
         // The garbage collector: the pods of the DaemonSet start terminating.
         let app = s
@@ -1136,11 +1295,18 @@ fn on_delete(s: &mut State, r: &Route, k: &str) {
                     .map(String::from)
             })
             .unwrap_or_default();
+        let uid = s
+            .objects
+            .get(k)
+            .and_then(|d| d.pointer("/metadata/uid").cloned());
         let pods: Vec<String> = s
             .all_ns_items("/api/v1", "pods")
             .into_iter()
             .filter(|(_, p)| {
-                p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(&app)
+                (!app.is_empty()
+                    && p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(&app))
+                    || (uid.is_some()
+                        && p.pointer("/metadata/ownerReferences/0/uid") == uid.as_ref())
             })
             .map(|(k, _)| k)
             .collect();
@@ -1248,6 +1414,7 @@ fn watch(
 /// Advances the simulated kubelets and controllers one step.
 fn tick(s: &mut State) {
     s.ticks += 1;
+    tick_peerpods(s);
     let nodes: Vec<(String, Value)> = s.all_ns_items("/api/v1", "nodes");
     let dss: Vec<(String, Value)> = s.all_ns_items("/apis/apps/v1", "daemonsets");
     // DaemonSet controller: one pod per selected node.
@@ -1382,8 +1549,11 @@ fn tick(s: &mut State) {
             .map(|(_, p)| p)
             .filter(|p| {
                 p.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns.as_str())
-                    && p.pointer("/metadata/labels/name").and_then(Value::as_str)
-                        == Some(app.as_str())
+                    && ((!app.is_empty()
+                        && p.pointer("/metadata/labels/name").and_then(Value::as_str)
+                            == Some(app.as_str()))
+                        || p.pointer("/metadata/ownerReferences/0/uid")
+                            == ds.pointer("/metadata/uid"))
             })
             .collect();
         let live: Vec<&Value> = pods
@@ -1575,6 +1745,36 @@ fn verify_pod(s: &mut State, pk: &str, mut p: Value) {
                 .unwrap_or("")
                 .to_string();
             p["spec"]["nodeName"] = json!(name);
+            if rc == "kata-remote" {
+                // cloud-api-adaptor creates the VM, and with it the PeerPod, before the
+                // pod runs (only where it is installed).
+                let caa = s
+                    .all_ns_items("/apis/apps/v1", "daemonsets")
+                    .iter()
+                    .any(|(_, d)| {
+                        d.pointer("/metadata/name") == Some(&json!("cloud-api-adaptor-daemonset"))
+                    });
+                let ns = p["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let pname = p["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let ppk = key(
+                    "/apis/confidentialcontainers.org/v1alpha1",
+                    "peerpods",
+                    &ns,
+                    &pname,
+                );
+                if caa && !s.objects.contains_key(&ppk) {
+                    let id = format!("podvm-{pname}-{:08x}", s.uid);
+                    s.create("/apis/confidentialcontainers.org/v1alpha1", "peerpods", &ns, json!({
+                        "apiVersion": "confidentialcontainers.org/v1alpha1", "kind": "PeerPod",
+                        "metadata": {"name": pname, "namespace": ns,
+                            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": pname, "uid": p["metadata"]["uid"]}]},
+                        "spec": {"cloudProvider": "libvirt", "instanceID": id}
+                    }));
+                }
+            }
             p["metadata"]["annotations"] =
                 json!({"standin/log": format!("{}\n", s.sim.guest_kernel)});
             p["status"] = json!({"phase": "Succeeded", "startTime": now(), "containerStatuses": [{"name": "verify", "ready": false, "restartCount": 0, "image": "", "imageID": "", "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(), "finishedAt": now()}}}]});
@@ -1646,6 +1846,267 @@ fn field_at<'a>(o: &'a Value, path: &str) -> Option<&'a Value> {
             Some(t) if seg == "labels" || seg == "annotations" => return cur.get(t),
             Some(t) => rest = t,
             None => return Some(cur),
+        }
+    }
+}
+
+/// The controllers peer pods need: the CRD controller (`Established`), the Deployment
+/// controller (one ready pod per replica, status), the EndpointSlice controller (a slice per
+/// Service with a selector, an endpoint per matching pod), and cloud-api-adaptor with
+/// peerpod-ctrl (a PeerPod per running `kata-remote` pod; deleted with its pod while
+/// peerpod-ctrl runs).
+fn tick_peerpods(s: &mut State) {
+    let crd_prefix = "/apis/apiextensions.k8s.io/v1";
+    for (k, mut crd) in s.all_ns_items(crd_prefix, "customresourcedefinitions") {
+        if crd.pointer("/status/conditions").is_none() {
+            crd["status"] = json!({
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now()},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now()}
+                ],
+                "acceptedNames": crd.pointer("/spec/names").cloned().unwrap_or(json!({})),
+                "storedVersions": ["v1alpha1"]
+            });
+            s.put(&k, crd, false);
+        }
+    }
+    let first_node = s
+        .all_ns_items("/api/v1", "nodes")
+        .first()
+        .and_then(|(_, n)| {
+            n.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_default();
+    for (dk, d) in s.all_ns_items("/apis/apps/v1", "deployments") {
+        let ns = d["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let name = d["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let uid = d["metadata"]["uid"].clone();
+        let want = d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let generation = d
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let stuck = s.sim.stuck_deployments.contains(&name);
+        let owned = |s: &State| -> Vec<Value> {
+            s.all_ns_items("/api/v1", "pods")
+                .into_iter()
+                .map(|(_, p)| p)
+                .filter(|p| p.pointer("/metadata/ownerReferences/0/uid") == Some(&uid))
+                .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+                .collect()
+        };
+        let have = owned(s).len() as i64;
+        for i in have..want {
+            let labels = d
+                .pointer("/spec/template/metadata/labels")
+                .cloned()
+                .unwrap_or(json!({}));
+            let (phase, ready, state) = if stuck {
+                (
+                    "Pending",
+                    false,
+                    json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}),
+                )
+            } else {
+                ("Running", true, json!({"running": {"startedAt": now()}}))
+            };
+            let pod = json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{name}-7d9f8b6c5d-{i:05}"), "namespace": ns, "labels": labels,
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-7d9f8b6c5d"), "uid": uid, "controller": true}]},
+                "spec": {"nodeName": first_node, "containers": d.pointer("/spec/template/spec/containers").cloned().unwrap_or(json!([]))},
+                "status": {"phase": phase, "podIP": format!("10.244.0.{}", (s.uid % 250) + 2),
+                    "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                    "containerStatuses": [{"name": "manager", "ready": ready, "restartCount": 0, "image": "", "imageID": "", "state": state}]}
+            });
+            s.create("/api/v1", "pods", &ns, pod);
+        }
+        let pods = owned(s);
+        let ready = pods
+            .iter()
+            .filter(|p| p.pointer("/status/containerStatuses/0/ready") == Some(&json!(true)))
+            .count() as i64;
+        let status = json!({"observedGeneration": generation, "replicas": pods.len(), "updatedReplicas": pods.len(),
+            "readyReplicas": ready, "availableReplicas": ready, "unavailableReplicas": (want - ready).max(0),
+            "conditions": [{"type": "Available", "status": if ready >= want { "True" } else { "False" },
+                "reason": if ready >= want { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }}]});
+        if d.get("status") != Some(&status) {
+            let mut d = d.clone();
+            d["status"] = status;
+            s.put(&dk, d, false);
+        }
+    }
+    // EndpointSlices.
+    let slices = "/apis/discovery.k8s.io/v1";
+    let services = s.all_ns_items("/api/v1", "services");
+    for (_, svc) in &services {
+        let Some(sel) = svc
+            .pointer("/spec/selector")
+            .and_then(Value::as_object)
+            .cloned()
+        else {
+            continue;
+        };
+        let ns = svc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let name = svc["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let endpoints: Vec<Value> = s
+            .items(&format!("/api/v1|pods|{ns}"))
+            .into_iter()
+            .filter(|p| {
+                let l = labels_of(p);
+                sel.iter().all(|(k, v)| l.get(k) == Some(v))
+            })
+            .map(|p| {
+                let ready = p.pointer("/status/containerStatuses/0/ready") == Some(&json!(true));
+                let terminating = p.pointer("/metadata/deletionTimestamp").is_some();
+                json!({"addresses": [p.pointer("/status/podIP").cloned().unwrap_or(json!("10.244.0.9"))],
+                    "conditions": {"ready": ready && !terminating, "serving": ready, "terminating": terminating},
+                    "nodeName": p.pointer("/spec/nodeName").cloned().unwrap_or(json!("")),
+                    "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"], "uid": p["metadata"]["uid"]}})
+            })
+            .collect();
+        let slice_name = format!("{name}-x7k2p");
+        let k = key(slices, "endpointslices", &ns, &slice_name);
+        let ports: Vec<Value> = svc
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| json!({"name": p["name"], "port": p["targetPort"].as_i64().unwrap_or(p["port"].as_i64().unwrap_or(0)), "protocol": "TCP"}))
+            .collect();
+        let body = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": slice_name, "namespace": ns,
+                "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+            "addressType": "IPv4", "endpoints": endpoints, "ports": ports});
+        match s.objects.get(&k).cloned() {
+            None => {
+                s.create(slices, "endpointslices", &ns, body);
+            }
+            Some(old) if old["endpoints"] != body["endpoints"] => {
+                let mut o = old.clone();
+                o["endpoints"] = body["endpoints"].clone();
+                s.put(&k, o, false);
+            }
+            Some(_) => {}
+        }
+    }
+    for (k, e) in s.all_ns_items(slices, "endpointslices") {
+        let ns = e["metadata"]["namespace"].as_str().unwrap_or("");
+        let svc = e
+            .pointer("/metadata/labels/kubernetes.io~1service-name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !s.objects.contains_key(&key("/api/v1", "services", ns, svc)) {
+            s.remove(&k);
+        }
+    }
+    // cloud-api-adaptor: a PeerPod per scheduled kata-remote pod, owned by the pod.
+    let pp_prefix = "/apis/confidentialcontainers.org/v1alpha1";
+    let caa = s
+        .all_ns_items("/apis/apps/v1", "daemonsets")
+        .iter()
+        .any(|(_, d)| d.pointer("/metadata/name") == Some(&json!("cloud-api-adaptor-daemonset")));
+    let crd = s.objects.contains_key(&key(
+        crd_prefix,
+        "customresourcedefinitions",
+        "",
+        "peerpods.confidentialcontainers.org",
+    ));
+    if caa && crd {
+        for (_, p) in s.all_ns_items("/api/v1", "pods") {
+            if p.pointer("/spec/runtimeClassName") != Some(&json!("kata-remote"))
+                || p.pointer("/spec/nodeName").is_none()
+                || p.pointer("/metadata/deletionTimestamp").is_some()
+            {
+                continue;
+            }
+            let ns = p["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let name = p["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let k = key(pp_prefix, "peerpods", &ns, &name);
+            if !s.objects.contains_key(&k) {
+                let id = format!("podvm-{name}-{:08x}", s.uid);
+                s.create(pp_prefix, "peerpods", &ns, json!({
+                    "apiVersion": "confidentialcontainers.org/v1alpha1", "kind": "PeerPod",
+                    "metadata": {"name": name, "namespace": ns, "finalizers": ["peer-pod.confidentialcontainers.org/finalizer"],
+                        "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": name, "uid": p["metadata"]["uid"]}]},
+                    "spec": {"cloudProvider": "libvirt", "instanceID": id}
+                }));
+            }
+        }
+    }
+    // cloud-api-adaptor advertises the VM resource (PEERPODS_LIMIT_PER_NODE, 10) on the
+    // nodes where its pod runs, as the kubelet's device plugin registration would.
+    let caa_nodes: Vec<String> = s
+        .all_ns_items("/api/v1", "pods")
+        .into_iter()
+        .filter(|(_, p)| {
+            p.pointer("/metadata/ownerReferences/0/name")
+                == Some(&json!("cloud-api-adaptor-daemonset"))
+                && p.pointer("/status/phase") == Some(&json!("Running"))
+        })
+        .filter_map(|(_, p)| {
+            p.pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .collect();
+    for n in caa_nodes {
+        let nk = key("/api/v1", "nodes", "", &n);
+        if let Some(mut node) = s.objects.get(&nk).cloned() {
+            if node
+                .pointer("/status/allocatable/kata.peerpods.io~1vm")
+                .is_none()
+            {
+                node["status"]["capacity"]["kata.peerpods.io/vm"] = json!("10");
+                node["status"]["allocatable"]["kata.peerpods.io/vm"] = json!("10");
+                s.put(&nk, node, false);
+            }
+        }
+    }
+    // cert-manager: a Certificate becomes Ready once its Issuer exists.
+    let cm = "/apis/cert-manager.io/v1";
+    for (k, mut c) in s.all_ns_items(cm, "certificates") {
+        if c.pointer("/status/conditions").is_none() {
+            c["status"] = json!({"conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired"}]});
+            s.put(&k, c, false);
+        }
+    }
+    // peerpod-ctrl: deletes the VM of a PeerPod whose pod is gone, then the PeerPod.
+    let ctrl = s
+        .all_ns_items("/apis/apps/v1", "deployments")
+        .iter()
+        .any(|(_, d)| {
+            d.pointer("/metadata/name") == Some(&json!("peerpodctrl-controller-manager"))
+                && d.pointer("/status/availableReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    > 0
+        });
+    if ctrl {
+        for (k, p) in s.all_ns_items(pp_prefix, "peerpods") {
+            let ns = p["metadata"]["namespace"].as_str().unwrap_or("");
+            let pod = p
+                .pointer("/metadata/ownerReferences/0/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !s.objects.contains_key(&key("/api/v1", "pods", ns, pod)) {
+                s.remove(&k);
+            }
         }
     }
 }

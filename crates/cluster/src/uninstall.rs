@@ -62,6 +62,8 @@ pub struct Outcome {
     pub failed_nodes: BTreeMap<String, String>,
     /// What is left.
     pub leftovers: Leftovers,
+    /// What was deliberately kept, and why (a namespace holding referenced Secrets).
+    pub kept: Vec<String>,
 }
 
 /// Uninstalls the release `spec` (names from its records).
@@ -108,6 +110,44 @@ pub async fn run(
                         r.description = "uninstall".into();
                         r.updated = now();
                         release_store::save(cluster, &r).await?;
+                    }
+                }
+            }
+            Step::RefuseIfPeerPods => {
+                obs.step("checking for PeerPod objects (peer-pod VMs)");
+                let left = crate::peerpods::peerpods(cluster).await?;
+                crate::core::peerpods::refuse_peerpods(&left, opts.force)
+                    .map_err(ClusterError::Refused)?;
+                if !left.is_empty() {
+                    obs.line(&format!(
+                        "--force: {} PeerPod(s) exist; peerpod-ctrl stays until it has deleted their VMs",
+                        left.len()
+                    ));
+                }
+            }
+            Step::WaitPeerPodsReaped => {
+                obs.step(&format!(
+                    "waiting up to {} for peerpod-ctrl to delete every peer-pod VM",
+                    crate::deploy::human(opts.timeout)
+                ));
+                crate::peerpods::wait_peerpods_gone(cluster, opts.timeout, obs).await?;
+            }
+            Step::DeleteNamespaceUnlessForeign(i) => {
+                let foreign =
+                    crate::peerpods::foreign_secrets(cluster, &i.name, &spec.instance, &inventory)
+                        .await?;
+                match crate::core::peerpods::namespace_deletable(&i.name, &foreign) {
+                    Ok(()) => {
+                        obs.step(&format!("deleting namespace {}", i.name));
+                        if apply::delete(cluster, &i).await? {
+                            out.deleted.push(i.id());
+                        }
+                        namespace_gone(cluster, &i, opts.timeout).await?;
+                    }
+                    Err(why) => {
+                        obs.step(&why);
+                        apply::release_fields(cluster, &i).await?;
+                        out.kept.push(why);
                     }
                 }
             }
@@ -197,6 +237,29 @@ pub async fn run(
                 clean_nodes(cluster, &out.failed_nodes, obs).await?;
             }
             Step::DeleteNamespace(i) => {
+                // Peer pods in the release namespace (peerpods.namespace = -n): Secrets the
+                // user referenced live here too, and are never deleted.
+                let caa_here = inventory.iter().any(|x| {
+                    x.kind == "DaemonSet"
+                        && x.name == "cloud-api-adaptor-daemonset"
+                        && x.namespace.as_deref() == Some(i.name.as_str())
+                });
+                if caa_here {
+                    let foreign = crate::peerpods::foreign_secrets(
+                        cluster,
+                        &i.name,
+                        &spec.instance,
+                        &inventory,
+                    )
+                    .await?;
+                    if let Err(why) = crate::core::peerpods::namespace_deletable(&i.name, &foreign)
+                    {
+                        obs.step(&why);
+                        apply::release_fields(cluster, &i).await?;
+                        out.kept.push(why);
+                        continue;
+                    }
+                }
                 obs.step(&format!(
                     "deleting namespace {} (this release created it)",
                     i.name

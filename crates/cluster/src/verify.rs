@@ -49,11 +49,57 @@ pub async fn run(
     image: &str,
     timeout: Duration,
 ) -> Result<Vec<ClassResult>, ClusterError> {
+    run_with(cluster, namespace, classes, image, timeout, None).await
+}
+
+/// Peer pods in the release: the class the webhook targets and whether the webhook is on.
+#[derive(Debug, Clone)]
+pub struct PeerPodsCheck {
+    /// The webhook's target RuntimeClass (`kata-remote`).
+    pub runtime_class: String,
+    /// The webhook is installed (the pod must get `kata.peerpods.io/vm`).
+    pub webhook: bool,
+}
+
+/// [`run`], with the peer-pods stages checked for `peer`'s class: the webhook added the VM
+/// resource, a PeerPod appeared, the pod ran, and pod and PeerPod are gone after deletion.
+pub async fn run_with(
+    cluster: &Cluster,
+    namespace: &str,
+    classes: &[String],
+    image: &str,
+    timeout: Duration,
+    peer: Option<&PeerPodsCheck>,
+) -> Result<Vec<ClassResult>, ClusterError> {
     let mut out = vec![];
     for c in classes {
-        out.push(one(cluster, namespace, c, image, timeout).await?);
+        let p = peer.filter(|p| p.runtime_class == *c);
+        out.push(one(cluster, namespace, c, image, timeout, p).await?);
     }
     Ok(out)
+}
+
+/// Whether the pod's containers request the VM resource.
+fn has_vm_resource(p: &Pod) -> bool {
+    p.spec.as_ref().is_some_and(|s| {
+        s.containers.iter().any(|c| {
+            c.resources
+                .as_ref()
+                .and_then(|r| r.limits.as_ref())
+                .is_some_and(|l| l.contains_key(crate::core::peerpods::VM_RESOURCE))
+        })
+    })
+}
+
+async fn peerpod_of(
+    cluster: &Cluster,
+    namespace: &str,
+    pod: &str,
+) -> Result<Option<crate::core::peerpods::PeerPodSnap>, ClusterError> {
+    Ok(crate::peerpods::peerpods(cluster)
+        .await?
+        .into_iter()
+        .find(|p| p.namespace == namespace && p.pod == pod))
 }
 
 fn pod_body(class: &str, image: &str) -> Result<Pod, ClusterError> {
@@ -85,24 +131,81 @@ fn pod_body(class: &str, image: &str) -> Result<Pod, ClusterError> {
     .map_err(|e| ClusterError::Input(format!("verify pod: {e}")))
 }
 
+fn empty(class: &str) -> ClassResult {
+    ClassResult {
+        runtime_class: class.into(),
+        node: None,
+        guest_kernel: None,
+        node_kernel: None,
+        in_vm: None,
+        seconds_to_running: None,
+        error: None,
+    }
+}
+
 async fn one(
     cluster: &Cluster,
     namespace: &str,
     class: &str,
     image: &str,
     timeout: Duration,
+    peer: Option<&PeerPodsCheck>,
 ) -> Result<ClassResult, ClusterError> {
+    use crate::core::peerpods::Stage;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
     let body = pod_body(class, image)?;
     let pp = PostParams::default();
-    let created = cluster
+    let created = match cluster
         .call(&format!("creating the verify pod for {class}"), || {
             pods.create(&pp, &body)
         })
-        .await?;
+        .await
+    {
+        Ok(c) => c,
+        // The webhook refused (or could not be called): say so, nothing to delete.
+        Err(e) if peer.is_some() && e.to_string().contains("webhook") => {
+            let mut r = empty(class);
+            r.error = Some(format!(
+                "stage {}: {}",
+                Stage::Admission,
+                e.to_string().lines().next().unwrap_or_default()
+            ));
+            return Ok(r);
+        }
+        Err(e) => return Err(e),
+    };
     let name = created.metadata.name.clone().unwrap_or_default();
     let started = Instant::now();
-    let result = observe(cluster, namespace, class, &name, started, timeout).await;
+    let mut result = observe(cluster, namespace, class, &name, started, timeout).await;
+    let mut peerpod = None;
+    if let (Some(p), Ok(r)) = (peer, &mut result) {
+        let added = has_vm_resource(&created);
+        peerpod = peerpod_of(cluster, namespace, &name).await?;
+        if p.webhook && !added && r.error.is_none() {
+            r.error = Some(format!(
+                "stage {}: the pod ran without {} (the webhook did not mutate it: check the MutatingWebhookConfiguration and its namespaceSelector)",
+                Stage::Admission,
+                crate::core::peerpods::VM_RESOURCE
+            ));
+            r.in_vm = Some(false);
+        } else if r.error.is_none() && peerpod.is_none() {
+            r.error = Some(format!(
+                "stage {}: the pod ran but no PeerPod object appeared for it",
+                Stage::Caa
+            ));
+            r.in_vm = Some(false);
+        } else if let Some(e) = r.error.clone() {
+            let unschedulable = e.contains("Insufficient").then_some(e.as_str());
+            let events: Vec<String> = vec![e.clone()];
+            let stage = crate::core::peerpods::failed_stage(
+                added || !p.webhook,
+                unschedulable,
+                peerpod.is_some(),
+                &events,
+            );
+            r.error = Some(format!("stage {stage}: {e}"));
+        }
+    }
     // Always delete, whatever happened.
     let dp = DeleteParams::default().grace_period(0);
     if let Err(e) = cluster
@@ -112,6 +215,28 @@ async fn one(
         .await
     {
         tracing::warn!("{e}");
+    }
+    if let (Some(_), Some(pp_obj), Ok(r)) = (peer, &peerpod, &mut result) {
+        // After deletion, peerpod-ctrl deletes the VM and its PeerPod.
+        let deadline = Instant::now() + timeout.min(Duration::from_secs(120));
+        loop {
+            if peerpod_of(cluster, namespace, &name).await?.is_none() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let e = format!(
+                    "stage {}: {pp_obj} still exists after its pod was deleted (a leaked VM: check peerpod-ctrl's logs and credentials)",
+                    Stage::PeerPodCtrl
+                );
+                r.error = Some(match r.error.take() {
+                    Some(x) => format!("{x}; {e}"),
+                    None => e,
+                });
+                r.in_vm = Some(false);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
     result
 }

@@ -45,6 +45,10 @@ pub struct DeployArgs {
     /// Take over fields another field manager owns (server-side apply `force`)
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Peer pods: label exactly these nodes `node.kubernetes.io/worker=` (cloud-api-adaptor
+    /// runs only there) once preflight passes
+    #[arg(long, num_args = 1.., value_name = "NODE")]
+    pub label_workers: Vec<String>,
     /// Apply nothing: `client` prints the objects, `server` has the API server validate them
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
     pub dry_run: Option<DryRun>,
@@ -207,6 +211,39 @@ pub async fn deploy_inputs(
         };
     }
     let spec = ReleaseSpec::new(&resolved.config, &the_plan);
+    if let Some(pp) = &resolved.config.peerpods {
+        let apply_labels = args.dry_run.is_none();
+        match cococtl_cluster::peerpods::preflight(
+            &cluster,
+            pp,
+            &spec.instance,
+            &args.label_workers,
+            apply_labels,
+        )
+        .await
+        {
+            Ok(f) => {
+                let cm = if pp.webhook.is_some() {
+                    "cert-manager ready, "
+                } else {
+                    ""
+                };
+                eprintln!("preflight: peer pods: {cm}worker nodes labelled, no other cloud-api-adaptor, referenced Secrets present");
+                for n in &f.labelled {
+                    eprintln!("preflight: labelled node {n} node.kubernetes.io/worker=");
+                }
+                if let Some(note) = f.note {
+                    eprintln!("preflight: {note}");
+                }
+            }
+            Err(e) => return fail(&e),
+        }
+    } else if !args.label_workers.is_empty() {
+        return kube_args::exit_with(
+            kube_args::INPUT,
+            "--label-workers is for peer pods (the cloud-api-adaptor DaemonSet selects node.kubernetes.io/worker), which this configuration does not turn on",
+        );
+    }
     if args.dry_run == Some(DryRun::Server) {
         let history = match release_store::history(&cluster, &spec.namespace, &spec.instance).await
         {

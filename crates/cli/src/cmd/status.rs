@@ -106,6 +106,9 @@ pub fn text(r: &StatusReport) -> String {
             ));
         }
     }
+    if let Some(p) = &r.peerpods {
+        s.push_str(&peerpods_text(p));
+    }
     if !r.runtime_classes.is_empty() {
         s.push_str(&format!(
             "\n{:<32} {:<32} {}\n",
@@ -119,6 +122,60 @@ pub fn text(r: &StatusReport) -> String {
         }
     }
     s
+}
+
+fn peerpods_text(p: &cococtl_cluster::core::peerpods::PeerPodsReport) -> String {
+    let mut s = format!(
+        "\npeer pods:\n{:<14} {:<28} {:<12} {}\n",
+        "NODE", "CLOUD-API-ADAPTOR", "VM CAPACITY", "VM ALLOCATABLE"
+    );
+    for n in &p.nodes {
+        s.push_str(&format!(
+            "{:<14} {:<28} {:<12} {}\n",
+            n.name,
+            n.caa_pod,
+            n.vm_capacity.as_deref().unwrap_or("-"),
+            n.vm_allocatable.as_deref().unwrap_or("-")
+        ));
+    }
+    s.push_str(&format!(
+        "PeerPods: {} ({} without a pod)\n",
+        p.peerpods,
+        p.leak_suspects.len()
+    ));
+    for l in &p.leak_suspects {
+        s.push_str(&format!("  leak suspect: {l}\n"));
+    }
+    if let Some(n) = p.webhook_ready_endpoints {
+        s.push_str(&format!("webhook: {n} ready endpoint(s)\n"));
+    }
+    if let Some(c) = &p.certificate {
+        s.push_str(&format!("webhook certificate: {c}\n"));
+    }
+    for pr in &p.problems {
+        s.push_str(&format!("  ! {pr}\n"));
+    }
+    s
+}
+
+/// The report with the peer-pods part, when the release has one (degraded on its problems).
+async fn full_report(
+    cluster: &cococtl_cluster::client::Cluster,
+    namespace: &str,
+    facts: &status::Facts,
+) -> Result<StatusReport, cococtl_cluster::error::ClusterError> {
+    let mut rep = status::report(namespace, facts);
+    if let Some(r) = &facts.release {
+        rep.peerpods = cococtl_cluster::peerpods::status(cluster, &r.inventory).await?;
+        if rep
+            .peerpods
+            .as_ref()
+            .is_some_and(|p| !p.problems.is_empty())
+        {
+            rep.degraded = true;
+        }
+    }
+    Ok(rep)
 }
 
 fn render(r: &StatusReport, o: Output) -> String {
@@ -140,7 +197,10 @@ pub async fn run(args: StatusArgs) -> ExitCode {
             Ok(f) => f,
             Err(e) => return fail(&e),
         };
-        let rep = status::report(&args.namespace, &facts);
+        let rep = match full_report(&cluster, &args.namespace, &facts).await {
+            Ok(r) => r,
+            Err(e) => return fail(&e),
+        };
         let _ = exit::print(&render(&rep, args.output));
         return if rep.degraded {
             ExitCode::from(NOT_READY)

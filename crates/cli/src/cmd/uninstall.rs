@@ -16,11 +16,14 @@ use crate::exit;
 /// Remove the release from the cluster and its nodes
 #[derive(clap::Args)]
 #[command(
-    after_help = "Order: refuse while pods use the RuntimeClasses (--force overrides); delete the
+    after_help = "Order: refuse while pods use the RuntimeClasses (--force overrides); with peer pods, refuse
+first while PeerPod objects (cloud VMs) exist (--force: wait, up to --timeout, for peerpod-ctrl to
+delete them) and delete the MutatingWebhookConfiguration before anything else; delete the
 kata-deploy DaemonSet (each pod cleans its node on SIGTERM); wait for its pods; delete the
 containerd agent's DaemonSet and wait until each node it changed says `restored`; delete the
 RuntimeClasses, the remaining objects (the kept RBAC last), cococtl's node labels, the namespace
-if this release created it, and the release records; then list anything left, per node.
+if this release created it (a peer-pods namespace holding Secrets cococtl did not create is kept),
+and the release records; then list anything left, per node.
 
 Exit codes: 0 removed and nothing left, 1 something is left or a node failed, 2 input, 3 cluster or API error."
 )]
@@ -31,7 +34,8 @@ pub struct UninstallArgs {
     /// The release instance (the multi-install suffix, or `default`)
     #[arg(long)]
     pub instance: Option<String>,
-    /// Go on although pods still use the release's RuntimeClasses
+    /// Go on although pods still use the release's RuntimeClasses (peer pods: wait for
+    /// peerpod-ctrl to delete the PeerPods' VMs instead of refusing)
     #[arg(long)]
     pub force: bool,
     /// Accepted for kubectl/helm habits: uninstall always waits for each step
@@ -120,6 +124,9 @@ pub async fn run(args: UninstallArgs) -> ExitCode {
         ));
     }
     text.push('\n');
+    for k in &out.kept {
+        text.push_str(&format!("{k}\n"));
+    }
     let mut code = ExitCode::SUCCESS;
     if !out.failed_nodes.is_empty() {
         text.push_str("nodes whose cleanup failed:\n");

@@ -41,11 +41,33 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let classes = if args.runtime_classes.is_empty() {
-        match status::gather(&cluster, &args.namespace, None).await {
-            Ok(f) => f.runtime_classes.into_iter().map(|r| r.name).collect(),
-            Err(e) => return fail(&e),
-        }
+    let facts = match status::gather(&cluster, &args.namespace, None).await {
+        Ok(f) => Some(f),
+        // Classes named: the release is only needed for the peer-pods stages.
+        Err(_) if !args.runtime_classes.is_empty() => None,
+        Err(e) => return fail(&e),
+    };
+    // Peer pods in the release: kata-remote is checked stage by stage.
+    let peer = facts
+        .as_ref()
+        .and_then(|f| f.release.as_ref())
+        .and_then(|r| {
+            let caa = r
+                .inventory
+                .iter()
+                .any(|i| i.kind == "DaemonSet" && i.name == "cloud-api-adaptor-daemonset");
+            caa.then(|| verify::PeerPodsCheck {
+                runtime_class: "kata-remote".into(),
+                webhook: r
+                    .inventory
+                    .iter()
+                    .any(|i| i.kind == "MutatingWebhookConfiguration"),
+            })
+        });
+    let classes: Vec<String> = if args.runtime_classes.is_empty() {
+        facts
+            .map(|f| f.runtime_classes.into_iter().map(|r| r.name).collect())
+            .unwrap_or_default()
     } else {
         args.runtime_classes.clone()
     };
@@ -59,7 +81,7 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
         );
     }
     let result = tokio::select! {
-        r = verify::run(&cluster, &args.namespace, &classes, &args.image, args.timeout) => r,
+        r = verify::run_with(&cluster, &args.namespace, &classes, &args.image, args.timeout, peer.as_ref()) => r,
         _ = tokio::signal::ctrl_c() => {
             let _ = verify::cleanup(&cluster, &args.namespace).await;
             return exit_with(NOT_READY, "interrupted: verify pods deleted");

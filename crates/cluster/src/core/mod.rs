@@ -12,6 +12,7 @@
 
 pub mod fielddiff;
 pub mod inventory;
+pub mod peerpods;
 pub mod preflight;
 pub mod probe_hint;
 pub mod readiness;

@@ -173,6 +173,9 @@ pub struct StatusReport {
     pub nodes: Vec<NodeStatus>,
     /// Per RuntimeClass, by name.
     pub runtime_classes: Vec<RuntimeClassStatus>,
+    /// Peer pods, when the release installed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peerpods: Option<super::peerpods::PeerPodsReport>,
 }
 
 /// The inputs of the aggregation.
@@ -257,6 +260,7 @@ pub fn aggregate(i: &StatusInput<'_>) -> StatusReport {
         degraded: !deployed || failed > 0 || ready < targeted || targeted == 0,
         nodes,
         runtime_classes,
+        peerpods: None,
     }
 }
 

@@ -14,12 +14,25 @@
 //! 9. delete the namespace, only if this release created it (else give up cococtl's
 //!    labels on it);
 //! 10. delete the release records, then check that nothing is left.
+//!
+//! With peer pods (docs/peerpods.md#uninstall): refuse first while PeerPod objects exist
+//! (unless `--force`); right after the checks, delete the MutatingWebhookConfiguration (pod
+//! creation must never wait on a webhook that is going away), then wait for peerpod-ctrl to
+//! delete every PeerPod's VM before anything else goes. The peer-pods namespaces are deleted
+//! only when they hold no Secret cococtl did not create (referenced Secrets stay).
 
 use super::inventory::Item;
 
 /// One step of an uninstall.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
+    /// Stop if PeerPod objects exist (each a cloud VM), unless `--force`.
+    RefuseIfPeerPods,
+    /// Wait until peerpod-ctrl has deleted every PeerPod's VM (no PeerPod object left).
+    WaitPeerPodsReaped,
+    /// Delete a peer-pods namespace unless it holds Secrets cococtl did not create (then
+    /// only give up cococtl's fields on it).
+    DeleteNamespaceUnlessForeign(Item),
     /// Stop if pods use these RuntimeClasses.
     RefuseIfInUse {
         /// The release's RuntimeClass names.
@@ -87,9 +100,32 @@ pub fn plan(inventory: &[Item], names: &Names, created_namespace: bool) -> Vec<S
         .iter()
         .find(|i| i.kind == "Namespace" && i.name == names.namespace);
 
-    let mut steps = vec![Step::RefuseIfInUse {
+    let peerpods = super::peerpods::has_peerpod_crd(inventory);
+    let webhook_configs: Vec<Item> = inventory
+        .iter()
+        .filter(|i| i.kind == "MutatingWebhookConfiguration")
+        .cloned()
+        .collect();
+    let other_namespaces: Vec<&Item> = inventory
+        .iter()
+        .filter(|i| i.kind == "Namespace" && i.name != names.namespace)
+        .collect();
+    let mut steps = vec![];
+    if peerpods {
+        steps.push(Step::RefuseIfPeerPods);
+    }
+    steps.push(Step::RefuseIfInUse {
         runtime_classes: runtime_classes.iter().map(|i| i.name.clone()).collect(),
-    }];
+    });
+    if !webhook_configs.is_empty() {
+        steps.push(Step::Delete {
+            what: "the MutatingWebhookConfiguration first (pod creation must never wait on a webhook that is going away)",
+            items: webhook_configs.clone(),
+        });
+    }
+    if peerpods {
+        steps.push(Step::WaitPeerPodsReaped);
+    }
     if let Some(ds) = kata_ds {
         steps.push(Step::DeleteWorkload(ds.clone()));
     }
@@ -122,6 +158,8 @@ pub fn plan(inventory: &[Item], names: &Names, created_namespace: bool) -> Vec<S
         .iter()
         .filter(|i| {
             !(i.kind == "RuntimeClass"
+                || i.kind == "MutatingWebhookConfiguration"
+                || (i.kind == "Namespace" && i.name != names.namespace)
                 || Some(*i) == kata_ds
                 || Some(*i) == agent_ds
                 || Some(*i) == namespace)
@@ -137,6 +175,11 @@ pub fn plan(inventory: &[Item], names: &Names, created_namespace: bool) -> Vec<S
             items: rest,
         });
     }
+    steps.extend(
+        other_namespaces
+            .into_iter()
+            .map(|n| Step::DeleteNamespaceUnlessForeign(n.clone())),
+    );
     steps.push(Step::CleanNodes);
     match (namespace, created_namespace) {
         (Some(ns), true) => steps.push(Step::DeleteNamespace(ns.clone())),
