@@ -250,3 +250,96 @@ fn status_shows_each_nodes_published_verdicts_next_to_the_kata_state() {
         "only the probed node: {stdout}"
     );
 }
+
+fn gpu_summary(vfio: bool) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&summary("blocked", "none", None)).unwrap();
+    v["gpus"] = json!({"count": 8, "vfio_bound": vfio});
+    v.to_string()
+}
+
+#[test]
+fn the_gpu_operator_flow_names_what_each_gpu_node_lacks_and_labels_only_the_selected_nodes() {
+    let e = env(&["gpu-1", "gpu-2", "cpu-1"]);
+    annotate(&e.server, "gpu-1", &gpu_summary(false));
+    annotate(&e.server, "gpu-2", &gpu_summary(true));
+    e.server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        "gpu-2",
+        json!({"metadata": {"labels": {"nvidia.com/gpu.workload.config": "vm-passthrough", "nvidia.com/cc.mode": "on"}}}),
+    );
+    let out = cococtl(&e, &["check", "--published"])
+        .wait_with_output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    println!("{stdout}");
+    assert!(
+        stdout.contains("NVIDIA GPU Operator:\n  not installed"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("gpu-1: 8 GPU(s), workload=-, vfio=no, cc=?"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("gpu-2: 8 GPU(s), workload=vm-passthrough, vfio=yes, cc=on"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout
+            .split("NVIDIA GPU Operator:")
+            .nth(1)
+            .unwrap()
+            .contains("cpu-1"),
+        "a node without GPUs is not in the GPU flow: {stdout}"
+    );
+    // Label exactly the selected node.
+    let out = cococtl(
+        &e,
+        &[
+            "check",
+            "--published",
+            "--label-gpu-nodes",
+            "--nodes",
+            "kubernetes.io/hostname=gpu-1",
+        ],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(out.status.code().is_some(), "{}", text(&out).1);
+    let label = |n: &str| {
+        e.server.get("/api/v1", "nodes", "", n).unwrap()["metadata"]["labels"]
+            ["nvidia.com/gpu.workload.config"]
+            .clone()
+    };
+    assert_eq!(label("gpu-1"), "vm-passthrough");
+    assert!(label("cpu-1").is_null());
+    // Without --nodes the flag is refused: it would label the whole cluster.
+    let out = cococtl(&e, &["check", "--published", "--label-gpu-nodes"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_gpu_operator_without_sandbox_workloads_is_named() {
+    let e = env(&["gpu-1"]);
+    annotate(&e.server, "gpu-1", &gpu_summary(false));
+    e.server.put_raw(
+        "/apis/nvidia.com/v1",
+        "clusterpolicies",
+        "",
+        json!({"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy",
+               "metadata": {"name": "cluster-policy"},
+               "spec": {"sandboxWorkloads": {"enabled": false}}}),
+    );
+    let out = cococtl(&e, &["check", "--published"])
+        .wait_with_output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("installed, but sandboxWorkloads.enabled is false"),
+        "{stdout}{stderr}"
+    );
+}

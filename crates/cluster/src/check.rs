@@ -211,3 +211,193 @@ impl Run {
         }
     }
 }
+
+/// The NVIDIA GPU Operator's ClusterPolicy, as far as it could be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum GpuOperator {
+    /// No ClusterPolicy CRD or object: the operator is not installed.
+    Absent,
+    /// Installed; whether `spec.sandboxWorkloads.enabled` is true.
+    Installed {
+        /// Sandbox (VM) workloads enabled.
+        sandbox_workloads: bool,
+    },
+    /// Could not be read (e.g. 403): not the same as absent.
+    Unknown {
+        /// Why.
+        why: String,
+    },
+}
+
+/// One GPU node in the GPU Operator flow.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GpuNode {
+    /// Node.
+    pub node: String,
+    /// GPUs the probe found (`None`: no probe result).
+    pub gpus: Option<u32>,
+    /// `nvidia.com/gpu.workload.config`.
+    pub workload: Option<String>,
+    /// All GPUs bound to vfio-pci, per the probe.
+    pub vfio_bound: Option<bool>,
+    /// `nvidia.com/cc.mode` (or the probe's view of it).
+    pub cc_mode: Option<String>,
+    /// What stands between this node and confidential GPU pods, with the fix.
+    pub issues: Vec<String>,
+}
+
+/// The GPU Operator flow (the Kata + GPU Operator guide): the operator with sandbox
+/// workloads, each GPU node labelled `vm-passthrough`, its GPUs on vfio-pci and in CC
+/// mode for the confidential GPU RuntimeClasses. cococtl never deploys kata-deploy's NFD
+/// subchart (it is refused), which the guide requires disabled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GpuFlow {
+    /// The operator.
+    pub operator: GpuOperator,
+    /// Nodes with GPUs (or labelled for them).
+    pub nodes: Vec<GpuNode>,
+}
+
+/// The flow from the listed Nodes (with their published summaries) and the ClusterPolicy.
+pub fn gpu_flow(nodes: &[Node], operator: GpuOperator) -> GpuFlow {
+    use cococtl_core::labels::{GPU_CC_MODE_LABEL, GPU_WORKLOAD_LABEL};
+    let mut out = vec![];
+    for n in nodes {
+        let facts = node_facts(n);
+        let labels = n.metadata.labels.clone().unwrap_or_default();
+        let gpus = match &facts.probe {
+            Probe::Summary(s) => s.gpus.as_ref(),
+            _ => None,
+        };
+        let workload = labels.get(GPU_WORKLOAD_LABEL).cloned();
+        let count = gpus.and_then(|g| g.count);
+        if count.unwrap_or(0) == 0 && workload.is_none() {
+            continue;
+        }
+        let vfio_bound = gpus.and_then(|g| g.vfio_bound);
+        let cc_mode = labels
+            .get(GPU_CC_MODE_LABEL)
+            .cloned()
+            .or_else(|| gpus.and_then(|g| g.cc_mode.clone()));
+        let mut issues = vec![];
+        if workload.as_deref() != Some("vm-passthrough") {
+            issues.push(format!(
+                "{GPU_WORKLOAD_LABEL} is {}: the operator gives the GPUs to containers, not VMs (fix: cococtl check --label-gpu-nodes --nodes kubernetes.io/hostname={})",
+                workload.as_deref().unwrap_or("not set"),
+                facts.name
+            ));
+        }
+        match vfio_bound {
+            Some(true) => {}
+            Some(false) => issues.push("GPUs not bound to vfio-pci (the operator's sandbox device plugin binds them once the node is vm-passthrough)".into()),
+            None => issues.push("vfio binding unknown: no probe result for the GPUs (run cococtl check without --published)".into()),
+        }
+        if cc_mode.as_deref() != Some("on") {
+            issues.push(format!(
+                "CC mode {}: the -snp/-tdx GPU RuntimeClasses need {GPU_CC_MODE_LABEL}=on (the plain qemu-nvidia-gpu class does not)",
+                cc_mode.as_deref().unwrap_or("unknown")
+            ));
+        }
+        out.push(GpuNode {
+            node: facts.name,
+            gpus: count,
+            workload,
+            vfio_bound,
+            cc_mode,
+            issues,
+        });
+    }
+    GpuFlow {
+        operator,
+        nodes: out,
+    }
+}
+
+/// The GPU Operator flow for the nodes `selector` picks: one paged node list and the
+/// ClusterPolicy.
+pub async fn gpu_flow_of(
+    cluster: &Cluster,
+    selector: Option<&str>,
+) -> Result<GpuFlow, ClusterError> {
+    let api: Api<Node> = Api::all(cluster.client.clone());
+    let (nodes, _) = list_all(cluster, &api, selector, None, "listing nodes").await?;
+    Ok(gpu_flow(&nodes, gpu_operator(cluster).await))
+}
+
+/// Reads the GPU Operator's ClusterPolicy (`clusterpolicies.nvidia.com/v1`).
+pub async fn gpu_operator(cluster: &Cluster) -> GpuOperator {
+    use kube::api::{ApiResource, DynamicObject, ListParams};
+    let ar = ApiResource {
+        group: "nvidia.com".into(),
+        version: "v1".into(),
+        api_version: "nvidia.com/v1".into(),
+        kind: "ClusterPolicy".into(),
+        plural: "clusterpolicies".into(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(cluster.client.clone(), &ar);
+    match api.list(&ListParams::default()).await {
+        Ok(l) => match l.items.first() {
+            None => GpuOperator::Absent,
+            Some(p) => GpuOperator::Installed {
+                sandbox_workloads: p.data["spec"]["sandboxWorkloads"]["enabled"]
+                    == serde_json::Value::Bool(true),
+            },
+        },
+        // No such resource: the CRD (so the operator) is not installed.
+        Err(kube::Error::Api(s)) if s.code == 404 => GpuOperator::Absent,
+        Err(e) => GpuOperator::Unknown { why: e.to_string() },
+    }
+}
+
+/// Labels exactly `nodes` `nvidia.com/gpu.workload.config=vm-passthrough`.
+pub async fn label_gpu_nodes(cluster: &Cluster, nodes: &[String]) -> Result<(), ClusterError> {
+    use kube::api::{Patch, PatchParams};
+    let api: Api<Node> = Api::all(cluster.client.clone());
+    let body = serde_json::json!({"metadata": {"labels": {cococtl_core::labels::GPU_WORKLOAD_LABEL: "vm-passthrough"}}});
+    let pp = PatchParams {
+        field_manager: Some(crate::apply::FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let patch = Patch::Merge(&body);
+    for n in nodes {
+        cluster
+            .call(&format!("labelling node {n}"), || api.patch(n, &pp, &patch))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The flow as a user reads it (empty when there is no GPU node and no operator).
+pub fn render_gpu_flow(f: &GpuFlow) -> String {
+    use std::fmt::Write;
+    if f.nodes.is_empty() && f.operator == GpuOperator::Absent {
+        return String::new();
+    }
+    let mut out = String::from("\nNVIDIA GPU Operator:\n");
+    let _ = match &f.operator {
+        GpuOperator::Absent => writeln!(out, "  not installed (confidential GPU pods need it with sandboxWorkloads.enabled=true)"),
+        GpuOperator::Installed { sandbox_workloads: true } => writeln!(out, "  installed, sandbox workloads enabled"),
+        GpuOperator::Installed { sandbox_workloads: false } => writeln!(out, "  installed, but sandboxWorkloads.enabled is false: GPUs are never handed to VMs (fix: set it in the ClusterPolicy)"),
+        GpuOperator::Unknown { why } => writeln!(out, "  cannot tell: {why}"),
+    };
+    let _ = writeln!(
+        out,
+        "  kata-deploy's NFD subchart: not deployed by cococtl (the guide requires it off)"
+    );
+    for n in &f.nodes {
+        let _ = writeln!(
+            out,
+            "  {}: {} GPU(s), workload={}, vfio={}, cc={}",
+            n.node,
+            n.gpus.map_or("?".into(), |c| c.to_string()),
+            n.workload.as_deref().unwrap_or("-"),
+            n.vfio_bound.map_or("?", |b| if b { "yes" } else { "no" }),
+            n.cc_mode.as_deref().unwrap_or("?")
+        );
+        for i in &n.issues {
+            let _ = writeln!(out, "    - {i}");
+        }
+    }
+    out
+}

@@ -25,6 +25,10 @@ pub const CONTAINERD_MESSAGE: &str = "cococtl.confidentialcontainers.org/contain
 
 /// Node label the NVIDIA GPU operator sets when a GPU is (or is not) in confidential mode.
 pub const GPU_CC_READY_LABEL: &str = "nvidia.com/cc.ready.state";
+/// The GPU operator's per-node workload mode; `vm-passthrough` hands the GPUs to VMs (Kata).
+pub const GPU_WORKLOAD_LABEL: &str = "nvidia.com/gpu.workload.config";
+/// The GPU operator's CC mode label (`on`, `off`, `devtools`).
+pub const GPU_CC_MODE_LABEL: &str = "nvidia.com/cc.mode";
 /// NFD label for an AMD SEV-SNP capable host (the chart's NodeFeatureRule sets it).
 pub const SNP_NFD_LABEL: &str = "amd.feature.node.kubernetes.io/snp";
 /// NFD label for an Intel TDX capable host.

@@ -45,6 +45,10 @@ pub struct CheckArgs {
     /// clusters)
     #[arg(long)]
     image: Option<String>,
+    /// Label the nodes selected by --nodes nvidia.com/gpu.workload.config=vm-passthrough
+    /// (the GPU Operator then hands their GPUs to VMs) before checking
+    #[arg(long, requires = "nodes")]
+    label_gpu_nodes: bool,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     output: Output,
@@ -86,6 +90,20 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if args.label_gpu_nodes {
+        let nodes = match check::node_names(&cluster, args.nodes.as_deref()).await {
+            Ok(n) => n,
+            Err(e) => return fail(&e),
+        };
+        eprintln!(
+            "labelling {} node(s) nvidia.com/gpu.workload.config=vm-passthrough: {}",
+            nodes.len(),
+            nodes.join(", ")
+        );
+        if let Err(e) = check::label_gpu_nodes(&cluster, &nodes).await {
+            return fail(&e);
+        }
+    }
     let facts = if args.published {
         match check::published(&cluster, args.nodes.as_deref()).await {
             Ok(f) => f,
@@ -152,13 +170,28 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         }
     };
     let view = fleet::assess(&facts, profile.as_ref());
+    // The GPU Operator flow reads the Nodes' labels and the ClusterPolicy.
+    let gpu = match check::gpu_flow_of(&cluster, args.nodes.as_deref()).await {
+        Ok(g) => g,
+        Err(e) => return fail(&e),
+    };
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        #[serde(flatten)]
+        fleet: &'a fleet::Fleet,
+        gpu: &'a check::GpuFlow,
+    }
+    let out = Out {
+        fleet: &view,
+        gpu: &gpu,
+    };
     let text = match args.output {
-        Output::Text => fleet::render(&view),
+        Output::Text => format!("{}{}", fleet::render(&view), check::render_gpu_flow(&gpu)),
         Output::Json => format!(
             "{}\n",
-            serde_json::to_string_pretty(&view).unwrap_or_default()
+            serde_json::to_string_pretty(&out).unwrap_or_default()
         ),
-        Output::Yaml => serde_yaml::to_string(&view).unwrap_or_default(),
+        Output::Yaml => serde_yaml::to_string(&out).unwrap_or_default(),
     };
     let printed = exit::print(&text);
     if printed != ExitCode::SUCCESS {
