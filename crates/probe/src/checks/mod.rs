@@ -91,6 +91,23 @@ pub fn arch_unobservable(ctx: &Ctx) -> Option<String> {
     })
 }
 
+/// The `*.kvm.vmtype` checks: whether `KVM_CAP_VM_TYPES` lists the VM type `bit`.
+pub fn kvm_vm_type(ctx: &Ctx, bit: u64, offered: &str, missing: &str) -> Outcome {
+    let ev = vec![ctx.ev(&Input::Kvm)];
+    match ctx.view.get(&Input::Kvm) {
+        Reading::Kvm(k) => match k.offers(bit) {
+            Some(true) => Outcome::pass(offered).with(ev),
+            Some(false) => Outcome::warn(missing).with(ev),
+            None => Outcome::skip(
+                SkipReason::NotObservable,
+                "KVM_CAP_VM_TYPES is not observable",
+            )
+            .with(ev),
+        },
+        other => ctx.unreadable(other, "KVM_CAP_VM_TYPES").with(ev),
+    }
+}
+
 /// `not_applicable` unless this is an x86_64 CPU from `vendor` (`not_observable` when
 /// cpuinfo could not be read).
 pub fn x86_vendor(ctx: &Ctx, vendor: &str, what: &str) -> Option<Outcome> {

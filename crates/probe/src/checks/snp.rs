@@ -3,7 +3,8 @@
 //! SNP firmware status, what the kernel log of this boot says, ASID capacity.
 
 use super::{
-    flags_unknown, identity, param, passed, ready, x86_vendor, Part, CMDLINE, MISC_CAPACITY,
+    flags_unknown, identity, kvm_vm_type, param, passed, ready, x86_vendor, Part, CMDLINE,
+    MISC_CAPACITY,
 };
 use crate::check::{Check, Ctx, Evidence, Facts, Outcome, SkipReason};
 use crate::id::CheckId;
@@ -398,22 +399,12 @@ fn snp_kvm_vmtype(ctx: &Ctx) -> Outcome {
     if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
         return o;
     }
-    let ev = vec![ctx.ev(&Input::Kvm)];
-    match ctx.view.get(&Input::Kvm) {
-        Reading::Kvm(k) => match k.offers(KvmInfo::SNP) {
-            Some(true) => Outcome::pass("KVM_X86_SNP_VM supported").with(ev),
-            Some(false) => Outcome::warn(
-                "KVM does not list the SNP VM type (older kernel API, or SNP not enabled)",
-            )
-            .with(ev),
-            None => Outcome::skip(
-                SkipReason::NotObservable,
-                "KVM_CAP_VM_TYPES is not observable",
-            )
-            .with(ev),
-        },
-        other => ctx.unreadable(other, "KVM_CAP_VM_TYPES").with(ev),
-    }
+    kvm_vm_type(
+        ctx,
+        KvmInfo::SNP,
+        "KVM_X86_SNP_VM supported",
+        "KVM does not list the SNP VM type (older kernel API, or SNP not enabled)",
+    )
 }
 
 /// `snp.dev`: see `docs/probe-checks.md#snp-dev`.

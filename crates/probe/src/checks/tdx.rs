@@ -3,7 +3,8 @@
 //! KVM offers and the KeyID capacity.
 
 use super::{
-    flags_unknown, identity, param, passed, ready, x86_vendor, Part, CMDLINE, MISC_CAPACITY,
+    flags_unknown, identity, kvm_vm_type, param, passed, ready, x86_vendor, Part, CMDLINE,
+    MISC_CAPACITY,
 };
 use crate::check::{Check, Ctx, Evidence, Outcome, SkipReason};
 use crate::id::CheckId;
@@ -326,22 +327,12 @@ fn tdx_kvm_vmtype(ctx: &Ctx) -> Outcome {
     if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
         return o;
     }
-    let ev = vec![ctx.ev(&Input::Kvm)];
-    match ctx.view.get(&Input::Kvm) {
-        Reading::Kvm(k) => match k.offers(KvmInfo::TDX) {
-            Some(true) => Outcome::pass("KVM_X86_TDX_VM supported").with(ev),
-            Some(false) => Outcome::warn(
-                "KVM does not list the TDX VM type (TDX off, or an older downstream TDX kernel)",
-            )
-            .with(ev),
-            None => Outcome::skip(
-                SkipReason::NotObservable,
-                "KVM_CAP_VM_TYPES is not observable",
-            )
-            .with(ev),
-        },
-        other => ctx.unreadable(other, "KVM_CAP_VM_TYPES").with(ev),
-    }
+    kvm_vm_type(
+        ctx,
+        KvmInfo::TDX,
+        "KVM_X86_TDX_VM supported",
+        "KVM does not list the TDX VM type (TDX off, or an older downstream TDX kernel)",
+    )
 }
 
 /// `tdx.capacity`: see `docs/probe-checks.md#tdx-capacity`.
