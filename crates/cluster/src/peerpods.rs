@@ -20,7 +20,7 @@ use crate::apply::FIELD_MANAGER;
 use crate::client::Cluster;
 use crate::core::inventory::Item;
 use crate::core::peerpods::{self as pp, Gate, PeerPodSnap};
-use crate::core::preflight::Finding;
+use crate::core::preflight::{Finding, ForeignDaemonSet};
 use crate::core::snapshot::NodeSnap;
 use crate::error::ClusterError;
 use crate::list::list_all;
@@ -282,30 +282,7 @@ pub async fn preflight(
     };
     let ds_api: Api<DaemonSet> = Api::all(cluster.client.clone());
     let (dss, _) = list_all(cluster, &ds_api, None, None, "listing DaemonSets").await?;
-    let dss: Vec<pp::CaaDaemonSet> = dss
-        .iter()
-        .map(|d| pp::CaaDaemonSet {
-            namespace: d.metadata.namespace.clone().unwrap_or_default(),
-            name: d.metadata.name.clone().unwrap_or_default(),
-            images: d
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .map(|s| {
-                    s.containers
-                        .iter()
-                        .filter_map(|c| c.image.clone())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            instance: d
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(INSTANCE))
-                .cloned(),
-        })
-        .collect();
+    let dss: Vec<ForeignDaemonSet> = dss.iter().map(ForeignDaemonSet::of).collect();
     findings.extend(pp::check_other_caa(&dss, instance));
     let wanted = pp::referenced_secrets(p);
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -19,7 +19,9 @@ use kube::api::PostParams;
 use kube::Api;
 
 use crate::client::Cluster;
-use crate::core::preflight::{self as pf, DistributionDecision, Finding, Permission};
+use crate::core::preflight::{
+    self as pf, DistributionDecision, Finding, ForeignDaemonSet, Permission,
+};
 use crate::core::snapshot::NodeSnap;
 use crate::error::ClusterError;
 use crate::list::list_all;
@@ -144,30 +146,7 @@ pub async fn run(
 
     let ds_api: Api<DaemonSet> = Api::all(cluster.client.clone());
     let (dss, _) = list_all(cluster, &ds_api, None, None, "listing DaemonSets").await?;
-    let dss: Vec<pf::ForeignDaemonSet> = dss
-        .iter()
-        .map(|d| pf::ForeignDaemonSet {
-            namespace: d.metadata.namespace.clone().unwrap_or_default(),
-            name: d.metadata.name.clone().unwrap_or_default(),
-            images: d
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .map(|s| {
-                    s.containers
-                        .iter()
-                        .filter_map(|c| c.image.clone())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            instance: d
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(INSTANCE))
-                .cloned(),
-        })
-        .collect();
+    let dss: Vec<ForeignDaemonSet> = dss.iter().map(ForeignDaemonSet::of).collect();
     let nfd = pf::nfd_detected(&dss);
     let rc_api: Api<RuntimeClass> = Api::all(cluster.client.clone());
     let (rcs, _) = list_all(cluster, &rc_api, None, None, "listing RuntimeClasses").await?;
@@ -248,24 +227,6 @@ fn owns_label(ns: &Namespace, label: &str) -> bool {
 pub async fn detect_nfd(cluster: &Cluster) -> Result<bool, ClusterError> {
     let api: Api<DaemonSet> = Api::all(cluster.client.clone());
     let (dss, _) = list_all(cluster, &api, None, None, "listing DaemonSets").await?;
-    let dss: Vec<pf::ForeignDaemonSet> = dss
-        .iter()
-        .map(|d| pf::ForeignDaemonSet {
-            namespace: d.metadata.namespace.clone().unwrap_or_default(),
-            name: d.metadata.name.clone().unwrap_or_default(),
-            images: d
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .map(|s| {
-                    s.containers
-                        .iter()
-                        .filter_map(|c| c.image.clone())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            instance: None,
-        })
-        .collect();
+    let dss: Vec<ForeignDaemonSet> = dss.iter().map(ForeignDaemonSet::of).collect();
     Ok(pf::nfd_detected(&dss))
 }

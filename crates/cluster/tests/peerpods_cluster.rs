@@ -465,7 +465,7 @@ fn cert_manager_is_required_with_the_webhook() {
 
 #[test]
 fn another_caa_is_refused() {
-    let d = |inst: Option<&str>| pp::CaaDaemonSet {
+    let d = |inst: Option<&str>| cococtl_cluster::core::preflight::ForeignDaemonSet {
         namespace: "confidential-containers-system".into(),
         name: "cloud-api-adaptor-daemonset".into(),
         images: vec!["quay.io/confidential-containers/cloud-api-adaptor:v0.21.0".into()],

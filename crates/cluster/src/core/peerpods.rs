@@ -12,7 +12,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 use super::inventory::Item;
-use super::preflight::Finding;
+use super::preflight::{Finding, ForeignDaemonSet};
 use super::snapshot::NodeSnap;
 
 /// The PeerPod CRD.
@@ -363,22 +363,9 @@ pub fn check_workers(nodes: &[NodeSnap], label: &[String]) -> Result<Option<Stri
     }))
 }
 
-/// A DaemonSet running cloud-api-adaptor that is not this release's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaaDaemonSet {
-    /// Namespace.
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-    /// Container images.
-    pub images: Vec<String>,
-    /// cococtl's instance label, if any.
-    pub instance: Option<String>,
-}
-
 /// Preflight: another cloud-api-adaptor (the operator's or a Helm install) would fight over
 /// the same nodes, the `remote` shim's socket and the VM resource.
-pub fn check_other_caa(dss: &[CaaDaemonSet], instance: &str) -> Option<Finding> {
+pub fn check_other_caa(dss: &[ForeignDaemonSet], instance: &str) -> Option<Finding> {
     let others: Vec<String> = dss
         .iter()
         .filter(|d| {

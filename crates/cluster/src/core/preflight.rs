@@ -135,6 +135,33 @@ pub struct ForeignDaemonSet {
     pub instance: Option<String>,
 }
 
+impl ForeignDaemonSet {
+    /// From a listed DaemonSet.
+    pub fn of(d: &k8s_openapi::api::apps::v1::DaemonSet) -> ForeignDaemonSet {
+        ForeignDaemonSet {
+            namespace: d.metadata.namespace.clone().unwrap_or_default(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            images: d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|s| {
+                    s.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            instance: d
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(cococtl_core::labels::INSTANCE))
+                .cloned(),
+        }
+    }
+}
+
 /// Node Feature Discovery runs (an `nfd-worker` DaemonSet or a node-feature-discovery
 /// image): the chart's Helm `lookup` that adds the NFD TEE selectors to pure-TEE
 /// RuntimeClasses (docs/kata-deploy-contract.md#g18).
