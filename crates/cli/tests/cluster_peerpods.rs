@@ -29,51 +29,7 @@ fn env(workers: bool, cert_manager: bool) -> Env {
         }
     }
     if cert_manager {
-        for (plural, kind) in [("certificates", "Certificate"), ("issuers", "Issuer")] {
-            server.put_raw(
-                "/apis/apiextensions.k8s.io/v1",
-                "customresourcedefinitions",
-                "",
-                json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                    "metadata": {"name": format!("{plural}.cert-manager.io")},
-                    "spec": {"group": "cert-manager.io", "scope": "Namespaced",
-                        "names": {"plural": plural, "kind": kind}, "versions": []}}),
-            );
-        }
-        server.put_raw(
-            "/api/v1",
-            "namespaces",
-            "",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"}}),
-        );
-        server.put_raw(
-            "/apis/apps/v1",
-            "deployments",
-            "cert-manager",
-            json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": "cert-manager-webhook", "namespace": "cert-manager",
-                    "labels": {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/instance": "cert-manager"}},
-                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "webhook"}},
-                    "template": {"metadata": {"labels": {"app": "webhook"}},
-                        "spec": {"containers": [{"name": "cert-manager-webhook", "image": "quay.io/jetstack/cert-manager-webhook:v1.17.2"}]}}}}),
-        );
-        // The stand-in's Deployment controller makes it available within a few ticks.
-        for _ in 0..100 {
-            let d = server.get(
-                "/apis/apps/v1",
-                "deployments",
-                "cert-manager",
-                "cert-manager-webhook",
-            );
-            if d.and_then(|d| {
-                d.pointer("/status/availableReplicas")
-                    .and_then(|a| a.as_i64())
-            }) == Some(1)
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        server.install_cert_manager();
     }
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("config");

@@ -109,57 +109,9 @@ fn server(workers: bool, cert_manager: bool) -> ApiServer {
         }
     }
     if cert_manager {
-        install_cert_manager(&s);
+        s.install_cert_manager();
     }
     s
-}
-
-fn install_cert_manager(s: &ApiServer) {
-    for (plural, kind) in [("certificates", "Certificate"), ("issuers", "Issuer")] {
-        s.put_raw(
-            "/apis/apiextensions.k8s.io/v1",
-            "customresourcedefinitions",
-            "",
-            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                "metadata": {"name": format!("{plural}.cert-manager.io")},
-                "spec": {"group": "cert-manager.io", "scope": "Namespaced",
-                    "names": {"plural": plural, "kind": kind}, "versions": []}}),
-        );
-    }
-    s.put_raw(
-        "/api/v1",
-        "namespaces",
-        "",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"}}),
-    );
-    s.put_raw(
-        "/apis/apps/v1",
-        "deployments",
-        "cert-manager",
-        json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "cert-manager-webhook", "namespace": "cert-manager",
-                "labels": {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/instance": "cert-manager"}},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "webhook"}},
-                "template": {"metadata": {"labels": {"app": "webhook"}},
-                    "spec": {"containers": [{"name": "cert-manager-webhook", "image": "quay.io/jetstack/cert-manager-webhook:v1.17.2"}]}}}}),
-    );
-    // The stand-in's Deployment controller makes it available within a few ticks.
-    for _ in 0..100 {
-        let d = s.get(
-            "/apis/apps/v1",
-            "deployments",
-            "cert-manager",
-            "cert-manager-webhook",
-        );
-        if d.and_then(|d| {
-            d.pointer("/status/availableReplicas")
-                .and_then(|a| a.as_i64())
-        }) == Some(1)
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 async fn install(
