@@ -117,6 +117,11 @@ fn published_results_make_one_table_with_the_profile_verdict_and_the_fixes() {
         "{:?}",
         reqs.iter().map(|r| r.line()).collect::<Vec<_>>()
     );
+    let node_lists = reqs.iter().filter(|r| r.path == "/api/v1/nodes").count();
+    assert_eq!(
+        node_lists, 1,
+        "the table and the GPU flow share one node list"
+    );
 }
 
 #[test]

@@ -87,24 +87,20 @@ pub fn pod_problem(p: &Pod) -> Option<String> {
     None
 }
 
-/// Every node matching `selector`, as the published summaries describe it.
-pub async fn published(
-    cluster: &Cluster,
-    selector: Option<&str>,
-) -> Result<Vec<NodeFacts>, ClusterError> {
+/// Every node `selector` picks (one paged list): its published summary is
+/// [`node_facts`], its GPU Operator state [`gpu_flow`].
+pub async fn nodes(cluster: &Cluster, selector: Option<&str>) -> Result<Vec<Node>, ClusterError> {
     let api: Api<Node> = Api::all(cluster.client.clone());
     let (nodes, _) = list_all(cluster, &api, selector, None, "listing nodes").await?;
-    Ok(nodes.iter().map(node_facts).collect())
+    Ok(nodes)
 }
 
-/// The nodes `selector` picks, by name.
-pub async fn node_names(
-    cluster: &Cluster,
-    selector: Option<&str>,
-) -> Result<Vec<String>, ClusterError> {
-    let api: Api<Node> = Api::all(cluster.client.clone());
-    let (nodes, _) = list_all(cluster, &api, selector, None, "listing nodes").await?;
-    Ok(nodes.into_iter().filter_map(|n| n.metadata.name).collect())
+/// The nodes' names.
+pub fn names(nodes: &[Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect()
 }
 
 /// A probe run in progress: what it applied, to remove it again.
@@ -312,17 +308,6 @@ pub fn gpu_flow(nodes: &[Node], operator: GpuOperator) -> GpuFlow {
         operator,
         nodes: out,
     }
-}
-
-/// The GPU Operator flow for the nodes `selector` picks: one paged node list and the
-/// ClusterPolicy.
-pub async fn gpu_flow_of(
-    cluster: &Cluster,
-    selector: Option<&str>,
-) -> Result<GpuFlow, ClusterError> {
-    let api: Api<Node> = Api::all(cluster.client.clone());
-    let (nodes, _) = list_all(cluster, &api, selector, None, "listing nodes").await?;
-    Ok(gpu_flow(&nodes, gpu_operator(cluster).await))
 }
 
 /// Reads the GPU Operator's ClusterPolicy (`clusterpolicies.nvidia.com/v1`).

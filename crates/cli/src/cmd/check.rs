@@ -91,8 +91,8 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         Err(code) => return code,
     };
     if args.label_gpu_nodes {
-        let nodes = match check::node_names(&cluster, args.nodes.as_deref()).await {
-            Ok(n) => n,
+        let nodes = match check::nodes(&cluster, args.nodes.as_deref()).await {
+            Ok(n) => check::names(&n),
             Err(e) => return fail(&e),
         };
         eprintln!(
@@ -104,13 +104,20 @@ pub async fn run(args: CheckArgs) -> ExitCode {
             return fail(&e);
         }
     }
+    // --published reads everything from one node list; a probe run lists them again at the
+    // end, since its agents changed the annotations.
+    let mut listed = None;
     let facts = if args.published {
-        match check::published(&cluster, args.nodes.as_deref()).await {
-            Ok(f) => f,
+        match check::nodes(&cluster, args.nodes.as_deref()).await {
+            Ok(n) => {
+                let facts = n.iter().map(check::node_facts).collect();
+                listed = Some(n);
+                facts
+            }
             Err(e) => return fail(&e),
         }
     } else {
-        let nodes = match check::node_names(&cluster, args.nodes.as_deref()).await {
+        let nodes = match check::nodes(&cluster, args.nodes.as_deref()).await {
             Ok(n) if n.is_empty() => {
                 return super::kube_args::exit_with(
                     INPUT,
@@ -120,7 +127,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
                     ),
                 )
             }
-            Ok(n) => n,
+            Ok(n) => check::names(&n),
             Err(e) => return fail(&e),
         };
         let id = run_id();
@@ -171,10 +178,14 @@ pub async fn run(args: CheckArgs) -> ExitCode {
     };
     let view = fleet::assess(&facts, profile.as_ref());
     // The GPU Operator flow reads the Nodes' labels and the ClusterPolicy.
-    let gpu = match check::gpu_flow_of(&cluster, args.nodes.as_deref()).await {
-        Ok(g) => g,
-        Err(e) => return fail(&e),
+    let nodes = match listed {
+        Some(n) => n,
+        None => match check::nodes(&cluster, args.nodes.as_deref()).await {
+            Ok(n) => n,
+            Err(e) => return fail(&e),
+        },
     };
+    let gpu = check::gpu_flow(&nodes, check::gpu_operator(&cluster).await);
     #[derive(serde::Serialize)]
     struct Out<'a> {
         #[serde(flatten)]
