@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cococtl_core::labels::INSTANCE;
 use cococtl_profile::peerpods::PeerPods;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -257,12 +257,14 @@ pub struct PreflightFacts {
 
 /// The peer-pods preflight: cert-manager (webhook on), worker labels, another CAA, the
 /// referenced Secrets (key names only). Labels the `--label-workers` nodes once everything
-/// else passes.
+/// else passes. `nodes` and `daemonsets` are what the main preflight listed.
 /// `apply_labels` false (a dry run): the nodes count as labelled, nothing is written.
 pub async fn preflight(
     cluster: &Cluster,
     p: &PeerPods,
     instance: &str,
+    nodes: &[NodeSnap],
+    daemonsets: &[ForeignDaemonSet],
     label_workers: &[String],
     apply_labels: bool,
 ) -> Result<PreflightFacts, ClusterError> {
@@ -270,20 +272,14 @@ pub async fn preflight(
     if p.webhook.is_some() {
         findings.extend(cert_manager_finding(cluster).await?);
     }
-    let nodes_api: Api<Node> = Api::all(cluster.client.clone());
-    let (nodes, _) = list_all(cluster, &nodes_api, None, None, "listing nodes").await?;
-    let nodes: Vec<NodeSnap> = nodes.iter().map(NodeSnap::of).collect();
-    let note = match pp::check_workers(&nodes, label_workers) {
+    let note = match pp::check_workers(nodes, label_workers) {
         Ok(n) => n,
         Err(f) => {
             findings.push(f);
             None
         }
     };
-    let ds_api: Api<DaemonSet> = Api::all(cluster.client.clone());
-    let (dss, _) = list_all(cluster, &ds_api, None, None, "listing DaemonSets").await?;
-    let dss: Vec<ForeignDaemonSet> = dss.iter().map(ForeignDaemonSet::of).collect();
-    findings.extend(pp::check_other_caa(&dss, instance));
+    findings.extend(pp::check_other_caa(daemonsets, instance));
     let wanted = pp::referenced_secrets(p);
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for s in &wanted {

@@ -40,6 +40,8 @@ pub struct Facts {
     pub namespace_exists: bool,
     /// Node Feature Discovery runs on the cluster.
     pub nfd: bool,
+    /// Every DaemonSet on the cluster (for the peer-pods preflight's other-CAA check).
+    pub daemonsets: Vec<ForeignDaemonSet>,
 }
 
 /// The server's version; also the reachability check.
@@ -206,6 +208,7 @@ pub async fn run(
         distribution,
         namespace_exists: ns.is_some(),
         nfd,
+        daemonsets: dss,
     })
 }
 

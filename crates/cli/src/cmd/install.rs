@@ -217,6 +217,8 @@ pub async fn deploy_inputs(
             &cluster,
             pp,
             &spec.instance,
+            &facts.nodes,
+            &facts.daemonsets,
             &args.label_workers,
             apply_labels,
         )
