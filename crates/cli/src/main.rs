@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod env_errors;
 mod exit;
 
 #[derive(Parser)]
@@ -53,7 +54,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = env_errors::parse();
     // Library crates log through `tracing`; users see plain lines on stderr (RUST_LOG
     // changes the level).
     tracing_subscriber::fmt()

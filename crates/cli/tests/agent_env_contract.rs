@@ -125,3 +125,57 @@ fn the_shared_tarball_and_side_mode_reach_the_agent() {
     assert_eq!(v["settings"]["mode"], "side");
     assert_eq!(v["checksum"]["url"], "https://e.com/c.sums");
 }
+
+fn agent_refuses(env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["node", "containerd", "install", "--dry-run"])
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn a_bad_value_in_the_daemonsets_env_is_named_by_its_variable() {
+    use cococtl_core::agent::env;
+    // clap's own parsing: a value only the environment gave.
+    for (var, bad, possible) in [
+        (env::ALLOW_INSECURE_HTTP, "maybe", "true, false"),
+        (env::ALLOW_UNVERIFIED, "yes please", "true, false"),
+        (env::MODE, "sideways", "side, in-place"),
+    ] {
+        let e = agent_refuses(&[(var, bad)], &[]);
+        assert!(
+            e.contains(&format!("'{bad}' in the environment variable {var}")),
+            "{var}: {e}"
+        );
+        assert!(e.contains(possible), "{e}");
+        assert!(e.contains(&format!("fix: set {var}")), "{e}");
+    }
+    // The same value typed as a flag stays clap's flag error.
+    let e = agent_refuses(&[], &["--mode", "sideways"]);
+    assert!(
+        e.contains("'--mode <MODE>'") && !e.contains("environment"),
+        "{e}"
+    );
+    // The settings validator: the variables the DaemonSet sets are named next to the flags.
+    let e = agent_refuses(
+        &[
+            (
+                env::TARBALL_URL,
+                "http://example.com/containerd-2.1.9-linux-amd64.tar.gz",
+            ),
+            (env::SHA256, SHA_A),
+        ],
+        &[],
+    );
+    assert!(e.contains(env::TARBALL_URL), "{e}");
+    assert!(
+        e.contains(&format!("{}=true", env::ALLOW_INSECURE_HTTP)),
+        "{e}"
+    );
+}

@@ -37,28 +37,48 @@ pub struct ConfigError {
     pub fix: String,
 }
 
+/// The flag and the environment variable at fault: the DaemonSet passes env, so the pod's
+/// log must name the variable a user finds in the rendered manifest.
 fn flag(p: &Problem, arch: Arch) -> String {
-    use cococtl_core::agent::Field;
+    use cococtl_core::agent::{env, Field};
     let a = arch.k8s_name();
+    let both = |flag: &str, var: fn(Option<Arch>) -> &'static str| {
+        format!(
+            "--{flag} / {} (or --{flag}-{a} / {})",
+            var(None),
+            var(Some(arch))
+        )
+    };
     match p.field {
-        Field::Url => format!("--tarball-url (or --tarball-url-{a})"),
-        Field::Sha256 => format!("--sha256 (or --sha256-{a})"),
-        Field::ChecksumUrl => format!("--checksum-url (or --checksum-url-{a})"),
-        Field::Distribution => "--k8s-distribution".into(),
+        Field::Url => both("tarball-url", env::tarball_url),
+        Field::Sha256 => both("sha256", env::sha256),
+        Field::ChecksumUrl => both("checksum-url", env::checksum_url),
+        Field::Distribution => format!("--k8s-distribution / {}", env::DISTRIBUTION),
     }
 }
 
-fn fix(r: Remedy) -> &'static str {
+fn fix(r: Remedy) -> String {
+    use cococtl_core::agent::env;
     match r {
-        Remedy::UseHttpsUrl => "use https://host/path/containerd-<version>-linux-<arch>.tar.gz",
-        Remedy::UseHttpsOrAllowHttp => "use https, or --allow-insecure-http with a pinned --sha256",
-        Remedy::GiveSha256 => "sha256sum the tarball",
-        Remedy::GiveChecksumOrAllowUnverified => {
-            "pass --sha256 (or --checksum-url), or --allow-unverified"
+        Remedy::UseHttpsUrl => {
+            "use https://host/path/containerd-<version>-linux-<arch>.tar.gz".into()
         }
-        Remedy::GiveUrl => "pass --tarball-url or the per-arch flag (see --help)",
+        Remedy::UseHttpsOrAllowHttp => format!(
+            "use https, or --allow-insecure-http ({}=true) with a pinned --sha256",
+            env::ALLOW_INSECURE_HTTP
+        ),
+        Remedy::GiveSha256 => "sha256sum the tarball".into(),
+        Remedy::GiveChecksumOrAllowUnverified => format!(
+            "pass --sha256 (or --checksum-url), or --allow-unverified ({}=true)",
+            env::ALLOW_UNVERIFIED
+        ),
+        Remedy::GiveUrl => format!(
+            "pass --tarball-url ({}) or the per-arch flag (see --help)",
+            env::TARBALL_URL
+        ),
         Remedy::DisableOnThisDistribution => {
             "do not enable customContainerd on this cluster; upgrade the distribution instead"
+                .into()
         }
     }
 }
@@ -80,7 +100,7 @@ pub fn resolve(
                 .map(|p| p.message.as_str())
                 .collect::<Vec<_>>()
                 .join("; "),
-            fix: fix(p.remedy).into(),
+            fix: fix(p.remedy),
         }
     })?;
     Ok(Config {

@@ -1,5 +1,6 @@
-//! Free space on the filesystems an install writes to, checked before the first host
-//! change: a full `/usr` or `/opt` must stop the install before anything is replaced.
+//! Free space and writability of the filesystems an install writes to, checked before the
+//! first host change: a full or read-only `/usr` or `/opt` must stop the install before
+//! anything is replaced.
 #![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -23,6 +24,61 @@ pub fn available(path: &Path) -> std::io::Result<u64> {
         return Err(std::io::Error::last_os_error());
     }
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// The filesystem holding `path` is mounted read-only (`ST_RDONLY`): even root cannot write.
+pub fn read_only(path: &Path) -> std::io::Result<bool> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: as in `available`: a valid path and a struct read only after success.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_flag & libc::ST_RDONLY != 0)
+}
+
+/// A filesystem the install must write to is read-only.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path} is on a read-only filesystem, but the install writes {what} there; nothing was changed"
+)]
+pub struct ReadOnly {
+    /// The existing directory checked.
+    pub path: String,
+    /// What would be written there.
+    pub what: String,
+}
+
+/// Checks, before any change, that every planned path's filesystem is writable (an
+/// unreadable one counts as not writable: "could not check" is not "writable").
+pub fn check_writable(planned: &[(PathBuf, u64, String)]) -> Result<(), ReadOnly> {
+    for (anc, _, whats) in by_filesystem(planned).into_values() {
+        if read_only(&anc).unwrap_or(true) {
+            return Err(ReadOnly {
+                path: anc.display().to_string(),
+                what: whats.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The planned writes grouped by filesystem: an existing directory on it, the bytes, and
+/// what is written there.
+fn by_filesystem(planned: &[(PathBuf, u64, String)]) -> BTreeMap<u64, (PathBuf, u64, Vec<String>)> {
+    let mut by_dev: BTreeMap<u64, (PathBuf, u64, Vec<String>)> = BTreeMap::new();
+    for (path, bytes, what) in planned {
+        let anc = existing_ancestor(path);
+        let dev = std::fs::metadata(&anc).map(|m| m.dev()).unwrap_or(0);
+        let e = by_dev.entry(dev).or_insert((anc, 0, vec![]));
+        e.1 += bytes;
+        if !e.2.contains(what) {
+            e.2.push(what.clone());
+        }
+    }
+    by_dev
 }
 
 /// The nearest existing ancestor of `p` (what a not-yet-created path will live on).
@@ -55,17 +111,7 @@ pub struct NoSpace {
 
 /// Checks that each filesystem can take the bytes planned for it (grouped by device).
 pub fn check(planned: &[(PathBuf, u64, String)]) -> Result<(), NoSpace> {
-    let mut by_dev: BTreeMap<u64, (PathBuf, u64, Vec<String>)> = BTreeMap::new();
-    for (path, bytes, what) in planned {
-        let anc = existing_ancestor(path);
-        let dev = std::fs::metadata(&anc).map(|m| m.dev()).unwrap_or(0);
-        let e = by_dev.entry(dev).or_insert((anc, 0, vec![]));
-        e.1 += bytes;
-        if !e.2.contains(what) {
-            e.2.push(what.clone());
-        }
-    }
-    for (anc, bytes, whats) in by_dev.into_values() {
+    for (anc, bytes, whats) in by_filesystem(planned).into_values() {
         let need = bytes + MARGIN;
         // An unreadable filesystem is not assumed to have room.
         let have = available(&anc).unwrap_or(0);

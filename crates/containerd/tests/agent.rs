@@ -698,3 +698,260 @@ async fn nothing_to_do_is_said_only_when_the_installed_binary_answers() {
     assert!(matches!(out, Outcome::Installed(_)), "{out:?}");
     consistent(&h);
 }
+
+/// An HTTP server on 127.0.0.1 that announces a large body and sends it a few bytes at a
+/// time: a slow link. Returns the URL and a flag set when the client hung up.
+fn slow_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/containerd-2.1.9-linux-amd64.tar.gz",
+        listener.local_addr().unwrap()
+    );
+    let hung_up = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = hung_up.clone();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut req = [0u8; 4096];
+        let _ = s.read(&mut req);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 50000000\r\n\r\n");
+        // At most 30 s, then give up (the test has failed long before).
+        for _ in 0..300 {
+            if s.write_all(&[0u8; 512]).and_then(|()| s.flush()).is_err() {
+                flag.store(true, Ordering::SeqCst);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    (url, hung_up)
+}
+
+#[tokio::test]
+async fn sigterm_during_a_download_cancels_it_at_once_and_leaves_no_staging() {
+    let h = Host::new();
+    let before = h.files();
+    let rep = Recorder::default();
+    let nf = no_faults();
+    let agent = h.agent(&rep, &nf);
+    let (url, hung_up) = slow_server();
+    let c = Config {
+        host_root: h.root().to_path_buf(),
+        arch: Arch::Amd64,
+        url,
+        checksum: Checksum::Sha256("a".repeat(64)),
+        mode: Mode::Side,
+        node_name: None,
+    };
+    let stop = agent.stop.clone();
+    let started = std::time::Instant::now();
+    let stopper = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.request();
+    };
+    let (res, ()) = tokio::join!(agent.install(&c), stopper);
+    let took = started.elapsed();
+    assert!(
+        matches!(res, Err(Error::Stopped { rolled_back: false })),
+        "{res:?}"
+    );
+    // The slow link would take minutes; the stop must not wait for it.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(!h.p(layout::STAGING).exists(), "staging removed");
+    assert!(rep.last().is_none(), "nothing reported: no install started");
+    let after: BTreeMap<_, _> = h
+        .files()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var/lib/cococtl/containerd/lock"))
+        .collect();
+    assert_eq!(after, before);
+    // The connection was closed, not left streaming.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while !hung_up.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(hung_up.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+/// The fake node's query, asking the agent to stop the first time the gate looks: SIGTERM
+/// arriving while a healthy containerd is being gated.
+struct StopDuringGate<'a> {
+    node: &'a FakeNode,
+    stop: Stop,
+}
+
+#[async_trait]
+impl cococtl_containerd::health::Query for StopDuringGate<'_> {
+    async fn server(
+        &self,
+        host_root: &Path,
+        ctr: &Path,
+    ) -> Result<cococtl_containerd::health::Server, String> {
+        self.stop.request();
+        self.node.server(host_root, ctr).await
+    }
+    async fn binary_version(&self, b: &Path) -> Result<String, String> {
+        self.node.binary_version(b).await
+    }
+}
+
+#[tokio::test]
+async fn sigterm_during_a_gate_that_passes_commits_the_healthy_containerd() {
+    use cococtl_containerd::health::Query as _;
+    let h = Host::new();
+    let rep = Recorder::default();
+    let nf = no_faults();
+    let mut agent = h.agent(&rep, &nf);
+    let q = StopDuringGate {
+        node: &h.node,
+        stop: agent.stop.clone(),
+    };
+    agent.query = &q;
+    let r = release("2.1.9", &[]);
+    let out = agent
+        .install_verified(&cfg(&h, &r, Mode::Side), &r.fetched, &r.verified)
+        .await;
+    assert!(agent.stop.requested(), "the stop came during the gate");
+    assert!(matches!(out, Ok(Outcome::Installed(_))), "{out:?}");
+    consistent(&h);
+    assert_eq!(h.running().as_deref(), Some("2.1.9"));
+    assert_eq!(state::load(h.root()).unwrap().unwrap().version, "2.1.9");
+    assert_eq!(rep.last(), Some(State::Ready));
+    // The node keeps it: the next run has nothing to do.
+    let again = install(&h, &r, Mode::Side, &nf).await.unwrap();
+    assert!(matches!(again, Outcome::AlreadyInstalled(_)));
+    let _ = h.node.binary_version(Path::new("/")).await;
+}
+
+/// The fake node, but the host's systemd cannot be reached (no nsenter in the image).
+struct NoSystemd<'a>(&'a FakeNode);
+
+#[async_trait]
+impl cococtl_containerd::service::ServiceManager for NoSystemd<'_> {
+    async fn daemon_reload(&self) -> Result<(), String> {
+        self.0.daemon_reload().await
+    }
+    async fn restart(&self, unit: &str) -> Result<(), String> {
+        self.0.restart(unit).await
+    }
+    async fn is_active(&self, unit: &str) -> Result<bool, String> {
+        self.0.is_active(unit).await
+    }
+    async fn reachable(&self) -> Result<(), String> {
+        Err("nsenter is not in the agent's image".into())
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_systemd_is_refused_naming_the_tool_before_any_change() {
+    use cococtl_containerd::service::ServiceManager as _;
+    let h = Host::new();
+    let before = h.files();
+    let rep = Recorder::default();
+    let nf = no_faults();
+    let sd = NoSystemd(&h.node);
+    let mut agent = h.agent(&rep, &nf);
+    agent.service = &sd;
+    let r = release("2.1.9", &[]);
+    let e = agent
+        .install_verified(&cfg(&h, &r, Mode::Side), &r.fetched, &r.verified)
+        .await
+        .unwrap_err();
+    assert!(e.is_input_error(), "{e}");
+    assert!(
+        e.to_string()
+            .contains("nsenter is not in the agent's image"),
+        "{e}"
+    );
+    assert_eq!(h.files(), before);
+    assert!(rep.last().is_none(), "no `installing` was reported");
+    assert_eq!(h.running().as_deref(), Some(DISTRO));
+    let _ = sd.is_active("x").await;
+}
+
+/// Remounts `rel` under the host read-only (tmpfs holding a copy of what was there);
+/// `None` where this machine cannot mount (said loudly; the case is then not exercised).
+fn read_only_fs(h: &Host, rel: &str) -> Option<Unmount> {
+    use std::process::Command;
+    let at = h.p(rel);
+    let keep = h.p(&format!("{rel}.keep"));
+    std::fs::rename(&at, &keep).unwrap();
+    std::fs::create_dir_all(&at).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&at)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs at {} (not root?): the read-only case is not exercised here", at.display());
+        std::fs::remove_dir(&at).unwrap();
+        std::fs::rename(&keep, &at).unwrap();
+        return None;
+    }
+    let guard = Unmount(at.clone());
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", keep.display()))
+        .arg(&at)
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&at)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::remove_dir_all(&keep).unwrap();
+    Some(guard)
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_filesystem_is_refused_with_the_space_check_before_any_change() {
+    for (mode, rel, what) in [
+        (Mode::InPlace, "usr/bin", "/usr/bin/containerd"),
+        (
+            Mode::Side,
+            "opt",
+            "/opt/confidential-containers/cococtl/containerd/",
+        ),
+    ] {
+        let h = Host::new();
+        std::fs::create_dir_all(h.p("opt")).unwrap();
+        let Some(_ro) = read_only_fs(&h, rel) else {
+            return;
+        };
+        let before = h.files();
+        let rep = Recorder::default();
+        let nf = no_faults();
+        let r = release("2.1.9", &[]);
+        let e = h
+            .agent(&rep, &nf)
+            .install_verified(&cfg(&h, &r, mode), &r.fetched, &r.verified)
+            .await
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(e.is_input_error(), "{msg}");
+        assert!(msg.contains("read-only filesystem"), "{msg}");
+        assert!(msg.contains(what), "{mode:?}: {msg}");
+        assert_eq!(h.files(), before, "{mode:?}");
+        assert!(!h.p(layout::JOURNAL).exists());
+        assert!(rep.last().is_none(), "no `installing` was reported");
+        assert_eq!(h.running().as_deref(), Some(DISTRO));
+    }
+}

@@ -48,7 +48,12 @@ impl Agent<'_> {
         })?;
         let tarball = staging.join("containerd.tar.gz");
         tracing::info!("download: {}", cfg.url);
-        let fetched = fetch::fetch(&cfg.url, &tarball, &cfg.checksum, &self.fetch).await?;
+        // SIGTERM cancels the download at once (dropping it closes the connection and the
+        // file); `install` then removes the staging directory.
+        let fetched = tokio::select! {
+            r = fetch::fetch(&cfg.url, &tarball, &cfg.checksum, &self.fetch) => r?,
+            () = self.stop.wait() => return Err(Error::Stopped { rolled_back: false }),
+        };
         if let Some(p) = &previous {
             if p.sha256 == fetched.sha256 && self.already_healthy(p).await {
                 return self.nothing_to_do(p).await;
@@ -57,7 +62,13 @@ impl Agent<'_> {
         let unpacked = staging.join("unpacked");
         extract::extract(&tarball, &unpacked, extract::Limits::default())?;
         let _ = std::fs::remove_file(&tarball);
-        let verified = verify::verify(&unpacked, cfg.arch).await?;
+        if self.stop.requested() {
+            return Err(Error::Stopped { rolled_back: false });
+        }
+        let verified = tokio::select! {
+            r = verify::verify(&unpacked, cfg.arch) => r?,
+            () = self.stop.wait() => return Err(Error::Stopped { rolled_back: false }),
+        };
         if !verified.ignored.is_empty() {
             tracing::warn!(
                 "the tarball's bin/ also holds {}: not containerd binaries, not installed",
@@ -108,6 +119,7 @@ impl Agent<'_> {
     ) -> Result<Outcome, Error> {
         let plan = self.plan(cfg, fetched, verified, previous.as_ref())?;
         self.check_space(&plan)?;
+        self.check_service().await?;
         if self.stop.requested() {
             return Err(Error::Stopped { rolled_back: false });
         }
@@ -286,6 +298,13 @@ impl Agent<'_> {
                 need.push((self.at(&f.path), size(&self.at(o)), format!("/{}", f.path)));
             }
         }
+        space::check_writable(&need).map_err(|e| {
+            let fix = match plan.target.mode {
+                Mode::InPlace => "in-place mode replaces the distribution's binaries: use side mode (the default, which writes under /opt/confidential-containers), or make that filesystem writable",
+                Mode::Side => "make that filesystem writable on the host (side mode writes under /opt/confidential-containers and /etc/systemd/system)",
+            };
+            refused(e.to_string(), fix)
+        })?;
         space::check(&need)?;
         Ok(())
     }

@@ -312,6 +312,16 @@ impl Agent<'_> {
         }
     }
 
+    /// systemd can be asked (before the first host change).
+    async fn check_service(&self) -> Result<(), Error> {
+        self.service.reachable().await.map_err(|why| {
+            refused(
+                format!("cannot reach the host's systemd: {why}"),
+                "nothing was changed; run the agent as its DaemonSet does (hostPID, privileged, the cococtl image) on a systemd host",
+            )
+        })
+    }
+
     async fn restart_and_gate(&self, expect: &Expect) -> Result<String, String> {
         self.service.daemon_reload().await?;
         self.service.restart(layout::UNIT).await?;

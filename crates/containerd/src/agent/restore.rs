@@ -39,7 +39,20 @@ impl Agent<'_> {
                 need.push((self.at(&f.path), len, format!("/{}", f.path)));
             }
         }
+        // Removing a file cococtl created needs a writable filesystem too.
+        let touched: Vec<_> = cur
+            .files
+            .iter()
+            .map(|f| (self.at(&f.path), 0, format!("/{}", f.path)))
+            .collect();
+        space::check_writable(&touched).map_err(|e| {
+            refused(
+                e.to_string(),
+                "make that filesystem writable on the host, then restore again",
+            )
+        })?;
         space::check(&need)?;
+        self.check_service().await?;
         if self.stop.requested() {
             return Err(Error::Stopped { rolled_back: false });
         }
