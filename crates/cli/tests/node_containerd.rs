@@ -1025,3 +1025,59 @@ fn a_full_disk_while_unpacking_is_reported_as_such_and_staging_is_removed() {
     assert_refused_with(&h, &out, "no space left on the filesystem holding", 1);
     assert!(!stderr(&out).contains("corrupt"), "{}", stderr(&out));
 }
+
+/// `VmRSS` (KiB) and the context switches (voluntary + involuntary) of a process.
+fn rss_and_switches(pid: u32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("VmRSS:"),
+        field("voluntary_ctxt_switches:") + field("nonvoluntary_ctxt_switches:"),
+    )
+}
+
+/// The agent after it installed: waiting for SIGTERM must cost nothing. Figures (this is
+/// the test build with debug info; `scripts/bench-agents` measures the release build) are
+/// printed; the assertion is that it does not wake up while idle.
+#[test]
+fn an_idle_agent_does_not_wake_up_and_says_how_long_the_node_had_no_cri() {
+    let h = Host::new();
+    let srv = Server::start(&tarballs());
+    let api = Api::start(None);
+    let mut pod = agent_pod(&h, &api, &srv.url("files", V17), &sha(V17));
+    wait_for_label(&api, "ready");
+    // Let the last report's connection settle.
+    std::thread::sleep(Duration::from_secs(2));
+    let (rss0, sw0) = rss_and_switches(pod.id());
+    std::thread::sleep(Duration::from_secs(5));
+    let (rss1, sw1) = rss_and_switches(pod.id());
+    eprintln!(
+        "idle agent (test build): VmRSS {} KiB then {} KiB; {} context switch(es) in 5 s",
+        rss0,
+        rss1,
+        sw1 - sw0
+    );
+    assert!(sw1 - sw0 <= 2, "the idle agent woke up {} times", sw1 - sw0);
+    let out = sigterm(&mut pod);
+    let err = stderr(&out);
+    let window = err
+        .lines()
+        .find(|l| l.contains("answered its health gate"))
+        .unwrap_or_else(|| panic!("no restart window logged: {err}"));
+    eprintln!("{window}");
+    let ms: u64 = window
+        .split(" ms after")
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("unparsable: {window}"));
+    // kubelet's node grace: the window must be well under it (not a timing assertion on
+    // this machine's speed: a window near 40 s would mean the gate waited on a timeout).
+    assert!(ms < 40_000, "{window}");
+}

@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod peerpods;
 pub mod preflight;
 pub mod probe_hint;
+pub mod rbac_rules;
 pub mod readiness;
 pub mod release;
 pub mod snapshot;

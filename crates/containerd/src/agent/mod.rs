@@ -324,8 +324,11 @@ impl Agent<'_> {
 
     async fn restart_and_gate(&self, expect: &Expect) -> Result<String, String> {
         self.service.daemon_reload().await?;
+        // From here the node has no CRI until the gate passes: kubelet marks a node
+        // NotReady after its 40 s grace, so this window is logged for the operator.
+        let restarting = std::time::Instant::now();
         self.service.restart(layout::UNIT).await?;
-        health::gate(
+        let v = health::gate(
             self.service,
             self.query,
             &self.host_root,
@@ -333,7 +336,12 @@ impl Agent<'_> {
             self.health_timeout,
             &self.stop,
         )
-        .await
+        .await?;
+        tracing::info!(
+            "containerd {v} answered its health gate {} ms after the restart began",
+            restarting.elapsed().as_millis()
+        );
+        Ok(v)
     }
 
     async fn already_healthy(&self, cur: &Installed) -> bool {
