@@ -6,6 +6,7 @@
 mod basics;
 mod cvm;
 mod gpu;
+mod host_signs;
 mod iommu;
 mod k8s;
 mod se;
