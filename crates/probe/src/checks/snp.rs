@@ -695,12 +695,21 @@ fn log_shows(ctx: &Ctx, pick: fn(&Facts) -> bool) -> bool {
         .is_some_and(pick)
 }
 
+/// KVM's own verdict: `sev_snp=Y` (6.11+ writes back what it enabled), the SNP VM type,
+/// or this boot's `kvm_amd: SEV-SNP enabled`. KVM enables SNP only after it found SNP in the CPU, the RMP
+/// set up and the IOMMU enabling SNP, so it settles those parts too.
+fn kvm_enabled_snp(c: &Ctx) -> bool {
+    passed(c, CheckId::SnpKvmParams)
+        || passed(c, CheckId::SnpKvmVmtype)
+        || log_shows(c, |f| matches!(f, Facts::SnpLog { kvm_snp: true, .. }))
+}
+
 /// The parts an SEV-SNP host needs positively observed.
 const PARTS: &[Part] = &[
     Part {
         what: "a CPU with SEV-SNP (snp.cpuid)",
         checks: &[CheckId::SnpCpuid],
-        proven: |c| passed(c, CheckId::SnpCpuid),
+        proven: |c| passed(c, CheckId::SnpCpuid) || kvm_enabled_snp(c),
     },
     Part {
         what: "SEV-SNP enabled by the BIOS (snp.bios.cpuinfo, snp.bios.msr or the kernel log's RMP line)",
@@ -709,6 +718,7 @@ const PARTS: &[Part] = &[
             passed(c, CheckId::SnpBiosCpuinfo)
                 || passed(c, CheckId::SnpBiosMsr)
                 || log_shows(c, |f| matches!(f, Facts::SnpLog { rmp_reserved: true, .. }))
+                || kvm_enabled_snp(c)
         },
     },
     Part {
@@ -717,6 +727,7 @@ const PARTS: &[Part] = &[
         proven: |c| {
             passed(c, CheckId::SnpIommu)
                 || log_shows(c, |f| matches!(f, Facts::SnpLog { iommu_snp: true, .. }))
+                || kvm_enabled_snp(c)
         },
     },
     Part {

@@ -1,0 +1,107 @@
+//! Aggregates use the evidence that settles them (`docs/probe-checks.md#snp-ready`,
+//! `#tdx-ready`, `#se-ready`): KVM's own SNP verdict, and "no nested TEE" on a node that
+//! is itself a confidential guest.
+
+mod common;
+
+use cococtl_probe::check::{BlockKind, Outcome, Status};
+use cococtl_probe::id::CheckId;
+use cococtl_probe::report::Report;
+use common::*;
+
+fn outcome(r: &Report, id: CheckId) -> &Outcome {
+    &r.get(id).unwrap_or_else(|| panic!("no check {id}")).outcome
+}
+
+/// An SNP host on which neither the CPU's SNP bit nor the IOMMU's SNP support could be
+/// observed directly (CPUID filtered, no `amd-iommu/features`).
+fn cpu_and_iommu_unobserved() -> Fixture {
+    snp_host(1, "AMD EPYC 7763")
+        .cpuid_unavailable(0x8000_001F, "not_observable")
+        .rm("sys/class/iommu/ivhd0/amd-iommu/features")
+}
+
+#[test]
+fn without_kvms_verdict_the_unobserved_parts_keep_snp_ready_unknown() {
+    let mut f = cpu_and_iommu_unobserved()
+        .denied("sys/module/kvm_amd/parameters/sev_snp")
+        .vm_types_unknown()
+        .kmsg(&["SEV-SNP: RMP table physical range [0x1 - 0x2]"], true);
+    f.hw.snp_status = Some(marker("denied"));
+    let r = f.probe();
+    assert_eq!(outcome(&r, CheckId::SnpReady).status, Status::Unknown);
+}
+
+#[test]
+fn kvm_amd_sev_snp_y_settles_the_cpu_and_iommu_parts() {
+    let r = cpu_and_iommu_unobserved().kmsg(&[], true).probe();
+    assert_ne!(outcome(&r, CheckId::SnpCpuid).status, Status::Pass);
+    assert_ne!(outcome(&r, CheckId::SnpIommu).status, Status::Pass);
+    let o = outcome(&r, CheckId::SnpReady);
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    assert_eq!(r.recommendation.shims[0].shim, "qemu-snp");
+}
+
+#[test]
+fn the_kvm_amd_snp_enabled_line_settles_them_without_the_parameter() {
+    for line in [
+        "kvm_amd: SEV-SNP enabled (ASIDs 1 - 99)",
+        "SEV-ES and SEV-SNP supported: 509 ASIDs",
+    ] {
+        let r = cpu_and_iommu_unobserved()
+            .denied("sys/module/kvm_amd/parameters/sev_snp")
+            .vm_types_unknown()
+            .kmsg(&[line], false)
+            .probe();
+        let o = outcome(&r, CheckId::SnpReady);
+        assert_eq!(o.status, Status::Pass, "{line}: {}", o.message);
+    }
+}
+
+#[test]
+fn a_failed_iommu_check_still_blocks_whatever_kvm_said() {
+    let r = snp_host(1, "AMD EPYC 7763")
+        .file("proc/cmdline", "ro iommu=pt")
+        .probe();
+    assert_eq!(outcome(&r, CheckId::SnpReady).status, Status::Fail);
+}
+
+fn is_no_because_guest(r: &Report, id: CheckId) {
+    let o = outcome(r, id);
+    assert_eq!(o.status, Status::Fail, "{id}: {}", o.message);
+    assert!(
+        o.blocked_by
+            .iter()
+            .any(|b| b.check == CheckId::CvmSummary && b.kind == BlockKind::Failed),
+        "{id}: {:?}",
+        o.blocked_by
+    );
+}
+
+#[test]
+fn a_confidential_guests_host_readiness_is_no_whatever_is_unobserved() {
+    // A TD whose TDX host inputs are mostly not observable.
+    let r = tdx_host()
+        .cpuid(1, [0, 0, 1 << 31, 0])
+        .file("proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu hypervisor tdx_guest lahf_lm\n")
+        .denied("sys/module/kvm_intel/parameters/tdx")
+        .vm_types_unknown()
+        .kmsg(&["tdx: Guest detected"], false)
+        .probe();
+    is_no_because_guest(&r, CheckId::TdxReady);
+    // An SNP guest.
+    let mut f = snp_host(1, "AMD EPYC 7763")
+        .cpuid(1, [0, 0, 1 << 31, 0])
+        .dir("sys/devices/platform/sev-guest")
+        .denied("sys/module/kvm_amd/parameters/sev_snp")
+        .vm_types_unknown();
+    f.hw.kmsg = Some(marker("denied"));
+    f.hw.snp_status = Some(marker("denied"));
+    is_no_because_guest(&f.probe(), CheckId::SnpReady);
+    // An SE guest.
+    let r = se_host()
+        .file("sys/firmware/uv/prot_virt_guest", "1")
+        .denied("sys/firmware/uv/prot_virt_host")
+        .probe();
+    is_no_because_guest(&r, CheckId::SeReady);
+}
