@@ -77,6 +77,21 @@ pub enum Status {
     Unknown,
 }
 
+impl Status {
+    /// The status from its one-letter code in a published summary (`p`, `w`, `f`, `s`,
+    /// `u`; `docs/probe-checks.md#published`).
+    pub fn from_code(c: char) -> Option<Status> {
+        match c {
+            'p' => Some(Status::Pass),
+            'w' => Some(Status::Warn),
+            'f' => Some(Status::Fail),
+            's' => Some(Status::Skip),
+            'u' => Some(Status::Unknown),
+            _ => None,
+        }
+    }
+}
+
 /// Where a check read and what it found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
