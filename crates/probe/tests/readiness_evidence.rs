@@ -105,3 +105,59 @@ fn a_confidential_guests_host_readiness_is_no_whatever_is_unobserved() {
         .probe();
     is_no_because_guest(&r, CheckId::SeReady);
 }
+
+fn amd(family: u32, model: u32, name: &str) -> Fixture {
+    snp_host(model, name)
+        .file(
+            "proc/cpuinfo",
+            &format!("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: {family}\nmodel\t\t: {model}\nmodel name\t: {name}\nflags\t\t: fpu vme svm sme sev sev_es sev_snp\n"),
+        )
+        .cpuid_unavailable(0x8000_001F, "not_observable")
+}
+
+#[test]
+fn snp_cpu_gives_a_definite_no_for_generations_without_snp_whatever_cpuid_shows() {
+    for (family, model, name) in [
+        (23, 0x01, "AMD EPYC 7601 32-Core Processor"),
+        (23, 0x31, "AMD EPYC 7702 64-Core Processor"),
+        (25, 0x21, "AMD Ryzen 9 5950X 16-Core Processor"),
+    ] {
+        let r = amd(family, model, name).probe();
+        let o = outcome(&r, CheckId::SnpCpu);
+        assert_eq!(o.status, Status::Fail, "{name}: {}", o.message);
+        assert!(
+            o.evidence.iter().any(|e| e.value.contains(name)),
+            "{name}: {:?}",
+            o.evidence
+        );
+        assert_eq!(
+            outcome(&r, CheckId::SnpReady).status,
+            Status::Fail,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn snp_cpu_names_the_generation_and_settles_the_cpu_part() {
+    for (family, model, name, gen) in [
+        (25, 0x01, "AMD EPYC 7763 64-Core Processor", "Milan"),
+        (25, 0x11, "AMD EPYC 9654 96-Core Processor", "Genoa"),
+        (26, 0x02, "AMD EPYC 9755 128-Core Processor", "Turin"),
+    ] {
+        let r = amd(family, model, name)
+            .denied("sys/module/kvm_amd/parameters/sev_snp")
+            .vm_types_unknown()
+            .kmsg(&["SEV-SNP: RMP table physical range [0x1 - 0x2]"], true)
+            .probe();
+        let o = outcome(&r, CheckId::SnpCpu);
+        assert_eq!(o.status, Status::Pass, "{name}: {}", o.message);
+        assert!(o.message.contains(gen), "{name}: {}", o.message);
+        let ready = outcome(&r, CheckId::SnpReady);
+        assert!(
+            !ready.message.contains("a CPU with SEV-SNP"),
+            "{name}: {}",
+            ready.message
+        );
+    }
+}

@@ -33,6 +33,7 @@ fn with_identity(mut v: Vec<Input>) -> Vec<Input> {
 /// The SEV-SNP checks, in evaluation order.
 pub fn checks() -> Vec<Check> {
     vec![
+        Check::new(CheckId::SnpCpu, identity(), snp_cpu),
         Check::new(
             CheckId::SnpCpuid,
             with_identity(vec![
@@ -99,6 +100,69 @@ pub fn checks() -> Vec<Check> {
         ),
         Check::new(CheckId::SnpReady, identity(), snp_ready),
     ]
+}
+
+/// The AMD server generation of `family`/`model`, and whether its CPUs have SEV-SNP.
+fn generation(family: u32, model: u32) -> Option<(&'static str, bool)> {
+    Some(match (family, model) {
+        (0x17, 0x00..=0x0f) => ("Naples (EPYC 7001, Zen 1): SEV only", false),
+        (0x17, 0x30..=0x3f) => ("Rome (EPYC 7002, Zen 2): SEV and SEV-ES only", false),
+        (0x17, _) => ("Zen/Zen 2 (family 17h): no SEV-SNP", false),
+        (0x19, 0x00..=0x0f) => ("Milan (EPYC 7003, Zen 3)", true),
+        (0x19, 0x10..=0x1f) => ("Genoa (EPYC 9004, Zen 4)", true),
+        (0x19, 0xa0..=0xaf) => ("Bergamo/Siena (EPYC 97x4/8004, Zen 4c)", true),
+        (0x1a, 0x00..=0x1f) => ("Turin (EPYC 9005, Zen 5)", true),
+        _ => return None,
+    })
+}
+
+/// `snp.cpu`: see `docs/probe-checks.md#snp-cpu`.
+fn snp_cpu(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let c = super::cpu(ctx);
+    let name = c.model_name.clone().unwrap_or_default();
+    let ev = vec![Evidence {
+        source: format!("/{} cpu family, model, model name", super::CPUINFO),
+        value: format!(
+            "family {} model {}: {name}",
+            c.family.map_or("?".into(), |f| format!("{f:#x}")),
+            c.model.map_or("?".into(), |m| format!("{m:#x}"))
+        ),
+    }];
+    let (Some(family), Some(model)) = (c.family, c.model) else {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            "the CPU family and model are not observable",
+        )
+        .with(ev);
+    };
+    if name.contains("Ryzen") || name.contains("Threadripper") || name.contains("Athlon") {
+        return Outcome::fail(format!(
+            "{name} is a client CPU: SEV-SNP is offered by AMD EPYC only"
+        ))
+        .fix("run SEV-SNP guests on AMD EPYC 7003 (Milan) or newer")
+        .with(ev);
+    }
+    match generation(family, model) {
+        Some((g, false)) => Outcome::fail(format!("{g}: this CPU generation has no SEV-SNP"))
+            .fix("SEV-SNP needs AMD EPYC 7003 (Milan) or newer; on this host only the non-confidential shims fit")
+            .with(ev),
+        Some((g, true)) if name.contains("EPYC") => {
+            Outcome::pass(format!("{g}: a generation with SEV-SNP")).with(ev)
+        }
+        Some((g, true)) => Outcome::skip(
+            SkipReason::NotObservable,
+            format!("{g} family/model, but the model name does not say EPYC"),
+        )
+        .with(ev),
+        None => Outcome::skip(
+            SkipReason::NotObservable,
+            format!("family {family:#x} model {model:#x} is not a known EPYC generation"),
+        )
+        .with(ev),
+    }
 }
 
 /// `snp.cpuid`: see `docs/probe-checks.md#snp-cpuid`.
@@ -707,9 +771,11 @@ fn kvm_enabled_snp(c: &Ctx) -> bool {
 /// The parts an SEV-SNP host needs positively observed.
 const PARTS: &[Part] = &[
     Part {
-        what: "a CPU with SEV-SNP (snp.cpuid)",
-        checks: &[CheckId::SnpCpuid],
-        proven: |c| passed(c, CheckId::SnpCpuid) || kvm_enabled_snp(c),
+        what: "a CPU with SEV-SNP (snp.cpuid, snp.cpu)",
+        checks: &[CheckId::SnpCpuid, CheckId::SnpCpu],
+        proven: |c| {
+            passed(c, CheckId::SnpCpuid) || passed(c, CheckId::SnpCpu) || kvm_enabled_snp(c)
+        },
     },
     Part {
         what: "SEV-SNP enabled by the BIOS (snp.bios.cpuinfo, snp.bios.msr or the kernel log's RMP line)",
