@@ -161,3 +161,67 @@ fn snp_cpu_names_the_generation_and_settles_the_cpu_part() {
         );
     }
 }
+
+/// An SNP host without `amd-iommu/features` in sysfs, whose SNP parts other than the
+/// IOMMU's are settled without KVM's verdict.
+fn iommu_from_the_log(lines: &[&str]) -> Report {
+    snp_host(1, "AMD EPYC 7763")
+        .rm("sys/class/iommu/ivhd0/amd-iommu/features")
+        .denied("sys/module/kvm_amd/parameters/sev_snp")
+        .vm_types_unknown()
+        .kmsg(lines, false)
+        .probe()
+}
+
+#[test]
+fn the_logs_ivhd_efr_gives_snpsup_when_sysfs_does_not() {
+    let r = iommu_from_the_log(&["AMD-Vi: Using global IVHD EFR:0x841f77e022094ace, EFR2:0x0"]);
+    let o = outcome(&r, CheckId::SnpIommu);
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    assert!(o.evidence.iter().any(|e| e.value.contains("IVHD EFR")));
+    let r = iommu_from_the_log(&["AMD-Vi: Using global IVHD EFR:0x246577efa2254afa, EFR2:0x0"]);
+    let o = outcome(&r, CheckId::SnpIommu);
+    assert_eq!(o.status, Status::Fail, "{}", o.message);
+    assert!(o.message.contains("SNPSup"), "{}", o.message);
+}
+
+#[test]
+fn the_logs_snp_feature_lines_count_for_snp_iommu() {
+    for line in [
+        "AMD-Vi: SNP enabled",
+        "AMD-Vi: Extended features (0x841f77e022094ace, 0x0): PPR X2APIC NX GT IA GA PC GA_vAPIC SNP",
+    ] {
+        let o = outcome(&iommu_from_the_log(&[line]), CheckId::SnpIommu).clone();
+        assert_eq!(o.status, Status::Pass, "{line}: {}", o.message);
+    }
+    let r = iommu_from_the_log(&[
+        "AMD-Vi: Extended features (0x246577efa2254afa, 0x0): PPR X2APIC NX GT IA GA PC GA_vAPIC",
+    ]);
+    assert_ne!(outcome(&r, CheckId::SnpIommu).status, Status::Pass);
+}
+
+#[test]
+fn a_platform_status_that_fails_as_root_on_6_11_plus_means_snp_is_not_initialised() {
+    let mut f = snp_host(1, "AMD EPYC 7763");
+    f.hw.snp_status = Some(marker("error"));
+    let r = f.probe();
+    let o = outcome(&r, CheckId::SnpFwStatus);
+    assert_eq!(o.status, Status::Fail, "{}", o.message);
+    assert!(o.message.contains("not initialised"), "{}", o.message);
+    // Older kernels, or without root, the failure tells nothing.
+    let mut f = snp_host(1, "AMD EPYC 7763").file("proc/sys/kernel/osrelease", "6.8.0-snp");
+    f.hw.snp_status = Some(marker("error"));
+    assert_eq!(
+        outcome(&f.probe(), CheckId::SnpFwStatus).status,
+        Status::Skip
+    );
+    let mut f = snp_host(1, "AMD EPYC 7763").file(
+        "proc/self/status",
+        "Name:\tcococtl\nUid:\t1000\t1000\t1000\t1000",
+    );
+    f.hw.snp_status = Some(marker("error"));
+    assert_eq!(
+        outcome(&f.probe(), CheckId::SnpFwStatus).status,
+        Status::Skip
+    );
+}

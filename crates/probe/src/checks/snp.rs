@@ -21,6 +21,7 @@ const MIN_API: (u8, u8) = (1, 51);
 /// Per-IOMMU extended feature register (EFR[:EFR2]) in hex; bit 63 of EFR is SNPSup.
 const IOMMU_FEATURES: &str = "amd-iommu/features";
 const IOMMU_CLASS: &str = "sys/class/iommu";
+const OSRELEASE: &str = "proc/sys/kernel/osrelease";
 
 const BIOS_FIX: &str = "BIOS: enable SMEE (Secure Memory Encryption), SEV-SNP support, SNP Memory Coverage and the IOMMU; then reboot";
 const IOMMU_FIX: &str = "remove iommu=pt / iommu.passthrough / amd_iommu=off|pgtbl_v2 from the kernel command line (do not add amd_iommu=on); keep the IOMMU enabled in BIOS; then reboot";
@@ -89,7 +90,11 @@ pub fn checks() -> Vec<Check> {
         ),
         Check::new(
             CheckId::SnpFwStatus,
-            with_identity(vec![Input::SnpStatus, Input::SevStatus]),
+            with_identity(vec![
+                Input::SnpStatus,
+                Input::SevStatus,
+                Input::file(OSRELEASE),
+            ]),
             snp_fw_status,
         ),
         Check::new(CheckId::SnpKmsg, with_identity(vec![Input::Kmsg]), snp_kmsg),
@@ -301,6 +306,29 @@ fn iommu_log_negative(lines: &[String]) -> Option<&str> {
     })
 }
 
+/// `AMD-Vi: Using global IVHD EFR:0x…, EFR2:0x…` → SNPSup (EFR bit 63).
+fn log_efr(line: &str) -> Option<bool> {
+    if !line.contains("AMD-Vi") {
+        return None;
+    }
+    let hex = line.split("EFR:0x").nth(1)?;
+    let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&hex, 16)
+        .ok()
+        .map(|v| v & (1 << 63) != 0)
+}
+
+/// `AMD-Vi: SNP enabled`, or the `Extended features (…):` list naming `SNP`.
+fn iommu_log_snp_enabled(lines: &[String]) -> Option<&str> {
+    lines.iter().map(String::as_str).find(|l| {
+        l.contains("AMD-Vi")
+            && ((l.contains("SNP enabled") && !l.contains("not"))
+                || (l.contains("Extended features")
+                    && l.rsplit_once("):")
+                        .is_some_and(|(_, f)| f.split_whitespace().any(|t| t == "SNP"))))
+    })
+}
+
 /// `snp.iommu`: see `docs/probe-checks.md#snp-iommu`.
 fn snp_iommu(ctx: &Ctx) -> Outcome {
     if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
@@ -376,12 +404,31 @@ fn snp_iommu(ctx: &Ctx) -> Outcome {
             });
             bad.push(format!("kernel: {l}"));
         }
-        if let Some(l) = kmsg::find(&k.lines, &["IOMMU SNP support enabled"]) {
+        if let Some(l) = kmsg::find(&k.lines, &["IOMMU SNP support enabled"])
+            .or_else(|| iommu_log_snp_enabled(&k.lines))
+        {
             ev.push(Evidence {
                 source: "kernel log".into(),
                 value: l.to_string(),
             });
             log_positive = true;
+        }
+        // Without sysfs, the boot's EFR line gives the same register.
+        if sup.is_empty() {
+            if let Some((l, efr_sup)) = k.lines.iter().find_map(|l| log_efr(l).map(|v| (l, v))) {
+                ev.push(Evidence {
+                    source: "kernel log".into(),
+                    value: l.to_string(),
+                });
+                if efr_sup {
+                    log_positive = true;
+                } else {
+                    bad.push(
+                        "the IOMMU lacks SNP support (IVHD EFR bit 63 SNPSup clear: board firmware)"
+                            .into(),
+                    );
+                }
+            }
         }
     }
     if !bad.is_empty() {
@@ -511,6 +558,25 @@ fn snp_fw_status(ctx: &Ctx) -> Outcome {
                     .fix("update the SEV firmware (BIOS update or /lib/firmware/amd/amd_sev_fam*h_model*h.sbin) and reload ccp")
                     .with(ev)
                     .with(vec![ctx.ev(&Input::SevStatus)]);
+                }
+            }
+            // From 6.11 the ccp driver answers SNP_PLATFORM_STATUS to root whenever SNP
+            // is initialised, so a failure there is the firmware's "not initialised", not
+            // an unreadable input.
+            let kernel = ctx
+                .view
+                .file(OSRELEASE)
+                .text()
+                .and_then(crate::parse::kernel_version);
+            if let (Reading::Error { detail }, Some(k)) = (other, kernel) {
+                if k >= (6, 11) && super::passed(ctx, CheckId::HostPrivilege) {
+                    return Outcome::fail(format!(
+                        "SNP_PLATFORM_STATUS failed as root on kernel {}.{} ({detail}): SNP is not initialised",
+                        k.0, k.1
+                    ))
+                    .fix("check snp.kmsg for why SNP_INIT did not run or failed (BIOS SNP settings, firmware, IOMMU); update the SEV firmware and reload ccp")
+                    .with(ev)
+                    .with(vec![ctx.ev_file(OSRELEASE)]);
                 }
             }
             return ctx.unreadable(other, "SNP_PLATFORM_STATUS").with(ev);
