@@ -225,3 +225,43 @@ fn a_platform_status_that_fails_as_root_on_6_11_plus_means_snp_is_not_initialise
         Status::Skip
     );
 }
+
+#[test]
+fn snp_capacity_comes_from_cpuid_when_neither_cgroup_nor_log_tells() {
+    // EDX 100: ASIDs 1-99 are the SEV-ES/SNP space.
+    let r = snp_host(1, "AMD EPYC 7763")
+        .rm("sys/fs/cgroup/misc.capacity")
+        .kmsg(&[], false)
+        .probe();
+    let o = outcome(&r, CheckId::SnpCapacity);
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    assert!(
+        o.message.starts_with("99 ") && o.message.contains("CPUID"),
+        "{}",
+        o.message
+    );
+    // EDX 0 with kvm_amd's SEV count: the rest of ECX (509) is SEV-ES.
+    let r = snp_host(1, "AMD EPYC 7763")
+        .rm("sys/fs/cgroup/misc.capacity")
+        .cpuid(0x8000_001F, [0x0001_781b, 0x0000_4173, 509, 0])
+        .kmsg(&["kvm_amd: SEV supported: 410 ASIDs"], false)
+        .probe();
+    let o = outcome(&r, CheckId::SnpCapacity);
+    assert!(o.message.starts_with("99 "), "{}", o.message);
+}
+
+#[test]
+fn snp_capacity_does_not_promise_snp_guests_when_kvm_withdrew_snp() {
+    let r = snp_host(1, "AMD EPYC 7763")
+        .rm("sys/fs/cgroup/misc.capacity")
+        .file("sys/module/kvm_amd/parameters/sev_snp", "N")
+        .kmsg(&["kvm_amd: SEV-ES enabled (ASIDs 1 - 99)"], true)
+        .probe();
+    let o = outcome(&r, CheckId::SnpCapacity);
+    assert_eq!(o.status, Status::Warn, "{}", o.message);
+    assert!(
+        !o.message.contains("SEV-SNP guests at most"),
+        "{}",
+        o.message
+    );
+}

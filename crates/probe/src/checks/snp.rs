@@ -100,7 +100,11 @@ pub fn checks() -> Vec<Check> {
         Check::new(CheckId::SnpKmsg, with_identity(vec![Input::Kmsg]), snp_kmsg),
         Check::new(
             CheckId::SnpCapacity,
-            with_identity(vec![Input::file(MISC_CAPACITY), Input::Kmsg]),
+            with_identity(vec![
+                Input::file(MISC_CAPACITY),
+                Input::Kmsg,
+                Input::cpuid(0x8000_001F, 0),
+            ]),
             snp_capacity,
         ),
         Check::new(CheckId::SnpReady, identity(), snp_ready),
@@ -805,14 +809,51 @@ fn snp_capacity(ctx: &Ctx) -> Outcome {
             }
             a.count.map(u64::from)
         });
-    match cap.or(from_log) {
-        Some(0) => Outcome::warn("0 ASIDs for SEV-ES/SNP guests")
+    // CPUID 0x8000001F: ECX the encrypted guests in all, EDX the lowest SEV-only ASID
+    // (ASIDs 1 … EDX-1 are the SEV-ES/SNP space); with kvm_amd's `SEV supported: N` line
+    // the SEV-ES space is ECX - N.
+    let leaf = match ctx.view.get(&Input::cpuid(0x8000_001F, 0)) {
+        Reading::Cpuid { ecx, edx, .. } if *ecx > 0 => Some((*ecx, *edx)),
+        _ => None,
+    };
+    let sev_only = lines
+        .iter()
+        .find(|(a, _)| a.kind == AsidKind::Sev)
+        .and_then(|(a, _)| a.count);
+    let from_cpuid = leaf.map(|(ecx, edx)| match (edx, sev_only) {
+        (0, Some(n)) => u64::from(ecx.saturating_sub(n)),
+        (min, _) => u64::from(min.saturating_sub(1)),
+    });
+    let source = if cap.is_some() {
+        "misc.capacity"
+    } else if from_log.is_some() {
+        "the kernel log"
+    } else {
+        "CPUID 0x8000001F"
+    };
+    if from_log.is_none() && cap.is_none() && leaf.is_some() {
+        ev.push(ctx.ev(&Input::cpuid(0x8000_001F, 0)));
+    }
+    // SNP guests use the SEV-ES space only while KVM has SNP on: a withdrawn SNP leaves
+    // SEV-ES ASIDs, not SNP guests.
+    let snp_off = ctx
+        .earlier(CheckId::SnpKvmParams)
+        .is_some_and(|o| o.status == crate::check::Status::Fail);
+    match cap.or(from_log).or(from_cpuid) {
+        Some(0) => Outcome::warn(format!("0 ASIDs for SEV-ES/SNP guests ({source})"))
             .fix("BIOS: raise the SEV-ES ASID Space Limit")
             .with(ev),
-        Some(n) => Outcome::pass(format!("{n} concurrent SEV-SNP guests at most")).with(ev),
+        Some(n) if snp_off => Outcome::warn(format!(
+            "{n} SEV-ES ASIDs ({source}), but kvm_amd has SEV-SNP off (snp.kvm.params): no SNP guests can start"
+        ))
+        .fix("see snp.kvm.params and snp.kmsg")
+        .with(ev),
+        Some(n) => {
+            Outcome::pass(format!("{n} concurrent SEV-SNP guests at most ({source})")).with(ev)
+        }
         None => Outcome::skip(
             SkipReason::NotObservable,
-            "neither misc.capacity nor the kernel log gives the SEV-ES/SNP ASID count",
+            "neither misc.capacity, the kernel log nor CPUID 0x8000001F gives the SEV-ES/SNP ASID count",
         )
         .with(ev),
     }
