@@ -164,6 +164,11 @@ pub enum Facts {
         /// PCI functions that could not be identified (they may be GPUs too).
         unidentified: u32,
     },
+    /// `gpu.cc_capable`: whether every GPU's family has confidential computing.
+    GpuCcCapable {
+        /// `Some(false)` when some GPU is of a family known to lack it.
+        capable: Option<bool>,
+    },
     /// `gpu.cc_mode`: the GPU operator's view of the GPUs' confidential-computing mode.
     GpuCc {
         /// `nvidia.com/cc.ready.state`: `Some(true)` when the GPUs are in CC mode.

@@ -169,6 +169,12 @@ fn gpu_tee(r: &Results) -> bool {
         && ok(r, CheckId::GpuVfioCdev)
         && gpu_cc(r) == Some(true)
         && !failed(r, CheckId::GpuCcCapable)
+        && !matches!(
+            r.get(&CheckId::GpuCcCapable).and_then(|o| o.facts.as_ref()),
+            Some(Facts::GpuCcCapable {
+                capable: Some(false)
+            })
+        )
         && !failed(r, CheckId::K8sPodresources)
 }
 

@@ -70,3 +70,53 @@ fn a_readable_physfn_link_is_still_a_virtual_function() {
         Status::Pass
     );
 }
+
+#[test]
+fn pre_hopper_gpus_are_not_capable_as_a_warning_and_keep_the_cc_gpu_shims_off() {
+    for (device, family) in [
+        ("0x1db4", "Volta"),
+        ("0x20b5", "Ampere"),
+        ("0x2236", "Ampere"),
+    ] {
+        let r = cc_gpu_node(with_gpu(
+            snp_host(0x11, "AMD EPYC 9654"),
+            BDF,
+            12,
+            Some("vfio-pci"),
+        ))
+        .file(&format!("sys/bus/pci/devices/{BDF}/device"), device)
+        .probe();
+        let o = &r.get(CheckId::GpuCcCapable).unwrap().outcome;
+        assert_eq!(o.status, Status::Warn, "{device}: {}", o.message);
+        assert!(o.message.contains(family), "{device}: {}", o.message);
+        assert!(
+            !r.recommendation
+                .blocking
+                .iter()
+                .any(|b| b.starts_with("gpu.cc_capable")),
+            "{device}: not a failure"
+        );
+        assert!(
+            r.shims
+                .iter()
+                .all(|s| !(s.shim == "qemu-nvidia-gpu-snp" && s.ready)),
+            "{device}"
+        );
+    }
+}
+
+#[test]
+fn se_cmdline_unreadable_with_prot_virt_host_1_is_not_a_missing_prot_virt() {
+    let r = se_host().denied("proc/cmdline").probe();
+    let o = &r.get(CheckId::SeCmdline).unwrap().outcome;
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    assert!(!o.message.contains("no prot_virt=1"), "{}", o.message);
+    let r = se_host()
+        .denied("proc/cmdline")
+        .file("sys/firmware/uv/prot_virt_host", "0")
+        .probe();
+    assert_eq!(
+        r.get(CheckId::SeCmdline).unwrap().outcome.status,
+        Status::Skip
+    );
+}

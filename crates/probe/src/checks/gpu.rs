@@ -261,6 +261,16 @@ fn cc_capable(device: u32) -> Option<bool> {
     }
 }
 
+/// The family name of a device id without confidential computing.
+fn family(device: u32) -> &'static str {
+    match device >> 8 {
+        0x1d => "Volta",
+        0x1e | 0x1f => "Turing",
+        0x26..=0x28 => "Ada",
+        _ => "Ampere",
+    }
+}
+
 /// The GPU checks, in evaluation order.
 pub fn checks() -> Vec<Check> {
     vec![
@@ -332,13 +342,21 @@ fn gpu_cc_capable(ctx: &Ctx) -> Outcome {
     };
     let (no, unknown) = (by(Some(false)), by(None));
     let unreadable: Vec<Pci> = gs.iter().filter(|g| g.device.is_none()).cloned().collect();
+    // Not capable is a fact about the model, not a fault: these GPUs still fit plain
+    // passthrough, so it warns and the facts keep the confidential GPU shims off.
     if !no.is_empty() {
-        return Outcome::fail(format!(
-            "{} GPU(s) of a family without confidential computing (only Hopper and Blackwell have it): the -snp/-tdx GPU shims cannot use them",
-            no.len()
+        let families: Vec<String> = no
+            .iter()
+            .filter_map(|g| g.device.map(|d| format!("{d:04x} {}", family(d))))
+            .collect();
+        return Outcome::warn(format!(
+            "not capable: {} GPU(s) of a family without confidential computing ({}; only Hopper and Blackwell have it): the -snp/-tdx GPU shims cannot use them",
+            no.len(),
+            families.join(", ")
         ))
         .fix("use Hopper (H100/H200/GH200) or Blackwell (B200/GB200) GPUs for confidential GPU pods; these GPUs fit qemu-nvidia-gpu")
-        .with(evidence(&no));
+        .with(evidence(&no))
+        .facts(Facts::GpuCcCapable { capable: Some(false) });
     }
     if !unreadable.is_empty() {
         return Outcome::skip(
