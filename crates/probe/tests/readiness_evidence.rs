@@ -265,3 +265,28 @@ fn snp_capacity_does_not_promise_snp_guests_when_kvm_withdrew_snp() {
         o.message
     );
 }
+
+#[test]
+fn an_old_tdp_mmu_refusal_is_superseded_when_kvm_runs_tds_now() {
+    let line = "kvm_intel: TDX requires TDP MMU.  Please enable TDP MMU for TDX.";
+    let r = tdx_host()
+        .kmsg(
+            &[
+                "virt/tdx: BIOS enabled: private KeyID range [32, 64)",
+                "virt/tdx: module initialized",
+                line,
+            ],
+            true,
+        )
+        .probe();
+    let o = outcome(&r, CheckId::TdxKvmPrereqs);
+    assert_eq!(o.status, Status::Warn, "{}", o.message);
+    assert!(o.message.contains("superseded"), "{}", o.message);
+    assert!(o.evidence.iter().any(|e| e.value == line));
+    // Still off now: a failure.
+    let r = tdx_host()
+        .file("sys/module/kvm_intel/parameters/tdx", "N")
+        .kmsg(&[line], true)
+        .probe();
+    assert_eq!(outcome(&r, CheckId::TdxKvmPrereqs).status, Status::Fail);
+}

@@ -114,7 +114,12 @@ pub fn checks() -> Vec<Check> {
                         .iter()
                         .map(|(p, _)| Input::file(p))
                         .collect::<Vec<_>>(),
-                    vec![Input::file(CMDLINE), Input::Kmsg],
+                    vec![
+                        Input::file(CMDLINE),
+                        Input::Kmsg,
+                        Input::file(TDX_PARAM),
+                        Input::Kvm,
+                    ],
                 ]
                 .concat(),
             ),
@@ -274,6 +279,7 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
         .filter(|(p, _)| param(ctx, p).0 == Some(false))
         .map(|(_, fix)| fix.to_string())
         .collect();
+    let from_params = missing.len();
     if let Reading::Kmsg(k) = ctx.view.get(&Input::Kmsg) {
         for (needle, fix) in PREREQ_LOG {
             if let Some(l) = kmsg::find_ci(&k.lines, needle) {
@@ -287,6 +293,7 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
             }
         }
     }
+    let after_log = missing.len();
     let c = super::cpu(ctx);
     if c.flags_known {
         if !c.flags.contains("movdir64b") {
@@ -297,6 +304,23 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
         {
             missing.push("XSAVE enabled (remove noxsave)".into());
         }
+    }
+    // A log line is history: when KVM offers TDX now (kvm_intel reloaded after the fix),
+    // the boot's earlier refusal is superseded, and only what is still off counts.
+    let tdx_now = match param(ctx, TDX_PARAM).0 {
+        Some(on) => on,
+        None => {
+            matches!(ctx.view.get(&Input::Kvm), Reading::Kvm(k) if k.offers(KvmInfo::TDX) == Some(true))
+        }
+    };
+    if from_params == 0 && after_log > 0 && missing.len() == after_log && tdx_now {
+        return Outcome::warn(format!(
+            "superseded: earlier in this boot KVM refused TDX ({}), but kvm_intel now runs TDs (tdx=Y or the TDX VM type)",
+            missing.join("; ")
+        ))
+        .fix("keep the fixed settings persistent (modprobe.d / kernel command line) so the next boot does not refuse TDX again")
+        .with(ev)
+        .with(vec![ctx.ev_file(TDX_PARAM)]);
     }
     if !missing.is_empty() {
         return Outcome::fail(format!("TDX needs: {}", missing.join("; ")))
