@@ -115,6 +115,8 @@ check_ids! {
     TdxCapacity => "tdx.capacity", Tdx, "TDX guest capacity (KeyIDs)";
     /// What TD attestation needs (SGX, DCAP, the quote generation service).
     TdxAttestation => "tdx.attestation", Tdx, "TDX attestation (SGX, QGS)";
+    /// The TDX kernel parameters.
+    TdxCmdline => "tdx.cmdline", Tdx, "TDX kernel parameters";
     /// Whether this is a ready TDX host.
     TdxReady => "tdx.ready", Tdx, "TDX host ready";
     /// The ultravisor facility.

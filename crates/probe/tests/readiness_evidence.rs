@@ -290,3 +290,30 @@ fn an_old_tdp_mmu_refusal_is_superseded_when_kvm_runs_tds_now() {
         .probe();
     assert_eq!(outcome(&r, CheckId::TdxKvmPrereqs).status, Status::Fail);
 }
+
+#[test]
+fn tdx_cmdline_fix_knows_what_is_already_set() {
+    let st = |cl: &str, param: &str| {
+        let r = tdx_host()
+            .file("proc/cmdline", cl)
+            .file("sys/module/kvm_intel/parameters/tdx", param)
+            .probe();
+        outcome(&r, CheckId::TdxCmdline).clone()
+    };
+    assert_eq!(st("ro kvm_intel.tdx=1", "Y").status, Status::Pass);
+    assert_eq!(st("ro", "Y").status, Status::Pass, "set through modprobe.d");
+    let o = st("ro", "N");
+    assert_eq!(o.status, Status::Warn);
+    assert!(o.remediation.unwrap().contains("kvm_intel.tdx=1"));
+    let o = st("ro kvm_intel.tdx=1 tdx_host=off", "N");
+    assert_eq!(o.status, Status::Warn, "{}", o.message);
+    let fix = o.remediation.unwrap();
+    assert!(
+        fix.contains("remove tdx_host=off") && !fix.contains("add kvm_intel.tdx=1"),
+        "{fix}"
+    );
+    let o = st("ro kvm_intel.tdx=0", "N");
+    assert!(o.remediation.unwrap().contains("add kvm_intel.tdx=1"));
+    let r = tdx_host().denied("proc/cmdline").probe();
+    assert_eq!(outcome(&r, CheckId::TdxCmdline).status, Status::Skip);
+}

@@ -145,6 +145,11 @@ pub fn checks() -> Vec<Check> {
             ]),
             tdx_attestation,
         ),
+        Check::new(
+            CheckId::TdxCmdline,
+            with_identity(vec![Input::file(CMDLINE), Input::file(TDX_PARAM)]),
+            tdx_cmdline,
+        ),
         Check::new(CheckId::TdxReady, identity(), tdx_ready),
     ]
 }
@@ -344,6 +349,64 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
         .with(ev);
     }
     Outcome::pass("TDP MMU, EPT, APICv, MOVDIR64B and XSAVE available").with(ev)
+}
+
+/// `tdx.cmdline`: see `docs/probe-checks.md#tdx-cmdline`.
+fn tdx_cmdline(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
+        return o;
+    }
+    let ev = vec![ctx.ev_file(CMDLINE), ctx.ev_file(TDX_PARAM)];
+    let Some(cl) = ctx.view.file(CMDLINE).text() else {
+        return ctx
+            .unreadable(ctx.view.file(CMDLINE), "the kernel command line")
+            .with(ev);
+    };
+    let on = |v: &str| {
+        crate::parse::bool_param(v).or(match v {
+            "on" => Some(true),
+            "off" => Some(false),
+            _ => None,
+        })
+    };
+    let kvm = cmdline::get(cl, "kvm_intel.tdx");
+    let host = cmdline::get(cl, "tdx_host");
+    let mut off = vec![];
+    if let Some(v) = kvm.filter(|v| on(v) == Some(false)) {
+        off.push(format!("kvm_intel.tdx={v}"));
+    }
+    if let Some(v) = host.filter(|v| on(v) == Some(false)) {
+        off.push(format!("tdx_host={v}"));
+    }
+    if !off.is_empty() {
+        return Outcome::warn(format!(
+            "{} on the command line turns TDX off",
+            off.join(" ")
+        ))
+        .fix(format!(
+            "remove {} from the kernel command line{}, then reboot",
+            off.join(" and "),
+            if kvm.is_some_and(|v| on(v) == Some(true)) {
+                ""
+            } else {
+                " and add kvm_intel.tdx=1"
+            }
+        ))
+        .with(ev);
+    }
+    if kvm.is_some_and(|v| on(v) == Some(true)) {
+        return Outcome::pass("kvm_intel.tdx=1 on the command line").with(ev);
+    }
+    // Set through modprobe.d instead: what KVM loaded with is what counts.
+    if param(ctx, TDX_PARAM).0 == Some(true) {
+        return Outcome::pass(
+            "no kvm_intel.tdx on the command line, but kvm_intel loaded with tdx=Y (modprobe.d)",
+        )
+        .with(ev);
+    }
+    Outcome::warn("no kvm_intel.tdx=1 on the command line, and kvm_intel does not show tdx=Y")
+        .fix("add kvm_intel.tdx=1 to the kernel command line (or `options kvm_intel tdx=1` in /etc/modprobe.d/), then reboot or reload kvm_intel")
+        .with(ev)
 }
 
 /// `tdx.kvm.vmtype`: see `docs/probe-checks.md#tdx-kvm-vmtype`.
