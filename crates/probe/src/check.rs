@@ -77,6 +77,21 @@ pub enum Status {
     Unknown,
 }
 
+impl Status {
+    /// The status from its one-letter code in a published summary (`p`, `w`, `f`, `s`,
+    /// `u`; `docs/probe-checks.md#published`).
+    pub fn from_code(c: char) -> Option<Status> {
+        match c {
+            'p' => Some(Status::Pass),
+            'w' => Some(Status::Warn),
+            'f' => Some(Status::Fail),
+            's' => Some(Status::Skip),
+            'u' => Some(Status::Unknown),
+            _ => None,
+        }
+    }
+}
+
 /// Where a check read and what it found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
@@ -148,6 +163,11 @@ pub enum Facts {
         count: u32,
         /// PCI functions that could not be identified (they may be GPUs too).
         unidentified: u32,
+    },
+    /// `gpu.cc_capable`: whether every GPU's family has confidential computing.
+    GpuCcCapable {
+        /// `Some(false)` when some GPU is of a family known to lack it.
+        capable: Option<bool>,
     },
     /// `gpu.cc_mode`: the GPU operator's view of the GPUs' confidential-computing mode.
     GpuCc {

@@ -11,8 +11,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::check::Status;
 use crate::publish::{Capability, Summary, Verdict};
-use crate::recommend::confidential;
+use crate::recommend::{confidential, KvmVerdict};
 
 /// What is known of one node.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,11 +201,13 @@ pub fn assess(nodes: &[NodeFacts], profile: Option<&ProfileSpec>) -> Fleet {
                 continue;
             }
         };
-        let kvm = match s.checks.get("kvm.present") {
-            Some('p') | Some('w') => "yes",
-            Some('f') => "no",
-            _ => "?",
-        };
+        // The verdict the shims' reasons were computed from, not a second reading.
+        let kvm = KvmVerdict::of(|id| {
+            s.checks
+                .get(id.as_str())
+                .and_then(|c| Status::from_code(*c))
+        })
+        .cell();
         let cvm = match s.verdicts.get(&Capability::Cvm).map(|v| v.verdict) {
             Some(Verdict::Ready) => s.cvm_kind.clone().unwrap_or_else(|| "yes".into()),
             Some(Verdict::NotApplicable) => "no".into(),
@@ -215,7 +218,7 @@ pub fn assess(nodes: &[NodeFacts], profile: Option<&ProfileSpec>) -> Fleet {
             .entry(rec.clone())
             .or_default()
             .push(n.name.clone());
-        let mut row = base(kvm, &cvm, rec);
+        let mut row = base(&kvm, &cvm, rec);
         for c in Capability::ALL {
             if c != Capability::Cvm {
                 row.verdicts.insert(c.key().into(), cell(s, c));

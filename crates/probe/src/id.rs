@@ -73,6 +73,8 @@ check_ids! {
     CvmCca => "cvm.cca", Cvm, "Arm CCA realm";
     /// Whether this node is a confidential VM, from the `cvm.*` checks.
     CvmSummary => "cvm.summary", Cvm, "Node is a confidential VM";
+    /// The CPU generation (family/model) and whether it has SEV-SNP at all.
+    SnpCpu => "snp.cpu", Snp, "CPU generation with SEV-SNP";
     /// The CPU offers SEV-SNP.
     SnpCpuid => "snp.cpuid", Snp, "CPU supports SEV-SNP";
     /// BIOS and kernel enabled SEV-SNP (cpuinfo flags).
@@ -113,6 +115,8 @@ check_ids! {
     TdxCapacity => "tdx.capacity", Tdx, "TDX guest capacity (KeyIDs)";
     /// What TD attestation needs (SGX, DCAP, the quote generation service).
     TdxAttestation => "tdx.attestation", Tdx, "TDX attestation (SGX, QGS)";
+    /// The TDX kernel parameters.
+    TdxCmdline => "tdx.cmdline", Tdx, "TDX kernel parameters";
     /// Whether this is a ready TDX host.
     TdxReady => "tdx.ready", Tdx, "TDX host ready";
     /// The ultravisor facility.

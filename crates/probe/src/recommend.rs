@@ -78,10 +78,61 @@ fn failed(r: &Results, id: CheckId) -> bool {
     r.get(&id).is_some_and(|o| o.status == Status::Fail)
 }
 
-/// KVM can start VMs: `/dev/kvm` seen, and the vendor module not seen missing (when the
-/// module list cannot be read, the TEE aggregates stay unknown instead).
-fn kvm_usable(r: &Results) -> bool {
-    ok(r, CheckId::KvmPresent) && !failed(r, CheckId::KvmVendorModule)
+/// Whether KVM can start VMs on a node (`docs/probe-checks.md#kvm-verdict`): the one
+/// verdict behind the recommendation, each shim's reason and `cococtl check`'s KVM column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvmVerdict {
+    /// `/dev/kvm` seen, and the vendor module not seen missing (when the module list
+    /// cannot be read, the TEE aggregates stay unknown instead).
+    Usable,
+    /// The check failed: positively unusable.
+    Unusable(CheckId),
+    /// The check could not observe it: neither yes nor no.
+    NotObserved(CheckId),
+}
+
+impl KvmVerdict {
+    /// The verdict from check statuses (a report's, or a published summary's).
+    pub fn of(status: impl Fn(CheckId) -> Option<Status>) -> Self {
+        let ok = |id| matches!(status(id), Some(Status::Pass | Status::Warn));
+        for id in [CheckId::KvmPresent, CheckId::KvmVendorModule] {
+            if status(id) == Some(Status::Fail) {
+                return KvmVerdict::Unusable(id);
+            }
+        }
+        if !ok(CheckId::KvmPresent) {
+            return KvmVerdict::NotObserved(CheckId::KvmPresent);
+        }
+        KvmVerdict::Usable
+    }
+
+    /// The verdict of a probe run.
+    pub fn of_results(r: &Results) -> Self {
+        KvmVerdict::of(|id| r.get(&id).map(|o| o.status))
+    }
+
+    /// `yes`, `no (check)` or `? (check)`, for tables.
+    pub fn cell(self) -> String {
+        match self {
+            KvmVerdict::Usable => "yes".into(),
+            KvmVerdict::Unusable(id) => format!("no ({id})"),
+            KvmVerdict::NotObserved(id) => format!("? ({id})"),
+        }
+    }
+
+    /// Why KVM is not usable, naming the check; `None` when it is.
+    pub fn reason(self) -> Option<String> {
+        match self {
+            KvmVerdict::Usable => None,
+            KvmVerdict::Unusable(CheckId::KvmPresent) => Some("no /dev/kvm (kvm.present)".into()),
+            KvmVerdict::Unusable(id) => Some(format!(
+                "/dev/kvm has no kvm_amd/kvm_intel behind it ({id})"
+            )),
+            KvmVerdict::NotObserved(id) => Some(format!(
+                "KVM not observable ({id}): whether this node can start VMs is unknown"
+            )),
+        }
+    }
 }
 
 /// The kind of confidential guest this node is, from `cvm.summary`'s facts.
@@ -118,6 +169,12 @@ fn gpu_tee(r: &Results) -> bool {
         && ok(r, CheckId::GpuVfioCdev)
         && gpu_cc(r) == Some(true)
         && !failed(r, CheckId::GpuCcCapable)
+        && !matches!(
+            r.get(&CheckId::GpuCcCapable).and_then(|o| o.facts.as_ref()),
+            Some(Facts::GpuCcCapable {
+                capable: Some(false)
+            })
+        )
         && !failed(r, CheckId::K8sPodresources)
 }
 
@@ -139,11 +196,8 @@ fn shim_ready(r: &Results, shim: &str) -> (bool, String) {
             "this node is a confidential VM and cannot nest VMs".into(),
         );
     }
-    if !kvm_usable(r) {
-        return (
-            false,
-            "no usable KVM (kvm.present / kvm.vendor_module)".into(),
-        );
+    if let Some(why) = KvmVerdict::of_results(r).reason() {
+        return (false, format!("needs KVM: {why}"));
     }
     let (tee_check, tee_why) = match s.isolation {
         Isolation::Tee(Tee::SevSnp) => (Some(CheckId::SnpReady), "SEV-SNP host (snp.ready)"),
@@ -243,23 +297,14 @@ pub fn recommend(r: &Results, arch: Option<Arch>) -> Recommendation {
         ));
         return pick("remote", &["remote"], reasons);
     }
-    if !kvm_usable(r) {
-        let why = [
-            (CheckId::KvmPresent, "no /dev/kvm"),
-            (
-                CheckId::KvmVendorModule,
-                "/dev/kvm has no kvm_amd/kvm_intel behind it",
-            ),
-        ]
-        .into_iter()
-        .find(|(id, _)| match id {
-            CheckId::KvmPresent => !ok(r, *id),
-            _ => failed(r, *id),
-        })
-        .map_or("KVM unusable", |(_, w)| w);
-        reasons.push(format!(
-            "{why}: Kata cannot start VMs on this node, peer-pods can run them elsewhere"
-        ));
+    if let Some(why) = KvmVerdict::of_results(r).reason() {
+        // Not observed is not "absent": the reason says so, and the hedge (peer-pods,
+        // which need nothing from this node) stays.
+        let then = match KvmVerdict::of_results(r) {
+            KvmVerdict::NotObserved(_) => "peer-pods run VMs elsewhere and need no KVM here",
+            _ => "Kata cannot start VMs on this node, peer-pods can run them elsewhere",
+        };
+        reasons.push(format!("{why}: {then}"));
         return pick("remote", &["remote"], reasons);
     }
     if arch == Some(Arch::S390x) && ok(r, CheckId::SeReady) {

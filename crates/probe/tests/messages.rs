@@ -178,7 +178,14 @@ fn gpus_of_a_family_without_cc_block_the_confidential_gpu_shim() {
     ))
     .file("sys/bus/pci/devices/0000:41:00.0/device", "0x20b5");
     let r = f.probe();
-    assert_eq!(outcome(&r, CheckId::GpuCcCapable).status, Status::Fail);
+    // Not capable is a warn with the reason (issue 17 item 7); the shim stays blocked.
+    let o = outcome(&r, CheckId::GpuCcCapable);
+    assert_eq!(o.status, Status::Warn);
+    assert!(
+        o.message.contains("not capable") && o.message.contains("Ampere"),
+        "{}",
+        o.message
+    );
     let ready: Vec<&str> = r
         .recommendation
         .shims

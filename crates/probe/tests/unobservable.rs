@@ -269,8 +269,13 @@ fn tdx_vm_type_proves_kvm_tdx_when_the_parameter_is_unread() {
 
 #[test]
 fn snp_host_without_observed_iommu_snp_support_is_unknown() {
+    // KVM's own SNP verdict would settle the IOMMU part (readiness_evidence.rs): here it
+    // is not observable either.
     let r = snp_host(1, "AMD EPYC 7763")
         .rm("sys/class/iommu/ivhd0/amd-iommu/features")
+        .denied("sys/module/kvm_amd/parameters/sev_snp")
+        .vm_types_unknown()
+        .kmsg(&["SEV-SNP: RMP table physical range [0x1 - 0x2]"], true)
         .probe();
     is_skip(&r, CheckId::SnpIommu);
     assert_eq!(st(&r, CheckId::SnpBiosCpuinfo), Status::Pass);

@@ -46,6 +46,7 @@ pub fn checks() -> Vec<Check> {
                 Input::cpuid(1, 0),
                 Input::cpuid(0x4000_0000, 0),
                 Input::file("sys/class/dmi/id/sys_vendor"),
+                Input::file(super::CPUINFO),
             ],
             host_virt,
         ),
@@ -218,7 +219,22 @@ fn host_virt(ctx: &Ctx) -> Outcome {
             Outcome::pass(format!("virtual machine (hypervisor `{}`): Kata needs nested virtualization here, and TEE shims need bare metal", vendor.trim())).with(ev)
         }
         Reading::Cpuid { .. } => Outcome::pass("bare metal").with(ev),
-        other => ctx.unreadable(other, "CPUID").with(ev),
+        // The cpuinfo `hypervisor` flag mirrors the CPUID bit; its absence counts only in a
+        // line complete up to the flag's place.
+        other => {
+            let ev = [ev, vec![super::flags_evidence(ctx, &["hypervisor"])]].concat();
+            match cpu(ctx).bare_metal() {
+                Some(true) => Outcome::pass(
+                    "bare metal (a complete cpuinfo flags line without `hypervisor`)",
+                )
+                .with(ev),
+                Some(false) => Outcome::pass(
+                    "virtual machine (cpuinfo flag `hypervisor`): Kata needs nested virtualization here, and TEE shims need bare metal",
+                )
+                .with(ev),
+                None => ctx.unreadable(other, "CPUID").with(ev),
+            }
+        }
     }
 }
 

@@ -1,14 +1,16 @@
 //! Is this node itself a confidential VM? A CVM cannot host nested confidential VMs, so a
 //! positive answer points to peer-pods (`remote`).
 //!
-//! "Not a guest" is itself a finding that needs evidence: bare metal (CPUID says no
-//! hypervisor), a signal that is definitive when read (CPUID leaf 0x21, SEV_STATUS), or a
+//! "Not a guest" is itself a finding that needs evidence: bare metal (CPUID, or a complete
+//! cpuinfo flags line, says no hypervisor), a signal that is definitive when read (CPUID
+//! leaf 0x21, SEV_STATUS), evidence only a TEE host can produce ([`host_signs`]), or a
 //! complete kernel log without the guest's boot line. When none could be read the check
 //! says so instead of guessing.
 
 use cococtl_core::Arch;
 
 use super::basics::regs_text;
+use super::host_signs::{self, Proves, Sign};
 use super::{arch, cpu, ARCH, CPUINFO};
 use crate::check::{BlockKind, Blocker, Check, Ctx, CvmKind, Facts, Outcome, SkipReason, Status};
 use crate::id::CheckId;
@@ -18,6 +20,7 @@ use crate::parse::kmsg;
 /// MSR_AMD64_SEV (SEV_STATUS), readable inside an SEV guest: bit 0 SEV, 1 SEV-ES, 2 SNP.
 const SEV_STATUS: u32 = 0xC001_0131;
 const PROT_VIRT_GUEST: &str = "sys/firmware/uv/prot_virt_guest";
+const PROT_VIRT_HOST: &str = "sys/firmware/uv/prot_virt_host";
 const CCA_DEV: &str = "sys/devices/platform/arm-cca-dev";
 
 /// The CVM checks, in evaluation order.
@@ -63,8 +66,10 @@ pub fn checks() -> Vec<Check> {
             vec![
                 Input::file(ARCH),
                 Input::file(CPUINFO),
+                Input::cpuid(1, 0),
                 Input::cpuid(0x4000_0000, 0),
                 Input::cpuid(0x4000_000C, 0),
+                Input::Kmsg,
             ],
             cvm_hyperv_isolation,
         ),
@@ -74,6 +79,7 @@ pub fn checks() -> Vec<Check> {
                 Input::file(ARCH),
                 Input::file(CPUINFO),
                 Input::file(PROT_VIRT_GUEST),
+                Input::file(PROT_VIRT_HOST),
             ],
             cvm_se,
         ),
@@ -136,6 +142,25 @@ fn log<'a>(ctx: &Ctx<'a>) -> Option<&'a crate::input::Kmsg> {
     }
 }
 
+/// The first host-only sign that proves one of `accepts`; the cpuinfo flags count only
+/// when CPUID leaf 1 itself could not be read (the register beats its mirror).
+fn host_sign(ctx: &Ctx, accepts: &[Proves]) -> Option<Sign> {
+    let mut signs = log(ctx).map_or_else(Vec::new, |k| host_signs::from_log(&k.lines));
+    if bare_metal(ctx).is_none() {
+        signs.extend(host_signs::from_cpuinfo(&cpu(ctx), &format!("/{CPUINFO}")));
+    }
+    signs.into_iter().find(|s| accepts.contains(&s.proves))
+}
+
+/// "Not a `what` guest", settled by a host-only sign.
+fn settled(what: &str, s: Sign) -> Outcome {
+    negative(format!(
+        "not a {what} guest: {} ({}: {})",
+        s.why, s.evidence.source, s.evidence.value
+    ))
+    .with(vec![s.evidence])
+}
+
 fn log_evidence(line: &str) -> crate::check::Evidence {
     crate::check::Evidence {
         source: "kernel log".into(),
@@ -190,6 +215,9 @@ fn cvm_tdx(ctx: &Ctx) -> Outcome {
     }
     if bare_metal(ctx) == Some(true) {
         return negative("bare metal: not a TDX guest").with(ev);
+    }
+    if let Some(s) = host_sign(ctx, &[Proves::BareMetal, Proves::TdxHost]) {
+        return settled("TDX", s).with(ev);
     }
     if c.vendor.as_deref() == Some("AuthenticAMD") {
         return negative("an AMD CPU: not a TDX guest").with(ev);
@@ -248,6 +276,9 @@ fn cvm_snp(ctx: &Ctx) -> Outcome {
     if bare_metal(ctx) == Some(true) {
         return negative("bare metal: not an SEV guest").with(ev);
     }
+    if let Some(s) = host_sign(ctx, &[Proves::BareMetal, Proves::SevHost]) {
+        return settled("SEV", s).with(ev);
+    }
     if cpu(ctx).vendor.as_deref() == Some("GenuineIntel") {
         return negative("an Intel CPU: not an SEV guest").with(ev);
     }
@@ -288,11 +319,20 @@ fn cvm_hyperv_isolation(ctx: &Ctx) -> Outcome {
         ctx.ev(&Input::cpuid(0x4000_0000, 0)),
         ctx.ev(&Input::cpuid(0x4000_000C, 0)),
     ];
+    if bare_metal(ctx) == Some(true) {
+        return negative("bare metal: not a Hyper-V VM").with(ev);
+    }
+    // A hardware-isolated Hyper-V VM is an SNP guest or a TD: it can reach neither the PSP
+    // nor the TDX module, nor run KVM's SEV guests.
+    let sign = || host_sign(ctx, &[Proves::BareMetal, Proves::SevHost, Proves::TdxHost]);
     let vendor = match ctx.view.get(&Input::cpuid(0x4000_0000, 0)) {
         Reading::Cpuid { ebx, ecx, edx, .. } => regs_text(&[*ebx, *ecx, *edx]),
         Reading::Missing => return negative("no hypervisor leaves").with(ev),
         other => {
-            return cannot_tell("Hyper-V isolated", format!("CPUID {}", other.summary())).with(ev)
+            if let Some(s) = sign() {
+                return settled("Hyper-V isolated", s).with(ev);
+            }
+            return cannot_tell("Hyper-V isolated", format!("CPUID {}", other.summary())).with(ev);
         }
     };
     if vendor != "Microsoft Hv" {
@@ -305,11 +345,14 @@ fn cvm_hyperv_isolation(ctx: &Ctx) -> Outcome {
         Reading::Cpuid { .. } | Reading::Missing => {
             negative("Hyper-V VM without hardware isolation").with(ev)
         }
-        other => cannot_tell(
-            "Hyper-V isolated",
-            format!("CPUID 0x4000000C {}", other.summary()),
-        )
-        .with(ev),
+        other => match sign() {
+            Some(s) => settled("Hyper-V isolated", s).with(ev),
+            None => cannot_tell(
+                "Hyper-V isolated",
+                format!("CPUID 0x4000000C {}", other.summary()),
+            )
+            .with(ev),
+        },
     }
 }
 
@@ -326,11 +369,17 @@ fn cvm_se(ctx: &Ctx) -> Outcome {
         Reading::Text { .. } | Reading::Missing => {
             negative("not a Secure Execution guest").with(ev)
         }
-        other => cannot_tell(
-            "Secure Execution",
-            format!("/{PROT_VIRT_GUEST} {}", other.summary()),
-        )
-        .with(ev),
+        other => match host_signs::from_prot_virt_host(
+            ctx.view.file(PROT_VIRT_HOST).text(),
+            &format!("/{PROT_VIRT_HOST}"),
+        ) {
+            Some(s) => settled("Secure Execution", s).with(ev),
+            None => cannot_tell(
+                "Secure Execution",
+                format!("/{PROT_VIRT_GUEST} {}", other.summary()),
+            )
+            .with(ev),
+        },
     }
 }
 

@@ -74,6 +74,8 @@ pub struct Pci {
     pub group: Link,
     /// An SR-IOV virtual function.
     pub virtual_function: bool,
+    /// Why it was taken for a physical function without seeing `physfn`, if it was.
+    pub pf_assumed: Option<String>,
     /// `vfio-dev/vfioN` exists: `Some(true)`; absent: `Some(false)`; unreadable: `None`.
     pub vfio_cdev: Option<bool>,
     /// Why its ids could not be read, if they could not.
@@ -118,6 +120,7 @@ fn inputs() -> Vec<Input> {
         Input::each_link(DEVICES, "driver"),
         Input::each_link(DEVICES, "iommu_group"),
         Input::each_link(DEVICES, "physfn"),
+        Input::each_file(DEVICES, "sriov_totalvfs"),
         Input::each_dir(DEVICES, "vfio-dev"),
         Input::each_dir(GROUPS, "devices"),
     ]
@@ -150,6 +153,21 @@ pub fn devices(ctx: &Ctx) -> BTreeMap<String, Pci> {
         let cdev = ctx
             .view
             .get(&Input::dir(&format!("{DEVICES}/{bdf}/vfio-dev")));
+        // A VF has a `physfn` link; only a PF has `sriov_*` files. An unreadable link is
+        // not a VF: without other evidence the function is taken as a PF, and says so.
+        let (virtual_function, pf_assumed) = match link("physfn") {
+            Link::To(_) => (true, None),
+            Link::Absent => (false, None),
+            Link::Unknown(why) => match file("sriov_totalvfs") {
+                Reading::Text { .. } => (false, None),
+                _ => (
+                    false,
+                    Some(format!(
+                        "physfn {why}: taken as a physical function (no SR-IOV evidence says otherwise)"
+                    )),
+                ),
+            },
+        };
         out.insert(
             bdf.clone(),
             Pci {
@@ -159,7 +177,8 @@ pub fn devices(ctx: &Ctx) -> BTreeMap<String, Pci> {
                 class,
                 driver: link("driver"),
                 group: link("iommu_group"),
-                virtual_function: link("physfn") != Link::Absent,
+                virtual_function,
+                pf_assumed,
                 vfio_cdev: match cdev {
                     Reading::Entries { names } => Some(!names.is_empty()),
                     Reading::Missing => Some(false),
@@ -223,7 +242,10 @@ fn evidence(gs: &[Pci]) -> Vec<Evidence> {
     gs.iter()
         .map(|g| Evidence {
             source: format!("/{DEVICES}/{}", g.bdf),
-            value: g.label(),
+            value: match &g.pf_assumed {
+                Some(a) => format!("{}; {a}", g.label()),
+                None => g.label(),
+            },
         })
         .collect()
 }
@@ -236,6 +258,16 @@ fn cc_capable(device: u32) -> Option<bool> {
         0x23 | 0x29 => Some(true),
         0x1d | 0x1e | 0x1f | 0x20 | 0x21 | 0x22 | 0x24 | 0x25 | 0x26 | 0x27 | 0x28 => Some(false),
         _ => None,
+    }
+}
+
+/// The family name of a device id without confidential computing.
+fn family(device: u32) -> &'static str {
+    match device >> 8 {
+        0x1d => "Volta",
+        0x1e | 0x1f => "Turing",
+        0x26..=0x28 => "Ada",
+        _ => "Ampere",
     }
 }
 
@@ -310,13 +342,21 @@ fn gpu_cc_capable(ctx: &Ctx) -> Outcome {
     };
     let (no, unknown) = (by(Some(false)), by(None));
     let unreadable: Vec<Pci> = gs.iter().filter(|g| g.device.is_none()).cloned().collect();
+    // Not capable is a fact about the model, not a fault: these GPUs still fit plain
+    // passthrough, so it warns and the facts keep the confidential GPU shims off.
     if !no.is_empty() {
-        return Outcome::fail(format!(
-            "{} GPU(s) of a family without confidential computing (only Hopper and Blackwell have it): the -snp/-tdx GPU shims cannot use them",
-            no.len()
+        let families: Vec<String> = no
+            .iter()
+            .filter_map(|g| g.device.map(|d| format!("{d:04x} {}", family(d))))
+            .collect();
+        return Outcome::warn(format!(
+            "not capable: {} GPU(s) of a family without confidential computing ({}; only Hopper and Blackwell have it): the -snp/-tdx GPU shims cannot use them",
+            no.len(),
+            families.join(", ")
         ))
         .fix("use Hopper (H100/H200/GH200) or Blackwell (B200/GB200) GPUs for confidential GPU pods; these GPUs fit qemu-nvidia-gpu")
-        .with(evidence(&no));
+        .with(evidence(&no))
+        .facts(Facts::GpuCcCapable { capable: Some(false) });
     }
     if !unreadable.is_empty() {
         return Outcome::skip(

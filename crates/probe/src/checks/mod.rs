@@ -6,6 +6,7 @@
 mod basics;
 mod cvm;
 mod gpu;
+mod host_signs;
 mod iommu;
 mod k8s;
 mod se;
@@ -179,6 +180,22 @@ pub fn ready(ctx: &Ctx, parts: &[Part], name: &str) -> Outcome {
             SkipReason::NotApplicable,
             format!("{name}: not applicable on this host"),
         );
+    }
+    // No nested TEE: a confidential guest cannot host confidential guests, whatever else
+    // was not observed.
+    if let Some(o) = ctx.earlier(CheckId::CvmSummary) {
+        if let Some(crate::check::Facts::Guest { guest: Some(kind) }) = o.facts {
+            return Outcome::fail(format!(
+                "{name}: no; this node is itself a {} guest, and a confidential guest cannot host confidential guests",
+                kind.name()
+            ))
+            .fix("run confidential pods through peer-pods: cococtl install --profile remote")
+            .blocked_by(vec![Blocker {
+                check: CheckId::CvmSummary,
+                kind: BlockKind::Failed,
+                reason: o.message.clone(),
+            }]);
+        }
     }
     let mut failed = vec![];
     for p in parts {

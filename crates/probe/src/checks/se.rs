@@ -33,7 +33,11 @@ pub fn checks() -> Vec<Check> {
         ),
         Check::new(
             CheckId::SeCmdline,
-            [identity(), vec![Input::file(CMDLINE)]].concat(),
+            [
+                identity(),
+                vec![Input::file(CMDLINE), Input::file(PROT_VIRT_HOST)],
+            ]
+            .concat(),
             se_cmdline,
         ),
         Check::new(CheckId::SeReady, identity(), se_ready),
@@ -116,10 +120,19 @@ fn se_cmdline(ctx: &Ctx) -> Outcome {
         return o;
     }
     let ev = vec![ctx.ev_file(CMDLINE)];
-    match cmdline::get(
-        ctx.view.file(CMDLINE).text().unwrap_or_default(),
-        "prot_virt",
-    ) {
+    let cl = ctx.view.file(CMDLINE);
+    if !cl.known() {
+        // The kernel sets prot_virt_host only when prot_virt was on its command line.
+        if ctx.view.file(PROT_VIRT_HOST).text().map(str::trim) == Some("1") {
+            return Outcome::pass(format!(
+                "prot_virt was set: /{PROT_VIRT_HOST} reads 1 (/{CMDLINE} itself is not readable)"
+            ))
+            .with(ev)
+            .with(vec![ctx.ev_file(PROT_VIRT_HOST)]);
+        }
+        return ctx.unreadable(cl, "the kernel command line").with(ev);
+    }
+    match cmdline::get(cl.text().unwrap_or_default(), "prot_virt") {
         Some("1" | "on" | "y" | "yes") => {
             Outcome::pass("prot_virt enabled on the command line").with(ev)
         }
@@ -128,6 +141,8 @@ fn se_cmdline(ctx: &Ctx) -> Outcome {
             .with(ev),
     }
 }
+
+const PROT_VIRT_HOST: &str = "sys/firmware/uv/prot_virt_host";
 
 /// The parts a Secure Execution host needs positively observed.
 const PARTS: &[Part] = &[

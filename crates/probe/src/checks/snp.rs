@@ -21,6 +21,7 @@ const MIN_API: (u8, u8) = (1, 51);
 /// Per-IOMMU extended feature register (EFR[:EFR2]) in hex; bit 63 of EFR is SNPSup.
 const IOMMU_FEATURES: &str = "amd-iommu/features";
 const IOMMU_CLASS: &str = "sys/class/iommu";
+const OSRELEASE: &str = "proc/sys/kernel/osrelease";
 
 const BIOS_FIX: &str = "BIOS: enable SMEE (Secure Memory Encryption), SEV-SNP support, SNP Memory Coverage and the IOMMU; then reboot";
 const IOMMU_FIX: &str = "remove iommu=pt / iommu.passthrough / amd_iommu=off|pgtbl_v2 from the kernel command line (do not add amd_iommu=on); keep the IOMMU enabled in BIOS; then reboot";
@@ -33,6 +34,7 @@ fn with_identity(mut v: Vec<Input>) -> Vec<Input> {
 /// The SEV-SNP checks, in evaluation order.
 pub fn checks() -> Vec<Check> {
     vec![
+        Check::new(CheckId::SnpCpu, identity(), snp_cpu),
         Check::new(
             CheckId::SnpCpuid,
             with_identity(vec![
@@ -88,17 +90,88 @@ pub fn checks() -> Vec<Check> {
         ),
         Check::new(
             CheckId::SnpFwStatus,
-            with_identity(vec![Input::SnpStatus, Input::SevStatus]),
+            with_identity(vec![
+                Input::SnpStatus,
+                Input::SevStatus,
+                Input::file(OSRELEASE),
+            ]),
             snp_fw_status,
         ),
         Check::new(CheckId::SnpKmsg, with_identity(vec![Input::Kmsg]), snp_kmsg),
         Check::new(
             CheckId::SnpCapacity,
-            with_identity(vec![Input::file(MISC_CAPACITY), Input::Kmsg]),
+            with_identity(vec![
+                Input::file(MISC_CAPACITY),
+                Input::Kmsg,
+                Input::cpuid(0x8000_001F, 0),
+            ]),
             snp_capacity,
         ),
         Check::new(CheckId::SnpReady, identity(), snp_ready),
     ]
+}
+
+/// The AMD server generation of `family`/`model`, and whether its CPUs have SEV-SNP.
+fn generation(family: u32, model: u32) -> Option<(&'static str, bool)> {
+    Some(match (family, model) {
+        (0x17, 0x00..=0x0f) => ("Naples (EPYC 7001, Zen 1): SEV only", false),
+        (0x17, 0x30..=0x3f) => ("Rome (EPYC 7002, Zen 2): SEV and SEV-ES only", false),
+        (0x17, _) => ("Zen/Zen 2 (family 17h): no SEV-SNP", false),
+        (0x19, 0x00..=0x0f) => ("Milan (EPYC 7003, Zen 3)", true),
+        (0x19, 0x10..=0x1f) => ("Genoa (EPYC 9004, Zen 4)", true),
+        (0x19, 0xa0..=0xaf) => ("Bergamo/Siena (EPYC 97x4/8004, Zen 4c)", true),
+        (0x1a, 0x00..=0x1f) => ("Turin (EPYC 9005, Zen 5)", true),
+        _ => return None,
+    })
+}
+
+/// `snp.cpu`: see `docs/probe-checks.md#snp-cpu`.
+fn snp_cpu(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
+        return o;
+    }
+    let c = super::cpu(ctx);
+    let name = c.model_name.clone().unwrap_or_default();
+    let ev = vec![Evidence {
+        source: format!("/{} cpu family, model, model name", super::CPUINFO),
+        value: format!(
+            "family {} model {}: {name}",
+            c.family.map_or("?".into(), |f| format!("{f:#x}")),
+            c.model.map_or("?".into(), |m| format!("{m:#x}"))
+        ),
+    }];
+    let (Some(family), Some(model)) = (c.family, c.model) else {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            "the CPU family and model are not observable",
+        )
+        .with(ev);
+    };
+    if name.contains("Ryzen") || name.contains("Threadripper") || name.contains("Athlon") {
+        return Outcome::fail(format!(
+            "{name} is a client CPU: SEV-SNP is offered by AMD EPYC only"
+        ))
+        .fix("run SEV-SNP guests on AMD EPYC 7003 (Milan) or newer")
+        .with(ev);
+    }
+    match generation(family, model) {
+        Some((g, false)) => Outcome::fail(format!("{g}: this CPU generation has no SEV-SNP"))
+            .fix("SEV-SNP needs AMD EPYC 7003 (Milan) or newer; on this host only the non-confidential shims fit")
+            .with(ev),
+        Some((g, true)) if name.contains("EPYC") => {
+            Outcome::pass(format!("{g}: a generation with SEV-SNP")).with(ev)
+        }
+        Some((g, true)) => Outcome::skip(
+            SkipReason::NotObservable,
+            format!("{g} family/model, but the model name does not say EPYC"),
+        )
+        .with(ev),
+        None => Outcome::skip(
+            SkipReason::NotObservable,
+            format!("family {family:#x} model {model:#x} is not a known EPYC generation"),
+        )
+        .with(ev),
+    }
 }
 
 /// `snp.cpuid`: see `docs/probe-checks.md#snp-cpuid`.
@@ -237,6 +310,29 @@ fn iommu_log_negative(lines: &[String]) -> Option<&str> {
     })
 }
 
+/// `AMD-Vi: Using global IVHD EFR:0x…, EFR2:0x…` → SNPSup (EFR bit 63).
+fn log_efr(line: &str) -> Option<bool> {
+    if !line.contains("AMD-Vi") {
+        return None;
+    }
+    let hex = line.split("EFR:0x").nth(1)?;
+    let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&hex, 16)
+        .ok()
+        .map(|v| v & (1 << 63) != 0)
+}
+
+/// `AMD-Vi: SNP enabled`, or the `Extended features (…):` list naming `SNP`.
+fn iommu_log_snp_enabled(lines: &[String]) -> Option<&str> {
+    lines.iter().map(String::as_str).find(|l| {
+        l.contains("AMD-Vi")
+            && ((l.contains("SNP enabled") && !l.contains("not"))
+                || (l.contains("Extended features")
+                    && l.rsplit_once("):")
+                        .is_some_and(|(_, f)| f.split_whitespace().any(|t| t == "SNP"))))
+    })
+}
+
 /// `snp.iommu`: see `docs/probe-checks.md#snp-iommu`.
 fn snp_iommu(ctx: &Ctx) -> Outcome {
     if let Some(o) = x86_vendor(ctx, AMD, "SEV-SNP") {
@@ -312,12 +408,31 @@ fn snp_iommu(ctx: &Ctx) -> Outcome {
             });
             bad.push(format!("kernel: {l}"));
         }
-        if let Some(l) = kmsg::find(&k.lines, &["IOMMU SNP support enabled"]) {
+        if let Some(l) = kmsg::find(&k.lines, &["IOMMU SNP support enabled"])
+            .or_else(|| iommu_log_snp_enabled(&k.lines))
+        {
             ev.push(Evidence {
                 source: "kernel log".into(),
                 value: l.to_string(),
             });
             log_positive = true;
+        }
+        // Without sysfs, the boot's EFR line gives the same register.
+        if sup.is_empty() {
+            if let Some((l, efr_sup)) = k.lines.iter().find_map(|l| log_efr(l).map(|v| (l, v))) {
+                ev.push(Evidence {
+                    source: "kernel log".into(),
+                    value: l.to_string(),
+                });
+                if efr_sup {
+                    log_positive = true;
+                } else {
+                    bad.push(
+                        "the IOMMU lacks SNP support (IVHD EFR bit 63 SNPSup clear: board firmware)"
+                            .into(),
+                    );
+                }
+            }
         }
     }
     if !bad.is_empty() {
@@ -447,6 +562,25 @@ fn snp_fw_status(ctx: &Ctx) -> Outcome {
                     .fix("update the SEV firmware (BIOS update or /lib/firmware/amd/amd_sev_fam*h_model*h.sbin) and reload ccp")
                     .with(ev)
                     .with(vec![ctx.ev(&Input::SevStatus)]);
+                }
+            }
+            // From 6.11 the ccp driver answers SNP_PLATFORM_STATUS to root whenever SNP
+            // is initialised, so a failure there is the firmware's "not initialised", not
+            // an unreadable input.
+            let kernel = ctx
+                .view
+                .file(OSRELEASE)
+                .text()
+                .and_then(crate::parse::kernel_version);
+            if let (Reading::Error { detail }, Some(k)) = (other, kernel) {
+                if k >= (6, 11) && super::passed(ctx, CheckId::HostPrivilege) {
+                    return Outcome::fail(format!(
+                        "SNP_PLATFORM_STATUS failed as root on kernel {}.{} ({detail}): SNP is not initialised",
+                        k.0, k.1
+                    ))
+                    .fix("check snp.kmsg for why SNP_INIT did not run or failed (BIOS SNP settings, firmware, IOMMU); update the SEV firmware and reload ccp")
+                    .with(ev)
+                    .with(vec![ctx.ev_file(OSRELEASE)]);
                 }
             }
             return ctx.unreadable(other, "SNP_PLATFORM_STATUS").with(ev);
@@ -675,14 +809,51 @@ fn snp_capacity(ctx: &Ctx) -> Outcome {
             }
             a.count.map(u64::from)
         });
-    match cap.or(from_log) {
-        Some(0) => Outcome::warn("0 ASIDs for SEV-ES/SNP guests")
+    // CPUID 0x8000001F: ECX the encrypted guests in all, EDX the lowest SEV-only ASID
+    // (ASIDs 1 … EDX-1 are the SEV-ES/SNP space); with kvm_amd's `SEV supported: N` line
+    // the SEV-ES space is ECX - N.
+    let leaf = match ctx.view.get(&Input::cpuid(0x8000_001F, 0)) {
+        Reading::Cpuid { ecx, edx, .. } if *ecx > 0 => Some((*ecx, *edx)),
+        _ => None,
+    };
+    let sev_only = lines
+        .iter()
+        .find(|(a, _)| a.kind == AsidKind::Sev)
+        .and_then(|(a, _)| a.count);
+    let from_cpuid = leaf.map(|(ecx, edx)| match (edx, sev_only) {
+        (0, Some(n)) => u64::from(ecx.saturating_sub(n)),
+        (min, _) => u64::from(min.saturating_sub(1)),
+    });
+    let source = if cap.is_some() {
+        "misc.capacity"
+    } else if from_log.is_some() {
+        "the kernel log"
+    } else {
+        "CPUID 0x8000001F"
+    };
+    if from_log.is_none() && cap.is_none() && leaf.is_some() {
+        ev.push(ctx.ev(&Input::cpuid(0x8000_001F, 0)));
+    }
+    // SNP guests use the SEV-ES space only while KVM has SNP on: a withdrawn SNP leaves
+    // SEV-ES ASIDs, not SNP guests.
+    let snp_off = ctx
+        .earlier(CheckId::SnpKvmParams)
+        .is_some_and(|o| o.status == crate::check::Status::Fail);
+    match cap.or(from_log).or(from_cpuid) {
+        Some(0) => Outcome::warn(format!("0 ASIDs for SEV-ES/SNP guests ({source})"))
             .fix("BIOS: raise the SEV-ES ASID Space Limit")
             .with(ev),
-        Some(n) => Outcome::pass(format!("{n} concurrent SEV-SNP guests at most")).with(ev),
+        Some(n) if snp_off => Outcome::warn(format!(
+            "{n} SEV-ES ASIDs ({source}), but kvm_amd has SEV-SNP off (snp.kvm.params): no SNP guests can start"
+        ))
+        .fix("see snp.kvm.params and snp.kmsg")
+        .with(ev),
+        Some(n) => {
+            Outcome::pass(format!("{n} concurrent SEV-SNP guests at most ({source})")).with(ev)
+        }
         None => Outcome::skip(
             SkipReason::NotObservable,
-            "neither misc.capacity nor the kernel log gives the SEV-ES/SNP ASID count",
+            "neither misc.capacity, the kernel log nor CPUID 0x8000001F gives the SEV-ES/SNP ASID count",
         )
         .with(ev),
     }
@@ -695,12 +866,23 @@ fn log_shows(ctx: &Ctx, pick: fn(&Facts) -> bool) -> bool {
         .is_some_and(pick)
 }
 
+/// KVM's own verdict: `sev_snp=Y` (6.11+ writes back what it enabled), the SNP VM type,
+/// or this boot's `kvm_amd: SEV-SNP enabled`. KVM enables SNP only after it found SNP in the CPU, the RMP
+/// set up and the IOMMU enabling SNP, so it settles those parts too.
+fn kvm_enabled_snp(c: &Ctx) -> bool {
+    passed(c, CheckId::SnpKvmParams)
+        || passed(c, CheckId::SnpKvmVmtype)
+        || log_shows(c, |f| matches!(f, Facts::SnpLog { kvm_snp: true, .. }))
+}
+
 /// The parts an SEV-SNP host needs positively observed.
 const PARTS: &[Part] = &[
     Part {
-        what: "a CPU with SEV-SNP (snp.cpuid)",
-        checks: &[CheckId::SnpCpuid],
-        proven: |c| passed(c, CheckId::SnpCpuid),
+        what: "a CPU with SEV-SNP (snp.cpuid, snp.cpu)",
+        checks: &[CheckId::SnpCpuid, CheckId::SnpCpu],
+        proven: |c| {
+            passed(c, CheckId::SnpCpuid) || passed(c, CheckId::SnpCpu) || kvm_enabled_snp(c)
+        },
     },
     Part {
         what: "SEV-SNP enabled by the BIOS (snp.bios.cpuinfo, snp.bios.msr or the kernel log's RMP line)",
@@ -709,6 +891,7 @@ const PARTS: &[Part] = &[
             passed(c, CheckId::SnpBiosCpuinfo)
                 || passed(c, CheckId::SnpBiosMsr)
                 || log_shows(c, |f| matches!(f, Facts::SnpLog { rmp_reserved: true, .. }))
+                || kvm_enabled_snp(c)
         },
     },
     Part {
@@ -717,6 +900,7 @@ const PARTS: &[Part] = &[
         proven: |c| {
             passed(c, CheckId::SnpIommu)
                 || log_shows(c, |f| matches!(f, Facts::SnpLog { iommu_snp: true, .. }))
+                || kvm_enabled_snp(c)
         },
     },
     Part {

@@ -114,7 +114,12 @@ pub fn checks() -> Vec<Check> {
                         .iter()
                         .map(|(p, _)| Input::file(p))
                         .collect::<Vec<_>>(),
-                    vec![Input::file(CMDLINE), Input::Kmsg],
+                    vec![
+                        Input::file(CMDLINE),
+                        Input::Kmsg,
+                        Input::file(TDX_PARAM),
+                        Input::Kvm,
+                    ],
                 ]
                 .concat(),
             ),
@@ -139,6 +144,11 @@ pub fn checks() -> Vec<Check> {
                 Input::device(QGS_SOCKET),
             ]),
             tdx_attestation,
+        ),
+        Check::new(
+            CheckId::TdxCmdline,
+            with_identity(vec![Input::file(CMDLINE), Input::file(TDX_PARAM)]),
+            tdx_cmdline,
         ),
         Check::new(CheckId::TdxReady, identity(), tdx_ready),
     ]
@@ -274,6 +284,7 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
         .filter(|(p, _)| param(ctx, p).0 == Some(false))
         .map(|(_, fix)| fix.to_string())
         .collect();
+    let from_params = missing.len();
     if let Reading::Kmsg(k) = ctx.view.get(&Input::Kmsg) {
         for (needle, fix) in PREREQ_LOG {
             if let Some(l) = kmsg::find_ci(&k.lines, needle) {
@@ -287,6 +298,7 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
             }
         }
     }
+    let after_log = missing.len();
     let c = super::cpu(ctx);
     if c.flags_known {
         if !c.flags.contains("movdir64b") {
@@ -297,6 +309,23 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
         {
             missing.push("XSAVE enabled (remove noxsave)".into());
         }
+    }
+    // A log line is history: when KVM offers TDX now (kvm_intel reloaded after the fix),
+    // the boot's earlier refusal is superseded, and only what is still off counts.
+    let tdx_now = match param(ctx, TDX_PARAM).0 {
+        Some(on) => on,
+        None => {
+            matches!(ctx.view.get(&Input::Kvm), Reading::Kvm(k) if k.offers(KvmInfo::TDX) == Some(true))
+        }
+    };
+    if from_params == 0 && after_log > 0 && missing.len() == after_log && tdx_now {
+        return Outcome::warn(format!(
+            "superseded: earlier in this boot KVM refused TDX ({}), but kvm_intel now runs TDs (tdx=Y or the TDX VM type)",
+            missing.join("; ")
+        ))
+        .fix("keep the fixed settings persistent (modprobe.d / kernel command line) so the next boot does not refuse TDX again")
+        .with(ev)
+        .with(vec![ctx.ev_file(TDX_PARAM)]);
     }
     if !missing.is_empty() {
         return Outcome::fail(format!("TDX needs: {}", missing.join("; ")))
@@ -320,6 +349,64 @@ fn tdx_kvm_prereqs(ctx: &Ctx) -> Outcome {
         .with(ev);
     }
     Outcome::pass("TDP MMU, EPT, APICv, MOVDIR64B and XSAVE available").with(ev)
+}
+
+/// `tdx.cmdline`: see `docs/probe-checks.md#tdx-cmdline`.
+fn tdx_cmdline(ctx: &Ctx) -> Outcome {
+    if let Some(o) = x86_vendor(ctx, INTEL, "TDX") {
+        return o;
+    }
+    let ev = vec![ctx.ev_file(CMDLINE), ctx.ev_file(TDX_PARAM)];
+    let Some(cl) = ctx.view.file(CMDLINE).text() else {
+        return ctx
+            .unreadable(ctx.view.file(CMDLINE), "the kernel command line")
+            .with(ev);
+    };
+    let on = |v: &str| {
+        crate::parse::bool_param(v).or(match v {
+            "on" => Some(true),
+            "off" => Some(false),
+            _ => None,
+        })
+    };
+    let kvm = cmdline::get(cl, "kvm_intel.tdx");
+    let host = cmdline::get(cl, "tdx_host");
+    let mut off = vec![];
+    if let Some(v) = kvm.filter(|v| on(v) == Some(false)) {
+        off.push(format!("kvm_intel.tdx={v}"));
+    }
+    if let Some(v) = host.filter(|v| on(v) == Some(false)) {
+        off.push(format!("tdx_host={v}"));
+    }
+    if !off.is_empty() {
+        return Outcome::warn(format!(
+            "{} on the command line turns TDX off",
+            off.join(" ")
+        ))
+        .fix(format!(
+            "remove {} from the kernel command line{}, then reboot",
+            off.join(" and "),
+            if kvm.is_some_and(|v| on(v) == Some(true)) {
+                ""
+            } else {
+                " and add kvm_intel.tdx=1"
+            }
+        ))
+        .with(ev);
+    }
+    if kvm.is_some_and(|v| on(v) == Some(true)) {
+        return Outcome::pass("kvm_intel.tdx=1 on the command line").with(ev);
+    }
+    // Set through modprobe.d instead: what KVM loaded with is what counts.
+    if param(ctx, TDX_PARAM).0 == Some(true) {
+        return Outcome::pass(
+            "no kvm_intel.tdx on the command line, but kvm_intel loaded with tdx=Y (modprobe.d)",
+        )
+        .with(ev);
+    }
+    Outcome::warn("no kvm_intel.tdx=1 on the command line, and kvm_intel does not show tdx=Y")
+        .fix("add kvm_intel.tdx=1 to the kernel command line (or `options kvm_intel tdx=1` in /etc/modprobe.d/), then reboot or reload kvm_intel")
+        .with(ev)
 }
 
 /// `tdx.kvm.vmtype`: see `docs/probe-checks.md#tdx-kvm-vmtype`.

@@ -18,6 +18,11 @@ pub struct CpuInfo {
     pub flags: BTreeSet<String>,
     /// Whether a flags line was there at all (no line: the flags are unknown, not empty).
     pub flags_known: bool,
+    /// Whether the x86 flags line is whole at least up to `hypervisor`'s place: the kernel
+    /// prints flags in capability-word order, `fpu` first and `hypervisor` last of word 4
+    /// (CPUID 1 ECX), so a line that starts with `fpu`, reaches a flag of a later word and
+    /// elides nothing (`...`) would show `hypervisor` if the CPU bit were set.
+    pub flags_complete: bool,
     /// s390x facility numbers.
     pub facilities: BTreeSet<u32>,
     /// Whether a `facilities` line was there at all.
@@ -58,7 +63,30 @@ pub fn parse(text: &str) -> CpuInfo {
             _ => {}
         }
     }
+    c.flags_complete = c.flags_known
+        && c.flags.contains("fpu")
+        && LATER_WORDS.iter().any(|f| c.flags.contains(*f))
+        && !c.flags.iter().any(|f| f.contains("...") || f.contains('…'));
     c
+}
+
+/// Flags of capability words the kernel prints after word 4 (the one that ends with
+/// `hypervisor`): every x86_64 CPU has at least `lahf_lm` (word 6, CPUID 0x80000001 ECX).
+const LATER_WORDS: &[&str] = &[
+    "lahf_lm", "svm", "abm", "ept", "vpid", "fsgsbase", "avx2", "bmi1", "erms", "arat", "xsaveopt",
+    "sme", "sev",
+];
+
+impl CpuInfo {
+    /// `Some(false)` when a complete flags line shows `hypervisor` (a VM), `Some(true)`
+    /// when it does not (bare metal: the flag mirrors the CPUID hypervisor bit), `None`
+    /// when the line is missing or partial.
+    pub fn bare_metal(&self) -> Option<bool> {
+        if self.flags.contains("hypervisor") {
+            return Some(false);
+        }
+        self.flags_complete.then_some(true)
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +107,28 @@ mod tests {
         let c = parse("processor\t: 0\nvendor_id\t: AuthenticAMD\n");
         assert_eq!(c.vendor.as_deref(), Some("AuthenticAMD"));
         assert!(!c.flags_known && c.flags.is_empty());
+    }
+
+    #[test]
+    fn a_flags_line_is_complete_only_from_fpu_past_the_hypervisor_word() {
+        let bare = parse("flags\t\t: fpu vme pse msr pni ssse3 lahf_lm svm\n");
+        assert!(bare.flags_complete);
+        assert_eq!(bare.bare_metal(), Some(true));
+        let vm = parse("flags\t\t: fpu vme pni hypervisor lahf_lm\n");
+        assert_eq!(vm.bare_metal(), Some(false));
+        // Cut before the words after `hypervisor`, cut at the front, or elided: unknown.
+        for partial in [
+            "flags\t\t: fpu vme pse msr pni ssse3\n",
+            "flags\t\t: pse msr pni lahf_lm svm\n",
+            "flags\t\t: fpu vme ... lahf_lm svm\n",
+            "flags\t\t: fpu vme … lahf_lm svm\n",
+        ] {
+            let c = parse(partial);
+            assert!(!c.flags_complete, "{partial}");
+            assert_eq!(c.bare_metal(), None, "{partial}");
+        }
+        // A partial line that does show `hypervisor` still proves a VM.
+        assert_eq!(parse("flags : ... hypervisor\n").bare_metal(), Some(false));
     }
 
     #[test]
