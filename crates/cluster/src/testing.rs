@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+mod outage;
+pub use outage::{listening, OutageTrigger};
+
 /// One request as seen by the server.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -129,11 +132,13 @@ pub struct ApiServer {
     pub url: String,
     state: Arc<(Mutex<State>, Condvar)>,
     stop: Arc<AtomicBool>,
+    gate: Arc<outage::Gate>,
 }
 
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.gate.cut_connections();
     }
 }
 
@@ -441,18 +446,9 @@ impl ApiServer {
             Condvar::new(),
         ));
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                let sp = sp.clone();
-                std::thread::spawn(move || serve(conn, st, sp));
-            }
-        });
+        let gate = Arc::new(outage::Gate::default());
+        let (st, sp, g) = (state.clone(), stop.clone(), gate.clone());
+        std::thread::spawn(move || outage::accept(listener, st, sp, g));
         let (st, sp) = (state.clone(), stop.clone());
         std::thread::spawn(move || {
             while !sp.load(Ordering::SeqCst) {
@@ -465,7 +461,12 @@ impl ApiServer {
                 cv.notify_all();
             }
         });
-        ApiServer { url, state, stop }
+        ApiServer {
+            url,
+            state,
+            stop,
+            gate,
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -562,6 +563,30 @@ impl ApiServer {
     /// Denies `verb` on `resource` in access reviews, and answers 403 to such requests.
     pub fn deny(&self, verb: &str, resource: &str) {
         self.with(|s| s.denied.push((verb.into(), resource.into())));
+    }
+
+    /// Stops answering for `down`: the listener is closed (connection refused) and every
+    /// open connection, watches included, is cut; then it listens again on the same port.
+    /// Returns at once; the outage runs on its own thread.
+    pub fn outage(&self, down: Duration) {
+        outage::Gate::outage(&self.gate, down);
+    }
+
+    /// The same outage, starting when a request matching `method` and `path_contains`
+    /// (and, for `watch`, a watch) arrives; that request is left unanswered. Each trigger
+    /// fires once, in the order given.
+    pub fn outage_on(&self, trigger: OutageTrigger) {
+        self.gate.arm(trigger);
+    }
+
+    /// Outages that were armed with [`ApiServer::outage_on`] and have not fired yet.
+    pub fn outages_pending(&self) -> Vec<OutageTrigger> {
+        self.gate.pending()
+    }
+
+    /// Outages that have fired (and are over or under way).
+    pub fn outages_fired(&self) -> usize {
+        self.gate.fired()
     }
 
     /// Queues a fault.
@@ -774,13 +799,20 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn serve(conn: TcpStream, st: Arc<(Mutex<State>, Condvar)>, stop: Arc<AtomicBool>) {
+fn serve(conn: TcpStream, st: Arc<(Mutex<State>, Condvar)>, gate: Arc<outage::Gate>) {
     let Some(req) = read_request(&conn) else {
         return;
     };
+    let stop = gate.connection_flag();
     let (m, cv) = &*st;
     let mut s = m.lock().unwrap();
     s.requests.push(req.clone());
+    if gate.trips(&req) {
+        // The server went away with this request unanswered, as a crashed one does.
+        drop(s);
+        let _ = conn.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     // Faults first.
     if let Some(pos) = s.faults.iter().position(|f| {
         f.method == req.method
@@ -893,6 +925,12 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             None => not_found(r),
         },
         "list" => list(s, r, req),
+        "create" if r.plural == "selfsubjectreviews" => (
+            201,
+            json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                   "metadata": {"creationTimestamp": null},
+                   "status": {"userInfo": {"username": "tester", "groups": ["system:authenticated"]}}}),
+        ),
         "create" if r.plural == "selfsubjectaccessreviews" => {
             let a = req
                 .body
@@ -1447,7 +1485,12 @@ fn watch(
         if sent {
             quiet_since = Instant::now();
         }
-        if quiet_since.elapsed() >= quiet || stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
+            // The server went away: the stream breaks without its end chunk.
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        if quiet_since.elapsed() >= quiet {
             if bookmarks {
                 let kind = kind_of(&r.plural);
                 let b = json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": r.prefix.trim_start_matches("/api/").trim_start_matches("/apis/"), "metadata": {"resourceVersion": rv_now.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}}});
