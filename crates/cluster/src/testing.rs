@@ -314,6 +314,12 @@ fn merge(base: &mut Value, patch: &Value) {
                 }
             }
         }
+        // RFC 7386: an object patched onto a non-object starts from `{}`, so its nulls
+        // delete rather than being stored.
+        (b, Value::Object(_)) => {
+            *b = json!({});
+            merge(b, patch);
+        }
         (b, p) => *b = p.clone(),
     }
 }
