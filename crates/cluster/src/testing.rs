@@ -247,6 +247,11 @@ fn details(name: &str, group: &str, kind: &str) -> Value {
     d
 }
 
+fn with_uid(mut d: Value, uid: Option<&Value>) -> Value {
+    d["uid"] = uid.cloned().unwrap_or_default();
+    d
+}
+
 fn now() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
 }
@@ -1067,7 +1072,7 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             let gone = s.remove(&k).unwrap_or_default();
             (
                 200,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": r.name, "group": group_of(&r.prefix), "kind": r.plural, "uid": gone.pointer("/metadata/uid").cloned().unwrap_or_default()}}),
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": with_uid(details(&r.name, group_of(&r.prefix), &r.plural), gone.pointer("/metadata/uid"))}),
             )
         }
         _ => (
