@@ -11,6 +11,18 @@ mod cmd;
 mod env_errors;
 mod exit;
 
+/// The log filter for `-v` given `verbosity` times: cococtl's own words by default (its
+/// crates' targets all start with `cococtl`), then cococtl's debug lines and other crates'
+/// warnings, then everything.
+fn log_filter(verbosity: u8) -> &'static str {
+    match verbosity {
+        0 => "off,cococtl=info",
+        1 => "warn,cococtl=debug",
+        2 => "info,cococtl=trace",
+        _ => "trace",
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "cococtl",
@@ -53,16 +65,40 @@ enum Command {
     Check(cmd::check::CheckArgs),
 }
 
+impl Command {
+    /// `-v` given to a cluster command (it sits with `--kubeconfig`, so that `probe -v`
+    /// keeps its own meaning).
+    fn verbosity(&self) -> u8 {
+        match self {
+            Command::Install(a) => a.kube.verbose,
+            Command::Upgrade(a) => a.kube.verbose,
+            Command::Rollback(a) => a.kube.verbose,
+            Command::History(a) => a.kube.verbose,
+            Command::Uninstall(a) => a.kube.verbose,
+            Command::Status(a) => a.kube.verbose,
+            Command::Verify(a) => a.kube.verbose,
+            Command::Diff(a) => a.kube.verbose,
+            Command::Check(a) => a.kube.verbose,
+            Command::Render(_) | Command::Profiles(_) | Command::Probe(_) | Command::Node(_) => 0,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli: Cli = env_errors::parse();
-    // Library crates log through `tracing`; users see plain lines on stderr (RUST_LOG
-    // changes the level).
+    // Library crates log through `tracing`; users see plain lines on stderr. kube, hyper
+    // and tower log their retries and broken streams at info, which is noise next to
+    // cococtl's own message, so only cococtl's crates speak unless asked.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => match tracing_subscriber::EnvFilter::try_new(&v) {
+            Ok(f) => f,
+            Err(e) => return exit::invalid(&format!("RUST_LOG={v}: {e}\n  fix: use tracing's syntax, e.g. RUST_LOG=cococtl=debug,kube=info")),
+        },
+        _ => tracing_subscriber::EnvFilter::new(log_filter(cli.command.verbosity())),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .without_time()
         .with_target(false)
         .with_level(false)

@@ -1,13 +1,15 @@
 //! Which cluster: `--kubeconfig`, `--context`, else `KUBECONFIG`/`~/.kube/config`, else
 //! the in-cluster service account (kubectl's order). Every call goes through [`Cluster`],
-//! which retries transient errors with [`crate::retry`] and maps the rest to
-//! [`ClusterError`].
+//! which rides out an unreachable or overloaded server for its patience
+//! ([`crate::retry`]), tells the user it does, and maps the rest to [`ClusterError`].
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use backon::Retryable;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::time::Instant;
 
 use crate::error::ClusterError;
 use crate::retry;
@@ -21,6 +23,10 @@ pub struct Target {
     pub context: Option<String>,
 }
 
+/// Hears that the API server is unreachable (or overloaded), with how long it has been:
+/// the CLI shows "API server unreachable since 12 s, retrying".
+pub type OutageHook = Arc<dyn Fn(Duration) + Send + Sync>;
+
 /// A connected client and the server it talks to (for messages).
 #[derive(Clone)]
 pub struct Cluster {
@@ -28,6 +34,14 @@ pub struct Cluster {
     pub client: kube::Client,
     /// The server URL.
     pub server: String,
+    /// The kubeconfig's user of the chosen context, when there is one (messages).
+    pub user: Option<String>,
+    /// How long each call rides out an unreachable or overloaded server.
+    patience: Duration,
+    /// When the current outage began (shared by the clones, so every call of a command
+    /// counts from the first failure).
+    outage: Arc<Mutex<Option<Instant>>>,
+    hook: Option<OutageHook>,
 }
 
 impl Cluster {
@@ -38,14 +52,11 @@ impl Cluster {
             context: t.context.clone(),
             ..Default::default()
         };
+        let mut user = None;
         let config = match (&t.kubeconfig, &t.context) {
             (Some(path), _) => {
-                let kc = Kubeconfig::read_from(path).map_err(|e| {
-                    ClusterError::Config(format!(
-                        "--kubeconfig {}: {e}\n  fix: check the path",
-                        path.display()
-                    ))
-                })?;
+                let kc = read_kubeconfig(path)?;
+                user = context_user(&kc, t.context.as_deref());
                 kube::Config::from_custom_kubeconfig(kc, &opts)
                     .await
                     .map_err(|e| ClusterError::Config(format!("--kubeconfig {}: {e}", path.display())))?
@@ -59,6 +70,13 @@ impl Cluster {
                 ))
             })?,
         };
+        if user.is_none() {
+            // Only for naming the user in messages: an unreadable default kubeconfig was
+            // already reported above if it mattered.
+            user = Kubeconfig::read()
+                .ok()
+                .and_then(|kc| context_user(&kc, t.context.as_deref()));
+        }
         let mut config = config;
         // An unreachable server fails in seconds per attempt, not minutes (the retries
         // in `call` then give up with the server's name).
@@ -67,30 +85,87 @@ impl Cluster {
         let client = kube::Client::try_from(config).map_err(|e| {
             ClusterError::Config(format!("cannot build a client for {server}: {e}"))
         })?;
-        Ok(Cluster { client, server })
+        let mut c = Cluster::from_client(client, &server);
+        c.user = user;
+        Ok(c)
     }
 
-    /// From an existing client (tests).
+    /// From an existing client (tests), with [`retry::STEP_PATIENCE`].
     pub fn from_client(client: kube::Client, server: &str) -> Cluster {
         Cluster {
             client,
             server: server.to_string(),
+            user: None,
+            patience: retry::STEP_PATIENCE,
+            outage: Arc::new(Mutex::new(None)),
+            hook: None,
         }
     }
 
-    /// Runs `f`, retrying transient failures (unreachable, 429/503 honouring Retry-After,
-    /// 5xx), and maps the final error for `what`.
+    /// How long each call rides out an unreachable or overloaded server (the user's
+    /// `--timeout`, or a per-step default).
+    pub fn with_patience(mut self, patience: Duration) -> Cluster {
+        self.patience = patience;
+        self
+    }
+
+    /// The patience in force.
+    pub fn patience(&self) -> Duration {
+        self.patience
+    }
+
+    /// Tells `hook` about every retried failure, with how long the outage has lasted.
+    pub fn on_outage(mut self, hook: OutageHook) -> Cluster {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Runs `f`, riding out transient failures (unreachable, reset, 5xx, 408, 429 with
+    /// Retry-After honoured) for the patience, and maps the final error for `what`.
     pub async fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T, ClusterError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        f.retry(retry::backoff())
-            .when(retry::is_retryable)
-            .adjust(|e, d| retry::retry_after(e).or(d))
-            .notify(|e, d| tracing::debug!("{what}: {}; retrying in {d:?}", short(e)))
+        let r = retry::with_patience(self.patience, retry::is_retryable, f, |e, d| {
+            let since = self.outage_began();
+            tracing::debug!("{what}: {}; retrying in {d:?}", short(e));
+            if let Some(h) = &self.hook {
+                h(since.elapsed());
+            }
+        })
+        .await;
+        match &r {
+            Err(e) if retry::is_retryable(e) => {}
+            _ => self.outage_ended(),
+        }
+        r.map_err(|e| ClusterError::from_kube(e, what, &self.server))
+    }
+
+    fn outage_began(&self) -> Instant {
+        let mut o = self.outage.lock().unwrap_or_else(|p| p.into_inner());
+        *o.get_or_insert_with(Instant::now)
+    }
+
+    fn outage_ended(&self) {
+        *self.outage.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Who the API server says the user is (SelfSubjectReview), else the kubeconfig's user
+    /// name, else "you": for messages such as "alice is missing 3 permission(s)".
+    pub async fn whoami(&self) -> String {
+        use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+        let api: kube::Api<SelfSubjectReview> = kube::Api::all(self.client.clone());
+        let review = SelfSubjectReview::default();
+        let asked = api
+            .create(&kube::api::PostParams::default(), &review)
             .await
-            .map_err(|e| ClusterError::from_kube(e, what, &self.server))
+            .ok()
+            .and_then(|r| r.status?.user_info?.username)
+            .filter(|u| !u.is_empty());
+        asked
+            .or_else(|| self.user.clone())
+            .unwrap_or_else(|| "you".into())
     }
 
     /// Like [`Cluster::call`], with 404 as `None`.
@@ -105,6 +180,34 @@ impl Cluster {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Reads and parses a kubeconfig, naming the path as the user wrote it (kube's own
+/// message quotes it with Rust's Debug format).
+fn read_kubeconfig(path: &std::path::Path) -> Result<Kubeconfig, ClusterError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ClusterError::Config(format!(
+            "--kubeconfig {}: cannot read it: {e}\n  fix: check the path (or leave --kubeconfig out to use $KUBECONFIG or ~/.kube/config)",
+            path.display()
+        ))
+    })?;
+    Kubeconfig::from_yaml(&text).map_err(|e| {
+        ClusterError::Config(format!(
+            "--kubeconfig {}: not a kubeconfig: {e}\n  fix: point --kubeconfig at a kubeconfig file (kubectl config view --raw writes one)",
+            path.display()
+        ))
+    })
+}
+
+/// The user name of `context` (else the current context) in `kc`.
+fn context_user(kc: &Kubeconfig, context: Option<&str>) -> Option<String> {
+    let name = context.map(str::to_string).or(kc.current_context.clone())?;
+    kc.contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.user.clone())
+        .filter(|u| !u.is_empty())
 }
 
 fn short(e: &kube::Error) -> String {

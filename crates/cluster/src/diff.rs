@@ -1,7 +1,8 @@
 //! `diff` and `install --dry-run=server`: every planned object is applied with
 //! `dryRun=All` and the result compared with the live object (so the server's defaulting
-//! and canonicalisation — quantities, dropped empty env values — never show as changes),
-//! plus what an upgrade would prune.
+//! and canonicalisation — quantities, dropped empty env values — never show as changes)
+//! over the fields cococtl's own managedFields entry in that result names (so fields the
+//! server sets never show either), plus what an upgrade would prune.
 
 use cococtl_manifests::{Object, Plan};
 
@@ -92,7 +93,13 @@ async fn one(
     };
     let old = serde_json::to_value(&live).unwrap_or_default();
     let new = serde_json::to_value(&after).unwrap_or_default();
-    let changes = fielddiff::diff(&old, &new);
+    // Only what cococtl applies: the server's own fields (defaults, status, the
+    // DaemonSet's template-generation annotation) are not cococtl's changes. A server
+    // that keeps no managedFields gets the whole-object comparison.
+    let changes = match fielddiff::applied_fields(&new, apply::FIELD_MANAGER) {
+        Some(owned) => fielddiff::managed_diff(&old, &new, owned),
+        None => fielddiff::diff(&old, &new),
+    };
     Ok(if changes.is_empty() {
         Change::Unchanged
     } else {

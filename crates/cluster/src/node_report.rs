@@ -1,9 +1,10 @@
 //! The node agent's report on its own Node: one merge patch of the state label and the
-//! annotations (field manager `cococtl`), retried on transient API errors. RBAC: `nodes`
+//! annotations (field manager `cococtl`), riding out an API outage for
+//! [`retry::AGENT_PATIENCE`] (an agent must not crash-loop because the API server
+//! restarted). RBAC: `nodes`
 //! `get, patch`, rendered with the agent's DaemonSet.
 
 use async_trait::async_trait;
-use backon::Retryable;
 use cococtl_containerd::report::{self, LogReporter, Report, Reporter};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Patch, PatchParams};
@@ -45,18 +46,16 @@ impl Reporter for KubeReporter {
             ..Default::default()
         };
         let patch = || async { api.patch(&self.node, &params, &Patch::Merge(&body)).await };
-        patch
-            .retry(retry::backoff())
-            .when(retry::is_transient)
-            .adjust(|e, d| retry::retry_after(e).or(d))
-            .notify(|e, d| tracing::warn!("patching node {}: {e}; retrying in {d:?}", self.node))
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                kube::Error::Api(s) => {
-                    format!("patching node {}: {} {}", self.node, s.code, s.message)
-                }
-                other => format!("patching node {}: {other}", self.node),
-            })
+        retry::with_patience(retry::AGENT_PATIENCE, retry::is_transient, patch, |e, d| {
+            tracing::warn!("patching node {}: {e}; retrying in {d:?}", self.node)
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            kube::Error::Api(s) => {
+                format!("patching node {}: {} {}", self.node, s.code, s.message)
+            }
+            other => format!("patching node {}: {other}", self.node),
+        })
     }
 }

@@ -125,9 +125,12 @@ pub async fn run(
     let kinds: Vec<_> = kinds.into_iter().collect();
     let need = pf::install_permissions(&kinds, &spec.namespace);
     let missing = denied(cluster, &need).await?;
-    if let Some(f) = pf::missing_permissions(&missing, "you") {
-        // Without the permissions the other checks may fail for the same reason.
-        return Err(ClusterError::Preflight(vec![f]));
+    if !missing.is_empty() {
+        let user = cluster.whoami().await;
+        if let Some(f) = pf::missing_permissions(&missing, &user) {
+            // Without the permissions the other checks may fail for the same reason.
+            return Err(ClusterError::Preflight(vec![f]));
+        }
     }
 
     let nodes_api: Api<Node> = Api::all(cluster.client.clone());

@@ -1,8 +1,8 @@
 //! The probe agent's publication on its own Node: the labels and summary annotation of
 //! `cococtl_probe::publish`, in one merge patch (field manager `cococtl`), and only when
-//! the Node does not already show them. RBAC: `nodes` `get, patch`.
+//! the Node does not already show them, riding out an API outage for
+//! [`retry::AGENT_PATIENCE`]. RBAC: `nodes` `get, patch`.
 
-use backon::Retryable;
 use cococtl_probe::publish::{self, Summary};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Patch, PatchParams};
@@ -27,12 +27,11 @@ pub async fn publish(
 ) -> Result<Published, String> {
     let api: kube::Api<Node> = kube::Api::all(client.clone());
     let get = || async { api.get(node).await };
-    let current = get
-        .retry(retry::backoff())
-        .when(retry::is_transient)
-        .adjust(|e, d| retry::retry_after(e).or(d))
-        .await
-        .map_err(|e| describe(node, "reading", e))?;
+    let current = retry::with_patience(retry::AGENT_PATIENCE, retry::is_transient, get, |e, d| {
+        tracing::warn!("reading node {node}: {e}; retrying in {d:?}")
+    })
+    .await
+    .map_err(|e| describe(node, "reading", e))?;
     let labels = current.metadata.labels.unwrap_or_default();
     let annotations = current.metadata.annotations.unwrap_or_default();
     let Some(body) = publish::patch(&labels, &annotations, summary, tee_labels) else {
@@ -43,14 +42,12 @@ pub async fn publish(
         ..Default::default()
     };
     let patch = || async { api.patch(node, &params, &Patch::Merge(&body)).await };
-    patch
-        .retry(retry::backoff())
-        .when(retry::is_transient)
-        .adjust(|e, d| retry::retry_after(e).or(d))
-        .notify(|e, d| tracing::warn!("patching node {node}: {e}; retrying in {d:?}"))
-        .await
-        .map(|_| Published::Patched)
-        .map_err(|e| describe(node, "patching", e))
+    retry::with_patience(retry::AGENT_PATIENCE, retry::is_transient, patch, |e, d| {
+        tracing::warn!("patching node {node}: {e}; retrying in {d:?}")
+    })
+    .await
+    .map(|_| Published::Patched)
+    .map_err(|e| describe(node, "patching", e))
 }
 
 fn describe(node: &str, what: &str, e: kube::Error) -> String {

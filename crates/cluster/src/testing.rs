@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+mod outage;
+pub use outage::{listening, OutageTrigger};
+
 /// One request as seen by the server.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -129,11 +132,13 @@ pub struct ApiServer {
     pub url: String,
     state: Arc<(Mutex<State>, Condvar)>,
     stop: Arc<AtomicBool>,
+    gate: Arc<outage::Gate>,
 }
 
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.gate.cut_connections();
     }
 }
 
@@ -227,9 +232,24 @@ fn not_found(r: &Route) -> (u16, Value) {
             404,
             "NotFound",
             &format!("{res} \"{}\" not found", r.name),
-            json!({"name": r.name, "group": g, "kind": r.plural}),
+            details(&r.name, g, &r.plural),
         ),
     )
+}
+
+/// A Status's `details` as kube-apiserver writes them: the core group has no `group` key
+/// (fixtures 20, 63).
+fn details(name: &str, group: &str, kind: &str) -> Value {
+    let mut d = json!({"name": name, "kind": kind});
+    if !group.is_empty() {
+        d["group"] = json!(group);
+    }
+    d
+}
+
+fn with_uid(mut d: Value, uid: Option<&Value>) -> Value {
+    d["uid"] = uid.cloned().unwrap_or_default();
+    d
 }
 
 fn now() -> String {
@@ -308,6 +328,12 @@ fn merge(base: &mut Value, patch: &Value) {
                     merge(b.entry(k.clone()).or_insert(Value::Null), v);
                 }
             }
+        }
+        // RFC 7386: an object patched onto a non-object starts from `{}`, so its nulls
+        // delete rather than being stored.
+        (b, Value::Object(_)) => {
+            *b = json!({});
+            merge(b, patch);
         }
         (b, p) => *b = p.clone(),
     }
@@ -441,18 +467,9 @@ impl ApiServer {
             Condvar::new(),
         ));
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                let sp = sp.clone();
-                std::thread::spawn(move || serve(conn, st, sp));
-            }
-        });
+        let gate = Arc::new(outage::Gate::default());
+        let (st, sp, g) = (state.clone(), stop.clone(), gate.clone());
+        std::thread::spawn(move || outage::accept(listener, st, sp, g));
         let (st, sp) = (state.clone(), stop.clone());
         std::thread::spawn(move || {
             while !sp.load(Ordering::SeqCst) {
@@ -465,7 +482,12 @@ impl ApiServer {
                 cv.notify_all();
             }
         });
-        ApiServer { url, state, stop }
+        ApiServer {
+            url,
+            state,
+            stop,
+            gate,
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -562,6 +584,30 @@ impl ApiServer {
     /// Denies `verb` on `resource` in access reviews, and answers 403 to such requests.
     pub fn deny(&self, verb: &str, resource: &str) {
         self.with(|s| s.denied.push((verb.into(), resource.into())));
+    }
+
+    /// Stops answering for `down`: the listener is closed (connection refused) and every
+    /// open connection, watches included, is cut; then it listens again on the same port.
+    /// Returns at once; the outage runs on its own thread.
+    pub fn outage(&self, down: Duration) {
+        outage::Gate::outage(&self.gate, down);
+    }
+
+    /// The same outage, starting when a request matching `method` and `path_contains`
+    /// (and, for `watch`, a watch) arrives; that request is left unanswered. Each trigger
+    /// fires once, in the order given.
+    pub fn outage_on(&self, trigger: OutageTrigger) {
+        self.gate.arm(trigger);
+    }
+
+    /// Outages that were armed with [`ApiServer::outage_on`] and have not fired yet.
+    pub fn outages_pending(&self) -> Vec<OutageTrigger> {
+        self.gate.pending()
+    }
+
+    /// Outages that have fired (and are over or under way).
+    pub fn outages_fired(&self) -> usize {
+        self.gate.fired()
     }
 
     /// Queues a fault.
@@ -774,13 +820,20 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn serve(conn: TcpStream, st: Arc<(Mutex<State>, Condvar)>, stop: Arc<AtomicBool>) {
+fn serve(conn: TcpStream, st: Arc<(Mutex<State>, Condvar)>, gate: Arc<outage::Gate>) {
     let Some(req) = read_request(&conn) else {
         return;
     };
+    let stop = gate.connection_flag();
     let (m, cv) = &*st;
     let mut s = m.lock().unwrap();
     s.requests.push(req.clone());
+    if gate.trips(&req) {
+        // The server went away with this request unanswered, as a crashed one does.
+        drop(s);
+        let _ = conn.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     // Faults first.
     if let Some(pos) = s.faults.iter().position(|f| {
         f.method == req.method
@@ -809,7 +862,7 @@ fn serve(conn: TcpStream, st: Arc<(Mutex<State>, Condvar)>, stop: Arc<AtomicBool
         respond(
             &conn,
             200,
-            &json!({"major": "1", "minor": "36", "gitVersion": "v1.36.0", "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-04-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"}),
+            &json!({"major": "1", "minor": "36", "emulationMajor": "1", "emulationMinor": "36", "minCompatibilityMajor": "1", "minCompatibilityMinor": "35", "gitVersion": "v1.36.0", "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-04-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"}),
             &[],
         );
         return;
@@ -893,6 +946,12 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             None => not_found(r),
         },
         "list" => list(s, r, req),
+        "create" if r.plural == "selfsubjectreviews" => (
+            201,
+            json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                   "metadata": {"creationTimestamp": null},
+                   "status": {"userInfo": {"username": "tester", "groups": ["system:authenticated"]}}}),
+        ),
         "create" if r.plural == "selfsubjectaccessreviews" => {
             let a = req
                 .body
@@ -1013,7 +1072,7 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             let gone = s.remove(&k).unwrap_or_default();
             (
                 200,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": r.name, "group": group_of(&r.prefix), "kind": r.plural, "uid": gone.pointer("/metadata/uid").cloned().unwrap_or_default()}}),
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": with_uid(details(&r.name, group_of(&r.prefix), &r.plural), gone.pointer("/metadata/uid"))}),
             )
         }
         _ => (
@@ -1054,7 +1113,19 @@ fn list(s: &State, r: &Route, req: &Request) -> (u16, Value) {
     let start: usize = match req.query.get("continue") {
         Some(c) => match c.strip_prefix("standin:").and_then(|n| n.parse().ok()) {
             Some(n) => n,
-            None => return (410, status(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.", json!({}))),
+            // A token the server never gave out is garbled (400, fixture 34), not expired.
+            None => {
+                let mut st = status(
+                    400,
+                    "BadRequest",
+                    "invalid continue token: continue key is not valid",
+                    Value::Null,
+                );
+                if let Some(m) = st.as_object_mut() {
+                    m.remove("details");
+                }
+                return (400, st);
+            }
         },
         None => 0,
     };
@@ -1152,7 +1223,7 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
             if let Some(st) = old.get("status") {
                 o["status"] = st.clone();
             }
-            if o.get("spec") != old.get("spec") {
+            if o.get("spec") != old.get("spec") && has_generation(&r.plural) {
                 o["metadata"]["generation"] =
                     json!(old["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
             }
@@ -1163,13 +1234,21 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
             s.uid += 1;
             o["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", s.uid));
             o["metadata"]["creationTimestamp"] = json!(now());
-            o["metadata"]["generation"] = json!(1);
+            if has_generation(&r.plural) {
+                o["metadata"]["generation"] = json!(1);
+            }
+            if r.plural == "namespaces" {
+                // The namespace registry's own additions (fixture 07).
+                o["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(r.name);
+                o["spec"]["finalizers"] = json!(["kubernetes"]);
+            }
             o
         }
     };
     if !r.ns.is_empty() {
         obj["metadata"]["namespace"] = json!(r.ns);
     }
+    server_set_on_apply(&r.plural, existing.as_ref(), &mut obj);
     let mut mf: Vec<Value> = existing
         .as_ref()
         .and_then(|o| o["metadata"]["managedFields"].as_array().cloned())
@@ -1195,6 +1274,49 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
     }
     let out = s.put(&k, obj, created);
     (if created { 201 } else { 200 }, out)
+}
+
+/// Whether kube-apiserver keeps `metadata.generation` for the resource: the workloads and
+/// configurations with a spec a controller observes, not ServiceAccounts, RBAC, ConfigMaps,
+/// Namespaces or RuntimeClasses (fixtures 07-11, 29).
+fn has_generation(plural: &str) -> bool {
+    matches!(
+        plural,
+        "daemonsets"
+            | "deployments"
+            | "replicasets"
+            | "statefulsets"
+            | "jobs"
+            | "customresourcedefinitions"
+            | "mutatingwebhookconfigurations"
+            | "validatingwebhookconfigurations"
+            | "peerpods"
+    )
+}
+
+/// What kube-apiserver itself writes on an applied object, outside any field manager
+/// (captured in ../shared/fixtures/kube-apiserver-1.36/10 and 13): a DaemonSet's
+/// `deprecated.daemonset.template.generation` starts at 1 and moves with every change of
+/// its pod template.
+fn server_set_on_apply(plural: &str, old: Option<&Value>, obj: &mut Value) {
+    const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+    if plural != "daemonsets" {
+        return;
+    }
+    let prev = old
+        .and_then(|o| o.pointer("/metadata/annotations"))
+        .and_then(|a| a.get(TEMPLATE_GENERATION))
+        .and_then(Value::as_str)
+        .and_then(|g| g.parse::<u64>().ok());
+    let generation = match (old, prev) {
+        (Some(o), Some(g)) if o.pointer("/spec/template") == obj.pointer("/spec/template") => g,
+        (Some(_), Some(g)) => g + 1,
+        _ => 1,
+    };
+    if !obj["metadata"]["annotations"].is_object() {
+        obj["metadata"]["annotations"] = json!({});
+    }
+    obj["metadata"]["annotations"][TEMPLATE_GENERATION] = json!(generation.to_string());
 }
 
 /// The Services a MutatingWebhookConfiguration calls.
@@ -1447,7 +1569,12 @@ fn watch(
         if sent {
             quiet_since = Instant::now();
         }
-        if quiet_since.elapsed() >= quiet || stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
+            // The server went away: the stream breaks without its end chunk.
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        if quiet_since.elapsed() >= quiet {
             if bookmarks {
                 let kind = kind_of(&r.plural);
                 let b = json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": r.prefix.trim_start_matches("/api/").trim_start_matches("/apis/"), "metadata": {"resourceVersion": rv_now.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}}});

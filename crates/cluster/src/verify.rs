@@ -152,6 +152,12 @@ async fn one(
     peer: Option<&PeerPodsCheck>,
 ) -> Result<ClassResult, ClusterError> {
     use crate::core::peerpods::Stage;
+    // One class's pod has `timeout` in all: an outage (or a webhook that cannot be
+    // called) is ridden out no longer than that.
+    let bounded = cluster
+        .clone()
+        .with_patience(cluster.patience().min(timeout));
+    let cluster = &bounded;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
     let body = pod_body(class, image)?;
     let pp = PostParams::default();

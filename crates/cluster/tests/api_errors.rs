@@ -204,11 +204,19 @@ async fn an_unreachable_server_is_named_after_the_retries() {
             kube::Client::try_from(config).unwrap(),
             "http://127.0.0.1:9",
         )
+        .with_patience(Duration::from_secs(2))
     };
     let api: Api<Node> = Api::all(cl.client.clone());
+    let t0 = Instant::now();
     let e = list_all(&cl, &api, None, None, "listing nodes")
         .await
         .unwrap_err();
+    // It kept trying for its patience, and not much longer.
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
     let text = e.to_string();
     assert!(
         text.starts_with(

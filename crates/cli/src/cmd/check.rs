@@ -53,7 +53,7 @@ pub struct CheckArgs {
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     output: Output,
     #[command(flatten)]
-    kube: KubeArgs,
+    pub kube: KubeArgs,
 }
 
 fn profile_spec(name: &str) -> Result<ProfileSpec, String> {
@@ -86,7 +86,7 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return super::kube_args::exit_with(INPUT, &e),
     };
-    let cluster = match args.kube.connect().await {
+    let cluster = match args.kube.connect_for(args.timeout).await {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -156,7 +156,9 @@ pub async fn deploy_inputs(
         }
         return exit::print(&out);
     }
-    let cluster = match kube.connect().await {
+    let patience =
+        kube_args::step_patience(args.wait.unwrap_or_else(kube_args::terminal), args.timeout);
+    let cluster = match kube.connect_for(patience).await {
         Ok(c) => c,
         Err(code) => return code,
     };

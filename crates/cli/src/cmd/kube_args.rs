@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cococtl_cluster::client::{Cluster, Target};
+use cococtl_cluster::client::{Cluster, OutageHook, Target};
 use cococtl_cluster::core::readiness::{NodeState, Progress};
 use cococtl_cluster::error::ClusterError;
 use cococtl_cluster::observe::Observer;
+use cococtl_cluster::retry;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Which cluster.
@@ -24,17 +26,57 @@ pub struct KubeArgs {
     /// The kubeconfig context to use
     #[arg(long, value_name = "NAME", global = true)]
     pub context: Option<String>,
+    /// Say more on stderr: -v adds cococtl's debug lines and other libraries' warnings,
+    /// -vv their info lines, -vvv everything (RUST_LOG, when set, decides instead)
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 impl KubeArgs {
+    /// Connects; each API call rides out an outage for [`retry::STEP_PATIENCE`].
     pub async fn connect(&self) -> Result<Cluster, ExitCode> {
+        self.connect_for(retry::STEP_PATIENCE).await
+    }
+
+    /// Connects; each API call rides out an unreachable or overloaded server for
+    /// `patience` (the command's `--timeout`), saying so on stderr.
+    pub async fn connect_for(&self, patience: Duration) -> Result<Cluster, ExitCode> {
         Cluster::connect(&Target {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
         })
         .await
+        .map(|c| c.with_patience(patience).on_outage(outage_notice()))
         .map_err(|e| fail(&e))
     }
+}
+
+/// The patience of a deploy step: the whole `--timeout` when waiting, else a step's
+/// default, never more than `--timeout`.
+pub fn step_patience(wait: bool, timeout: Duration) -> Duration {
+    if wait {
+        timeout
+    } else {
+        timeout.min(retry::STEP_PATIENCE)
+    }
+}
+
+/// "API server unreachable since 12 s, retrying" on stderr: at once, then every 5 s of
+/// the same outage (a retry every few seconds would flood the terminal).
+fn outage_notice() -> OutageHook {
+    let last: Mutex<Option<u64>> = Mutex::new(None);
+    Arc::new(move |since: Duration| {
+        let secs = since.as_secs();
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        let due = match *last {
+            Some(l) if secs >= l => secs - l >= 5,
+            _ => true,
+        };
+        if due {
+            *last = Some(secs);
+            eprintln!("  API server unreachable since {secs} s, retrying");
+        }
+    })
 }
 
 /// Output formats of the read commands.

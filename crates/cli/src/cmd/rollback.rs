@@ -77,7 +77,11 @@ pub async fn to_revision(
     kube: &KubeArgs,
     deploy: &DeployArgs,
 ) -> ExitCode {
-    let cluster = match kube.connect().await {
+    let patience = super::kube_args::step_patience(
+        deploy.wait.unwrap_or_else(super::kube_args::terminal),
+        deploy.timeout,
+    );
+    let cluster = match kube.connect_for(patience).await {
         Ok(c) => c,
         Err(code) => return code,
     };

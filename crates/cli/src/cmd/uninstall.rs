@@ -49,7 +49,7 @@ pub struct UninstallArgs {
 }
 
 pub async fn run(args: UninstallArgs) -> ExitCode {
-    let cluster = match args.kube.connect().await {
+    let cluster = match args.kube.connect_for(args.timeout).await {
         Ok(c) => c,
         Err(code) => return code,
     };

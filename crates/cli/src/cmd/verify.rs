@@ -37,7 +37,7 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: VerifyArgs) -> ExitCode {
-    let cluster = match args.kube.connect().await {
+    let cluster = match args.kube.connect_for(args.timeout).await {
         Ok(c) => c,
         Err(code) => return code,
     };
