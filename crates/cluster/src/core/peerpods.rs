@@ -22,7 +22,7 @@ pub const PEERPOD_GROUP: &str = "confidentialcontainers.org";
 /// The PeerPod API version.
 pub const PEERPOD_VERSION: &str = "v1alpha1";
 /// The label CAA's DaemonSet selects nodes with.
-pub const WORKER_LABEL: &str = "node.kubernetes.io/worker";
+pub const WORKER_LABEL: &str = cococtl_core::node_keys::WORKER_LABEL;
 /// The extended resource CAA advertises per node and the webhook requests.
 pub const VM_RESOURCE: &str = "kata.peerpods.io/vm";
 /// The CRDs cert-manager must have installed for the webhook's Issuer and Certificate.
