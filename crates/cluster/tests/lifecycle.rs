@@ -861,3 +861,125 @@ async fn the_leftovers_check_names_a_probe_label_and_a_recorded_foreign_label_st
         "{left:?}"
     );
 }
+
+/// Seeds the stand-in with a brownfield capture (`objects.json` and `nodes.json` of
+/// `../shared/fixtures/brownfield/<dir>`), objects exactly as the real server returned them.
+fn brownfield(dir: &str) -> ApiServer {
+    let server = ApiServer::start(Sim {
+        watch_quiet: Duration::from_millis(400),
+        ..Default::default()
+    });
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/brownfield")
+        .join(dir);
+    for file in ["objects.json", "nodes.json"] {
+        let text = std::fs::read_to_string(root.join(file))
+            .unwrap_or_else(|e| panic!("{}: {e}", root.join(file).display()));
+        let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for o in list["items"].as_array().unwrap() {
+            let (prefix, plural) = match o["kind"].as_str().unwrap() {
+                "Node" => ("/api/v1", "nodes"),
+                "Namespace" => ("/api/v1", "namespaces"),
+                "ServiceAccount" => ("/api/v1", "serviceaccounts"),
+                "ConfigMap" => ("/api/v1", "configmaps"),
+                "Secret" => ("/api/v1", "secrets"),
+                "ClusterRole" => ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
+                "ClusterRoleBinding" => {
+                    ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings")
+                }
+                "Role" => ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+                "RoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
+                "DaemonSet" => ("/apis/apps/v1", "daemonsets"),
+                "RuntimeClass" => ("/apis/node.k8s.io/v1", "runtimeclasses"),
+                _ => continue,
+            };
+            let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+            server.put_raw(prefix, plural, ns, o.clone());
+        }
+    }
+    server
+}
+
+async fn preflight_x86(server: &ApiServer) -> Result<(), cococtl_cluster::error::ClusterError> {
+    let cl = cluster(server);
+    let r = cococtl_profile::resolve(&inputs(&[])).unwrap();
+    let p = plan(&r.config, ClusterFacts::default());
+    let spec = ReleaseSpec::new(&r.config, &p);
+    cococtl_cluster::preflight::run(&cl, &spec, &p, r.config.k8s_distribution, false, false)
+        .await
+        .map(|_| ())
+}
+
+fn nothing_written(server: &ApiServer) {
+    for r in server.requests() {
+        let review = r.method == "POST" && r.path.ends_with("selfsubjectaccessreviews");
+        assert!(r.method == "GET" || review, "preflight wrote: {}", r.line());
+    }
+}
+
+#[tokio::test]
+async fn preflight_refuses_rbac_an_uninstalled_helm_release_left_and_prints_the_delete_line() {
+    let server = brownfield("04a-helm-kata-deploy-4.1.0-uninstalled-rbac-kept");
+    let e = preflight_x86(&server).await.unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    let t = e.to_string();
+    for want in [
+        "ClusterRole/kata-deploy-role",
+        "ClusterRoleBinding/kata-deploy-rb",
+        "Helm release kata-deploy (namespace kube-system), which is uninstalled",
+        "no sh.helm.release.v1.kata-deploy.* Secret is left in kube-system",
+        "kubectl delete clusterrole/kata-deploy-role clusterrolebinding/kata-deploy-rb",
+    ] {
+        assert!(t.contains(want), "missing `{want}` in:\n{t}");
+    }
+    nothing_written(&server);
+    assert!(server
+        .get("/api/v1", "namespaces", "", "coco-system")
+        .is_none());
+    // One GET per planned name at most, one Helm Secret list.
+    let gets = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/clusterroles/kata-deploy-role"))
+        .count();
+    assert_eq!(gets, 1);
+}
+
+#[tokio::test]
+async fn preflight_tells_an_installed_helm_release_from_an_uninstalled_one() {
+    let server = brownfield("04a-helm-kata-deploy-4.1.0-uninstalled-rbac-kept");
+    server.put_raw(
+        "/api/v1",
+        "secrets",
+        "kube-system",
+        serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": {"name": "sh.helm.release.v1.kata-deploy.v1", "namespace": "kube-system",
+            "labels": {"owner": "helm", "name": "kata-deploy", "status": "deployed"}}}),
+    );
+    let t = preflight_x86(&server).await.unwrap_err().to_string();
+    assert!(
+        t.contains("which is installed") && t.contains("helm uninstall kata-deploy -n kube-system"),
+        "{t}"
+    );
+    nothing_written(&server);
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_planned_name_another_tool_manages_and_accepts_its_own() {
+    let server = three_nodes();
+    server.put_raw(
+        "/apis/rbac.authorization.k8s.io/v1",
+        "clusterroles",
+        "",
+        serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "kata-deploy-role"}, "rules": []}),
+    );
+    let t = preflight_x86(&server).await.unwrap_err().to_string();
+    assert!(t.contains("ClusterRole/kata-deploy-role: exists and is managed by field manager(s) kubectl-create"), "{t}");
+    // Its own objects (an install, then the preflight of the next upgrade) are no owner.
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    preflight_x86(&server).await.unwrap();
+}

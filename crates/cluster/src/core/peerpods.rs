@@ -138,7 +138,8 @@ pub fn crd_established(crd: &CustomResourceDefinition) -> Result<(), String> {
 }
 
 /// `Ok` once the Deployment's controller saw its generation, every replica is updated and
-/// available, and `Available` is `True`; else the counts.
+/// available, at least one is, and `Available` is `True`; else the counts (a Deployment
+/// scaled to zero is never available: its `Available` condition is `True` with 0 of 0).
 pub fn deployment_available(d: &Deployment) -> Result<(), String> {
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let generation = d.metadata.generation.unwrap_or(0);
@@ -150,6 +151,12 @@ pub fn deployment_available(d: &Deployment) -> Result<(), String> {
         .iter()
         .flatten()
         .any(|c| c.type_ == "Available" && c.status == "True");
+    if want <= 0 {
+        // A Deployment scaled to zero reports Available with 0 of 0: nothing answers.
+        return Err(format!(
+            "scaled to zero ({available} of {want} replica(s) available): nothing serves it; at least one available replica is needed (fix: kubectl scale deployment --replicas=1)"
+        ));
+    }
     if st.observed_generation.unwrap_or(0) >= generation
         && updated >= want
         && available >= want
@@ -730,5 +737,38 @@ mod tests {
             name: "b".into(),
         };
         assert_eq!(g.to_string(), "Service a/b to have a ready endpoint");
+    }
+
+    fn deployment(replicas: i32, available: i32, updated: i32, cond: &str) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "w", "generation": 1},
+            "spec": {"replicas": replicas, "selector": {}, "template": {}},
+            "status": {"observedGeneration": 1, "replicas": replicas,
+                "availableReplicas": available, "updatedReplicas": updated,
+                "conditions": [{"type": "Available", "status": cond}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_deployment_is_available_only_with_at_least_one_available_replica() {
+        // (wanted, available, updated, Available condition, available?)
+        let table = [
+            (0, 0, 0, "True", false),
+            (1, 0, 1, "True", false),
+            (1, 1, 1, "True", true),
+            (2, 1, 2, "True", false),
+            (2, 2, 2, "False", false),
+            (3, 3, 3, "True", true),
+        ];
+        for (want, avail, upd, cond, ok) in table {
+            let r = deployment_available(&deployment(want, avail, upd, cond));
+            assert_eq!(r.is_ok(), ok, "{want}/{avail}/{upd}/{cond}: {r:?}");
+        }
+        let zero = deployment_available(&deployment(0, 0, 0, "True")).unwrap_err();
+        assert!(
+            zero.contains("scaled to zero") && zero.contains("at least one"),
+            "{zero}"
+        );
     }
 }
