@@ -42,6 +42,9 @@ pub struct Facts {
     pub nfd: bool,
     /// Every DaemonSet on the cluster (for the peer-pods preflight's other-CAA check).
     pub daemonsets: Vec<ForeignDaemonSet>,
+    /// What the user should know but is no reason to stop (CRI-O nodes, a custom
+    /// containerd whose version the tarball name does not say).
+    pub notes: Vec<String>,
 }
 
 /// The server's version; also the reachability check.
@@ -105,6 +108,7 @@ pub async fn run(
     cluster: &Cluster,
     spec: &ReleaseSpec,
     plan: &Plan,
+    runtime: &crate::core::runtime_versions::Needs,
     configured: Distribution,
     user_set: bool,
     force_conflicts: bool,
@@ -136,6 +140,8 @@ pub async fn run(
     if let Err(f) = pf::check_arches(&nodes, &spec.arches) {
         findings.push(f);
     }
+    let (refused, notes) = crate::core::runtime_versions::check(&nodes, runtime);
+    findings.extend(refused);
     let distribution = match pf::detect_distribution(&nodes)
         .and_then(|d| pf::check_distribution(d, configured, user_set))
     {
@@ -217,6 +223,7 @@ pub async fn run(
         namespace_exists: ns.is_some(),
         nfd,
         daemonsets: dss,
+        notes,
     })
 }
 

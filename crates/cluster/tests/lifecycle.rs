@@ -905,9 +905,18 @@ async fn preflight_x86(server: &ApiServer) -> Result<(), cococtl_cluster::error:
     let r = cococtl_profile::resolve(&inputs(&[])).unwrap();
     let p = plan(&r.config, ClusterFacts::default());
     let spec = ReleaseSpec::new(&r.config, &p);
-    cococtl_cluster::preflight::run(&cl, &spec, &p, r.config.k8s_distribution, false, false)
-        .await
-        .map(|_| ())
+    let needs = cococtl_cluster::core::runtime_versions::needs_of(&r.config);
+    cococtl_cluster::preflight::run(
+        &cl,
+        &spec,
+        &p,
+        &needs,
+        r.config.k8s_distribution,
+        false,
+        false,
+    )
+    .await
+    .map(|_| ())
 }
 
 fn nothing_written(server: &ApiServer) {
@@ -982,4 +991,25 @@ async fn preflight_refuses_a_planned_name_another_tool_manages_and_accepts_its_o
     let server = three_nodes();
     deploy(&server, Mode::Install, &[], false).await.unwrap();
     preflight_x86(&server).await.unwrap();
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_node_whose_containerd_is_older_than_kata_deploy_accepts() {
+    let server = three_nodes();
+    server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        "node-b",
+        serde_json::json!({"status": {"nodeInfo": {"containerRuntimeVersion": "containerd://1.6.20"}}}),
+    );
+    let e = preflight_x86(&server).await.unwrap_err();
+    let t = e.to_string();
+    assert!(
+        t.contains("containerd older than 1.7.0")
+            && t.contains("1 node(s): node-b (runs containerd 1.6.20)"),
+        "{t}"
+    );
+    assert!(!t.contains("node-a"), "{t}");
+    nothing_written(&server);
 }

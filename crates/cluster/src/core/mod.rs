@@ -17,6 +17,7 @@ pub mod preflight;
 pub mod probe_hint;
 pub mod readiness;
 pub mod release;
+pub mod runtime_versions;
 pub mod snapshot;
 pub mod status;
 pub mod uninstall;
