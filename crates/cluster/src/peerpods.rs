@@ -57,6 +57,23 @@ pub async fn gate_state(cluster: &Cluster, g: &Gate) -> Result<Result<(), String
                 },
             )
         }
+        Gate::CaBundleInjected { name } => {
+            let api: Api<
+                k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+            > = Api::all(cluster.client.clone());
+            Ok(
+                match cluster
+                    .call_opt(
+                        &format!("reading MutatingWebhookConfiguration {name}"),
+                        || api.get(name),
+                    )
+                    .await?
+                {
+                    Some(m) => pp::ca_bundle_injected(&m),
+                    None => Err("not found".into()),
+                },
+            )
+        }
         Gate::ServiceEndpoints { namespace, name } => {
             let n = ready_endpoints(cluster, namespace, name).await?;
             Ok(if n > 0 {

@@ -53,6 +53,13 @@ pub enum Gate {
         /// Name.
         name: String,
     },
+    /// Every webhook of a MutatingWebhookConfiguration has the `caBundle` cert-manager's CA
+    /// injector adds (until then the API server cannot verify the webhook: with
+    /// `failurePolicy: Fail` every pod creation it intercepts fails).
+    CaBundleInjected {
+        /// The MutatingWebhookConfiguration.
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Gate {
@@ -65,6 +72,10 @@ impl std::fmt::Display for Gate {
             Gate::ServiceEndpoints { namespace, name } => {
                 write!(f, "Service {namespace}/{name} to have a ready endpoint")
             }
+            Gate::CaBundleInjected { name } => write!(
+                f,
+                "MutatingWebhookConfiguration {name} to have its caBundle (injected by cert-manager's CA injector)"
+            ),
         }
     }
 }
@@ -106,15 +117,60 @@ pub fn gates_after(phase: Phase, objects: &[Object]) -> Vec<Gate> {
             }
             out
         }
+        Phase::WebhookConfiguration => objects
+            .iter()
+            .filter(|o| o.kind() == "MutatingWebhookConfiguration")
+            .map(|o| Gate::CaBundleInjected {
+                name: o.name().unwrap_or_default().to_string(),
+            })
+            .collect(),
         Phase::Namespace
         | Phase::Rbac
         | Phase::Config
         | Phase::NodeAgent
-        | Phase::WebhookConfiguration
         | Phase::CloudApiAdaptor
         | Phase::Runtime
         | Phase::RuntimeClasses
         | Phase::Cleanup => vec![],
+    }
+}
+
+/// `Ok` once every webhook of the configuration has a non-empty `caBundle`.
+pub fn ca_bundle_injected(
+    mwc: &k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+) -> Result<(), String> {
+    let hooks = mwc.webhooks.clone().unwrap_or_default();
+    let missing: Vec<String> = hooks
+        .iter()
+        .filter(|w| {
+            w.client_config
+                .ca_bundle
+                .as_ref()
+                .is_none_or(|c| c.0.is_empty())
+        })
+        .map(|w| w.name.clone())
+        .collect();
+    if hooks.is_empty() || !missing.is_empty() {
+        Err(format!(
+            "no caBundle yet on webhook(s) {} (is cert-manager's cainjector running? kubectl -n cert-manager get deploy)",
+            missing.join(", ")
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Why install waits after `phase`, for the progress line.
+pub fn gate_reason(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Crds => "before anything relies on the CRD",
+        Phase::Webhook => {
+            "before the MutatingWebhookConfiguration exists, so pod admission never fails cluster-wide"
+        }
+        Phase::WebhookConfiguration => {
+            "before anything creates pods: until the CA is injected the API server cannot verify the webhook, and every pod creation it intercepts fails with x509: certificate signed by unknown authority"
+        }
+        _ => "before cloud-api-adaptor can create a VM",
     }
 }
 
