@@ -337,18 +337,15 @@ pub async fn gpu_operator(cluster: &Cluster) -> GpuOperator {
 
 /// Labels exactly `nodes` `nvidia.com/gpu.workload.config=vm-passthrough`.
 pub async fn label_gpu_nodes(cluster: &Cluster, nodes: &[String]) -> Result<(), ClusterError> {
-    use kube::api::{Patch, PatchParams};
-    let api: Api<Node> = Api::all(cluster.client.clone());
-    let body = serde_json::json!({"metadata": {"labels": {cococtl_core::labels::GPU_WORKLOAD_LABEL: "vm-passthrough"}}});
-    let pp = PatchParams {
-        field_manager: Some(crate::apply::FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    let patch = Patch::Merge(&body);
     for n in nodes {
-        cluster
-            .call(&format!("labelling node {n}"), || api.patch(n, &pp, &patch))
-            .await?;
+        // Recorded as set by cococtl: uninstall restores the operator's value.
+        crate::node_labels::set_foreign(
+            cluster,
+            n,
+            cococtl_core::labels::GPU_WORKLOAD_LABEL,
+            "vm-passthrough",
+        )
+        .await?;
     }
     Ok(())
 }

@@ -312,13 +312,7 @@ pub async fn run(
         // its MutatingWebhookConfiguration exists.
         let gates = crate::core::peerpods::gates_after(phase, &objects);
         if !gates.is_empty() {
-            let why = match phase {
-                Phase::Crds => "before anything relies on the CRD",
-                Phase::Webhook => {
-                    "before the MutatingWebhookConfiguration exists, so pod admission never fails cluster-wide"
-                }
-                _ => "before cloud-api-adaptor can create a VM",
-            };
+            let why = crate::core::peerpods::gate_reason(phase);
             let timeout = req.wait.unwrap_or(GATE_TIMEOUT);
             if let Err(e) = crate::peerpods::wait_gates(cluster, &gates, timeout, why, obs).await {
                 if recorded {

@@ -22,6 +22,7 @@ pub mod deploy;
 pub mod diff;
 pub mod error;
 pub mod list;
+pub mod node_labels;
 pub mod node_report;
 pub mod observe;
 pub mod peerpods;

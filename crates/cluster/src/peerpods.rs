@@ -12,11 +12,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject};
 use kube::Api;
 use tokio::time::Instant;
 
-use crate::apply::FIELD_MANAGER;
 use crate::client::Cluster;
 use crate::core::inventory::Item;
 use crate::core::peerpods::{self as pp, Gate, PeerPodSnap};
@@ -54,6 +53,23 @@ pub async fn gate_state(cluster: &Cluster, g: &Gate) -> Result<Result<(), String
                     .await?
                 {
                     Some(d) => pp::deployment_available(&d),
+                    None => Err("not found".into()),
+                },
+            )
+        }
+        Gate::CaBundleInjected { name } => {
+            let api: Api<
+                k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+            > = Api::all(cluster.client.clone());
+            Ok(
+                match cluster
+                    .call_opt(
+                        &format!("reading MutatingWebhookConfiguration {name}"),
+                        || api.get(name),
+                    )
+                    .await?
+                {
+                    Some(m) => pp::ca_bundle_injected(&m),
                     None => Err("not found".into()),
                 },
             )
@@ -357,20 +373,10 @@ async fn cert_manager_finding(cluster: &Cluster) -> Result<Option<Finding>, Clus
     Ok(pp::check_cert_manager(&crds, webhook))
 }
 
-/// Labels one node `node.kubernetes.io/worker=` (a merge patch of that label only).
+/// Labels one node `node.kubernetes.io/worker=` (a merge patch of that label and its record).
 pub async fn label_worker(cluster: &Cluster, node: &str) -> Result<(), ClusterError> {
-    let api: Api<Node> = Api::all(cluster.client.clone());
-    let body = serde_json::json!({"metadata": {"labels": {pp::WORKER_LABEL: ""}}});
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    let patch = Patch::Merge(&body);
-    cluster
-        .call(
-            &format!("labelling node {node} {}", pp::WORKER_LABEL),
-            || api.patch(node, &params, &patch),
-        )
+    // Recorded as set by cococtl, so uninstall removes it only where cococtl added it.
+    crate::node_labels::set_foreign(cluster, node, pp::WORKER_LABEL, "")
         .await
         .map(|_| ())
 }

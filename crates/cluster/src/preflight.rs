@@ -42,6 +42,9 @@ pub struct Facts {
     pub nfd: bool,
     /// Every DaemonSet on the cluster (for the peer-pods preflight's other-CAA check).
     pub daemonsets: Vec<ForeignDaemonSet>,
+    /// What the user should know but is no reason to stop (CRI-O nodes, a custom
+    /// containerd whose version the tarball name does not say).
+    pub notes: Vec<String>,
 }
 
 /// The server's version; also the reachability check.
@@ -105,6 +108,7 @@ pub async fn run(
     cluster: &Cluster,
     spec: &ReleaseSpec,
     plan: &Plan,
+    runtime: &crate::core::runtime_versions::Needs,
     configured: Distribution,
     user_set: bool,
     force_conflicts: bool,
@@ -139,6 +143,8 @@ pub async fn run(
     if let Err(f) = pf::check_arches(&nodes, &spec.arches) {
         findings.push(f);
     }
+    let (refused, notes) = crate::core::runtime_versions::check(&nodes, runtime);
+    findings.extend(refused);
     let distribution = match pf::detect_distribution(&nodes)
         .and_then(|d| pf::check_distribution(d, configured, user_set))
     {
@@ -202,6 +208,14 @@ pub async fn run(
             findings.push(f);
         }
     }
+    let owned = foreign_owners(cluster, spec, plan, ns.is_some()).await?;
+    if !owned.is_empty() {
+        // Someone else's objects are in the way: the user's to resolve (exit 2).
+        findings.extend(owned);
+        return Err(ClusterError::Input(
+            ClusterError::Preflight(findings).to_string(),
+        ));
+    }
     if !findings.is_empty() {
         return Err(ClusterError::Preflight(findings));
     }
@@ -212,6 +226,7 @@ pub async fn run(
         namespace_exists: ns.is_some(),
         nfd,
         daemonsets: dss,
+        notes,
     })
 }
 
@@ -235,4 +250,97 @@ pub async fn detect_nfd(cluster: &Cluster) -> Result<bool, ClusterError> {
     let (dss, _) = list_all(cluster, &api, None, None, "listing DaemonSets").await?;
     let dss: Vec<ForeignDaemonSet> = dss.iter().map(ForeignDaemonSet::of).collect();
     Ok(pf::nfd_detected(&dss))
+}
+
+/// Objects of the plan's names that belong to someone else (a Helm release, another cococtl
+/// instance, another tool): one GET per planned name (namespaced ones only when the release
+/// namespace exists), plus one list of Helm release Secrets per Helm owner found.
+/// DaemonSets and RuntimeClasses are left to [`pf::other_kata_deploy`], the namespace to
+/// the Pod Security check (installing into an existing namespace is allowed).
+async fn foreign_owners(
+    cluster: &Cluster,
+    spec: &ReleaseSpec,
+    plan: &Plan,
+    namespace_exists: bool,
+) -> Result<Vec<Finding>, ClusterError> {
+    use std::collections::BTreeMap;
+    let mut found = vec![];
+    for o in plan.install() {
+        let item = crate::core::inventory::Item::of(o);
+        if matches!(
+            item.kind.as_str(),
+            "Namespace" | "DaemonSet" | "RuntimeClass"
+        ) || (item.namespaced && !namespace_exists)
+        {
+            continue;
+        }
+        // One GET per name (the permission check covered `get` on every planned kind).
+        let Some(o) = crate::apply::get(cluster, &item).await? else {
+            continue;
+        };
+        let live = pf::LiveObject {
+            kind: item.kind.clone(),
+            namespace: o.metadata.namespace.clone(),
+            name: item.name.clone(),
+            labels: o.metadata.labels.clone().unwrap_or_default(),
+            annotations: o.metadata.annotations.clone().unwrap_or_default(),
+            managers: o
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter(|m| m.subresource.as_deref().unwrap_or("").is_empty())
+                .filter_map(|m| m.manager.clone())
+                .collect(),
+        };
+        if let Some(owner) = pf::foreign_owner(&live, &spec.instance) {
+            found.push((live, owner));
+        }
+    }
+    let mut helm = BTreeMap::new();
+    for (_, owner) in &found {
+        if let pf::ForeignOwner::Helm { release, namespace } = owner {
+            if helm.contains_key(&(release.clone(), namespace.clone())) {
+                continue;
+            }
+            helm.insert(
+                (release.clone(), namespace.clone()),
+                helm_release(cluster, release, namespace).await,
+            );
+        }
+    }
+    Ok(pf::foreign_owner_findings(&found, &helm))
+}
+
+/// Whether Helm release `release` is installed in `namespace` (its release Secrets, as
+/// Helm labels them: `owner=helm,name=<release>`). A failed read is `Unknown`, never
+/// "uninstalled".
+async fn helm_release(cluster: &Cluster, release: &str, namespace: &str) -> pf::HelmRelease {
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(cluster.client.clone(), namespace);
+    let selector = format!("owner=helm,name={release}");
+    match list_all(
+        cluster,
+        &api,
+        Some(&selector),
+        None,
+        &format!("listing Helm release Secrets of {release} in {namespace}"),
+    )
+    .await
+    {
+        Ok((secrets, _)) => {
+            let prefix = format!("sh.helm.release.v1.{release}.");
+            if secrets.iter().any(|s| {
+                s.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(&prefix))
+            }) {
+                pf::HelmRelease::Installed
+            } else {
+                pf::HelmRelease::Uninstalled
+            }
+        }
+        Err(e) => pf::HelmRelease::Unknown(e.to_string()),
+    }
 }

@@ -125,6 +125,10 @@ struct State {
     /// MutatingWebhookConfigurations applied while their Service had no ready endpoint
     /// (every pod creation would have failed cluster-wide).
     outages: Vec<String>,
+    /// cert-manager's CA injector, played: MutatingWebhookConfiguration → tick it injects at.
+    ca_pending: BTreeMap<String, u64>,
+    /// Pod-creating objects applied while a MutatingWebhookConfiguration had no caBundle.
+    ca_outages: Vec<String>,
 }
 
 /// The running stand-in.
@@ -635,6 +639,13 @@ impl ApiServer {
     /// endpoint (pod admission failing cluster-wide).
     pub fn admission_outages(&self) -> Vec<String> {
         self.with(|s| s.outages.clone())
+    }
+
+    /// Pod-creating objects (DaemonSets, Deployments, ...) applied while a
+    /// MutatingWebhookConfiguration still had no caBundle (every pod creation it intercepts
+    /// would have failed with `x509: certificate signed by unknown authority`).
+    pub fn ca_outages(&self) -> Vec<String> {
+        self.with(|s| s.ca_outages.clone())
     }
 
     /// Forgets the recorded requests.
@@ -1272,6 +1283,7 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
             }
         }
     }
+    ca_injector::on_apply(s, &r.plural, &k, &obj);
     let out = s.put(&k, obj, created);
     (if created { 201 } else { 200 }, out)
 }
@@ -1591,6 +1603,7 @@ fn watch(
 /// Advances the simulated kubelets and controllers one step.
 fn tick(s: &mut State) {
     s.ticks += 1;
+    ca_injector::tick(s);
     tick_peerpods(s);
     let nodes: Vec<(String, Value)> = s.all_ns_items("/api/v1", "nodes");
     let dss: Vec<(String, Value)> = s.all_ns_items("/apis/apps/v1", "daemonsets");
@@ -2284,6 +2297,87 @@ fn tick_peerpods(s: &mut State) {
             if !s.objects.contains_key(&key("/api/v1", "pods", ns, pod)) {
                 s.remove(&k);
             }
+        }
+    }
+}
+
+/// cert-manager's CA injector, played: a MutatingWebhookConfiguration annotated
+/// `cert-manager.io/inject-ca-from` gets every webhook's `clientConfig.caBundle` a few
+/// ticks (about half a second) after it was applied without one, as the real injector does
+/// after the Certificate's Secret exists; until then the stand-in records any pod-creating
+/// object applied (the real API server would reject the pods it creates).
+mod ca_injector {
+    use super::*;
+
+    const DELAY_TICKS: u64 = 4;
+    const MWC: &str = "/apis/admissionregistration.k8s.io/v1|mutatingwebhookconfigurations|";
+    const POD_CREATORS: &[&str] = &[
+        "daemonsets",
+        "deployments",
+        "replicasets",
+        "statefulsets",
+        "jobs",
+        "pods",
+    ];
+
+    fn injected(mwc: &Value) -> bool {
+        let hooks = mwc["webhooks"].as_array().cloned().unwrap_or_default();
+        !hooks.is_empty()
+            && hooks.iter().all(|w| {
+                w.pointer("/clientConfig/caBundle")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| !c.is_empty())
+            })
+    }
+
+    pub(super) fn on_apply(s: &mut State, plural: &str, key: &str, obj: &Value) {
+        if plural == "mutatingwebhookconfigurations"
+            && obj
+                .pointer("/metadata/annotations/cert-manager.io~1inject-ca-from")
+                .is_some()
+            && !injected(obj)
+        {
+            let due = s.ticks + DELAY_TICKS;
+            s.ca_pending.insert(key.to_string(), due);
+        }
+        if POD_CREATORS.contains(&plural) {
+            let waiting: Vec<String> = s
+                .objects
+                .range(MWC.to_string()..)
+                .take_while(|(k, _)| k.starts_with(MWC))
+                .filter(|(_, v)| !injected(v))
+                .map(|(_, v)| v["metadata"]["name"].as_str().unwrap_or("").to_string())
+                .collect();
+            for w in waiting {
+                let name = obj["metadata"]["name"].as_str().unwrap_or("");
+                s.ca_outages.push(format!(
+                    "{plural}/{name} applied while MutatingWebhookConfiguration {w} had no caBundle"
+                ));
+            }
+        }
+    }
+
+    pub(super) fn tick(s: &mut State) {
+        let due: Vec<String> = s
+            .ca_pending
+            .iter()
+            .filter(|(_, t)| **t <= s.ticks)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            s.ca_pending.remove(&k);
+            let Some(mut o) = s.objects.get(&k).cloned() else {
+                continue;
+            };
+            for w in o["webhooks"].as_array_mut().into_iter().flatten() {
+                w["clientConfig"]["caBundle"] = json!("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t");
+            }
+            if let Some(m) = o["metadata"]["managedFields"].as_array_mut() {
+                m.push(json!({"manager": "cert-manager-cainjector", "operation": "Update",
+                    "apiVersion": "admissionregistration.k8s.io/v1", "time": now(), "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:webhooks": {}}}));
+            }
+            s.put(&k, o, false);
         }
     }
 }

@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cococtl_core::labels::{
-    CONTAINERD_MESSAGE, CONTAINERD_READY, CONTAINERD_SHA256, CONTAINERD_STATE, CONTAINERD_VERSION,
-    INSTANCE, KATA_INSTANCE_LABEL_PREFIX,
+    CONTAINERD_MESSAGE, CONTAINERD_READY, CONTAINERD_STATE, INSTANCE, KATA_INSTANCE_LABEL_PREFIX,
 };
+use cococtl_core::node_keys;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::api::DynamicObject;
 use kube::Api;
 use tokio::time::Instant;
 
-use crate::apply::{self, FIELD_MANAGER};
+use crate::apply;
 use crate::client::Cluster;
 use crate::core::inventory::Item;
 use crate::core::release::{History, Status};
@@ -21,6 +21,7 @@ use crate::core::snapshot::NodeSnap;
 use crate::core::uninstall::{self, Step};
 use crate::error::ClusterError;
 use crate::list::{list_all, Watched};
+use crate::node_labels;
 use crate::observe::Observer;
 use crate::release_store;
 use crate::spec::ReleaseSpec;
@@ -386,53 +387,50 @@ async fn nodes_restored(
     }
 }
 
-/// Removes cococtl's node label and annotations (one merge patch per node that has them),
-/// except on nodes whose restore failed (the label and message stay as evidence).
+/// Removes every key of `cococtl_core::node_keys` from every node (one list, then one
+/// merge patch per node that carries any) and restores the labels owned by others that
+/// cococtl recorded setting. Nodes whose restore failed keep the containerd agent's label
+/// and message as evidence.
 async fn clean_nodes(
     cluster: &Cluster,
     failed: &BTreeMap<String, String>,
     obs: &mut dyn Observer,
 ) -> Result<(), ClusterError> {
     let api: Api<Node> = Api::all(cluster.client.clone());
-    let (nodes, _) = list_all(
-        cluster,
-        &api,
-        Some(CONTAINERD_STATE),
-        None,
-        "listing nodes with cococtl's label",
-    )
-    .await?;
-    let body = serde_json::json!({
-        "metadata": {
-            "labels": { CONTAINERD_STATE: null },
-            "annotations": {
-                CONTAINERD_VERSION: null,
-                CONTAINERD_SHA256: null,
-                CONTAINERD_MESSAGE: null,
-            }
-        }
-    });
-    let pp = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    let patch = Patch::Merge(&body);
+    // Annotations and prefixed labels cannot be selected on: every node, paged.
+    let (nodes, _) = list_all(cluster, &api, None, None, "listing nodes").await?;
     for n in nodes {
         let name = n.metadata.name.clone().unwrap_or_default();
-        if failed.contains_key(&name) {
+        let c = node_cleanup(&n, failed.contains_key(&name));
+        if c.is_empty() {
             continue;
         }
-        cluster
-            .call_opt(
-                &format!("removing cococtl's labels from node {name}"),
-                || api.patch(&name, &pp, &patch),
-            )
-            .await?;
+        node_labels::patch(
+            cluster,
+            &name,
+            &c,
+            &format!("removing cococtl's labels from node {name}"),
+        )
+        .await?;
         obs.line(&format!(
-            "node {name}: cococtl label and annotations removed"
+            "node {name}: cococtl's labels and annotations removed ({})",
+            c.labels
+                .keys()
+                .chain(c.annotations.keys())
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(())
+}
+
+/// What uninstall still has to change on `n` (`evidence`: keep the agent's failure keys).
+fn node_cleanup(n: &Node, evidence: bool) -> node_keys::Changes {
+    let (labels, annotations) = node_labels::keys_of(n);
+    node_keys::cleanup(&labels, &annotations, &|_, k| {
+        evidence && (k == CONTAINERD_STATE || k == CONTAINERD_MESSAGE)
+    })
 }
 
 async fn namespace_gone(
@@ -520,25 +518,42 @@ pub async fn leftovers(
     }
     let nodes_api: Api<Node> = Api::all(cluster.client.clone());
     let own = format!("{KATA_INSTANCE_LABEL_PREFIX}/{}", spec.instance);
-    for sel in [own.as_str(), CONTAINERD_STATE] {
-        let (nodes, _) = list_all(
-            cluster,
-            &nodes_api,
-            Some(sel),
-            None,
-            "listing nodes with leftover labels",
-        )
-        .await?;
-        for n in nodes.iter().map(NodeSnap::of) {
-            let v = n.label(sel).unwrap_or_default();
-            let mut why = format!("label {sel}={v}");
-            if let Some(f) = failed.get(&n.name) {
-                why.push_str(&format!(" ({f})"));
-            } else if sel == own {
-                why.push_str(" (kata-deploy's SIGTERM cleanup did not finish on this node: see its pod's logs, or clean it by hand per docs/kata-deploy-contract.md#cleanup)");
-            }
-            out.nodes.entry(n.name.clone()).or_default().push(why);
+    let (nodes, _) = list_all(
+        cluster,
+        &nodes_api,
+        None,
+        None,
+        "listing nodes for leftover labels",
+    )
+    .await?;
+    for node in &nodes {
+        let n = NodeSnap::of(node);
+        let mut left = vec![];
+        if let Some(v) = n.label(&own) {
+            left.push(format!("label {own}={v} (kata-deploy's SIGTERM cleanup did not finish on this node: see its pod's logs, or clean it by hand per docs/kata-deploy-contract.md#cleanup)"));
         }
+        let c = node_cleanup(node, false);
+        let (labels, _) = node_labels::keys_of(node);
+        for (k, v) in &c.labels {
+            let why = match v {
+                Some(v) => format!("label {k} (cococtl set it; was {v})"),
+                None => {
+                    let mut why = format!("label {k}={}", labels.get(k).map_or("", String::as_str));
+                    if let Some(f) = failed.get(&n.name).filter(|_| k == CONTAINERD_STATE) {
+                        why.push_str(&format!(" ({f})"));
+                    }
+                    why
+                }
+            };
+            left.push(why);
+        }
+        for k in c.annotations.keys() {
+            left.push(format!("annotation {k}"));
+        }
+        if left.is_empty() {
+            continue;
+        }
+        out.nodes.entry(n.name.clone()).or_default().extend(left);
     }
     Ok(out)
 }

@@ -603,3 +603,61 @@ fn after_an_upgrade_a_node_is_ready_only_once_its_pod_runs_the_new_template() {
     let p = evaluate(&e, &[n], &[new], &[]);
     assert_eq!(p.nodes[0].state, NodeState::Ready);
 }
+
+#[test]
+fn a_daemonset_whose_pods_a_webhook_rejects_names_the_webhook_and_its_error_on_every_node() {
+    let nodes = [node("a", &[]), node("b", &[])];
+    let msg = "Error creating: Internal error occurred: failed calling webhook \"mwebhook.peerpods.confidentialcontainers.org\": failed to call webhook: Post \"https://peer-pods-webhook-webhook-service.peer-pods-webhook-system.svc:443/mutate-v1-pod?timeout=10s\": tls: failed to verify certificate: x509: certificate signed by unknown authority";
+    let failed = |ds: &str, last: &str| EventSnap {
+        kind: "DaemonSet".into(),
+        name: ds.into(),
+        reason: "FailedCreate".into(),
+        message: msg.into(),
+        last: last.into(),
+    };
+    for (agent, ds) in [(false, "kata-deploy"), (true, "cococtl-containerd")] {
+        let pr = evaluate(
+            &expect(agent),
+            &nodes,
+            &[],
+            &[failed(ds, "2026-01-01T00:00:02Z")],
+        );
+        for n in &pr.nodes {
+            let NodeState::Waiting(why) = &n.state else {
+                panic!("{:?}", n.state)
+            };
+            assert!(
+                why.contains(&format!("DaemonSet {ds} cannot create its pods: admission webhook mwebhook.peerpods.confidentialcontainers.org rejects them"))
+                    && why.contains("x509: certificate signed by unknown authority"),
+                "{why}"
+            );
+        }
+    }
+    // Another warning on the DaemonSet (or a FailedCreate of another one) is not the reason.
+    let other = EventSnap {
+        reason: "SomethingElse".into(),
+        ..failed("kata-deploy", "2026-01-01T00:00:03Z")
+    };
+    let pr = evaluate(
+        &expect(false),
+        &nodes,
+        &[],
+        &[other, failed("other-ds", "2026-01-01T00:00:01Z")],
+    );
+    assert!(
+        matches!(&pr.nodes[0].state, NodeState::Waiting(w) if w == "no kata-deploy pod on the node yet"),
+        "{:?}",
+        pr.nodes[0].state
+    );
+    // A quota or Pod Security refusal is named too, without a webhook.
+    let quota = EventSnap {
+        message: "Error creating: pods \"kata-deploy-x\" is forbidden: exceeded quota: q".into(),
+        ..failed("kata-deploy", "2026-01-01T00:00:02Z")
+    };
+    let pr = evaluate(&expect(false), &nodes, &[], &[quota]);
+    assert!(
+        matches!(&pr.nodes[0].state, NodeState::Waiting(w) if w.contains("DaemonSet kata-deploy cannot create its pods: Error creating: pods \"kata-deploy-x\" is forbidden: exceeded quota")),
+        "{:?}",
+        pr.nodes[0].state
+    );
+}

@@ -671,3 +671,345 @@ async fn applying_the_value_another_manager_already_set_is_not_a_conflict() {
     );
     deploy(&server, Mode::Install, &[], false).await.unwrap();
 }
+
+/// Labels and annotations of every node, by node.
+type NodeKeys = std::collections::BTreeMap<String, (serde_json::Value, serde_json::Value)>;
+
+fn node_keys(server: &ApiServer) -> NodeKeys {
+    server
+        .list("/api/v1", "nodes")
+        .into_iter()
+        .map(|n| {
+            (
+                n["metadata"]["name"].as_str().unwrap().to_string(),
+                (
+                    n["metadata"]["labels"].clone(),
+                    n["metadata"]
+                        .get("annotations")
+                        .cloned()
+                        .unwrap_or(serde_json::json!({})),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn uninstall_leaves_every_node_as_it_was_after_every_writer_labelled_it() {
+    use cococtl_core::labels::GPU_WORKLOAD_LABEL;
+    use cococtl_core::node_keys::{listed, Kind, WORKER_LABEL};
+    use cococtl_probe::publish::{self, Capability, Verdict};
+
+    let server = ApiServer::start(Sim {
+        watch_quiet: Duration::from_millis(400),
+        ..Default::default()
+    });
+    // What the user had before: a worker label and the GPU operator's own value.
+    server.add_node("node-a", &[(WORKER_LABEL, "")]);
+    server.add_node("node-b", &[(GPU_WORKLOAD_LABEL, "container")]);
+    server.add_node("node-c", &[]);
+    let before = node_keys(&server);
+
+    let mut sets = agent_sets();
+    sets.extend(["probe.enabled=true".into(), "probe.teeLabels=true".into()]);
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    deploy(&server, Mode::Install, &sets, true).await.unwrap();
+    let cl = cluster(&server);
+
+    // Every writer, as on a real cluster: the probe agent (with the NFD TEE labels) on
+    // every node, `check --label-gpu-nodes`, `install --label-workers`.
+    let mut snp = publish::failed("x", None);
+    snp.error = None;
+    for (c, v) in snp.verdicts.iter_mut() {
+        v.verdict = if *c == Capability::Snp {
+            Verdict::Ready
+        } else {
+            Verdict::Blocked
+        };
+    }
+    let blocked = publish::failed("no TEE", None);
+    for (n, s) in [("node-a", &snp), ("node-b", &blocked), ("node-c", &snp)] {
+        cococtl_cluster::probe_publish::publish(&cl.client, n, s, true)
+            .await
+            .unwrap();
+    }
+    cococtl_cluster::check::label_gpu_nodes(&cl, &["node-b".into(), "node-c".into()])
+        .await
+        .unwrap();
+    for n in ["node-a", "node-c"] {
+        cococtl_cluster::peerpods::label_worker(&cl, n)
+            .await
+            .unwrap();
+    }
+    let labelled = node_keys(&server);
+    assert_eq!(
+        labelled["node-c"].0["amd.feature.node.kubernetes.io/snp"], "true",
+        "{labelled:?}"
+    );
+    assert_eq!(labelled["node-b"].0[GPU_WORKLOAD_LABEL], "vm-passthrough");
+    assert_eq!(labelled["node-c"].0[WORKER_LABEL], "");
+
+    // Every key any writer sent is in the core list.
+    for r in server.requests() {
+        if r.method != "PATCH" || !r.path.starts_with("/api/v1/nodes/") {
+            continue;
+        }
+        for (kind, field) in [(Kind::Label, "labels"), (Kind::Annotation, "annotations")] {
+            for k in r.body["metadata"][field]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+            {
+                assert!(
+                    listed(kind, k).is_some(),
+                    "{} wrote {field} key {k}, which cococtl_core::node_keys::KEYS does not list",
+                    r.line()
+                );
+            }
+        }
+    }
+
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    let spec = ReleaseSpec::from_record("coco-system", "", "default", true);
+    let out = uninstall::run(
+        &cl,
+        &spec,
+        &h,
+        uninstall::Options {
+            force: false,
+            timeout: Duration::from_secs(20),
+        },
+        &now,
+        &mut Rec::default(),
+    )
+    .await
+    .unwrap();
+    assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
+    // Exactly as before the install: the user's worker label and the operator's value
+    // back, nothing of cococtl's or of its agents left.
+    assert_eq!(node_keys(&server), before);
+    // So the next install judges from nothing stale.
+    let nodes: Vec<_> = server
+        .list("/api/v1", "nodes")
+        .iter()
+        .map(|n| {
+            cococtl_cluster::core::snapshot::NodeSnap::of(
+                &serde_json::from_value(n.clone()).unwrap(),
+            )
+        })
+        .collect();
+    assert!(cococtl_cluster::core::probe_hint::tee_warning(
+        &nodes,
+        &[(
+            "qemu-snp",
+            cococtl_core::catalog::Isolation::Tee(cococtl_core::catalog::Tee::SevSnp)
+        )]
+    )
+    .is_none());
+}
+
+#[tokio::test]
+async fn the_leftovers_check_names_a_probe_label_and_a_recorded_foreign_label_still_on_a_node() {
+    use cococtl_core::node_keys::WORKER_LABEL;
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    let cl = cluster(&server);
+    cococtl_cluster::peerpods::label_worker(&cl, "node-b")
+        .await
+        .unwrap();
+    // Written after the clean-up would have run (e.g. by an agent of another install).
+    server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        "node-a",
+        serde_json::json!({"metadata": {"labels": {"probe.cococtl.confidentialcontainers.org/tdx": "blocked"}}}),
+    );
+    let spec = ReleaseSpec::from_record("coco-system", "", "default", false);
+    let h = release_store::history(&cl, "coco-system", "default")
+        .await
+        .unwrap();
+    let left = uninstall::leftovers(
+        &cl,
+        &spec,
+        &h.all_items().into_iter().cloned().collect::<Vec<_>>(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        left.nodes["node-a"]
+            .iter()
+            .any(|l| l.contains("probe.cococtl.confidentialcontainers.org/tdx=blocked")),
+        "{left:?}"
+    );
+    assert!(
+        left.nodes["node-b"]
+            .iter()
+            .any(|l| l.contains(WORKER_LABEL)),
+        "{left:?}"
+    );
+    assert!(
+        left.nodes
+            .get("node-c")
+            .into_iter()
+            .flatten()
+            .all(|l| !l.contains("probe.") && !l.contains(WORKER_LABEL)),
+        "{left:?}"
+    );
+}
+
+/// Seeds the stand-in with a brownfield capture (`objects.json` and `nodes.json` of
+/// `../shared/fixtures/brownfield/<dir>`), objects exactly as the real server returned them.
+fn brownfield(dir: &str) -> ApiServer {
+    let server = ApiServer::start(Sim {
+        watch_quiet: Duration::from_millis(400),
+        ..Default::default()
+    });
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/brownfield")
+        .join(dir);
+    for file in ["objects.json", "nodes.json"] {
+        let text = std::fs::read_to_string(root.join(file))
+            .unwrap_or_else(|e| panic!("{}: {e}", root.join(file).display()));
+        let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for o in list["items"].as_array().unwrap() {
+            let (prefix, plural) = match o["kind"].as_str().unwrap() {
+                "Node" => ("/api/v1", "nodes"),
+                "Namespace" => ("/api/v1", "namespaces"),
+                "ServiceAccount" => ("/api/v1", "serviceaccounts"),
+                "ConfigMap" => ("/api/v1", "configmaps"),
+                "Secret" => ("/api/v1", "secrets"),
+                "ClusterRole" => ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
+                "ClusterRoleBinding" => {
+                    ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings")
+                }
+                "Role" => ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+                "RoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
+                "DaemonSet" => ("/apis/apps/v1", "daemonsets"),
+                "RuntimeClass" => ("/apis/node.k8s.io/v1", "runtimeclasses"),
+                _ => continue,
+            };
+            let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+            server.put_raw(prefix, plural, ns, o.clone());
+        }
+    }
+    server
+}
+
+async fn preflight_x86(server: &ApiServer) -> Result<(), cococtl_cluster::error::ClusterError> {
+    let cl = cluster(server);
+    let r = cococtl_profile::resolve(&inputs(&[])).unwrap();
+    let p = plan(&r.config, ClusterFacts::default());
+    let spec = ReleaseSpec::new(&r.config, &p);
+    let needs = cococtl_cluster::core::runtime_versions::needs_of(&r.config);
+    cococtl_cluster::preflight::run(
+        &cl,
+        &spec,
+        &p,
+        &needs,
+        r.config.k8s_distribution,
+        false,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+fn nothing_written(server: &ApiServer) {
+    for r in server.requests() {
+        let review = r.method == "POST" && r.path.ends_with("selfsubjectaccessreviews");
+        assert!(r.method == "GET" || review, "preflight wrote: {}", r.line());
+    }
+}
+
+#[tokio::test]
+async fn preflight_refuses_rbac_an_uninstalled_helm_release_left_and_prints_the_delete_line() {
+    let server = brownfield("04a-helm-kata-deploy-4.1.0-uninstalled-rbac-kept");
+    let e = preflight_x86(&server).await.unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    let t = e.to_string();
+    for want in [
+        "ClusterRole/kata-deploy-role",
+        "ClusterRoleBinding/kata-deploy-rb",
+        "Helm release kata-deploy (namespace kube-system), which is uninstalled",
+        "no sh.helm.release.v1.kata-deploy.* Secret is left in kube-system",
+        "kubectl delete clusterrole/kata-deploy-role clusterrolebinding/kata-deploy-rb",
+    ] {
+        assert!(t.contains(want), "missing `{want}` in:\n{t}");
+    }
+    nothing_written(&server);
+    assert!(server
+        .get("/api/v1", "namespaces", "", "coco-system")
+        .is_none());
+    // One GET per planned name at most, one Helm Secret list.
+    let gets = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/clusterroles/kata-deploy-role"))
+        .count();
+    assert_eq!(gets, 1);
+}
+
+#[tokio::test]
+async fn preflight_tells_an_installed_helm_release_from_an_uninstalled_one() {
+    let server = brownfield("04a-helm-kata-deploy-4.1.0-uninstalled-rbac-kept");
+    server.put_raw(
+        "/api/v1",
+        "secrets",
+        "kube-system",
+        serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": {"name": "sh.helm.release.v1.kata-deploy.v1", "namespace": "kube-system",
+            "labels": {"owner": "helm", "name": "kata-deploy", "status": "deployed"}}}),
+    );
+    let t = preflight_x86(&server).await.unwrap_err().to_string();
+    assert!(
+        t.contains("which is installed") && t.contains("helm uninstall kata-deploy -n kube-system"),
+        "{t}"
+    );
+    nothing_written(&server);
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_planned_name_another_tool_manages_and_accepts_its_own() {
+    let server = three_nodes();
+    server.put_raw(
+        "/apis/rbac.authorization.k8s.io/v1",
+        "clusterroles",
+        "",
+        serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "kata-deploy-role"}, "rules": []}),
+    );
+    let t = preflight_x86(&server).await.unwrap_err().to_string();
+    assert!(t.contains("ClusterRole/kata-deploy-role: exists and is managed by field manager(s) kubectl-create"), "{t}");
+    // Its own objects (an install, then the preflight of the next upgrade) are no owner.
+    let server = three_nodes();
+    deploy(&server, Mode::Install, &[], false).await.unwrap();
+    preflight_x86(&server).await.unwrap();
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_node_whose_containerd_is_older_than_kata_deploy_accepts() {
+    let server = three_nodes();
+    server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        "node-b",
+        serde_json::json!({"status": {"nodeInfo": {"containerRuntimeVersion": "containerd://1.6.20"}}}),
+    );
+    let e = preflight_x86(&server).await.unwrap_err();
+    let t = e.to_string();
+    assert!(
+        t.contains("containerd older than 1.7.0")
+            && t.contains("1 node(s): node-b (runs containerd 1.6.20)"),
+        "{t}"
+    );
+    assert!(!t.contains("node-a"), "{t}");
+    nothing_written(&server);
+}

@@ -203,11 +203,17 @@ fn gates_follow_the_phases() {
             }
         ]
     );
+    // Issue 18 item 13: nothing that creates pods follows until cert-manager injected the CA.
+    let mwc = g(Phase::WebhookConfiguration);
+    assert_eq!(mwc.len(), 1, "{mwc:?}");
+    assert!(
+        matches!(&mwc[0], Gate::CaBundleInjected { name } if !name.is_empty()),
+        "{mwc:?}"
+    );
     for ph in [
         Phase::Namespace,
         Phase::Rbac,
         Phase::Config,
-        Phase::WebhookConfiguration,
         Phase::CloudApiAdaptor,
         Phase::Runtime,
         Phase::RuntimeClasses,
@@ -466,6 +472,62 @@ fn referenced_secrets_need_their_keys_names_only() {
 }
 
 // ---------------------------------------------------------------- against the stand-in
+
+#[tokio::test]
+async fn nothing_that_creates_pods_is_applied_before_the_webhook_configuration_has_its_ca() {
+    // The stand-in's CA injector adds the caBundle about half a second after the
+    // MutatingWebhookConfiguration is applied; it records every pod-creating object applied
+    // while a configuration has none.
+    let s = server(true, true);
+    install(&s, LIBVIRT, Some(Duration::from_secs(30)))
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(s.ca_outages(), Vec::<String>::new());
+    let reqs: Vec<String> = s.requests().iter().map(|r| r.line()).collect();
+    let mwc_apply = position(&reqs, |r| {
+        r.starts_with("PATCH /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/")
+    });
+    let mwc_read = reqs
+        .iter()
+        .rposition(|r| {
+            r.starts_with(
+                "GET /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/",
+            )
+        })
+        .expect("the caBundle was waited for");
+    let caa = position(&reqs, |r| {
+        r.starts_with("PATCH /apis/apps/v1/namespaces/confidential-containers-system/daemonsets/cloud-api-adaptor-daemonset")
+    });
+    assert!(mwc_apply < mwc_read && mwc_read < caa, "{reqs:#?}");
+    let mwcs = s.list(
+        "/apis/admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+    );
+    assert!(mwcs.iter().all(|m| m["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["clientConfig"]["caBundle"].is_string())));
+}
+
+#[test]
+fn a_webhook_configuration_without_a_ca_bundle_is_not_ready() {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    let mwc = |ca: Option<&str>| -> MutatingWebhookConfiguration {
+        let mut cc = serde_json::json!({"service": {"namespace": "n", "name": "s"}});
+        if let Some(c) = ca {
+            cc["caBundle"] = serde_json::json!(c);
+        }
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "m"},
+            "webhooks": [{"name": "w.example", "clientConfig": cc, "admissionReviewVersions": ["v1"], "sideEffects": "None"}]}))
+        .unwrap()
+    };
+    assert!(pp::ca_bundle_injected(&mwc(None))
+        .unwrap_err()
+        .contains("w.example"));
+    assert!(pp::ca_bundle_injected(&mwc(Some(""))).is_err());
+    assert!(pp::ca_bundle_injected(&mwc(Some("TFMwdA=="))).is_ok());
+}
 
 #[tokio::test]
 async fn install_waits_for_the_webhook_before_its_configuration() {

@@ -98,3 +98,40 @@ pub fn patch(r: &Report) -> serde_json::Value {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cococtl_core::node_keys::{listed, Kind};
+
+    #[test]
+    fn every_key_a_node_report_writes_is_in_the_core_list() {
+        for state in [
+            State::Installing,
+            State::Ready,
+            State::Failed,
+            State::RolledBack,
+            State::Restored,
+        ] {
+            let p = patch(&Report {
+                state,
+                version: "2.1.9".into(),
+                sha256: "ab".into(),
+                message: "why".into(),
+            });
+            for (kind, field) in [(Kind::Label, "labels"), (Kind::Annotation, "annotations")] {
+                for k in p["metadata"][field]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                {
+                    assert!(
+                        listed(kind, k).is_some(),
+                        "{field} key {k} is not in cococtl_core::node_keys::KEYS"
+                    );
+                }
+            }
+        }
+    }
+}

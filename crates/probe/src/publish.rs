@@ -10,16 +10,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use cococtl_core::node_keys;
+
 use crate::check::{Facts, SkipReason, Status};
 use crate::id::CheckId;
 use crate::report::Report;
 
-/// Label and annotation domain of the probe agent.
-pub const DOMAIN: &str = "probe.cococtl.confidentialcontainers.org";
+/// Label and annotation domain of the probe agent (listed in `cococtl_core::node_keys`).
+pub const DOMAIN: &str = cococtl_core::node_keys::PROBE_DOMAIN;
 /// The annotation holding the [`Summary`] as compact JSON.
-pub const SUMMARY_ANNOTATION: &str = "probe.cococtl.confidentialcontainers.org/report";
+pub const SUMMARY_ANNOTATION: &str = cococtl_core::node_keys::PROBE_REPORT;
 /// The label holding the recommended profile (`none` when nothing fits).
-pub const PROFILE_LABEL: &str = "probe.cococtl.confidentialcontainers.org/profile";
+pub const PROFILE_LABEL: &str = cococtl_core::node_keys::PROBE_PROFILE;
 /// Schema of the summary; bump on incompatible changes.
 pub const SUMMARY_SCHEMA: &str = "cococtl.probe-summary/v1";
 /// A reason longer than this is cut (the annotation must stay small at any host size).
@@ -453,25 +455,34 @@ pub fn parse(annotation: &str) -> Result<Summary, ParseError> {
     Ok(s)
 }
 
-/// The NFD labels kata-deploy's TEE RuntimeClasses select on (`probe.teeLabels`): `true`
-/// where the probe found the TEE ready, removed (`None`) everywhere else, so a node whose
-/// BIOS was changed loses the label at the next probe.
-pub fn tee_labels(s: &Summary) -> BTreeMap<String, Option<String>> {
+/// The NFD labels kata-deploy's TEE RuntimeClasses select on (`probe.teeLabels`), as changes
+/// to a node with these labels and annotations: `true` where the probe found the TEE ready,
+/// recorded as set by cococtl (`cococtl_core::node_keys`); where it is not ready, only a
+/// label cococtl set is undone, so a node whose BIOS was changed loses it at the next probe
+/// and a label NFD or the user set is never touched.
+pub fn tee_labels(
+    s: &Summary,
+    labels_now: &BTreeMap<String, String>,
+    annotations_now: &BTreeMap<String, String>,
+) -> node_keys::Changes {
     use cococtl_core::labels::{SE_NFD_LABEL, SNP_NFD_LABEL, TDX_NFD_LABEL};
-    [
+    let mut out = node_keys::Changes::default();
+    for (label, c) in [
         (SNP_NFD_LABEL, Capability::Snp),
         (TDX_NFD_LABEL, Capability::Tdx),
         (SE_NFD_LABEL, Capability::Se),
-    ]
-    .into_iter()
-    .map(|(label, c)| {
+    ] {
         let ready = s
             .verdicts
             .get(&c)
             .is_some_and(|v| v.verdict == Verdict::Ready);
-        (label.to_string(), ready.then(|| "true".to_string()))
-    })
-    .collect()
+        out.extend(if ready {
+            node_keys::set_foreign(label, "true", labels_now, annotations_now)
+        } else {
+            node_keys::unset_foreign(label, labels_now, annotations_now)
+        });
+    }
+    out
 }
 
 /// The merge patch that publishes `s` on a Node with these labels and annotations, or
@@ -483,25 +494,28 @@ pub fn patch(
     s: &Summary,
     with_tee_labels: bool,
 ) -> Option<serde_json::Value> {
-    let mut want_labels: BTreeMap<String, Option<String>> =
-        labels(s).into_iter().map(|(k, v)| (k, Some(v))).collect();
-    if with_tee_labels {
-        want_labels.extend(tee_labels(s));
+    let mut want_labels: BTreeMap<String, Option<String>> = labels(s)
+        .into_iter()
+        .filter(|(k, v)| labels_now.get(k) != Some(v))
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
+    let mut want_annotations: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let report = annotation(s);
+    if annotations_now.get(SUMMARY_ANNOTATION) != Some(&report) {
+        want_annotations.insert(SUMMARY_ANNOTATION.into(), Some(report));
     }
-    let want_annotation = annotation(s);
-    let labels_same = want_labels
-        .iter()
-        .all(|(k, v)| labels_now.get(k) == v.as_ref());
-    let annotation_same = annotations_now
-        .get(SUMMARY_ANNOTATION)
-        .is_some_and(|a| *a == want_annotation);
-    if labels_same && annotation_same {
+    if with_tee_labels {
+        let tee = tee_labels(s, labels_now, annotations_now);
+        want_labels.extend(tee.labels);
+        want_annotations.extend(tee.annotations);
+    }
+    if want_labels.is_empty() && want_annotations.is_empty() {
         return None;
     }
     Some(serde_json::json!({
         "metadata": {
             "labels": want_labels,
-            "annotations": { SUMMARY_ANNOTATION: want_annotation },
+            "annotations": want_annotations,
         }
     }))
 }

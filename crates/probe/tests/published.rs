@@ -250,22 +250,96 @@ fn tee_labels_follow_the_verdicts_and_are_removed_when_a_tee_stops_being_ready()
         "true"
     );
     assert!(p["metadata"]["labels"]["intel.feature.node.kubernetes.io/tdx"].is_null());
-    // The node shows it; then the BIOS setting went away: the label is removed (null).
-    let now = BTreeMap::from([(
-        "amd.feature.node.kubernetes.io/snp".to_string(),
-        "true".to_string(),
-    )]);
+    // The node shows it (with cococtl's record that it set it); then the BIOS setting went
+    // away: the label is removed (null) and so is the record.
+    let (now, now_ann) = shown(&p);
     let blocked = publish::summarize(
         &snp_host(1, "AMD EPYC 7763")
             .file("sys/module/kvm_amd/parameters/sev_snp", "N\n")
             .probe(),
         None,
     );
-    let p2 = publish::patch(&now, &BTreeMap::new(), &blocked, true).unwrap();
-    assert!(p2["metadata"]["labels"]["amd.feature.node.kubernetes.io/snp"].is_null());
+    let p2 = publish::patch(&now, &now_ann, &blocked, true).unwrap();
+    assert_eq!(
+        p2["metadata"]["labels"].get("amd.feature.node.kubernetes.io/snp"),
+        Some(&serde_json::Value::Null)
+    );
+    let record = cococtl_core::node_keys::record_key("amd.feature.node.kubernetes.io/snp");
+    assert_eq!(
+        p2["metadata"]["annotations"].get(&record),
+        Some(&serde_json::Value::Null)
+    );
     // Without the option the NFD labels are not touched at all.
     let p3 = publish::patch(&BTreeMap::new(), &BTreeMap::new(), &snp, false).unwrap();
     assert!(p3["metadata"]["labels"]
         .get("amd.feature.node.kubernetes.io/snp")
         .is_none());
+}
+
+/// The labels and annotations a node shows after a patch onto an empty node.
+fn shown(p: &serde_json::Value) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let m = |v: &serde_json::Value| -> BTreeMap<String, String> {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+            .collect()
+    };
+    (
+        m(&p["metadata"]["labels"]),
+        m(&p["metadata"]["annotations"]),
+    )
+}
+
+#[test]
+fn a_tee_label_nfd_or_the_user_set_is_never_removed_by_the_probe() {
+    let blocked = publish::summarize(
+        &snp_host(1, "AMD EPYC 7763")
+            .file("sys/module/kvm_amd/parameters/sev_snp", "N\n")
+            .probe(),
+        None,
+    );
+    for value in ["true", "false"] {
+        let now = BTreeMap::from([(
+            "amd.feature.node.kubernetes.io/snp".to_string(),
+            value.to_string(),
+        )]);
+        let p = publish::patch(&now, &BTreeMap::new(), &blocked, true).unwrap();
+        assert!(
+            p["metadata"]["labels"]
+                .get("amd.feature.node.kubernetes.io/snp")
+                .is_none(),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn every_key_the_probe_agent_writes_is_in_the_core_list() {
+    use cococtl_core::node_keys::{listed, Kind};
+    let ready = publish::summarize(&snp_host(1, "AMD EPYC 7763").probe(), None);
+    let failed = publish::failed("no /dev", None);
+    for s in [
+        &ready,
+        &failed,
+        &publish::summarize(&se_host().probe(), None),
+    ] {
+        // Onto an empty node, and onto the node the first patch left (removals).
+        let first = publish::patch(&BTreeMap::new(), &BTreeMap::new(), s, true).unwrap();
+        let (l, a) = shown(&first);
+        let mut patches = vec![first];
+        for other in [&ready, &failed] {
+            patches.extend(publish::patch(&l, &a, other, true));
+        }
+        for p in patches {
+            for (kind, field) in [(Kind::Label, "labels"), (Kind::Annotation, "annotations")] {
+                for k in p["metadata"][field].as_object().unwrap().keys() {
+                    assert!(
+                        listed(kind, k).is_some(),
+                        "{field} key {k} is not in cococtl_core::node_keys::KEYS"
+                    );
+                }
+            }
+        }
+    }
 }

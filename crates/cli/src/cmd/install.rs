@@ -168,6 +168,7 @@ pub async fn deploy_inputs(
         &cluster,
         &spec,
         &the_plan,
+        &cococtl_cluster::core::runtime_versions::needs_of(&resolved.config),
         resolved.config.k8s_distribution,
         distribution_set(&inputs),
         args.force_conflicts,
@@ -182,6 +183,9 @@ pub async fn deploy_inputs(
         facts.server_version,
         facts.nodes.len()
     );
+    for n in &facts.notes {
+        eprintln!("warning: {n}");
+    }
     if let DistributionDecision::AutoSet(d) = facts.distribution {
         eprintln!("preflight: the nodes run {d}: setting k8sDistribution={d}");
         inputs.sets.push(SetArg {

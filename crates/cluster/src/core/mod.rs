@@ -18,6 +18,7 @@ pub mod probe_hint;
 pub mod rbac_rules;
 pub mod readiness;
 pub mod release;
+pub mod runtime_versions;
 pub mod snapshot;
 pub mod status;
 pub mod uninstall;

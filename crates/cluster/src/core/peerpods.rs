@@ -22,7 +22,7 @@ pub const PEERPOD_GROUP: &str = "confidentialcontainers.org";
 /// The PeerPod API version.
 pub const PEERPOD_VERSION: &str = "v1alpha1";
 /// The label CAA's DaemonSet selects nodes with.
-pub const WORKER_LABEL: &str = "node.kubernetes.io/worker";
+pub const WORKER_LABEL: &str = cococtl_core::node_keys::WORKER_LABEL;
 /// The extended resource CAA advertises per node and the webhook requests.
 pub const VM_RESOURCE: &str = "kata.peerpods.io/vm";
 /// The CRDs cert-manager must have installed for the webhook's Issuer and Certificate.
@@ -53,6 +53,13 @@ pub enum Gate {
         /// Name.
         name: String,
     },
+    /// Every webhook of a MutatingWebhookConfiguration has the `caBundle` cert-manager's CA
+    /// injector adds (until then the API server cannot verify the webhook: with
+    /// `failurePolicy: Fail` every pod creation it intercepts fails).
+    CaBundleInjected {
+        /// The MutatingWebhookConfiguration.
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Gate {
@@ -65,6 +72,10 @@ impl std::fmt::Display for Gate {
             Gate::ServiceEndpoints { namespace, name } => {
                 write!(f, "Service {namespace}/{name} to have a ready endpoint")
             }
+            Gate::CaBundleInjected { name } => write!(
+                f,
+                "MutatingWebhookConfiguration {name} to have its caBundle (injected by cert-manager's CA injector)"
+            ),
         }
     }
 }
@@ -106,15 +117,60 @@ pub fn gates_after(phase: Phase, objects: &[Object]) -> Vec<Gate> {
             }
             out
         }
+        Phase::WebhookConfiguration => objects
+            .iter()
+            .filter(|o| o.kind() == "MutatingWebhookConfiguration")
+            .map(|o| Gate::CaBundleInjected {
+                name: o.name().unwrap_or_default().to_string(),
+            })
+            .collect(),
         Phase::Namespace
         | Phase::Rbac
         | Phase::Config
         | Phase::NodeAgent
-        | Phase::WebhookConfiguration
         | Phase::CloudApiAdaptor
         | Phase::Runtime
         | Phase::RuntimeClasses
         | Phase::Cleanup => vec![],
+    }
+}
+
+/// `Ok` once every webhook of the configuration has a non-empty `caBundle`.
+pub fn ca_bundle_injected(
+    mwc: &k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+) -> Result<(), String> {
+    let hooks = mwc.webhooks.clone().unwrap_or_default();
+    let missing: Vec<String> = hooks
+        .iter()
+        .filter(|w| {
+            w.client_config
+                .ca_bundle
+                .as_ref()
+                .is_none_or(|c| c.0.is_empty())
+        })
+        .map(|w| w.name.clone())
+        .collect();
+    if hooks.is_empty() || !missing.is_empty() {
+        Err(format!(
+            "no caBundle yet on webhook(s) {} (is cert-manager's cainjector running? kubectl -n cert-manager get deploy)",
+            missing.join(", ")
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Why install waits after `phase`, for the progress line.
+pub fn gate_reason(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Crds => "before anything relies on the CRD",
+        Phase::Webhook => {
+            "before the MutatingWebhookConfiguration exists, so pod admission never fails cluster-wide"
+        }
+        Phase::WebhookConfiguration => {
+            "before anything creates pods: until the CA is injected the API server cannot verify the webhook, and every pod creation it intercepts fails with x509: certificate signed by unknown authority"
+        }
+        _ => "before cloud-api-adaptor can create a VM",
     }
 }
 
@@ -138,7 +194,8 @@ pub fn crd_established(crd: &CustomResourceDefinition) -> Result<(), String> {
 }
 
 /// `Ok` once the Deployment's controller saw its generation, every replica is updated and
-/// available, and `Available` is `True`; else the counts.
+/// available, at least one is, and `Available` is `True`; else the counts (a Deployment
+/// scaled to zero is never available: its `Available` condition is `True` with 0 of 0).
 pub fn deployment_available(d: &Deployment) -> Result<(), String> {
     let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let generation = d.metadata.generation.unwrap_or(0);
@@ -150,6 +207,12 @@ pub fn deployment_available(d: &Deployment) -> Result<(), String> {
         .iter()
         .flatten()
         .any(|c| c.type_ == "Available" && c.status == "True");
+    if want <= 0 {
+        // A Deployment scaled to zero reports Available with 0 of 0: nothing answers.
+        return Err(format!(
+            "scaled to zero ({available} of {want} replica(s) available): nothing serves it; at least one available replica is needed (fix: kubectl scale deployment --replicas=1)"
+        ));
+    }
     if st.observed_generation.unwrap_or(0) >= generation
         && updated >= want
         && available >= want
@@ -730,5 +793,38 @@ mod tests {
             name: "b".into(),
         };
         assert_eq!(g.to_string(), "Service a/b to have a ready endpoint");
+    }
+
+    fn deployment(replicas: i32, available: i32, updated: i32, cond: &str) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "w", "generation": 1},
+            "spec": {"replicas": replicas, "selector": {}, "template": {}},
+            "status": {"observedGeneration": 1, "replicas": replicas,
+                "availableReplicas": available, "updatedReplicas": updated,
+                "conditions": [{"type": "Available", "status": cond}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_deployment_is_available_only_with_at_least_one_available_replica() {
+        // (wanted, available, updated, Available condition, available?)
+        let table = [
+            (0, 0, 0, "True", false),
+            (1, 0, 1, "True", false),
+            (1, 1, 1, "True", true),
+            (2, 1, 2, "True", false),
+            (2, 2, 2, "False", false),
+            (3, 3, 3, "True", true),
+        ];
+        for (want, avail, upd, cond, ok) in table {
+            let r = deployment_available(&deployment(want, avail, upd, cond));
+            assert_eq!(r.is_ok(), ok, "{want}/{avail}/{upd}/{cond}: {r:?}");
+        }
+        let zero = deployment_available(&deployment(0, 0, 0, "True")).unwrap_err();
+        assert!(
+            zero.contains("scaled to zero") && zero.contains("at least one"),
+            "{zero}"
+        );
     }
 }

@@ -371,3 +371,335 @@ pub fn check_version(git_version: &str) -> Result<(), Finding> {
         _ => Ok(()),
     }
 }
+
+/// A live object with the name of one the plan would apply, as ownership sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveObject {
+    /// Kind.
+    pub kind: String,
+    /// Namespace (None: cluster-scoped).
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Field managers of the object itself (not of a subresource such as `status`).
+    pub managers: Vec<String>,
+}
+
+impl LiveObject {
+    /// `Kind/ns/name` or `Kind/name`.
+    pub fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{ns}/{}", self.kind, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    /// `kind/name` as `kubectl delete` takes it.
+    fn kubectl_ref(&self) -> String {
+        format!("{}/{}", self.kind.to_ascii_lowercase(), self.name)
+    }
+}
+
+/// Who owns an object cococtl would apply, when it is not this release.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ForeignOwner {
+    /// A Helm release (`meta.helm.sh/release-name`/`-namespace`).
+    Helm {
+        /// Release name.
+        release: String,
+        /// Release namespace.
+        namespace: String,
+    },
+    /// Another cococtl instance.
+    Cococtl {
+        /// Its instance.
+        instance: String,
+    },
+    /// `app.kubernetes.io/managed-by`, or field managers other than cococtl.
+    Other {
+        /// The tool(s).
+        by: String,
+    },
+}
+
+/// Field managers that are the control plane's own, never an installer.
+const SYSTEM_MANAGERS: &[&str] = &[
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
+
+/// Who owns `o` if not this release `instance` (`None`: this release's, or nobody's).
+pub fn foreign_owner(o: &LiveObject, instance: &str) -> Option<ForeignOwner> {
+    let helm = (
+        o.annotations.get("meta.helm.sh/release-name"),
+        o.annotations.get("meta.helm.sh/release-namespace"),
+    );
+    if let (Some(release), Some(namespace)) = helm {
+        return Some(ForeignOwner::Helm {
+            release: release.clone(),
+            namespace: namespace.clone(),
+        });
+    }
+    match o.labels.get(cococtl_core::labels::INSTANCE) {
+        Some(i) if i == instance => return None,
+        Some(i) => {
+            return Some(ForeignOwner::Cococtl {
+                instance: i.clone(),
+            })
+        }
+        None => {}
+    }
+    if let Some(m) = o
+        .labels
+        .get("app.kubernetes.io/managed-by")
+        .filter(|m| !m.eq_ignore_ascii_case("cococtl"))
+    {
+        return Some(ForeignOwner::Other {
+            by: format!("app.kubernetes.io/managed-by={m}"),
+        });
+    }
+    let others: BTreeSet<&str> = o
+        .managers
+        .iter()
+        .map(String::as_str)
+        .filter(|m| *m != "cococtl" && !SYSTEM_MANAGERS.contains(m))
+        .collect();
+    (!others.is_empty()).then(|| ForeignOwner::Other {
+        by: format!(
+            "field manager(s) {}",
+            others.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    })
+}
+
+/// Whether a Helm release is still installed: its `sh.helm.release.v1.<name>.v<n>` Secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelmRelease {
+    /// A release Secret exists.
+    Installed,
+    /// No release Secret is left: the objects are what `helm uninstall` kept.
+    Uninstalled,
+    /// Could not tell (the Secrets could not be listed), with why.
+    Unknown(String),
+}
+
+/// One finding per foreign owner of the objects cococtl would apply, naming the objects,
+/// the owner and the fix. `helm`: per `(release, namespace)`, whether it is installed.
+pub fn foreign_owner_findings(
+    objects: &[(LiveObject, ForeignOwner)],
+    helm: &std::collections::BTreeMap<(String, String), HelmRelease>,
+) -> Vec<Finding> {
+    let mut by_owner: std::collections::BTreeMap<&ForeignOwner, Vec<&LiveObject>> =
+        Default::default();
+    for (o, owner) in objects {
+        by_owner.entry(owner).or_default().push(o);
+    }
+    by_owner
+        .into_iter()
+        .map(|(owner, objs)| {
+            let ids = objs.iter().map(|o| o.id()).collect::<Vec<_>>().join(", ");
+            let delete = kubectl_delete(&objs);
+            match owner {
+                ForeignOwner::Helm { release, namespace } => {
+                    match helm.get(&(release.clone(), namespace.clone())) {
+                        Some(HelmRelease::Uninstalled) => Finding {
+                            problem: format!(
+                                "{ids}: left behind by Helm release {release} (namespace {namespace}), which is uninstalled: no sh.helm.release.v1.{release}.* Secret is left in {namespace} (helm.sh/resource-policy: keep, and its clean-up Job did not remove them); cococtl would apply objects of the same name"
+                            ),
+                            fix: format!("delete the leftovers, then install again: {delete}"),
+                        },
+                        Some(HelmRelease::Unknown(why)) => Finding {
+                            problem: format!(
+                                "{ids}: owned by Helm release {release} (namespace {namespace}); whether that release is still installed could not be read: {why}"
+                            ),
+                            fix: format!(
+                                "if `helm status {release} -n {namespace}` shows it, `helm uninstall {release} -n {namespace}` first; if not, delete the leftovers: {delete}"
+                            ),
+                        },
+                        _ => Finding {
+                            problem: format!(
+                                "{ids}: owned by Helm release {release} (namespace {namespace}), which is installed"
+                            ),
+                            fix: format!(
+                                "`helm uninstall {release} -n {namespace}` first (then delete what its resource policy keeps: {delete}), or install side by side with --set env.multiInstallSuffix=<name>"
+                            ),
+                        },
+                    }
+                }
+                ForeignOwner::Cococtl { instance } => Finding {
+                    problem: format!("{ids}: belongs to cococtl instance `{instance}`"),
+                    fix: format!(
+                        "uninstall that instance first (cococtl uninstall --instance {instance}), or install side by side with another --set env.multiInstallSuffix=<name>"
+                    ),
+                },
+                ForeignOwner::Other { by } => Finding {
+                    problem: format!("{ids}: exists and is managed by {by}, not by cococtl"),
+                    fix: format!(
+                        "remove the other installation (or, if these are leftovers: {delete}), or install side by side with --set env.multiInstallSuffix=<name>"
+                    ),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The `kubectl delete` lines for `objs`: the cluster-scoped ones in one, each namespace's
+/// in one.
+fn kubectl_delete(objs: &[&LiveObject]) -> String {
+    let mut groups: std::collections::BTreeMap<Option<&str>, Vec<String>> = Default::default();
+    for o in objs {
+        groups
+            .entry(o.namespace.as_deref())
+            .or_default()
+            .push(o.kubectl_ref());
+    }
+    groups
+        .into_iter()
+        .map(|(ns, refs)| match ns {
+            Some(ns) => format!("kubectl delete -n {ns} {}", refs.join(" ")),
+            None => format!("kubectl delete {}", refs.join(" ")),
+        })
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+#[cfg(test)]
+mod ownership_tests {
+    use super::*;
+
+    fn obj(
+        kind: &str,
+        ns: Option<&str>,
+        labels: &[(&str, &str)],
+        ann: &[(&str, &str)],
+        managers: &[&str],
+    ) -> LiveObject {
+        LiveObject {
+            kind: kind.into(),
+            namespace: ns.map(String::from),
+            name: "kata-deploy-rb".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            annotations: ann
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            managers: managers.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    const HELM: &[(&str, &str)] = &[
+        ("meta.helm.sh/release-name", "kata-deploy"),
+        ("meta.helm.sh/release-namespace", "kube-system"),
+    ];
+
+    #[test]
+    fn the_owner_is_found_from_helm_annotations_the_instance_label_managed_by_or_managers() {
+        let inst = cococtl_core::labels::INSTANCE;
+        let cases: Vec<(LiveObject, Option<&str>)> = vec![
+            (obj("ClusterRole", None, &[], HELM, &["helm"]), Some("Helm")),
+            (
+                obj(
+                    "ClusterRole",
+                    None,
+                    &[(inst, "default")],
+                    HELM,
+                    &["cococtl"],
+                ),
+                Some("Helm"),
+            ),
+            (
+                obj(
+                    "ClusterRole",
+                    None,
+                    &[(inst, "default")],
+                    &[],
+                    &["cococtl", "kube-controller-manager"],
+                ),
+                None,
+            ),
+            (
+                obj("ClusterRole", None, &[(inst, "teamb")], &[], &["cococtl"]),
+                Some("Cococtl"),
+            ),
+            (
+                obj(
+                    "ClusterRole",
+                    None,
+                    &[("app.kubernetes.io/managed-by", "argocd")],
+                    &[],
+                    &[],
+                ),
+                Some("Other"),
+            ),
+            (
+                obj(
+                    "ClusterRole",
+                    None,
+                    &[],
+                    &[],
+                    &["kubectl-client-side-apply"],
+                ),
+                Some("Other"),
+            ),
+            (
+                obj("ClusterRole", None, &[], &[], &["kube-apiserver"]),
+                None,
+            ),
+            (obj("ClusterRole", None, &[], &[], &["cococtl"]), None),
+        ];
+        for (o, want) in cases {
+            let got = foreign_owner(&o, "default");
+            let kind = got.as_ref().map(|g| match g {
+                ForeignOwner::Helm { .. } => "Helm",
+                ForeignOwner::Cococtl { .. } => "Cococtl",
+                ForeignOwner::Other { .. } => "Other",
+            });
+            assert_eq!(kind, want, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn an_uninstalled_helm_release_is_named_with_the_exact_delete_lines() {
+        let objs = vec![
+            (
+                obj("ClusterRoleBinding", None, &[], HELM, &["helm"]),
+                ForeignOwner::Helm {
+                    release: "kata-deploy".into(),
+                    namespace: "kube-system".into(),
+                },
+            ),
+            (
+                obj("ServiceAccount", Some("kube-system"), &[], HELM, &["helm"]),
+                ForeignOwner::Helm {
+                    release: "kata-deploy".into(),
+                    namespace: "kube-system".into(),
+                },
+            ),
+        ];
+        let key = ("kata-deploy".to_string(), "kube-system".to_string());
+        for (state, says) in [
+            (HelmRelease::Uninstalled, "which is uninstalled"),
+            (HelmRelease::Installed, "which is installed"),
+            (HelmRelease::Unknown("403".into()), "could not be read: 403"),
+        ] {
+            let f = foreign_owner_findings(&objs, &[(key.clone(), state)].into());
+            assert_eq!(f.len(), 1);
+            let t = f[0].to_string();
+            assert!(t.contains(says), "{t}");
+            assert!(
+                t.contains("Helm release kata-deploy (namespace kube-system)"),
+                "{t}"
+            );
+            assert!(t.contains("ClusterRoleBinding/kata-deploy-rb"), "{t}");
+            assert!(t.contains("kubectl delete clusterrolebinding/kata-deploy-rb && kubectl delete -n kube-system serviceaccount/kata-deploy-rb"), "{t}");
+        }
+    }
+}

@@ -164,9 +164,33 @@ impl<'a> Index<'a> {
     }
 }
 
-fn describe_pod(what: &str, p: Option<&PodSnap>, idx: &Index<'_>) -> String {
+/// Why the DaemonSet `ds` has no pod: its controller's latest `FailedCreate` warning
+/// (an admission webhook rejecting the pods, a quota, Pod Security), named at once rather
+/// than at the timeout.
+pub fn failed_create(ds: &str, idx: &Index<'_>) -> Option<String> {
+    let e = idx
+        .warning("DaemonSet", ds)
+        .filter(|e| e.reason == "FailedCreate")?;
+    let webhook = e
+        .message
+        .split_once("webhook \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(name, _)| name);
+    Some(match webhook {
+        Some(w) => format!(
+            "DaemonSet {ds} cannot create its pods: admission webhook {w} rejects them: {}",
+            e.message
+        ),
+        None => format!("DaemonSet {ds} cannot create its pods: {}", e.message),
+    })
+}
+
+fn describe_pod(what: &str, ds: &str, p: Option<&PodSnap>, idx: &Index<'_>) -> String {
     let Some(p) = p else {
-        return format!("no {what} pod on the node yet");
+        return match failed_create(ds, idx) {
+            Some(why) => format!("no {what} pod on the node: {why}"),
+            None => format!("no {what} pod on the node yet"),
+        };
     };
     let mut s = format!("{what} pod {} {}", p.name, p.phase);
     if !p.reason.is_empty() {
@@ -195,7 +219,7 @@ pub fn node_state(expect: &Expect, n: &NodeSnap, idx: &Index<'_>) -> NodeState {
                 return NodeState::Failed(format!("containerd agent {state}: {why}"));
             }
             state => {
-                let pod = describe_pod("containerd agent", idx.pod(agent, &n.name), idx);
+                let pod = describe_pod("containerd agent", agent, idx.pod(agent, &n.name), idx);
                 return NodeState::Waiting(match state {
                     Some(s) => format!("containerd agent {s}; {pod}"),
                     None => pod,
@@ -225,11 +249,16 @@ pub fn node_state(expect: &Expect, n: &NodeSnap, idx: &Index<'_>) -> NodeState {
             }
             _ => NodeState::Waiting(format!(
                 "kata-deploy rolling out: {}",
-                describe_pod("kata-deploy", pod, idx)
+                describe_pod("kata-deploy", &expect.kata_pods, pod, idx)
             )),
         };
     }
-    let pod = describe_pod("kata-deploy", idx.pod(&expect.kata_pods, &n.name), idx);
+    let pod = describe_pod(
+        "kata-deploy",
+        &expect.kata_pods,
+        idx.pod(&expect.kata_pods, &n.name),
+        idx,
+    );
     let mut why = match own {
         Some(_) => format!("kata-deploy installing; {pod}"),
         None => pod,

@@ -10,7 +10,9 @@
 //! 7. delete the remaining objects (the kept RBAC among them: cococtl removes it itself
 //!    rather than running the chart's cleanup Job, which a `restricted` namespace may
 //!    never start);
-//! 8. remove the node labels and annotations this tool owns;
+//! 8. wait for the probe agent's pods to exit, then remove every node label and annotation
+//!    of `cococtl_core::node_keys` (the labels owned by others only where cococtl recorded
+//!    setting them);
 //! 9. delete the namespace, only if this release created it (else give up cococtl's
 //!    labels on it);
 //! 10. delete the release records, then check that nothing is left.
@@ -180,6 +182,20 @@ pub fn plan(inventory: &[Item], names: &Names, created_namespace: bool) -> Vec<S
             .into_iter()
             .map(|n| Step::DeleteNamespaceUnlessForeign(n.clone())),
     );
+    if inventory
+        .iter()
+        .any(|i| is(i, "DaemonSet", cococtl_manifests::probe_agent::NAME))
+    {
+        // A probe agent still running would publish again after the clean-up.
+        steps.push(Step::WaitPodsGone {
+            namespace: names.namespace.clone(),
+            selector: format!("name={}", cococtl_manifests::probe_agent::NAME),
+            what: format!(
+                "probe agent pods ({}) to exit",
+                cococtl_manifests::probe_agent::NAME
+            ),
+        });
+    }
     steps.push(Step::CleanNodes);
     match (namespace, created_namespace) {
         (Some(ns), true) => steps.push(Step::DeleteNamespace(ns.clone())),
