@@ -61,6 +61,8 @@ check_ids! {
     KataKmods => "kata.kmods", Host, "vhost modules for Kata";
     /// The locked-memory limit.
     ProcMemlock => "proc.memlock", Host, "Locked-memory limit";
+    /// The kernel's erofs support (the erofs snapshotter's prerequisite).
+    ErofsKernel => "erofs.kernel", Host, "Kernel erofs support";
     /// Inside an Intel TDX guest.
     CvmTdx => "cvm.tdx", Cvm, "Intel TDX guest";
     /// Inside an AMD SEV, SEV-ES or SEV-SNP guest.

@@ -120,3 +120,30 @@ fn se_cmdline_unreadable_with_prot_virt_host_1_is_not_a_missing_prot_virt() {
         Status::Skip
     );
 }
+
+#[test]
+fn gpu_cc_mode_says_the_register_was_not_read_and_why_whatever_the_labels() {
+    let with = cc_gpu_node(with_gpu(
+        snp_host(0x11, "AMD EPYC 9654"),
+        BDF,
+        12,
+        Some("vfio-pci"),
+    ))
+    .probe();
+    let mut without = with_gpu(snp_host(0x11, "AMD EPYC 9654"), BDF, 12, Some("vfio-pci"));
+    without.hw.node_labels = None;
+    let bare = with_gpu(snp_host(0x11, "AMD EPYC 9654"), BDF, 12, Some("vfio-pci"))
+        .labels(&[])
+        .probe();
+    for r in [with, without.probe(), bare] {
+        let o = &r.get(CheckId::GpuCcMode).unwrap().outcome;
+        assert!(
+            o.evidence
+                .iter()
+                .any(|e| e.source.contains("BAR0") && e.value.starts_with("not read")),
+            "{}: {:?}",
+            o.message,
+            o.evidence
+        );
+    }
+}

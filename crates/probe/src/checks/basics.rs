@@ -12,6 +12,7 @@ use crate::parse::kernel_version;
 const OSRELEASE: &str = "proc/sys/kernel/osrelease";
 const STATUS: &str = "proc/self/status";
 const LIMITS: &str = "proc/self/limits";
+const FILESYSTEMS: &str = "proc/filesystems";
 /// The default Kata guest memory (2 GiB): a pinned guest needs at least that much.
 const GUEST_RAM: u64 = 2 << 30;
 const SEV_SNP_PARAM: &str = "sys/module/kvm_amd/parameters/sev_snp";
@@ -83,6 +84,16 @@ pub fn checks() -> Vec<Check> {
             CheckId::ProcMemlock,
             vec![Input::file(LIMITS)],
             proc_memlock,
+        ),
+        Check::new(
+            CheckId::ErofsKernel,
+            vec![
+                Input::file(FILESYSTEMS),
+                Input::dir("sys/module/erofs"),
+                Input::file(OSRELEASE),
+                Input::each_file("lib/modules", "modules.dep"),
+            ],
+            erofs_kernel,
         ),
     ]
 }
@@ -453,4 +464,71 @@ fn proc_memlock(ctx: &Ctx) -> Outcome {
         )
         .with(ev),
     }
+}
+
+/// `erofs.kernel`: see `docs/probe-checks.md#erofs-kernel`.
+fn erofs_kernel(ctx: &Ctx) -> Outcome {
+    let fs = ctx.view.file(FILESYSTEMS);
+    let mut ev = vec![ctx.ev(&Input::dir("sys/module/erofs"))];
+    let registered = fs.text().map(|t| {
+        t.lines()
+            .any(|l| l.split_whitespace().last() == Some("erofs"))
+    });
+    ev.insert(
+        0,
+        Evidence {
+            source: format!("/{FILESYSTEMS}"),
+            value: match registered {
+                Some(true) => "erofs listed".into(),
+                Some(false) => "erofs not listed".into(),
+                None => fs.summary(),
+            },
+        },
+    );
+    if registered == Some(true) {
+        return Outcome::pass("erofs is registered (/proc/filesystems)").with(ev);
+    }
+    let module = ctx.view.get(&Input::dir("sys/module/erofs"));
+    if module.present() == Some(true) {
+        return Outcome::pass("the erofs module is loaded").with(ev);
+    }
+    // Not loaded yet: a mount loads it on demand when the running kernel ships it.
+    let dep = ctx
+        .view
+        .file(OSRELEASE)
+        .text()
+        .map(|r| format!("lib/modules/{}/modules.dep", r.trim()));
+    let shipped = dep.as_deref().map(|p| (p, ctx.view.file(p)));
+    if let Some((p, r)) = shipped {
+        if let Some(t) = r.text() {
+            ev.push(Evidence {
+                source: format!("/{p}"),
+                value: if t.contains("/erofs.ko") {
+                    "erofs.ko listed".into()
+                } else {
+                    "no erofs.ko".into()
+                },
+            });
+            if t.contains("/erofs.ko") {
+                return Outcome::pass(
+                    "the erofs module ships with this kernel (loaded on the first erofs mount)",
+                )
+                .with(ev);
+            }
+            if registered == Some(false) && module.present() == Some(false) {
+                return Outcome::fail(
+                    "this kernel has no erofs: not registered, not loaded, and no erofs.ko in its modules",
+                )
+                .fix("for the erofs snapshotter use a kernel with CONFIG_EROFS_FS (most distribution kernels since 5.4 ship the erofs module), or keep the nydus/overlayfs snapshotters")
+                .with(ev);
+            }
+        } else {
+            ev.push(ctx.ev_file(p));
+        }
+    }
+    Outcome::skip(
+        SkipReason::NotObservable,
+        "cannot tell whether this kernel has erofs (/proc/filesystems, /sys/module/erofs or the modules list not readable)",
+    )
+    .with(ev)
 }

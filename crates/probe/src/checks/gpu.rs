@@ -564,12 +564,23 @@ fn gpu_vfio_cdev(ctx: &Ctx) -> Outcome {
     ))
 }
 
+/// Why the GPU's own CC-mode register is not the source: gpu-admin-tools reads it (Hopper
+/// BAR0 0x1182cc, Blackwell 0x590) through an mmap of `resource0`, after waiting for the
+/// FSP to boot and possibly forcing the GPU to D0: that touches the device, and the probe
+/// changes nothing on the host.
+fn bar0_not_read() -> Evidence {
+    Evidence {
+        source: "GPU BAR0 CC-mode register".into(),
+        value: "not read: reading it maps BAR0 and can wake the GPU (gpu-admin-tools' way), which is not read-only; the CC mode comes from the GPU operator's labels".into(),
+    }
+}
+
 /// `gpu.cc_mode`: see `docs/probe-checks.md#gpu-cc_mode`.
 fn gpu_cc_mode(ctx: &Ctx) -> Outcome {
     if let Err(o) = gpus(ctx) {
         return *o;
     }
-    let ev = vec![ctx.ev(&Input::NodeLabels)];
+    let ev = vec![ctx.ev(&Input::NodeLabels), bar0_not_read()];
     let labels = match ctx.view.get(&Input::NodeLabels) {
         Reading::Labels { labels } => labels,
         other => return ctx.unreadable(other, "the node labels").with(ev),
@@ -579,13 +590,16 @@ fn gpu_cc_mode(ctx: &Ctx) -> Outcome {
         .or_else(|| labels.get("nvidia.com/cc.mode"))
         .cloned();
     let ready = labels.get(GPU_CC_READY_LABEL).cloned().unwrap_or_default();
-    let ev = vec![Evidence {
-        source: "node labels".into(),
-        value: format!(
-            "nvidia.com/cc.mode={} {GPU_CC_READY_LABEL}={ready}",
-            mode.as_deref().unwrap_or_default()
-        ),
-    }];
+    let ev = vec![
+        Evidence {
+            source: "node labels".into(),
+            value: format!(
+                "nvidia.com/cc.mode={} {GPU_CC_READY_LABEL}={ready}",
+                mode.as_deref().unwrap_or_default()
+            ),
+        },
+        bar0_not_read(),
+    ];
     let cc_ready = match ready.as_str() {
         "true" => Some(true),
         "false" => Some(false),
