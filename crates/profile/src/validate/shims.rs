@@ -252,7 +252,7 @@ pub(super) fn snapshotters(v: &mut V, r: &raw::Values, shims: &[ShimConfig]) {
         one_of(v, "snapshotter.erofsMergeMode", m, &["merged", "unmerged"]);
     }
     // Unset is the binary's default, merged. It refuses a Go shim on a merged erofs only in
-    // its CRI stage, after it claimed the node and installed the artifacts (G22).
+    // its CRI stage, after it claimed the node and installed the artifacts (docs/kata-deploy-contract.md#g22).
     if m.is_empty() || m == "merged" {
         let go: Vec<&str> = shims
             .iter()
