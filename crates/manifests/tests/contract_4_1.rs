@@ -535,3 +535,51 @@ fn every_profile_arch_with_shims_has_a_valid_default() {
         }
     }
 }
+
+fn state_config_maps(c: &Config) -> Vec<k8s_openapi::api::core::v1::ConfigMap> {
+    plan(c, ClusterFacts::default())
+        .install()
+        .filter_map(Object::decode::<k8s_openapi::api::core::v1::ConfigMap>)
+        .map(Result::unwrap)
+        .filter(|m| {
+            m.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.ends_with("-kata-deploy-state"))
+        })
+        .collect()
+}
+
+#[test]
+fn each_instance_records_its_suffix_in_a_state_config_map_of_its_own() {
+    let suffixes = ["", "teamb", "teamc", "a", "x-1"];
+    let mut names = std::collections::BTreeSet::new();
+    for sfx in suffixes {
+        let c = config("x86_64", &[&format!("env.multiInstallSuffix={sfx}")]);
+        let maps = state_config_maps(&c);
+        assert_eq!(maps.len(), 1, "{sfx:?}");
+        let name = maps[0].metadata.name.clone().unwrap();
+        assert_eq!(
+            name,
+            cococtl_manifests::kata_4_1::names::state_config_map(&c)
+        );
+        assert!(name.len() <= 63, "{name}");
+        assert_eq!(
+            maps[0].data.as_ref().unwrap()["multiInstallSuffix"],
+            sfx,
+            "{name}"
+        );
+        assert!(names.insert(name.clone()), "{name} shared by two instances");
+    }
+    // The default instance keeps the name earlier releases wrote.
+    let c = config("x86_64", &[]);
+    assert_eq!(
+        state_config_maps(&c)[0].metadata.name.as_deref(),
+        Some("cococtl-kata-deploy-state")
+    );
+    let c = config("x86_64", &["env.multiInstallSuffix=teamb"]);
+    assert_eq!(
+        state_config_maps(&c)[0].metadata.name.as_deref(),
+        Some("cococtl-teamb-kata-deploy-state")
+    );
+}
