@@ -57,6 +57,11 @@ fn walk(
         if depth == 0 && FREE_FORM.contains(&key.as_str()) {
             continue;
         }
+        // Every nodeSelector is a label map of the user's, also where the defaults have
+        // entries (the GPU shims' runtimeClass.nodeSelector).
+        if key == "nodeSelector" {
+            continue;
+        }
         // Unknown shims are errors, reported by validation with the shim list.
         if path == "shims" {
             if let Some(shim_schema) = s.get(k) {

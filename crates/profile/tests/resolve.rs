@@ -170,3 +170,30 @@ fn unmerged_erofs_or_runtime_rs_shims_on_erofs_are_accepted() {
     let r = resolve(&erofs_with(Some("merged"), &["qemu-snp-runtime-rs"]));
     r.unwrap();
 }
+
+#[test]
+fn extra_keys_in_a_shims_runtime_class_node_selector_are_not_warned_about() {
+    let r = resolve(&with_file(
+        inputs("x86_64"),
+        "site.yaml",
+        "shims:\n  qemu-nvidia-gpu-snp:\n    runtimeClass:\n      nodeSelector:\n        site.example.com/rack: a\n",
+    ))
+    .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let s = r
+        .config
+        .shims
+        .iter()
+        .find(|s| s.name() == "qemu-nvidia-gpu-snp")
+        .unwrap();
+    assert_eq!(s.node_selector["site.example.com/rack"], "a");
+}
+
+#[test]
+fn a_health_port_out_of_range_is_refused_naming_the_key() {
+    let e = errors(&with_sets(inputs("x86_64"), &["health.port=70000"]));
+    assert!(
+        e.starts_with("health.port (from --set 'health.port=70000'): `70000` is not a TCP port"),
+        "{e}"
+    );
+}

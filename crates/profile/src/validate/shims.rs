@@ -156,7 +156,10 @@ pub(super) fn shims(v: &mut V, r: &raw::Values) -> Vec<ShimConfig> {
             no_proxy: sv.agent.no_proxy,
             node_selector: sv.runtime_class.node_selector,
             overhead,
-            overhead_enabled: sv.runtime_class.overhead_enabled,
+            overhead_enabled: sv
+                .runtime_class
+                .overhead_enabled
+                .unwrap_or(r.runtime_classes.overhead_enabled),
             drop_in: sv.drop_in,
         });
     }
