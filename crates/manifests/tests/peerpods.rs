@@ -89,7 +89,7 @@ fn images_are_pinned_to_the_release_and_not_always_pulled() {
     let con = &ds.spec.unwrap().template.spec.unwrap().containers[0];
     assert_eq!(
         con.image.as_deref(),
-        Some("quay.io/confidential-containers/cloud-api-adaptor:v0.22.0")
+        Some("quay.io/confidential-containers/cloud-api-adaptor:61b1aba91df646a663e60ab6b55c6a7dc93cd167")
     );
     assert_eq!(con.image_pull_policy.as_deref(), Some("IfNotPresent"));
     for name in [
@@ -103,6 +103,12 @@ fn images_are_pinned_to_the_release_and_not_always_pulled() {
         for c in d.spec.unwrap().template.spec.unwrap().containers {
             let image = c.image.unwrap();
             assert!(!image.ends_with(":latest"), "{name}: {image}");
+            if c.name == "manager" {
+                assert!(
+                    image.ends_with(":61b1aba91df646a663e60ab6b55c6a7dc93cd167"),
+                    "{name}: {image}"
+                );
+            }
         }
     }
 }
@@ -215,4 +221,63 @@ proptest! {
     ) {
         prop_assert_eq!(round_trip(&value), value);
     }
+}
+
+#[test]
+fn libvirt_defaults_to_the_release_commits_dev_image() {
+    let c = config(
+        "remote",
+        None,
+        &["peerpods.providerConfigs.libvirt.LIBVIRT_URI=qemu:///system,peerpods.secrets.mode=reference,peerpods.secrets.existingSshKeySecretName=ssh-key-secret"],
+    );
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let ds: DaemonSet = find(&objects, "DaemonSet", "cloud-api-adaptor-daemonset")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let con = &ds.spec.unwrap().template.spec.unwrap().containers[0];
+    assert_eq!(
+        con.image.as_deref(),
+        Some("quay.io/confidential-containers/cloud-api-adaptor:61b1aba91df646a663e60ab6b55c6a7dc93cd167-dev")
+    );
+}
+
+#[test]
+fn the_released_chart_has_no_pod_uid_env_nor_node_annotation_patcher_and_webhook_ports_https_first()
+{
+    let c = config("remote", None, &[AWS]);
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let ds: DaemonSet = find(&objects, "DaemonSet", "cloud-api-adaptor-daemonset")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let con = &ds.spec.unwrap().template.spec.unwrap().containers[0];
+    let env: Vec<&str> = con.env.iter().flatten().map(|e| e.name.as_str()).collect();
+    assert_eq!(env, ["NODE_NAME"]);
+    assert!(!objects
+        .iter()
+        .any(|o| o.name() == Some("node-annotation-patcher")));
+    let d: Deployment = find(
+        &objects,
+        "Deployment",
+        "peer-pods-webhook-controller-manager",
+    )
+    .decode()
+    .unwrap()
+    .unwrap();
+    let ports: Vec<(Option<String>, i32)> = d.spec.unwrap().template.spec.unwrap().containers[0]
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.clone(), p.container_port))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            (Some("https".into()), 8443),
+            (Some("webhook-server".into()), 9443)
+        ]
+    );
 }

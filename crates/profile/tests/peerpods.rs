@@ -71,12 +71,12 @@ fn the_chart_file_spelling_of_powervs_is_refused_with_the_real_name() {
 }
 
 #[test]
-fn libvirt_needs_its_uri_its_key_and_an_explicit_dev_image() {
+fn libvirt_needs_its_uri_and_its_key_and_no_image_tag() {
+    // The released chart pins libvirt's dev image (`<commit>-dev`), so no tag is demanded.
     let ps = problems(&inputs("remote", None, &[]));
     assert_eq!(ps, [
         "peerpods.providerConfigs.libvirt.LIBVIRT_URI (from profile remote): is required for provider libvirt: the CAA container's entry point exits without it\n  fix: --set peerpods.providerConfigs.libvirt.LIBVIRT_URI=qemu+ssh://root@192.168.122.1/system?no_verify=1",
         "peerpods.providerSecrets.libvirt.id_rsa (from profile remote): is required for provider libvirt: CAA logs in over SSH with it (Secret ssh-key-secret, file id_rsa)\n  fix: put the key under peerpods.providerSecrets.libvirt.id_rsa in a -f values file (`id_rsa: |` and the key's lines), or create the Secret yourself and --set peerpods.secrets.mode=reference,peerpods.secrets.existingSshKeySecretName=ssh-key-secret",
-        "peerpods.image.tag (from profile remote): provider libvirt needs the CAA dev image (tag dev-<commit>, built with the libvirt bindings); the release image v0.22.0 has no libvirt support, and the dev tag of the v0.22.0 release commit is not in the contract cococtl renders from (docs/peerpods.md#images)\n  fix: --set peerpods.image.tag=dev-<commit of the release> (see `skopeo list-tags docker://quay.io/confidential-containers/cloud-api-adaptor`)",
     ]);
 }
 

@@ -227,14 +227,15 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
         ])),
         image: Some(w.image.reference.clone()),
         image_pull_policy: Some(w.image.pull_policy.clone()),
+        // The released chart's order: metrics first, then the webhook server.
         ports: Some(vec![
+            https_port(8443),
             ContainerPort {
                 container_port: 9443,
                 name: Some("webhook-server".into()),
                 protocol: Some("TCP".into()),
                 ..Default::default()
             },
-            https_port(8443),
         ]),
         env: Some(vec![
             crate::meta::env("TARGET_RUNTIMECLASS", w.target_runtime_class.clone()),

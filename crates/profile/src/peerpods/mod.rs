@@ -27,6 +27,14 @@ const DEFAULTS: &str = include_str!("defaults.yaml");
 
 /// The cloud-api-adaptor release the objects are rendered for.
 pub const CAA_VERSION: &str = "v0.22.0";
+/// The commit of that release: the released chart's image tag for CAA, peerpod-ctrl and the
+/// webhook (docs/peerpods.md#images).
+pub const CAA_RELEASE_COMMIT: &str = "61b1aba91df646a663e60ab6b55c6a7dc93cd167";
+/// The CAA tag for libvirt, which needs the dev image: the release's
+/// `providers/libvirt.yaml` pins `<commit>-dev`.
+pub fn libvirt_dev_tag() -> String {
+    format!("{CAA_RELEASE_COMMIT}-dev")
+}
 /// The kube-rbac-proxy sidecar of peerpod-ctrl (the sub-chart pins it).
 pub const KUBE_RBAC_PROXY_IMAGE: &str = "registry.k8s.io/kubebuilder/kube-rbac-proxy:v0.14.0";
 /// The Secret peerpod-ctrl always reads credentials from (and the chart creates).
@@ -250,7 +258,13 @@ mod tests {
     #[test]
     fn embedded_defaults_parse_and_pin_the_release() {
         let d = defaults();
-        assert_eq!(d["image"]["tag"], Value::from(CAA_VERSION));
+        for image in [
+            &d["image"],
+            &d["resourceCtrl"]["image"],
+            &d["webhook"]["image"],
+        ] {
+            assert_eq!(image["tag"], Value::from(CAA_RELEASE_COMMIT));
+        }
         assert_eq!(d["enabled"], Value::Bool(false));
     }
 }

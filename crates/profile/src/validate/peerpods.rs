@@ -602,20 +602,19 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
 
     // Images.
     let tag_given = v.prov.contains_key("peerpods.image.tag") || r.image.name.contains('@');
-    if provider.needs_dev_image() && !tag_given {
-        v.problem_from(
-            "peerpods.image.tag",
-            chose.clone(),
-            format!("provider libvirt needs the CAA dev image (tag dev-<commit>, built with the libvirt bindings); the release image {CAA_VERSION} has no libvirt support, and the dev tag of the {CAA_VERSION} release commit is not in the contract cococtl renders from (docs/peerpods.md#images)"),
-            "--set peerpods.image.tag=dev-<commit of the release> (see `skopeo list-tags docker://quay.io/confidential-containers/cloud-api-adaptor`)".into(),
-        );
-    }
-    let reference = image(v, "peerpods.image.name", &r.image.name, &r.image.tag);
+    // libvirt needs the dev image (libvirt bindings); the release's providers/libvirt.yaml
+    // pins the release commit's, so that is the default, as with the chart.
+    let tag = if provider.needs_dev_image() && !tag_given {
+        crate::peerpods::libvirt_dev_tag()
+    } else {
+        r.image.tag.clone()
+    };
+    let reference = image(v, "peerpods.image.name", &r.image.name, &tag);
     let unpinned = r.image.tag == "latest" || (!reference.contains('@') && r.image.tag.is_empty());
     if unpinned {
         v.warn(
             "peerpods.image.tag",
-            "`latest` is not pinned: nodes pulling at different times run different CAA builds, which may not match the pod VM image; pin a dev-<commit> or release tag".to_string(),
+            "`latest` is not pinned: nodes pulling at different times run different CAA builds, which may not match the pod VM image; pin a release commit (or `<commit>-dev` for libvirt) tag".to_string(),
         );
     }
     let caa_image = Image {
