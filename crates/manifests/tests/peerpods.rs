@@ -281,3 +281,45 @@ fn the_released_chart_has_no_pod_uid_env_nor_node_annotation_patcher_and_webhook
         ]
     );
 }
+
+fn webhook_manager_env(sets: &[&str]) -> Vec<(String, String)> {
+    let all: Vec<&str> = std::iter::once(AWS).chain(sets.iter().copied()).collect();
+    let c = config("remote", None, &all);
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let d: Deployment = find(
+        &objects,
+        "Deployment",
+        "peer-pods-webhook-controller-manager",
+    )
+    .decode()
+    .unwrap()
+    .unwrap();
+    d.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn webhook_tls_settings_reach_the_manager_env_only_when_given() {
+    let names = |env: Vec<(String, String)>| env.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    assert_eq!(
+        names(webhook_manager_env(&[])),
+        ["TARGET_RUNTIMECLASS", "POD_VM_EXTENDED_RESOURCE"]
+    );
+    let env = webhook_manager_env(&["peerpods.webhook.tlsMinVersion=VersionTLS12,peerpods.webhook.tlsCipherSuites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]);
+    assert!(
+        env.contains(&("TLS_MIN_VERSION".into(), "VersionTLS12".into())),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&(
+            "TLS_CIPHER_SUITES".into(),
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into()
+        )),
+        "{env:?}"
+    );
+}

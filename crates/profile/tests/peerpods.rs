@@ -292,3 +292,30 @@ fn ssh_keys_go_to_their_own_secret_with_one_trailing_newline() {
     assert_eq!(pp.credentials.keys().collect::<Vec<_>>(), ["EXTRA"]);
     assert_eq!(pp.ssh_key_secret.as_deref(), Some("ssh-key-secret"));
 }
+
+#[test]
+fn webhook_cipher_suites_with_tls13_or_an_unknown_min_version_are_refused() {
+    let base = "peerpods.provider=aws,peerpods.providerConfigs.aws.PODVM_AMI_ID=ami-0123,peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret";
+    let ps = problems(&inputs(
+        "remote",
+        None,
+        &[&format!(
+            "{base},peerpods.webhook.tlsMinVersion=VersionTLS13,peerpods.webhook.tlsCipherSuites=X"
+        )],
+    ));
+    assert!(
+        ps.iter()
+            .any(|p| p.starts_with("peerpods.webhook.tlsCipherSuites")),
+        "{ps:?}"
+    );
+    let ps = problems(&inputs(
+        "remote",
+        None,
+        &[&format!("{base},peerpods.webhook.tlsMinVersion=TLS1.2")],
+    ));
+    assert!(
+        ps.iter()
+            .any(|p| p.starts_with("peerpods.webhook.tlsMinVersion")),
+        "{ps:?}"
+    );
+}

@@ -237,13 +237,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
                 ..Default::default()
             },
         ]),
-        env: Some(vec![
-            crate::meta::env("TARGET_RUNTIMECLASS", w.target_runtime_class.clone()),
-            crate::meta::env(
-                "POD_VM_EXTENDED_RESOURCE",
-                w.pod_vm_extended_resource.clone(),
-            ),
-        ]),
+        env: Some(manager_env(w)),
         liveness_probe: Some(http_probe("/healthz", 8081, 15, 20)),
         readiness_probe: Some(Probe {
             tcp_socket: Some(TCPSocketAction {
@@ -372,4 +366,28 @@ pub fn configuration(config: &Config, pp: &PeerPods, w: &Webhook) -> Object {
             ..Default::default()
         }]),
     })
+}
+
+/// The manager's env as the sub-chart writes it: the TLS settings only when given.
+fn manager_env(w: &Webhook) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    let mut env = vec![
+        crate::meta::env("TARGET_RUNTIMECLASS", w.target_runtime_class.clone()),
+        crate::meta::env(
+            "POD_VM_EXTENDED_RESOURCE",
+            w.pod_vm_extended_resource.clone(),
+        ),
+    ];
+    if !w.tls_min_version.is_empty() {
+        env.push(crate::meta::env(
+            "TLS_MIN_VERSION",
+            w.tls_min_version.clone(),
+        ));
+    }
+    if !w.tls_cipher_suites.is_empty() {
+        env.push(crate::meta::env(
+            "TLS_CIPHER_SUITES",
+            w.tls_cipher_suites.clone(),
+        ));
+    }
+    env
 }

@@ -96,6 +96,10 @@ pub struct Webhook {
     pub pod_vm_extended_resource: String,
     /// `failurePolicy` of the MutatingWebhookConfiguration.
     pub failure_policy: String,
+    /// `tlsMinVersion`: `TLS_MIN_VERSION` of the manager (`""` = not set).
+    pub tls_min_version: String,
+    /// `tlsCipherSuites`: `TLS_CIPHER_SUITES` of the manager (`""` = not set).
+    pub tls_cipher_suites: String,
 }
 
 /// `secrets.tlsCerts` (create mode).

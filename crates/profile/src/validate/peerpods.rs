@@ -143,6 +143,10 @@ struct RawWebhook {
     image: RawSubImage,
     resources: ResourceRequirements,
     webhook: RawWebhookSettings,
+    #[serde(deserialize_with = "stringish")]
+    tls_min_version: String,
+    #[serde(deserialize_with = "stringish")]
+    tls_cipher_suites: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -702,6 +706,21 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
                 "--set peerpods.webhook.replicas=2",
             );
         }
+        if !w.tls_min_version.is_empty() {
+            one_of(
+                v,
+                "peerpods.webhook.tlsMinVersion",
+                &w.tls_min_version,
+                &["VersionTLS12", "VersionTLS13"],
+            );
+        }
+        if !w.tls_cipher_suites.is_empty() && w.tls_min_version == "VersionTLS13" {
+            v.err(
+                "peerpods.webhook.tlsCipherSuites",
+                "is set while peerpods.webhook.tlsMinVersion is VersionTLS13: TLS 1.3 cipher suites cannot be configured (Go ignores the list), so the setting would silently do nothing",
+                "remove peerpods.webhook.tlsCipherSuites, or --set peerpods.webhook.tlsMinVersion=VersionTLS12",
+            );
+        }
         if w.webhook.target_runtime_class != "kata-remote" {
             v.warn(
                 "peerpods.webhook.webhook.targetRuntimeClass",
@@ -715,6 +734,8 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
             target_runtime_class: w.webhook.target_runtime_class.clone(),
             pod_vm_extended_resource: w.webhook.pod_vm_extended_resource.clone(),
             failure_policy: w.webhook.failure_policy.clone(),
+            tls_min_version: w.tls_min_version.clone(),
+            tls_cipher_suites: w.tls_cipher_suites.clone(),
         })
     } else {
         v.warn(
