@@ -323,3 +323,35 @@ fn webhook_tls_settings_reach_the_manager_env_only_when_given() {
         "{env:?}"
     );
 }
+
+#[test]
+fn without_cert_manager_no_issuer_certificate_or_ca_injection_is_rendered() {
+    let kinds_and_annotation = |sets: &[&str]| {
+        let all: Vec<&str> = std::iter::once(AWS).chain(sets.iter().copied()).collect();
+        let c = config("remote", None, &all);
+        let p = plan(&c, ClusterFacts::default());
+        let objects: Vec<&Object> = p.install().collect();
+        let cm = objects
+            .iter()
+            .any(|o| o.kind() == "Issuer" || o.kind() == "Certificate");
+        let cfg: k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration = find(
+            &objects,
+            "MutatingWebhookConfiguration",
+            "peer-pods-webhook-mutating-webhook-configuration",
+        )
+        .decode()
+        .unwrap()
+        .unwrap();
+        let inject = cfg
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("cert-manager.io/inject-ca-from");
+        (cm, inject)
+    };
+    assert_eq!(kinds_and_annotation(&[]), (true, true));
+    assert_eq!(
+        kinds_and_annotation(&["peerpods.webhook.certManager.enabled=false"]),
+        (false, false)
+    );
+}

@@ -316,8 +316,11 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
     });
     let mut out = vec![];
     // The bodies are plain JSON maps built above; they always serialise.
-    out.extend(issuer.ok());
-    out.extend(certificate.ok());
+    // Without cert-manager the user supplies Secret webhook-server-cert (and the CA bundle).
+    if w.cert_manager {
+        out.extend(issuer.ok());
+        out.extend(certificate.ok());
+    }
     out.push(svc);
     out.push(deployment);
     out
@@ -327,10 +330,12 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
 pub fn configuration(config: &Config, pp: &PeerPods, w: &Webhook) -> Object {
     let ns = &pp.webhook_namespace;
     let mut metadata = meta_cluster(config, &n("mutating-webhook-configuration"), &[]);
-    metadata.annotations = Some(BTreeMap::from([(
-        "cert-manager.io/inject-ca-from".to_string(),
-        format!("{ns}/{}", n("serving-cert")),
-    )]));
+    if w.cert_manager {
+        metadata.annotations = Some(BTreeMap::from([(
+            "cert-manager.io/inject-ca-from".to_string(),
+            format!("{ns}/{}", n("serving-cert")),
+        )]));
+    }
     Object::new(MutatingWebhookConfiguration {
         metadata,
         webhooks: Some(vec![MutatingWebhook {

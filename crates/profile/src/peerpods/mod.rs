@@ -96,6 +96,9 @@ pub struct Webhook {
     pub pod_vm_extended_resource: String,
     /// `failurePolicy` of the MutatingWebhookConfiguration.
     pub failure_policy: String,
+    /// `certManager.enabled`: render the Issuer, Certificate and CA injection; off, the
+    /// user supplies Secret `webhook-server-cert` and the configuration's CA bundle.
+    pub cert_manager: bool,
     /// `tlsMinVersion`: `TLS_MIN_VERSION` of the manager (`""` = not set).
     pub tls_min_version: String,
     /// `tlsCipherSuites`: `TLS_CIPHER_SUITES` of the manager (`""` = not set).

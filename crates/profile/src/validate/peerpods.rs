@@ -143,10 +143,24 @@ struct RawWebhook {
     image: RawSubImage,
     resources: ResourceRequirements,
     webhook: RawWebhookSettings,
+    cert_manager: RawEnabled,
     #[serde(deserialize_with = "stringish")]
     tls_min_version: String,
     #[serde(deserialize_with = "stringish")]
     tls_cipher_suites: String,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawEnabled {
+    #[serde(deserialize_with = "boolish")]
+    enabled: bool,
+}
+
+impl Default for RawEnabled {
+    fn default() -> Self {
+        RawEnabled { enabled: true }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -706,6 +720,12 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
                 "--set peerpods.webhook.replicas=2",
             );
         }
+        if !w.cert_manager.enabled {
+            v.warn(
+                "peerpods.webhook.certManager.enabled",
+                "false: no Issuer or Certificate is rendered; create Secret webhook-server-cert (tls.crt, tls.key) in the webhook namespace and put its CA in the MutatingWebhookConfiguration's caBundle, or every pod creation fails (failurePolicy Fail)".to_string(),
+            );
+        }
         if !w.tls_min_version.is_empty() {
             one_of(
                 v,
@@ -734,6 +754,7 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
             target_runtime_class: w.webhook.target_runtime_class.clone(),
             pod_vm_extended_resource: w.webhook.pod_vm_extended_resource.clone(),
             failure_policy: w.webhook.failure_policy.clone(),
+            cert_manager: w.cert_manager.enabled,
             tls_min_version: w.tls_min_version.clone(),
             tls_cipher_suites: w.tls_cipher_suites.clone(),
         })
