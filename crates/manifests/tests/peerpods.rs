@@ -355,3 +355,48 @@ fn without_cert_manager_no_issuer_certificate_or_ca_injection_is_rendered() {
         (false, false)
     );
 }
+
+#[test]
+fn without_the_auth_proxy_peerpod_ctrl_has_no_kube_rbac_proxy_nor_its_rbac_and_service() {
+    let proxy_parts = |sets: &[&str]| {
+        let all: Vec<&str> = std::iter::once(AWS).chain(sets.iter().copied()).collect();
+        let c = config("remote", None, &all);
+        let p = plan(&c, ClusterFacts::default());
+        let objects: Vec<&Object> = p.install().collect();
+        let named: Vec<&str> = [
+            "peerpodctrl-proxy-role",
+            "peerpodctrl-proxy-rolebinding",
+            "peerpodctrl-metrics-reader",
+            "peerpodctrl-controller-manager-metrics-service",
+        ]
+        .into_iter()
+        .filter(|n| objects.iter().any(|o| o.name() == Some(n)))
+        .collect();
+        let d: Deployment = find(&objects, "Deployment", "peerpodctrl-controller-manager")
+            .decode()
+            .unwrap()
+            .unwrap();
+        let containers: Vec<String> = d
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        (named.len(), containers)
+    };
+    assert_eq!(
+        proxy_parts(&[]),
+        (
+            4,
+            vec!["kube-rbac-proxy".to_string(), "manager".to_string()]
+        )
+    );
+    assert_eq!(
+        proxy_parts(&["peerpods.resourceCtrl.authProxy.enabled=false"]),
+        (0, vec!["manager".to_string()])
+    );
+}

@@ -79,6 +79,8 @@ pub struct ResourceCtrl {
     pub pod_labels: BTreeMap<String, String>,
     /// ServiceAccount annotations (cloud workload identity).
     pub service_account_annotations: BTreeMap<String, String>,
+    /// `authProxy.enabled`: the kube-rbac-proxy sidecar with its RBAC and metrics Service.
+    pub auth_proxy: bool,
 }
 
 /// `webhook.*`: the mutating webhook that moves pod resources to `kata.peerpods.io/vm`.

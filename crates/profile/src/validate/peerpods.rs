@@ -132,6 +132,7 @@ struct RawResourceCtrl {
     #[serde(deserialize_with = "string_map")]
     pod_labels: BTreeMap<String, String>,
     service_account: RawServiceAccount,
+    auth_proxy: RawEnabled,
 }
 
 #[derive(Deserialize, Default)]
@@ -696,6 +697,7 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
             image: sub_image(v, "peerpods.resourceCtrl", &rc.image),
             pod_labels: rc.pod_labels.clone(),
             service_account_annotations: rc.service_account.annotations.clone(),
+            auth_proxy: rc.auth_proxy.enabled,
         })
     } else {
         v.warn(
