@@ -319,3 +319,27 @@ fn webhook_cipher_suites_with_tls13_or_an_unknown_min_version_are_refused() {
         "{ps:?}"
     );
 }
+
+#[test]
+fn sub_chart_name_prefixes_and_namespace_override_other_than_the_defaults_are_refused() {
+    let base = "peerpods.provider=aws,peerpods.providerConfigs.aws.PODVM_AMI_ID=ami-0123,peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret";
+    for key in [
+        "peerpods.resourceCtrl.namePrefix",
+        "peerpods.webhook.namePrefix",
+        "peerpods.webhook.namespaceOverride",
+    ] {
+        let ps = problems(&inputs("remote", None, &[&format!("{base},{key}=other")]));
+        assert!(
+            ps.iter()
+                .any(|p| p.starts_with(&format!("{key} (from --set")) && p.contains("fix: remove")),
+            "{key}: {ps:?}"
+        );
+    }
+    // The defaults, given explicitly, are accepted.
+    let i = inputs(
+        "remote",
+        None,
+        &[&format!("{base},peerpods.webhook.namePrefix=peer-pods-webhook-,peerpods.resourceCtrl.namePrefix=peerpodctrl-,peerpods.webhook.namespaceOverride=peer-pods-webhook-system")],
+    );
+    cococtl_profile::resolve(&i).unwrap();
+}
