@@ -535,3 +535,139 @@ fn every_profile_arch_with_shims_has_a_valid_default() {
         }
     }
 }
+
+fn state_config_maps(c: &Config) -> Vec<k8s_openapi::api::core::v1::ConfigMap> {
+    plan(c, ClusterFacts::default())
+        .install()
+        .filter_map(Object::decode::<k8s_openapi::api::core::v1::ConfigMap>)
+        .map(Result::unwrap)
+        .filter(|m| {
+            m.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.ends_with("-kata-deploy-state"))
+        })
+        .collect()
+}
+
+#[test]
+fn each_instance_records_its_suffix_in_a_state_config_map_of_its_own() {
+    let suffixes = ["", "teamb", "teamc", "a", "x-1"];
+    let mut names = std::collections::BTreeSet::new();
+    for sfx in suffixes {
+        let c = config("x86_64", &[&format!("env.multiInstallSuffix={sfx}")]);
+        let maps = state_config_maps(&c);
+        assert_eq!(maps.len(), 1, "{sfx:?}");
+        let name = maps[0].metadata.name.clone().unwrap();
+        assert_eq!(
+            name,
+            cococtl_manifests::kata_4_1::names::state_config_map(&c)
+        );
+        assert!(name.len() <= 63, "{name}");
+        assert_eq!(
+            maps[0].data.as_ref().unwrap()["multiInstallSuffix"],
+            sfx,
+            "{name}"
+        );
+        assert!(names.insert(name.clone()), "{name} shared by two instances");
+    }
+    // The default instance keeps the name earlier releases wrote.
+    let c = config("x86_64", &[]);
+    assert_eq!(
+        state_config_maps(&c)[0].metadata.name.as_deref(),
+        Some("cococtl-kata-deploy-state")
+    );
+    let c = config("x86_64", &["env.multiInstallSuffix=teamb"]);
+    assert_eq!(
+        state_config_maps(&c)[0].metadata.name.as_deref(),
+        Some("cococtl-teamb-kata-deploy-state")
+    );
+}
+
+#[test]
+fn health_port_and_probe_timings_reach_the_env_and_every_probe() {
+    let c = config(
+        "x86_64",
+        &["health.port=9100,health.startupProbe.failureThreshold=120,health.startupProbe.periodSeconds=5,health.readinessProbe.timeoutSeconds=7,health.livenessProbe.initialDelaySeconds=4"],
+    );
+    assert_eq!(env_of(&c)["HEALTH_PORT"], "9100");
+    let ds = kata_daemonset(&c);
+    let k = &ds.spec.unwrap().template.spec.unwrap().containers[0];
+    let probes = [
+        k.startup_probe.clone().unwrap(),
+        k.liveness_probe.clone().unwrap(),
+        k.readiness_probe.clone().unwrap(),
+    ];
+    for p in &probes {
+        assert_eq!(
+            p.http_get.as_ref().unwrap().port,
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(9100)
+        );
+    }
+    assert_eq!(probes[0].failure_threshold, Some(120));
+    assert_eq!(probes[0].period_seconds, Some(5));
+    assert_eq!(probes[0].initial_delay_seconds, Some(1));
+    assert_eq!(probes[1].initial_delay_seconds, Some(4));
+    assert_eq!(probes[2].timeout_seconds, Some(7));
+    // The chart's defaults, unchanged when nothing is set.
+    let k = kata_daemonset(&config("x86_64", &[]))
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .clone();
+    let s = k.startup_probe.unwrap();
+    assert_eq!(
+        (
+            s.initial_delay_seconds,
+            s.period_seconds,
+            s.failure_threshold,
+            s.timeout_seconds
+        ),
+        (Some(1), Some(10), Some(60), Some(3))
+    );
+    assert_eq!(env_of(&config("x86_64", &[]))["HEALTH_PORT"], "8090");
+}
+
+#[test]
+fn a_disabled_liveness_probe_is_dropped_a_deliberate_deviation_from_the_chart() {
+    let c = config("x86_64", &["health.livenessProbe.enabled=false"]);
+    let k = kata_daemonset(&c)
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .clone();
+    assert!(k.liveness_probe.is_none());
+    assert!(k.startup_probe.is_some() && k.readiness_probe.is_some());
+}
+
+#[test]
+fn a_shims_overhead_enabled_wins_over_the_global_setting_either_way() {
+    let on_for_one = config(
+        "x86_64",
+        &["runtimeClasses.overheadEnabled=false,shims.qemu-nvidia-gpu-snp.runtimeClass.overheadEnabled=true"],
+    );
+    for rc in runtime_classes(&on_for_one, ClusterFacts::default()) {
+        let name = rc.metadata.name.clone().unwrap();
+        if name == "kata-qemu-nvidia-gpu-snp" {
+            let fixed = rc.overhead.unwrap().pod_fixed.unwrap();
+            assert_eq!(fixed["cpu"].0, "1.0");
+            assert_eq!(fixed["memory"].0, "10240Mi");
+        } else {
+            assert!(rc.overhead.is_none(), "{name}");
+        }
+    }
+    let off_for_one = config(
+        "x86_64",
+        &["shims.qemu-snp.runtimeClass.overheadEnabled=false"],
+    );
+    for rc in runtime_classes(&off_for_one, ClusterFacts::default()) {
+        let name = rc.metadata.name.clone().unwrap();
+        assert_eq!(rc.overhead.is_none(), name == "kata-qemu-snp", "{name}");
+    }
+}

@@ -89,7 +89,7 @@ fn images_are_pinned_to_the_release_and_not_always_pulled() {
     let con = &ds.spec.unwrap().template.spec.unwrap().containers[0];
     assert_eq!(
         con.image.as_deref(),
-        Some("quay.io/confidential-containers/cloud-api-adaptor:v0.22.0")
+        Some("quay.io/confidential-containers/cloud-api-adaptor:61b1aba91df646a663e60ab6b55c6a7dc93cd167")
     );
     assert_eq!(con.image_pull_policy.as_deref(), Some("IfNotPresent"));
     for name in [
@@ -103,6 +103,12 @@ fn images_are_pinned_to_the_release_and_not_always_pulled() {
         for c in d.spec.unwrap().template.spec.unwrap().containers {
             let image = c.image.unwrap();
             assert!(!image.ends_with(":latest"), "{name}: {image}");
+            if c.name == "manager" {
+                assert!(
+                    image.ends_with(":61b1aba91df646a663e60ab6b55c6a7dc93cd167"),
+                    "{name}: {image}"
+                );
+            }
         }
     }
 }
@@ -215,4 +221,182 @@ proptest! {
     ) {
         prop_assert_eq!(round_trip(&value), value);
     }
+}
+
+#[test]
+fn libvirt_defaults_to_the_release_commits_dev_image() {
+    let c = config(
+        "remote",
+        None,
+        &["peerpods.providerConfigs.libvirt.LIBVIRT_URI=qemu:///system,peerpods.secrets.mode=reference,peerpods.secrets.existingSshKeySecretName=ssh-key-secret"],
+    );
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let ds: DaemonSet = find(&objects, "DaemonSet", "cloud-api-adaptor-daemonset")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let con = &ds.spec.unwrap().template.spec.unwrap().containers[0];
+    assert_eq!(
+        con.image.as_deref(),
+        Some("quay.io/confidential-containers/cloud-api-adaptor:61b1aba91df646a663e60ab6b55c6a7dc93cd167-dev")
+    );
+}
+
+#[test]
+fn the_released_chart_has_no_pod_uid_env_nor_node_annotation_patcher_and_webhook_ports_https_first()
+{
+    let c = config("remote", None, &[AWS]);
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let ds: DaemonSet = find(&objects, "DaemonSet", "cloud-api-adaptor-daemonset")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let con = &ds.spec.unwrap().template.spec.unwrap().containers[0];
+    let env: Vec<&str> = con.env.iter().flatten().map(|e| e.name.as_str()).collect();
+    assert_eq!(env, ["NODE_NAME"]);
+    assert!(!objects
+        .iter()
+        .any(|o| o.name() == Some("node-annotation-patcher")));
+    let d: Deployment = find(
+        &objects,
+        "Deployment",
+        "peer-pods-webhook-controller-manager",
+    )
+    .decode()
+    .unwrap()
+    .unwrap();
+    let ports: Vec<(Option<String>, i32)> = d.spec.unwrap().template.spec.unwrap().containers[0]
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.clone(), p.container_port))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            (Some("https".into()), 8443),
+            (Some("webhook-server".into()), 9443)
+        ]
+    );
+}
+
+fn webhook_manager_env(sets: &[&str]) -> Vec<(String, String)> {
+    let all: Vec<&str> = std::iter::once(AWS).chain(sets.iter().copied()).collect();
+    let c = config("remote", None, &all);
+    let p = plan(&c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let d: Deployment = find(
+        &objects,
+        "Deployment",
+        "peer-pods-webhook-controller-manager",
+    )
+    .decode()
+    .unwrap()
+    .unwrap();
+    d.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn webhook_tls_settings_reach_the_manager_env_only_when_given() {
+    let names = |env: Vec<(String, String)>| env.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    assert_eq!(
+        names(webhook_manager_env(&[])),
+        ["TARGET_RUNTIMECLASS", "POD_VM_EXTENDED_RESOURCE"]
+    );
+    let env = webhook_manager_env(&["peerpods.webhook.tlsMinVersion=VersionTLS12,peerpods.webhook.tlsCipherSuites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]);
+    assert!(
+        env.contains(&("TLS_MIN_VERSION".into(), "VersionTLS12".into())),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&(
+            "TLS_CIPHER_SUITES".into(),
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into()
+        )),
+        "{env:?}"
+    );
+}
+
+#[test]
+fn without_cert_manager_no_issuer_certificate_or_ca_injection_is_rendered() {
+    let kinds_and_annotation = |sets: &[&str]| {
+        let all: Vec<&str> = std::iter::once(AWS).chain(sets.iter().copied()).collect();
+        let c = config("remote", None, &all);
+        let p = plan(&c, ClusterFacts::default());
+        let objects: Vec<&Object> = p.install().collect();
+        let cm = objects
+            .iter()
+            .any(|o| o.kind() == "Issuer" || o.kind() == "Certificate");
+        let cfg: k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration = find(
+            &objects,
+            "MutatingWebhookConfiguration",
+            "peer-pods-webhook-mutating-webhook-configuration",
+        )
+        .decode()
+        .unwrap()
+        .unwrap();
+        let inject = cfg
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("cert-manager.io/inject-ca-from");
+        (cm, inject)
+    };
+    assert_eq!(kinds_and_annotation(&[]), (true, true));
+    assert_eq!(
+        kinds_and_annotation(&["peerpods.webhook.certManager.enabled=false"]),
+        (false, false)
+    );
+}
+
+#[test]
+fn without_the_auth_proxy_peerpod_ctrl_has_no_kube_rbac_proxy_nor_its_rbac_and_service() {
+    let proxy_parts = |sets: &[&str]| {
+        let all: Vec<&str> = std::iter::once(AWS).chain(sets.iter().copied()).collect();
+        let c = config("remote", None, &all);
+        let p = plan(&c, ClusterFacts::default());
+        let objects: Vec<&Object> = p.install().collect();
+        let named: Vec<&str> = [
+            "peerpodctrl-proxy-role",
+            "peerpodctrl-proxy-rolebinding",
+            "peerpodctrl-metrics-reader",
+            "peerpodctrl-controller-manager-metrics-service",
+        ]
+        .into_iter()
+        .filter(|n| objects.iter().any(|o| o.name() == Some(n)))
+        .collect();
+        let d: Deployment = find(&objects, "Deployment", "peerpodctrl-controller-manager")
+            .decode()
+            .unwrap()
+            .unwrap();
+        let containers: Vec<String> = d
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        (named.len(), containers)
+    };
+    assert_eq!(
+        proxy_parts(&[]),
+        (
+            4,
+            vec!["kube-rbac-proxy".to_string(), "manager".to_string()]
+        )
+    );
+    assert_eq!(
+        proxy_parts(&["peerpods.resourceCtrl.authProxy.enabled=false"]),
+        (0, vec!["manager".to_string()])
+    );
 }

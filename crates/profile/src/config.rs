@@ -77,15 +77,30 @@ impl ShimConfig {
     }
 }
 
-/// Which kata-deploy health probes are on.
+/// The kata-deploy health server (`health.*`): its port and the three probes on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Health {
-    /// `startupProbe`.
-    pub startup: bool,
-    /// `livenessProbe`.
-    pub liveness: bool,
-    /// `readinessProbe`.
-    pub readiness: bool,
+    /// `health.port`: `HEALTH_PORT` and the port of every probe.
+    pub port: u16,
+    /// `startupProbe`, `None` when disabled.
+    pub startup: Option<ProbeTiming>,
+    /// `livenessProbe`, `None` when disabled.
+    pub liveness: Option<ProbeTiming>,
+    /// `readinessProbe`, `None` when disabled.
+    pub readiness: Option<ProbeTiming>,
+}
+
+/// One probe's timing (`health.<probe>.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeTiming {
+    /// `initialDelaySeconds` (`None` = omitted).
+    pub initial_delay_seconds: Option<i32>,
+    /// `periodSeconds`.
+    pub period_seconds: i32,
+    /// `failureThreshold`.
+    pub failure_threshold: i32,
+    /// `timeoutSeconds`.
+    pub timeout_seconds: i32,
 }
 
 /// `runtimeClasses.*`.

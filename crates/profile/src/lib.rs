@@ -124,30 +124,53 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Error> {
         let src = Source::File(path.clone());
         layers.push((src.clone(), parse_layer(text, &src)?));
     }
+
+    let mut warnings = vec![];
+    let mut problems = vec![];
+    let mut user = Value::Mapping(Mapping::new());
+    let mut prov = validate::Provenance::new();
+    let mut index = 0;
+    let mut record = |tree: &Value, src: &Source, prov: &mut validate::Provenance| {
+        let mut paths = vec![];
+        tree::leaf_paths(tree, "", &mut paths);
+        for p in paths {
+            prov.insert(p, (index, src.clone()));
+        }
+        index += 1;
+    };
+    for (src, layer) in layers {
+        let t = compat::translate(layer, &src);
+        warnings.extend(t.warnings);
+        problems.extend(t.problems);
+        warnings.extend(schema::unknown_keys(&t.tree, &defaults, &src));
+        record(&t.tree, &src, &mut prov);
+        tree::merge(&mut user, t.tree);
+    }
     for s in &inputs.sets {
         let (src, mode) = if s.string {
             (Source::SetString(s.arg.clone()), set_syntax::Mode::String)
         } else {
             (Source::Set(s.arg.clone()), set_syntax::Mode::Typed)
         };
-        layers.push((src, set_syntax::parse(&s.arg, mode)?));
-    }
-
-    let mut warnings = vec![];
-    let mut problems = vec![];
-    let mut user = Value::Mapping(Mapping::new());
-    let mut prov = validate::Provenance::new();
-    for (index, (src, layer)) in layers.into_iter().enumerate() {
-        let t = compat::translate(layer, &src);
+        // Parsed on its own too: for translation, the schema check and provenance.
+        let layer = set_syntax::parse(&s.arg, mode)?;
+        if mode == set_syntax::Mode::String {
+            warnings.extend(schema::string_booleans(&layer, &defaults, &src));
+        }
+        let t = compat::translate(layer.clone(), &src);
         warnings.extend(t.warnings);
         problems.extend(t.problems);
         warnings.extend(schema::unknown_keys(&t.tree, &defaults, &src));
-        let mut paths = vec![];
-        tree::leaf_paths(&t.tree, "", &mut paths);
-        for p in paths {
-            prov.insert(p, (index, src.clone()));
+        record(&t.tree, &src, &mut prov);
+        if t.tree == layer {
+            // Helm's ParseInto: write into the values the profile and files built, so an
+            // index reaches into their list and several `--set` on one element compose
+            // (docs/values.md#set-into).
+            set_syntax::apply(&mut user, &s.arg, mode)?;
+        } else {
+            // CoCo-chart vocabulary means something only once translated, as its own layer.
+            tree::merge(&mut user, t.tree);
         }
-        tree::merge(&mut user, t.tree);
     }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));

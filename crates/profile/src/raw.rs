@@ -182,16 +182,21 @@ pub struct Snapshotter {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Health {
+    pub port: i64,
     pub startup_probe: Toggle,
     pub liveness_probe: Toggle,
     pub readiness_probe: Toggle,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Toggle {
     #[serde(deserialize_with = "boolish")]
     pub enabled: bool,
+    pub initial_delay_seconds: Option<i64>,
+    pub period_seconds: i64,
+    pub failure_threshold: i64,
+    pub timeout_seconds: i64,
 }
 
 #[derive(Deserialize, Default)]
@@ -268,7 +273,7 @@ pub struct ShimAgent {
     pub no_proxy: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ShimRuntimeClass {
     #[serde(default)]
@@ -276,22 +281,9 @@ pub struct ShimRuntimeClass {
     pub node_selector: BTreeMap<String, String>,
     #[serde(default)]
     pub overhead: BTreeMap<String, serde_yaml::Value>,
-    #[serde(default = "yes", deserialize_with = "boolish")]
-    pub overhead_enabled: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl Default for ShimRuntimeClass {
-    fn default() -> Self {
-        ShimRuntimeClass {
-            node_selector: BTreeMap::new(),
-            overhead: BTreeMap::new(),
-            overhead_enabled: true,
-        }
-    }
+    /// Unset follows `runtimeClasses.overheadEnabled`; set, it wins over it either way.
+    #[serde(default, deserialize_with = "opt_boolish")]
+    pub overhead_enabled: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -57,6 +57,11 @@ fn walk(
         if depth == 0 && FREE_FORM.contains(&key.as_str()) {
             continue;
         }
+        // Every nodeSelector is a label map of the user's, also where the defaults have
+        // entries (the GPU shims' runtimeClass.nodeSelector).
+        if key == "nodeSelector" {
+            continue;
+        }
         // Unknown shims are errors, reported by validation with the shim list.
         if path == "shims" {
             if let Some(shim_schema) = s.get(k) {
@@ -74,6 +79,36 @@ fn walk(
                     message: format!("unknown key, ignored{hint}"),
                 });
             }
+        }
+    }
+}
+
+/// Warnings for `--set-string` values of `"false"` on boolean keys: cococtl reads them as
+/// false, while the chart's templates (and so Helm) take any non-empty string as true.
+pub fn string_booleans(layer: &Value, schema: &Value, source: &Source) -> Vec<Warning> {
+    let mut out = vec![];
+    string_bools(layer, schema, "", source, &mut out);
+    out
+}
+
+fn string_bools(v: &Value, schema: &Value, path: &str, source: &Source, out: &mut Vec<Warning>) {
+    let Value::Mapping(m) = v else { return };
+    for (k, child) in m {
+        let key = tree::key_str(k);
+        let child_path = tree::join(path, &key);
+        let sub = schema.get(k).unwrap_or(&Value::Null);
+        // A shim's `enabled` defaults to null (follow `disableAll`) but is a boolean.
+        let boolean = sub.is_bool() || (path.starts_with("shims.") && key == "enabled");
+        match child {
+            Value::String(s) if boolean && s == "false" => out.push(Warning {
+                message: format!(
+                    "the string \"{s}\" is read as false here, but Helm's templates treat every non-empty string as true; use --set {child_path}=false"
+                ),
+                path: child_path,
+                source: Some(source.clone()),
+            }),
+            Value::Mapping(_) => string_bools(child, sub, &child_path, source, out),
+            _ => {}
         }
     }
 }

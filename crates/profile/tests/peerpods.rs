@@ -71,12 +71,12 @@ fn the_chart_file_spelling_of_powervs_is_refused_with_the_real_name() {
 }
 
 #[test]
-fn libvirt_needs_its_uri_its_key_and_an_explicit_dev_image() {
+fn libvirt_needs_its_uri_and_its_key_and_no_image_tag() {
+    // The released chart pins libvirt's dev image (`<commit>-dev`), so no tag is demanded.
     let ps = problems(&inputs("remote", None, &[]));
     assert_eq!(ps, [
         "peerpods.providerConfigs.libvirt.LIBVIRT_URI (from profile remote): is required for provider libvirt: the CAA container's entry point exits without it\n  fix: --set peerpods.providerConfigs.libvirt.LIBVIRT_URI=qemu+ssh://root@192.168.122.1/system?no_verify=1",
         "peerpods.providerSecrets.libvirt.id_rsa (from profile remote): is required for provider libvirt: CAA logs in over SSH with it (Secret ssh-key-secret, file id_rsa)\n  fix: put the key under peerpods.providerSecrets.libvirt.id_rsa in a -f values file (`id_rsa: |` and the key's lines), or create the Secret yourself and --set peerpods.secrets.mode=reference,peerpods.secrets.existingSshKeySecretName=ssh-key-secret",
-        "peerpods.image.tag (from profile remote): provider libvirt needs the CAA dev image (tag dev-<commit>, built with the libvirt bindings); the release image v0.22.0 has no libvirt support, and the dev tag of the v0.22.0 release commit is not in the contract cococtl renders from (docs/peerpods.md#images)\n  fix: --set peerpods.image.tag=dev-<commit of the release> (see `skopeo list-tags docker://quay.io/confidential-containers/cloud-api-adaptor`)",
     ]);
 }
 
@@ -291,4 +291,55 @@ fn ssh_keys_go_to_their_own_secret_with_one_trailing_newline() {
     );
     assert_eq!(pp.credentials.keys().collect::<Vec<_>>(), ["EXTRA"]);
     assert_eq!(pp.ssh_key_secret.as_deref(), Some("ssh-key-secret"));
+}
+
+#[test]
+fn webhook_cipher_suites_with_tls13_or_an_unknown_min_version_are_refused() {
+    let base = "peerpods.provider=aws,peerpods.providerConfigs.aws.PODVM_AMI_ID=ami-0123,peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret";
+    let ps = problems(&inputs(
+        "remote",
+        None,
+        &[&format!(
+            "{base},peerpods.webhook.tlsMinVersion=VersionTLS13,peerpods.webhook.tlsCipherSuites=X"
+        )],
+    ));
+    assert!(
+        ps.iter()
+            .any(|p| p.starts_with("peerpods.webhook.tlsCipherSuites")),
+        "{ps:?}"
+    );
+    let ps = problems(&inputs(
+        "remote",
+        None,
+        &[&format!("{base},peerpods.webhook.tlsMinVersion=TLS1.2")],
+    ));
+    assert!(
+        ps.iter()
+            .any(|p| p.starts_with("peerpods.webhook.tlsMinVersion")),
+        "{ps:?}"
+    );
+}
+
+#[test]
+fn sub_chart_name_prefixes_and_namespace_override_other_than_the_defaults_are_refused() {
+    let base = "peerpods.provider=aws,peerpods.providerConfigs.aws.PODVM_AMI_ID=ami-0123,peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret";
+    for key in [
+        "peerpods.resourceCtrl.namePrefix",
+        "peerpods.webhook.namePrefix",
+        "peerpods.webhook.namespaceOverride",
+    ] {
+        let ps = problems(&inputs("remote", None, &[&format!("{base},{key}=other")]));
+        assert!(
+            ps.iter()
+                .any(|p| p.starts_with(&format!("{key} (from --set")) && p.contains("fix: remove")),
+            "{key}: {ps:?}"
+        );
+    }
+    // The defaults, given explicitly, are accepted.
+    let i = inputs(
+        "remote",
+        None,
+        &[&format!("{base},peerpods.webhook.namePrefix=peer-pods-webhook-,peerpods.resourceCtrl.namePrefix=peerpodctrl-,peerpods.webhook.namespaceOverride=peer-pods-webhook-system")],
+    );
+    cococtl_profile::resolve(&i).unwrap();
 }

@@ -131,3 +131,69 @@ fn nydus_mapping_without_nydus_setup_is_refused() {
         "{e}"
     );
 }
+
+fn erofs_with(mode: Option<&str>, shims: &[&str]) -> Inputs {
+    let mut sets = vec!["snapshotter.setup={nydus,erofs}".to_string()];
+    if let Some(m) = mode {
+        sets.push(format!("snapshotter.erofsMergeMode={m}"));
+    }
+    for s in shims {
+        sets.push(format!(
+            "shims.{s}.enabled=true,shims.{s}.containerd.snapshotter=erofs"
+        ));
+    }
+    let refs: Vec<&str> = sets.iter().map(String::as_str).collect();
+    with_sets(inputs("x86_64"), &refs)
+}
+
+#[test]
+fn merged_erofs_with_a_go_shim_is_refused_naming_the_rule_the_shims_and_the_fix() {
+    for mode in [None, Some("merged")] {
+        let e = errors(&erofs_with(mode, &["qemu-tdx", "qemu-snp"]));
+        assert!(e.contains("snapshotter.erofsMergeMode"), "{e}");
+        assert!(e.contains("qemu-snp, qemu-tdx"), "{mode:?}: {e}");
+        assert!(e.contains("docs/kata-deploy-contract.md#g22"), "{e}");
+        assert!(
+            e.contains(
+                "fix: --set snapshotter.erofsMergeMode=unmerged, or use the runtime-rs shim"
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn unmerged_erofs_or_runtime_rs_shims_on_erofs_are_accepted() {
+    resolve(&erofs_with(Some("unmerged"), &["qemu-tdx"])).unwrap();
+    let r = resolve(&erofs_with(None, &["qemu-tdx-runtime-rs"]));
+    r.unwrap();
+    let r = resolve(&erofs_with(Some("merged"), &["qemu-snp-runtime-rs"]));
+    r.unwrap();
+}
+
+#[test]
+fn extra_keys_in_a_shims_runtime_class_node_selector_are_not_warned_about() {
+    let r = resolve(&with_file(
+        inputs("x86_64"),
+        "site.yaml",
+        "shims:\n  qemu-nvidia-gpu-snp:\n    runtimeClass:\n      nodeSelector:\n        site.example.com/rack: a\n",
+    ))
+    .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let s = r
+        .config
+        .shims
+        .iter()
+        .find(|s| s.name() == "qemu-nvidia-gpu-snp")
+        .unwrap();
+    assert_eq!(s.node_selector["site.example.com/rack"], "a");
+}
+
+#[test]
+fn a_health_port_out_of_range_is_refused_naming_the_key() {
+    let e = errors(&with_sets(inputs("x86_64"), &["health.port=70000"]));
+    assert!(
+        e.starts_with("health.port (from --set 'health.port=70000'): `70000` is not a TCP port"),
+        "{e}"
+    );
+}

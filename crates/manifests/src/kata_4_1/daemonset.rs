@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use cococtl_core::labels;
+use cococtl_profile::config::ProbeTiming;
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{
@@ -21,17 +22,17 @@ use crate::Object;
 /// Ready again; the chart gives it ten minutes.
 const GRACE_SECONDS: i64 = 600;
 
-fn probe(path: &str, initial_delay: Option<i32>, period: i32, failures: i32) -> Probe {
+fn probe(c: &Config, path: &str, t: ProbeTiming) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::Int(env::HEALTH_PORT),
+            port: IntOrString::Int(c.health.port.into()),
             ..Default::default()
         }),
-        initial_delay_seconds: initial_delay,
-        period_seconds: Some(period),
-        failure_threshold: Some(failures),
-        timeout_seconds: Some(3),
+        initial_delay_seconds: t.initial_delay_seconds,
+        period_seconds: Some(t.period_seconds),
+        failure_threshold: Some(t.failure_threshold),
+        timeout_seconds: Some(t.timeout_seconds),
         ..Default::default()
     }
 }
@@ -124,9 +125,9 @@ pub fn daemonset(c: &Config, wait_for_agent: bool) -> Object {
             read_only_root_filesystem: Some(true),
             ..Default::default()
         }),
-        startup_probe: c.health.startup.then(|| probe("/readyz", Some(1), 10, 60)),
-        liveness_probe: c.health.liveness.then(|| probe("/healthz", None, 30, 3)),
-        readiness_probe: c.health.readiness.then(|| probe("/readyz", None, 10, 3)),
+        startup_probe: c.health.startup.map(|t| probe(c, "/readyz", t)),
+        liveness_probe: c.health.liveness.map(|t| probe(c, "/healthz", t)),
+        readiness_probe: c.health.readiness.map(|t| probe(c, "/readyz", t)),
         resources: Some(c.resources.clone()),
         volume_mounts: Some(volumes::volume_mounts(c)),
         ..Default::default()

@@ -10,9 +10,6 @@ use k8s_openapi::api::core::v1::EnvVar;
 
 use crate::meta;
 
-/// The port the binary's health server listens on.
-pub const HEALTH_PORT: i32 = 8090;
-
 /// `SHIMS_<ARCH>`: space-separated, sorted by name.
 pub fn shims(c: &Config, arch: Arch) -> String {
     c.shims_for(arch)
@@ -167,6 +164,6 @@ pub fn env(c: &Config) -> Vec<EnvVar> {
     if !c.startup_taints.is_empty() {
         e.push(meta::env("STARTUP_TAINTS", c.startup_taints.join(",")));
     }
-    e.push(meta::env("HEALTH_PORT", HEALTH_PORT.to_string()));
+    e.push(meta::env("HEALTH_PORT", c.health.port.to_string()));
     e
 }

@@ -42,9 +42,11 @@ pub fn custom_configs(c: &Config) -> String {
 pub fn user_drop_in(c: &Config) -> String {
     with_suffix(c, "containerd-user-dropin")
 }
-/// `<release>-kata-deploy-state`, truncated to 63 like the chart.
+/// `<release>-kata-deploy-state`, truncated to 63 like the chart. Each instance is its own
+/// release (`cococtl`, or `cococtl-<sfx>` with a multi-install suffix), so two installs in
+/// one namespace never share, and never overwrite, each other's recorded suffix.
 pub fn state_config_map(c: &Config) -> String {
-    let mut n = format!("{}-kata-deploy-state", c.release_name);
+    let mut n = format!("{}-kata-deploy-state", c.suffixed(&c.release_name));
     n.truncate(63);
     n
 }

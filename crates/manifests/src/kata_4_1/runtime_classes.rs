@@ -49,8 +49,9 @@ fn node_selector(c: &Config, s: &ShimConfig, facts: ClusterFacts) -> BTreeMap<St
     sel
 }
 
-fn overhead(c: &Config, s: &ShimConfig) -> Option<Overhead> {
-    if !c.runtime_classes.overhead_enabled || !s.overhead_enabled {
+fn overhead(s: &ShimConfig) -> Option<Overhead> {
+    // The shim's own setting already falls back to the global one (a shim's `true` wins).
+    if !s.overhead_enabled {
         return None;
     }
     let mut fixed = BTreeMap::new();
@@ -86,7 +87,7 @@ fn runtime_class(c: &Config, name: String, s: &ShimConfig, facts: ClusterFacts) 
     RuntimeClass {
         metadata,
         handler: name,
-        overhead: overhead(c, s),
+        overhead: overhead(s),
         scheduling: Some(Scheduling {
             node_selector: Some(node_selector(c, s, facts)),
             tolerations: None,

@@ -1,6 +1,7 @@
-//! The chart's `<release>-kata-deploy-state` ConfigMap: the suffix and deployment mode are
-//! immutable per install (changing them would orphan the first install's files), so they
-//! are recorded and an upgrade compares against them.
+//! The chart's `<release>-kata-deploy-state` ConfigMap, one per instance
+//! (`cococtl[-<sfx>]-kata-deploy-state`): the suffix and deployment mode are immutable per
+//! install (changing them would orphan the first install's files), so they are recorded and
+//! an upgrade compares against them.
 
 use cococtl_profile::Config;
 use k8s_openapi::api::core::v1::ConfigMap;

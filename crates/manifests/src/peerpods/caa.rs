@@ -90,10 +90,6 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
         ),
         ("node-viewer", vec![rule(&[""], &["nodes"], &[], &["get"])]),
         (
-            "node-annotation-patcher",
-            vec![rule(&[""], &["nodes"], &[], &["patch"])],
-        ),
-        (
             "node-status-patcher",
             vec![rule(&[""], &["nodes/status"], &[], &["patch"])],
         ),
@@ -341,10 +337,8 @@ pub fn daemonset(config: &Config, pp: &PeerPods) -> Object {
     let container = Container {
         name: "cloud-api-adaptor-con".into(),
         command: Some(strings(&["/usr/local/bin/entrypoint.sh"])),
-        env: Some(vec![
-            field_env("NODE_NAME", "spec.nodeName"),
-            field_env("POD_UID", "metadata.uid"),
-        ]),
+        // The released chart passes only NODE_NAME (POD_UID came after v0.22.0).
+        env: Some(vec![field_env("NODE_NAME", "spec.nodeName")]),
         env_from: Some(env_from),
         image: Some(pp.image.reference.clone()),
         image_pull_policy: Some(pp.image.pull_policy.clone()),

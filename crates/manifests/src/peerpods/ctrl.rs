@@ -77,7 +77,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
     {
         sa.annotations = Some(a.clone());
     }
-    vec![
+    let mut out = vec![
         Object::new(ServiceAccount {
             metadata: sa,
             ..Default::default()
@@ -153,52 +153,58 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             subjects: Some(subject(pp)),
             role_ref: role_ref("Role", n("leader-election-role")),
         }),
-        Object::new(ClusterRole {
-            metadata: meta_cluster(
-                config,
-                &n("proxy-role"),
-                &scaffold("clusterrole", "proxy-role", "kube-rbac-proxy", PART_OF),
-            ),
-            rules: Some(vec![
-                rule(
-                    &["authentication.k8s.io"],
-                    &["tokenreviews"],
-                    &[],
-                    &["create"],
+    ];
+    // kube-rbac-proxy's own RBAC goes with it (resourceCtrl.authProxy.enabled).
+    if rc.is_some_and(|r| r.auth_proxy) {
+        out.extend([
+            Object::new(ClusterRole {
+                metadata: meta_cluster(
+                    config,
+                    &n("proxy-role"),
+                    &scaffold("clusterrole", "proxy-role", "kube-rbac-proxy", PART_OF),
                 ),
-                rule(
-                    &["authorization.k8s.io"],
-                    &["subjectaccessreviews"],
-                    &[],
-                    &["create"],
+                rules: Some(vec![
+                    rule(
+                        &["authentication.k8s.io"],
+                        &["tokenreviews"],
+                        &[],
+                        &["create"],
+                    ),
+                    rule(
+                        &["authorization.k8s.io"],
+                        &["subjectaccessreviews"],
+                        &[],
+                        &["create"],
+                    ),
+                ]),
+                aggregation_rule: None,
+            }),
+            Object::new(ClusterRoleBinding {
+                metadata: meta_cluster(
+                    config,
+                    &n("proxy-rolebinding"),
+                    &scaffold(
+                        "clusterrolebinding",
+                        "proxy-rolebinding",
+                        "kube-rbac-proxy",
+                        PART_OF,
+                    ),
                 ),
-            ]),
-            aggregation_rule: None,
-        }),
-        Object::new(ClusterRoleBinding {
-            metadata: meta_cluster(
-                config,
-                &n("proxy-rolebinding"),
-                &scaffold(
-                    "clusterrolebinding",
-                    "proxy-rolebinding",
-                    "kube-rbac-proxy",
-                    PART_OF,
+                subjects: Some(subject(pp)),
+                role_ref: role_ref("ClusterRole", n("proxy-role")),
+            }),
+            Object::new(ClusterRole {
+                metadata: meta_cluster(
+                    config,
+                    &n("metrics-reader"),
+                    &scaffold("clusterrole", "metrics-reader", "kube-rbac-proxy", PART_OF),
                 ),
-            ),
-            subjects: Some(subject(pp)),
-            role_ref: role_ref("ClusterRole", n("proxy-role")),
-        }),
-        Object::new(ClusterRole {
-            metadata: meta_cluster(
-                config,
-                &n("metrics-reader"),
-                &scaffold("clusterrole", "metrics-reader", "kube-rbac-proxy", PART_OF),
-            ),
-            rules: Some(vec![url_rule("/metrics")]),
-            aggregation_rule: None,
-        }),
-    ]
+                rules: Some(vec![url_rule("/metrics")]),
+                aggregation_rule: None,
+            }),
+        ]);
+    }
+    out
 }
 
 pub(super) fn resources(
@@ -423,7 +429,11 @@ pub fn workloads(config: &Config, pp: &PeerPods, rc: &ResourceCtrl) -> Vec<Objec
                         }),
                         ..Default::default()
                     }),
-                    containers: vec![proxy, manager],
+                    containers: if rc.auth_proxy {
+                        vec![proxy, manager]
+                    } else {
+                        vec![manager]
+                    },
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(false),
                         ..Default::default()
@@ -447,5 +457,10 @@ pub fn workloads(config: &Config, pp: &PeerPods, rc: &ResourceCtrl) -> Vec<Objec
         }),
         status: None,
     });
-    vec![service, deployment]
+    // The metrics Service fronts kube-rbac-proxy; without it there is nothing to serve.
+    if rc.auth_proxy {
+        vec![service, deployment]
+    } else {
+        vec![deployment]
+    }
 }

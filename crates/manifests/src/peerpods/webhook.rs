@@ -227,22 +227,17 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
         ])),
         image: Some(w.image.reference.clone()),
         image_pull_policy: Some(w.image.pull_policy.clone()),
+        // The released chart's order: metrics first, then the webhook server.
         ports: Some(vec![
+            https_port(8443),
             ContainerPort {
                 container_port: 9443,
                 name: Some("webhook-server".into()),
                 protocol: Some("TCP".into()),
                 ..Default::default()
             },
-            https_port(8443),
         ]),
-        env: Some(vec![
-            crate::meta::env("TARGET_RUNTIMECLASS", w.target_runtime_class.clone()),
-            crate::meta::env(
-                "POD_VM_EXTENDED_RESOURCE",
-                w.pod_vm_extended_resource.clone(),
-            ),
-        ]),
+        env: Some(manager_env(w)),
         liveness_probe: Some(http_probe("/healthz", 8081, 15, 20)),
         readiness_probe: Some(Probe {
             tcp_socket: Some(TCPSocketAction {
@@ -321,8 +316,11 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
     });
     let mut out = vec![];
     // The bodies are plain JSON maps built above; they always serialise.
-    out.extend(issuer.ok());
-    out.extend(certificate.ok());
+    // Without cert-manager the user supplies Secret webhook-server-cert (and the CA bundle).
+    if w.cert_manager {
+        out.extend(issuer.ok());
+        out.extend(certificate.ok());
+    }
     out.push(svc);
     out.push(deployment);
     out
@@ -332,10 +330,12 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
 pub fn configuration(config: &Config, pp: &PeerPods, w: &Webhook) -> Object {
     let ns = &pp.webhook_namespace;
     let mut metadata = meta_cluster(config, &n("mutating-webhook-configuration"), &[]);
-    metadata.annotations = Some(BTreeMap::from([(
-        "cert-manager.io/inject-ca-from".to_string(),
-        format!("{ns}/{}", n("serving-cert")),
-    )]));
+    if w.cert_manager {
+        metadata.annotations = Some(BTreeMap::from([(
+            "cert-manager.io/inject-ca-from".to_string(),
+            format!("{ns}/{}", n("serving-cert")),
+        )]));
+    }
     Object::new(MutatingWebhookConfiguration {
         metadata,
         webhooks: Some(vec![MutatingWebhook {
@@ -371,4 +371,28 @@ pub fn configuration(config: &Config, pp: &PeerPods, w: &Webhook) -> Object {
             ..Default::default()
         }]),
     })
+}
+
+/// The manager's env as the sub-chart writes it: the TLS settings only when given.
+fn manager_env(w: &Webhook) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    let mut env = vec![
+        crate::meta::env("TARGET_RUNTIMECLASS", w.target_runtime_class.clone()),
+        crate::meta::env(
+            "POD_VM_EXTENDED_RESOURCE",
+            w.pod_vm_extended_resource.clone(),
+        ),
+    ];
+    if !w.tls_min_version.is_empty() {
+        env.push(crate::meta::env(
+            "TLS_MIN_VERSION",
+            w.tls_min_version.clone(),
+        ));
+    }
+    if !w.tls_cipher_suites.is_empty() {
+        env.push(crate::meta::env(
+            "TLS_CIPHER_SUITES",
+            w.tls_cipher_suites.clone(),
+        ));
+    }
+    env
 }

@@ -55,7 +55,8 @@ fn shim_defaults(shim: &Shim) -> Value {
             map(vec![
                 ("nodeSelector", Value::Mapping(node_selector)),
                 ("overhead", Value::Mapping(Mapping::new())),
-                ("overheadEnabled", Value::Bool(true)),
+                // Unset: follow `runtimeClasses.overheadEnabled`; set, it wins.
+                ("overheadEnabled", Value::Null),
             ]),
         ),
     ])

@@ -27,6 +27,14 @@ const DEFAULTS: &str = include_str!("defaults.yaml");
 
 /// The cloud-api-adaptor release the objects are rendered for.
 pub const CAA_VERSION: &str = "v0.22.0";
+/// The commit of that release: the released chart's image tag for CAA, peerpod-ctrl and the
+/// webhook (docs/peerpods.md#images).
+pub const CAA_RELEASE_COMMIT: &str = "61b1aba91df646a663e60ab6b55c6a7dc93cd167";
+/// The CAA tag for libvirt, which needs the dev image: the release's
+/// `providers/libvirt.yaml` pins `<commit>-dev`.
+pub fn libvirt_dev_tag() -> String {
+    format!("{CAA_RELEASE_COMMIT}-dev")
+}
 /// The kube-rbac-proxy sidecar of peerpod-ctrl (the sub-chart pins it).
 pub const KUBE_RBAC_PROXY_IMAGE: &str = "registry.k8s.io/kubebuilder/kube-rbac-proxy:v0.14.0";
 /// The Secret peerpod-ctrl always reads credentials from (and the chart creates).
@@ -71,6 +79,8 @@ pub struct ResourceCtrl {
     pub pod_labels: BTreeMap<String, String>,
     /// ServiceAccount annotations (cloud workload identity).
     pub service_account_annotations: BTreeMap<String, String>,
+    /// `authProxy.enabled`: the kube-rbac-proxy sidecar with its RBAC and metrics Service.
+    pub auth_proxy: bool,
 }
 
 /// `webhook.*`: the mutating webhook that moves pod resources to `kata.peerpods.io/vm`.
@@ -88,6 +98,13 @@ pub struct Webhook {
     pub pod_vm_extended_resource: String,
     /// `failurePolicy` of the MutatingWebhookConfiguration.
     pub failure_policy: String,
+    /// `certManager.enabled`: render the Issuer, Certificate and CA injection; off, the
+    /// user supplies Secret `webhook-server-cert` and the configuration's CA bundle.
+    pub cert_manager: bool,
+    /// `tlsMinVersion`: `TLS_MIN_VERSION` of the manager (`""` = not set).
+    pub tls_min_version: String,
+    /// `tlsCipherSuites`: `TLS_CIPHER_SUITES` of the manager (`""` = not set).
+    pub tls_cipher_suites: String,
 }
 
 /// `secrets.tlsCerts` (create mode).
@@ -250,7 +267,13 @@ mod tests {
     #[test]
     fn embedded_defaults_parse_and_pin_the_release() {
         let d = defaults();
-        assert_eq!(d["image"]["tag"], Value::from(CAA_VERSION));
+        for image in [
+            &d["image"],
+            &d["resourceCtrl"]["image"],
+            &d["webhook"]["image"],
+        ] {
+            assert_eq!(image["tag"], Value::from(CAA_RELEASE_COMMIT));
+        }
         assert_eq!(d["enabled"], Value::Bool(false));
     }
 }

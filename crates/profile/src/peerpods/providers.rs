@@ -62,7 +62,7 @@ impl Provider {
     }
 
     /// Whether the release image lacks this provider (libvirt needs CGO bindings, which only
-    /// the `dev-<commit>` images carry).
+    /// the `<commit>-dev` images carry).
     pub fn needs_dev_image(self) -> bool {
         self == Provider::Libvirt
     }

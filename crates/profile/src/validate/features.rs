@@ -1,6 +1,8 @@
 //! Chart features cococtl does not render yet: refused with the key to change, never
 //! silently dropped.
 
+use serde_yaml::Value;
+
 use super::{one_of, V};
 use crate::raw;
 
@@ -63,5 +65,58 @@ pub(super) fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
             other,
             &["auto", "true", "false"],
         ),
+    }
+}
+
+/// The peerpods chart's Alibaba Cloud RRSA token mount is not rendered
+/// (docs/peerpods.md#deviations): asking for it is refused, leaving it off is accepted.
+pub(super) fn refuse_alibabacloud_rrsa(v: &mut V, tree: &Value) {
+    let Some(rrsa) = crate::tree::get(tree, &["peerpods", "alibabacloud", "rrsa"]) else {
+        return;
+    };
+    if asks_for_something(rrsa) {
+        v.err(
+            "peerpods.alibabacloud.rrsa",
+            "the Alibaba Cloud RRSA token mount of the peerpods chart is not rendered by cococtl (docs/peerpods.md#deviations)",
+            "remove peerpods.alibabacloud.rrsa and give CAA credentials in peerpods.providerSecrets.alibabacloud, or a referenced Secret (peerpods.secrets.mode=reference)",
+        );
+    }
+}
+
+/// Whether a value turns something on: anything but null, false, "" or a map of those.
+fn asks_for_something(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !(s.is_empty() || s == "false"),
+        Value::Mapping(m) => m.values().any(asks_for_something),
+        Value::Sequence(l) => !l.is_empty(),
+        _ => true,
+    }
+}
+
+/// The peer-pods sub-charts' `namePrefix` and `namespaceOverride`: only their defaults are
+/// rendered. Other values are refused, never ignored.
+pub(super) fn refuse_peerpods_renames(v: &mut V, tree: &Value) {
+    for (keys, default) in [
+        (["peerpods", "resourceCtrl", "namePrefix"], "peerpodctrl-"),
+        (["peerpods", "webhook", "namePrefix"], "peer-pods-webhook-"),
+        (
+            ["peerpods", "webhook", "namespaceOverride"],
+            "peer-pods-webhook-system",
+        ),
+    ] {
+        let Some(given) = crate::tree::get(tree, &keys) else {
+            continue;
+        };
+        let text = crate::tree::key_str(given);
+        if text == default || text.is_empty() {
+            continue;
+        }
+        let path = keys.join(".");
+        v.err(
+            &path,
+            format!("`{text}`: cococtl renders the peer-pods objects only under their default names and namespace (`{default}`) yet"),
+            format!("remove {path} (or --set {path}={default})"),
+        );
     }
 }

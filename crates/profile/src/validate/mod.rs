@@ -120,6 +120,8 @@ pub fn validate(
         }
     };
     let mut config = build(&mut v, raw, id);
+    features::refuse_alibabacloud_rrsa(&mut v, tree);
+    features::refuse_peerpods_renames(&mut v, tree);
     config.peerpods = peerpods::peerpods(&mut v, tree);
     if let Some(w) = config.peerpods.as_ref().and_then(|p| p.webhook.as_ref()) {
         let class = format!("kata-remote-{}", config.suffix);
@@ -200,6 +202,17 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
     let affinity = (r.affinity != Affinity::default()).then_some(r.affinity);
     let schedulable_arches = schedulable_arches(&r.node_selector, affinity.as_ref());
 
+    let health_port = match u16::try_from(r.health.port) {
+        Ok(p) if p > 0 => p,
+        _ => {
+            v.err(
+                "health.port",
+                format!("`{}` is not a TCP port", r.health.port),
+                "--set health.port=8090 (any port from 1 to 65535 free in the pod)",
+            );
+            8090
+        }
+    };
     let mut config = Config {
         kata_version: id.kata_version,
         namespace: id.namespace,
@@ -243,9 +256,10 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         resources: r.resources,
         update_strategy: r.update_strategy,
         health: Health {
-            startup: r.health.startup_probe.enabled,
-            liveness: r.health.liveness_probe.enabled,
-            readiness: r.health.readiness_probe.enabled,
+            port: health_port,
+            startup: probe_timing(v, "startupProbe", &r.health.startup_probe),
+            liveness: probe_timing(v, "livenessProbe", &r.health.liveness_probe),
+            readiness: probe_timing(v, "readinessProbe", &r.health.readiness_probe),
         },
         pod_labels: r.pod_labels,
         pod_annotations: r.pod_annotations,
@@ -372,4 +386,31 @@ fn runtime_class_rules(v: &mut V, c: &Config) {
             "use a lowercase DNS name such as kata",
         );
     }
+}
+
+/// A probe's timing when it is enabled; every number must be one the API server accepts.
+fn probe_timing(v: &mut V, name: &str, t: &raw::Toggle) -> Option<ProbeTiming> {
+    let path = |k: &str| format!("health.{name}.{k}");
+    let mut check = |key: &str, n: i64, min: i64| -> i32 {
+        match i32::try_from(n) {
+            Ok(x) if n >= min => x,
+            _ => {
+                v.err(
+                    &path(key),
+                    format!("`{n}` is out of range (at least {min})"),
+                    format!("--set {}={}", path(key), min.max(1)),
+                );
+                min as i32
+            }
+        }
+    };
+    let timing = ProbeTiming {
+        initial_delay_seconds: t
+            .initial_delay_seconds
+            .map(|n| check("initialDelaySeconds", n, 0)),
+        period_seconds: check("periodSeconds", t.period_seconds, 1),
+        failure_threshold: check("failureThreshold", t.failure_threshold, 1),
+        timeout_seconds: check("timeoutSeconds", t.timeout_seconds, 1),
+    };
+    t.enabled.then_some(timing)
 }

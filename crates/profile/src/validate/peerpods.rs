@@ -132,6 +132,7 @@ struct RawResourceCtrl {
     #[serde(deserialize_with = "string_map")]
     pod_labels: BTreeMap<String, String>,
     service_account: RawServiceAccount,
+    auth_proxy: RawEnabled,
 }
 
 #[derive(Deserialize, Default)]
@@ -143,6 +144,24 @@ struct RawWebhook {
     image: RawSubImage,
     resources: ResourceRequirements,
     webhook: RawWebhookSettings,
+    cert_manager: RawEnabled,
+    #[serde(deserialize_with = "stringish")]
+    tls_min_version: String,
+    #[serde(deserialize_with = "stringish")]
+    tls_cipher_suites: String,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawEnabled {
+    #[serde(deserialize_with = "boolish")]
+    enabled: bool,
+}
+
+impl Default for RawEnabled {
+    fn default() -> Self {
+        RawEnabled { enabled: true }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -602,20 +621,19 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
 
     // Images.
     let tag_given = v.prov.contains_key("peerpods.image.tag") || r.image.name.contains('@');
-    if provider.needs_dev_image() && !tag_given {
-        v.problem_from(
-            "peerpods.image.tag",
-            chose.clone(),
-            format!("provider libvirt needs the CAA dev image (tag dev-<commit>, built with the libvirt bindings); the release image {CAA_VERSION} has no libvirt support, and the dev tag of the {CAA_VERSION} release commit is not in the contract cococtl renders from (docs/peerpods.md#images)"),
-            "--set peerpods.image.tag=dev-<commit of the release> (see `skopeo list-tags docker://quay.io/confidential-containers/cloud-api-adaptor`)".into(),
-        );
-    }
-    let reference = image(v, "peerpods.image.name", &r.image.name, &r.image.tag);
+    // libvirt needs the dev image (libvirt bindings); the release's providers/libvirt.yaml
+    // pins the release commit's, so that is the default, as with the chart.
+    let tag = if provider.needs_dev_image() && !tag_given {
+        crate::peerpods::libvirt_dev_tag()
+    } else {
+        r.image.tag.clone()
+    };
+    let reference = image(v, "peerpods.image.name", &r.image.name, &tag);
     let unpinned = r.image.tag == "latest" || (!reference.contains('@') && r.image.tag.is_empty());
     if unpinned {
         v.warn(
             "peerpods.image.tag",
-            "`latest` is not pinned: nodes pulling at different times run different CAA builds, which may not match the pod VM image; pin a dev-<commit> or release tag".to_string(),
+            "`latest` is not pinned: nodes pulling at different times run different CAA builds, which may not match the pod VM image; pin a release commit (or `<commit>-dev` for libvirt) tag".to_string(),
         );
     }
     let caa_image = Image {
@@ -679,6 +697,7 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
             image: sub_image(v, "peerpods.resourceCtrl", &rc.image),
             pod_labels: rc.pod_labels.clone(),
             service_account_annotations: rc.service_account.annotations.clone(),
+            auth_proxy: rc.auth_proxy.enabled,
         })
     } else {
         v.warn(
@@ -703,6 +722,27 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
                 "--set peerpods.webhook.replicas=2",
             );
         }
+        if !w.cert_manager.enabled {
+            v.warn(
+                "peerpods.webhook.certManager.enabled",
+                "false: no Issuer or Certificate is rendered; create Secret webhook-server-cert (tls.crt, tls.key) in the webhook namespace and put its CA in the MutatingWebhookConfiguration's caBundle, or every pod creation fails (failurePolicy Fail)".to_string(),
+            );
+        }
+        if !w.tls_min_version.is_empty() {
+            one_of(
+                v,
+                "peerpods.webhook.tlsMinVersion",
+                &w.tls_min_version,
+                &["VersionTLS12", "VersionTLS13"],
+            );
+        }
+        if !w.tls_cipher_suites.is_empty() && w.tls_min_version == "VersionTLS13" {
+            v.err(
+                "peerpods.webhook.tlsCipherSuites",
+                "is set while peerpods.webhook.tlsMinVersion is VersionTLS13: TLS 1.3 cipher suites cannot be configured (Go ignores the list), so the setting would silently do nothing",
+                "remove peerpods.webhook.tlsCipherSuites, or --set peerpods.webhook.tlsMinVersion=VersionTLS12",
+            );
+        }
         if w.webhook.target_runtime_class != "kata-remote" {
             v.warn(
                 "peerpods.webhook.webhook.targetRuntimeClass",
@@ -716,6 +756,9 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
             target_runtime_class: w.webhook.target_runtime_class.clone(),
             pod_vm_extended_resource: w.webhook.pod_vm_extended_resource.clone(),
             failure_policy: w.webhook.failure_policy.clone(),
+            cert_manager: w.cert_manager.enabled,
+            tls_min_version: w.tls_min_version.clone(),
+            tls_cipher_suites: w.tls_cipher_suites.clone(),
         })
     } else {
         v.warn(

@@ -11,7 +11,7 @@ use crate::config::ShimConfig;
 use crate::names;
 use crate::raw;
 use crate::schema::did_you_mean;
-use cococtl_core::catalog::{shim_by_name, SHIMS};
+use cococtl_core::catalog::{shim_by_name, Runtime, SHIMS};
 use cococtl_core::Arch;
 
 pub(super) fn shims(v: &mut V, r: &raw::Values) -> Vec<ShimConfig> {
@@ -156,7 +156,10 @@ pub(super) fn shims(v: &mut V, r: &raw::Values) -> Vec<ShimConfig> {
             no_proxy: sv.agent.no_proxy,
             node_selector: sv.runtime_class.node_selector,
             overhead,
-            overhead_enabled: sv.runtime_class.overhead_enabled,
+            overhead_enabled: sv
+                .runtime_class
+                .overhead_enabled
+                .unwrap_or(r.runtime_classes.overhead_enabled),
             drop_in: sv.drop_in,
         });
     }
@@ -250,6 +253,38 @@ pub(super) fn snapshotters(v: &mut V, r: &raw::Values, shims: &[ShimConfig]) {
     let m = &r.snapshotter.erofs_merge_mode;
     if !m.is_empty() {
         one_of(v, "snapshotter.erofsMergeMode", m, &["merged", "unmerged"]);
+    }
+    // Unset is the binary's default, merged. It refuses a Go shim on a merged erofs only in
+    // its CRI stage, after it claimed the node and installed the artifacts (docs/kata-deploy-contract.md#g22).
+    if m.is_empty() || m == "merged" {
+        let go: Vec<&str> = shims
+            .iter()
+            .filter(|s| s.snapshotter == "erofs" && s.shim.runtime == Runtime::Go)
+            .map(|s| s.name())
+            .collect();
+        if let Some(first) = go.first() {
+            let mode = if m.is_empty() {
+                "unset (merged)".to_string()
+            } else {
+                format!("`{m}`")
+            };
+            let rs = format!("{first}-runtime-rs");
+            let instead = if shim_by_name(&rs).is_some() {
+                format!("use the runtime-rs shim {rs} for erofs")
+            } else {
+                "map only runtime-rs shims to erofs".to_string()
+            };
+            v.err(
+                "snapshotter.erofsMergeMode",
+                format!(
+                    "is {mode}, and Go shims are mapped to erofs: {}; kata-deploy 4.1.0 refuses merged erofs layers for the Go runtime, after it has claimed the node, leaving it half installed (docs/kata-deploy-contract.md#g22)",
+                    go.join(", ")
+                ),
+                format!(
+                    "--set snapshotter.erofsMergeMode=unmerged, or {instead}"
+                ),
+            );
+        }
     }
     let m = &r.snapshotter.erofs_snapshotter_mode;
     if !m.is_empty() {
