@@ -285,7 +285,9 @@ pub async fn preflight(
     apply_labels: bool,
 ) -> Result<PreflightFacts, ClusterError> {
     let mut findings: Vec<Finding> = vec![];
-    if p.webhook.is_some() {
+    // Without cert-manager (`webhook.certManager.enabled=false`) the user supplies the
+    // serving certificate and the CA bundle: cert-manager is not required then.
+    if p.webhook.as_ref().is_some_and(|w| w.cert_manager) {
         findings.extend(cert_manager_finding(cluster).await?);
     }
     let note = match pp::check_workers(nodes, label_workers) {

@@ -1,5 +1,5 @@
 //! Preflight against the cluster, before the first write: the API answers (and its
-//! version), the permissions the install needs (one SelfSubjectAccessReview each), the
+//! version), the permissions the install needs (a SelfSubjectRulesReview per namespace), the
 //! nodes (architectures, distribution), another kata-deploy, Pod Security on the namespace.
 //! The decisions are the pure ones in [`crate::core::preflight`].
 
@@ -12,6 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
 };
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -22,6 +23,7 @@ use crate::client::Cluster;
 use crate::core::preflight::{
     self as pf, DistributionDecision, Finding, ForeignDaemonSet, Permission,
 };
+use crate::core::rbac_rules::{self, Rules, Verdict};
 use crate::core::snapshot::NodeSnap;
 use crate::error::ClusterError;
 use crate::list::list_all;
@@ -57,8 +59,73 @@ pub async fn server_version(cluster: &Cluster) -> Result<String, ClusterError> {
     Ok(v.git_version)
 }
 
-/// Asks the server, one review per permission (eight at a time), which are denied.
+/// The namespace asked for the cluster-wide rules. A rules review needs a namespace, and
+/// the RBAC authorizer adds that namespace's RoleBindings to the ClusterRoleBindings: a
+/// namespace nobody creates has none, so its rules are exactly the cluster-wide ones.
+const CLUSTER_SCOPE_NAMESPACE: &str = "cococtl-no-such-namespace-cluster-scope";
+
+/// Which of `perms` are denied: one SelfSubjectRulesReview for the cluster-wide rules and
+/// one per namespace (instead of one access review per permission); what an incomplete
+/// rules list (a webhook authorizer) or a refused review leaves undecided is asked with
+/// access reviews, eight at a time (docs/cluster-lifecycle.md#permissions).
 pub async fn denied(
+    cluster: &Cluster,
+    perms: &[Permission],
+) -> Result<Vec<Permission>, ClusterError> {
+    let namespaces: BTreeSet<&str> = perms.iter().map(rbac_rules::review_namespace).collect();
+    let mut reviews = std::collections::BTreeMap::new();
+    for ns in namespaces {
+        reviews.insert(ns, rules_review(cluster, ns).await);
+    }
+    let mut out = vec![];
+    let mut undecided = vec![];
+    for p in perms {
+        let rules = reviews
+            .get(rbac_rules::review_namespace(p))
+            .and_then(Option::as_ref);
+        match rules.map(|r| rbac_rules::decide(r, p)) {
+            Some(Verdict::Allowed) => {}
+            Some(Verdict::Denied) => out.push(p.clone()),
+            Some(Verdict::Unknown) | None => undecided.push(p.clone()),
+        }
+    }
+    out.extend(access_reviews(cluster, &undecided).await?);
+    // In the order asked, whichever review decided.
+    out.sort_by_key(|d| perms.iter().position(|p| p == d));
+    Ok(out)
+}
+
+/// The rules the server lists for this user in `namespace` (`""`: cluster-wide); `None`
+/// when the review itself was refused or failed (then access reviews decide).
+async fn rules_review(cluster: &Cluster, namespace: &str) -> Option<Rules> {
+    let api: Api<SelfSubjectRulesReview> = Api::all(cluster.client.clone());
+    let ns = if namespace.is_empty() {
+        CLUSTER_SCOPE_NAMESPACE
+    } else {
+        namespace
+    };
+    let review = SelfSubjectRulesReview {
+        spec: SelfSubjectRulesReviewSpec {
+            namespace: Some(ns.into()),
+        },
+        ..Default::default()
+    };
+    let pp = PostParams::default();
+    let what = format!("listing your permissions in {ns}");
+    match cluster.call(&what, || api.create(&pp, &review)).await {
+        Ok(r) => r.status.map(|s| Rules {
+            rules: s.resource_rules,
+            incomplete: s.incomplete,
+        }),
+        Err(e) => {
+            tracing::debug!("{what}: {e}; asking one access review per permission instead");
+            None
+        }
+    }
+}
+
+/// Asks the server one access review per permission (eight at a time): the denied ones.
+async fn access_reviews(
     cluster: &Cluster,
     perms: &[Permission],
 ) -> Result<Vec<Permission>, ClusterError> {

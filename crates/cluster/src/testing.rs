@@ -12,7 +12,7 @@
 //! `429`/`503` with `Retry-After` and `retryAfterSeconds`. Every request is recorded.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -117,6 +117,8 @@ struct State {
     faults: VecDeque<Fault>,
     /// (verb, resource) denied to the user.
     denied: Vec<(String, String)>,
+    /// Rules reviews answer `incomplete` with no rules (a webhook authorizer).
+    rules_incomplete: bool,
     /// Object key → (manager, fields) another manager owns.
     foreign: BTreeMap<String, (String, Vec<String>)>,
     sim: Sim,
@@ -210,6 +212,87 @@ fn kind_of(plural: &str) -> &'static str {
         _ => "Object",
     }
 }
+
+/// A SelfSubjectRulesReview's answer, shaped like the real server's (spec and metadata
+/// not echoed, rules not merged): everything but what [`ApiServer::deny`] took away, or,
+/// with [`ApiServer::rules_incomplete`], only the self-review rules and `incomplete` (a
+/// webhook authorizer that cannot list rules).
+fn rules_review(s: &State) -> Value {
+    const VERBS: [&str; 8] = [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
+    let self_reviews = [
+        json!({"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
+               "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]}),
+        json!({"verbs": ["create"], "apiGroups": ["authentication.k8s.io"],
+               "resources": ["selfsubjectreviews"]}),
+    ];
+    let mut rules = vec![];
+    if !s.rules_incomplete {
+        if s.denied.is_empty() {
+            rules.push(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}));
+        } else {
+            let limited: BTreeSet<&str> = s.denied.iter().map(|(_, r)| r.as_str()).collect();
+            let others: Vec<&str> = KNOWN_PLURALS
+                .iter()
+                .copied()
+                .filter(|p| !limited.contains(p))
+                .collect();
+            rules.push(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": others}));
+            for res in limited {
+                let verbs: Vec<&str> = VERBS
+                    .iter()
+                    .copied()
+                    .filter(|v| !s.denied.iter().any(|(dv, dr)| dv == v && dr == res))
+                    .collect();
+                rules.push(json!({"verbs": verbs, "apiGroups": ["*"], "resources": [res]}));
+            }
+        }
+    }
+    rules.extend(self_reviews);
+    json!({"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+           "metadata": {}, "spec": {},
+           "status": {"resourceRules": rules,
+                      "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/version", "/version/"]}],
+                      "incomplete": s.rules_incomplete}})
+}
+
+/// Every resource the stand-in serves, for rules that grant all but a denied few.
+const KNOWN_PLURALS: [&str; 26] = [
+    "nodes",
+    "pods",
+    "namespaces",
+    "secrets",
+    "configmaps",
+    "serviceaccounts",
+    "events",
+    "daemonsets",
+    "runtimeclasses",
+    "clusterroles",
+    "clusterrolebindings",
+    "roles",
+    "rolebindings",
+    "jobs",
+    "deployments",
+    "replicasets",
+    "services",
+    "endpointslices",
+    "customresourcedefinitions",
+    "mutatingwebhookconfigurations",
+    "peerpods",
+    "issuers",
+    "certificates",
+    "nodefeaturerules",
+    "selfsubjectaccessreviews",
+    "selfsubjectrulesreviews",
+];
 
 fn group_of(prefix: &str) -> &str {
     prefix
@@ -585,7 +668,14 @@ impl ApiServer {
         });
     }
 
-    /// Denies `verb` on `resource` in access reviews, and answers 403 to such requests.
+    /// Rules reviews answer as an authorizer that cannot list rules does: `incomplete`,
+    /// nothing granted (access reviews still answer per permission).
+    pub fn rules_incomplete(&self) {
+        self.with(|s| s.rules_incomplete = true);
+    }
+
+    /// Denies `verb` on `resource` in access and rules reviews, and answers 403 to such
+    /// requests.
     pub fn deny(&self, verb: &str, resource: &str) {
         self.with(|s| s.denied.push((verb.into(), resource.into())));
     }
@@ -963,6 +1053,7 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                    "metadata": {"creationTimestamp": null},
                    "status": {"userInfo": {"username": "tester", "groups": ["system:authenticated"]}}}),
         ),
+        "create" if r.plural == "selfsubjectrulesreviews" => (201, rules_review(s)),
         "create" if r.plural == "selfsubjectaccessreviews" => {
             let a = req
                 .body

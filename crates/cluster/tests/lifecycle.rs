@@ -921,7 +921,7 @@ async fn preflight_x86(server: &ApiServer) -> Result<(), cococtl_cluster::error:
 
 fn nothing_written(server: &ApiServer) {
     for r in server.requests() {
-        let review = r.method == "POST" && r.path.ends_with("selfsubjectaccessreviews");
+        let review = r.method == "POST" && r.path.contains("/selfsubject");
         assert!(r.method == "GET" || review, "preflight wrote: {}", r.line());
     }
 }
@@ -1012,4 +1012,59 @@ async fn preflight_refuses_a_node_whose_containerd_is_older_than_kata_deploy_acc
     );
     assert!(!t.contains("node-a"), "{t}");
     nothing_written(&server);
+}
+
+fn authorization_requests(server: &ApiServer) -> (usize, usize) {
+    let reqs = server.requests();
+    let count = |kind: &str| {
+        reqs.iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(kind))
+            .count()
+    };
+    (
+        count("selfsubjectrulesreviews"),
+        count("selfsubjectaccessreviews"),
+    )
+}
+
+#[tokio::test]
+async fn preflight_asks_for_rules_once_per_namespace_not_once_per_permission() {
+    let server = three_nodes();
+    preflight_x86(&server).await.unwrap();
+    // The cluster-wide rules and coco-system's: two reviews, no access review.
+    assert_eq!(authorization_requests(&server), (2, 0));
+}
+
+#[tokio::test]
+async fn rules_reviews_still_find_each_missing_permission() {
+    let server = three_nodes();
+    server.deny("create", "clusterrolebindings");
+    server.deny("list", "pods");
+    let e = preflight_x86(&server).await.unwrap_err().to_string();
+    assert!(e.contains("missing 2 permission(s)"), "{e}");
+    assert!(
+        e.contains("create clusterrolebindings.rbac.authorization.k8s.io (cluster-wide)"),
+        "{e}"
+    );
+    assert!(e.contains("list pods in coco-system"), "{e}");
+    assert_eq!(authorization_requests(&server), (2, 0));
+}
+
+#[tokio::test]
+async fn an_incomplete_rules_list_falls_back_to_one_access_review_per_undecided_permission() {
+    let server = three_nodes();
+    server.rules_incomplete();
+    server.deny("patch", "runtimeclasses");
+    let e = preflight_x86(&server).await.unwrap_err().to_string();
+    assert!(e.contains("missing 1 permission(s)"), "{e}");
+    assert!(
+        e.contains("patch runtimeclasses.node.k8s.io (cluster-wide)"),
+        "{e}"
+    );
+    let (rules, access) = authorization_requests(&server);
+    assert_eq!(rules, 2);
+    assert!(
+        access > 10,
+        "every undecided permission was asked: {access}"
+    );
 }

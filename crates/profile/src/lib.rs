@@ -186,6 +186,15 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Error> {
     };
     let (config, more) = validate::validate(&values, &prov, id).map_err(Error::Invalid)?;
     warnings.extend(more);
+    if config.debug {
+        // kata-deploy 4.1.0's drop-in then also sets containerd's own `[debug] level`:
+        // every pod's containerd logging on every node, not only kata's.
+        warnings.push(Warning {
+            path: "debug".into(),
+            source: prov.get("debug").map(|(_, s)| s.clone()),
+            message: "also turns on containerd's debug logging node-wide on every targeted node (kata-deploy writes `[debug] level = \"debug\"` into its containerd drop-in) until uninstall (docs/kata-deploy-contract.md#debug)".into(),
+        });
+    }
     Ok(Resolved {
         config,
         warnings,
