@@ -177,6 +177,8 @@ const REFERENCE_SSH: &str = "peerpods.secrets.mode=reference,peerpods.secrets.ex
 /// The warnings a scenario prints on stderr, one substring each; every other scenario must
 /// print nothing.
 const WARNINGS: &[(&str, &[&str])] = &[
+    ("structured-site-values.yaml", &[DEBUG_WARNING]),
+    ("set-overrides.yaml", &[DEBUG_WARNING]),
     ("profile-remote.yaml", &[CREATE_WARNING]),
     ("profile-remote.json", &[CREATE_WARNING]),
     (
@@ -203,6 +205,8 @@ const WARNINGS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// `debug=true` also turns containerd's own debug logging on, node-wide.
+const DEBUG_WARNING: &str = "also turns on containerd's debug logging node-wide on every targeted node";
 const CREATE_WARNING: &str =
     "credentials in secrets.mode=create: they are written into the Secret(s)";
 const REFERENCE_IGNORES: &str =
