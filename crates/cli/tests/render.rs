@@ -206,7 +206,8 @@ const WARNINGS: &[(&str, &[&str])] = &[
 ];
 
 /// `debug=true` also turns containerd's own debug logging on, node-wide.
-const DEBUG_WARNING: &str = "also turns on containerd's debug logging node-wide on every targeted node";
+const DEBUG_WARNING: &str =
+    "also turns on containerd's debug logging node-wide on every targeted node";
 const CREATE_WARNING: &str =
     "credentials in secrets.mode=create: they are written into the Secret(s)";
 const REFERENCE_IGNORES: &str =
