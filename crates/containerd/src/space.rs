@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 /// Headroom kept free on every filesystem written to, on top of what is written.
 pub const MARGIN: u64 = 32 << 20;
 
-/// Bytes available to an unprivileged writer on the filesystem holding `path`.
-pub fn available(path: &Path) -> std::io::Result<u64> {
+/// `statvfs(2)` of the filesystem holding `path`.
+fn statvfs(path: &Path) -> std::io::Result<libc::statvfs> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
     // SAFETY: `c` is a valid NUL-terminated path; `st` is a plain C struct that statvfs
     // fills in completely on success, and is read only then.
@@ -23,20 +23,18 @@ pub fn available(path: &Path) -> std::io::Result<u64> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    Ok(st)
+}
+
+/// Bytes available to an unprivileged writer on the filesystem holding `path`.
+pub fn available(path: &Path) -> std::io::Result<u64> {
+    let st = statvfs(path)?;
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 /// The filesystem holding `path` is mounted read-only (`ST_RDONLY`): even root cannot write.
 pub fn read_only(path: &Path) -> std::io::Result<bool> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
-    // SAFETY: as in `available`: a valid path and a struct read only after success.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(st.f_flag & libc::ST_RDONLY != 0)
+    Ok(statvfs(path)?.f_flag & libc::ST_RDONLY != 0)
 }
 
 /// A filesystem the install must write to is read-only.

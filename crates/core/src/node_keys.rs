@@ -231,37 +231,24 @@ pub fn set_foreign(
     let record = annotations
         .get(&record_key(label))
         .and_then(|r| Record::decode(r));
-    match (now, record) {
-        (Some(v), Some(r)) if v == value && r.set == value => {}
-        (Some(v), None) if v == value => {}
-        (_, Some(r)) => {
-            // cococtl set it before: keep the original value to restore.
-            c.labels.insert(label.into(), Some(value.into()));
-            c.annotations.insert(
-                record_key(label),
-                Some(
-                    Record {
-                        set: value.into(),
-                        was: r.was,
-                    }
-                    .encode(),
-                ),
-            );
-        }
-        (was, None) => {
-            c.labels.insert(label.into(), Some(value.into()));
-            c.annotations.insert(
-                record_key(label),
-                Some(
-                    Record {
-                        set: value.into(),
-                        was: was.cloned(),
-                    }
-                    .encode(),
-                ),
-            );
-        }
-    }
+    let was = match (now, record) {
+        (Some(v), Some(r)) if v == value && r.set == value => return c,
+        (Some(v), None) if v == value => return c,
+        // cococtl set it before: keep the original value to restore.
+        (_, Some(r)) => r.was,
+        (now, None) => now.cloned(),
+    };
+    c.labels.insert(label.into(), Some(value.into()));
+    c.annotations.insert(
+        record_key(label),
+        Some(
+            Record {
+                set: value.into(),
+                was,
+            }
+            .encode(),
+        ),
+    );
     c
 }
 
