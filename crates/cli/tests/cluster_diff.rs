@@ -2,39 +2,13 @@
 //! the stand-in sets the DaemonSet's `deprecated.daemonset.template.generation` as
 //! kube-apiserver does, and it never shows as a change.
 
-use std::process::{Command, Output};
-use std::time::Duration;
+mod standin;
 
-use cococtl_cluster::testing::{ApiServer, Sim};
-
-fn cococtl(kc: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cococtl"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kc)
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    )
-}
+use standin::{cococtl, text};
 
 #[test]
 fn server_set_fields_never_show_in_diff_or_a_server_dry_run() {
-    let server = ApiServer::start(Sim {
-        watch_quiet: Duration::from_millis(400),
-        ..Default::default()
-    });
-    server.add_node("worker-1", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("config");
-    std::fs::write(&kc, server.kubeconfig()).unwrap();
+    let (server, _dir, kc) = standin::with_nodes(1);
     let o = cococtl(&kc, &["install", "--profile", "x86_64", "--wait=false"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let ds = server

@@ -3,46 +3,15 @@
 //! phase or a wait of install, upgrade and uninstall; the command completes, says it is
 //! retrying, and the release record shows no failure.
 
-use std::process::{Command, Output};
+mod standin;
+
 use std::time::Duration;
 
-use cococtl_cluster::testing::{ApiServer, OutageTrigger, Sim};
+use cococtl_cluster::testing::{ApiServer, OutageTrigger};
+use standin::{cococtl, text};
 
 /// Longer than the five retries (about 6 s in all) that used to give up.
 const DOWN: Duration = Duration::from_secs(8);
-
-fn env() -> (ApiServer, tempfile::TempDir, std::path::PathBuf) {
-    let server = ApiServer::start(Sim {
-        watch_quiet: Duration::from_millis(400),
-        ..Default::default()
-    });
-    for i in 0..2 {
-        server.add_node(&format!("worker-{}", i + 1), &[]);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("config");
-    std::fs::write(&kc, server.kubeconfig()).unwrap();
-    (server, dir, kc)
-}
-
-fn cococtl(kc: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cococtl"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kc)
-        .env_remove("KUBECONFIG")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    )
-}
 
 fn on(method: &str, path: &str, watch: bool) -> OutageTrigger {
     OutageTrigger {
@@ -83,7 +52,7 @@ fn survives(
 
 #[test]
 fn install_upgrade_and_uninstall_ride_out_api_server_restarts_in_each_phase_and_wait() {
-    let (server, _dir, kc) = env();
+    let (server, _dir, kc) = standin::with_nodes(2);
     let t = survives(
         &server,
         &kc,
