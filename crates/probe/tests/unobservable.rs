@@ -193,15 +193,18 @@ fn an_unidentified_group_member_does_not_make_the_group_viable() {
 }
 
 #[test]
-fn rmp_msrs_not_read_are_not_rmp_reserved_false() {
+fn rmp_msrs_not_read_are_not_rmp_reserved_false_and_snpen_settles_them() {
     let r = snp_host(1, "AMD EPYC 7763")
         .msr(0xC001_0132, marker("denied"))
         .msr(0xC001_0133, marker("denied"))
         .probe();
     let o = outcome(&r, CheckId::SnpBiosMsr);
-    assert_eq!(o.status, Status::Skip, "{}", o.message);
+    // SNPEn=1 is only ever written after the RMP range was configured.
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
     assert!(
-        o.message.contains("not observable") && !o.message.contains("reserved=false"),
+        o.message.contains("not observable")
+            && o.message.contains("SNPEn is only set once the RMP")
+            && !o.message.contains("reserved=false"),
         "{}",
         o.message
     );
@@ -209,6 +212,22 @@ fn rmp_msrs_not_read_are_not_rmp_reserved_false() {
         st(&r, CheckId::SnpReady),
         Status::Pass,
         "cpuinfo proves the BIOS part"
+    );
+}
+
+#[test]
+fn snpen_clear_with_rmp_msrs_not_read_still_fails_on_the_bit() {
+    let r = snp_host(1, "AMD EPYC 7763")
+        .msr(0xC001_0010, Hw::Value(1 << 23))
+        .msr(0xC001_0132, marker("denied"))
+        .msr(0xC001_0133, marker("denied"))
+        .probe();
+    let o = outcome(&r, CheckId::SnpBiosMsr);
+    assert_eq!(o.status, Status::Fail, "{}", o.message);
+    assert!(
+        o.message.contains("SNPEn=false") && o.message.contains("RMP range not observable"),
+        "{}",
+        o.message
     );
 }
 

@@ -274,10 +274,13 @@ fn snp_bios_msr(ctx: &Ctx) -> Outcome {
         (true, true, Some(true)) => {
             Outcome::pass("SYSCFG SMEE and SNPEn set, RMP table reserved").with(ev)
         }
-        (true, true, None) => Outcome::skip(
-            SkipReason::NotObservable,
-            format!("SYSCFG SMEE and SNPEn set; {rmp_text}"),
-        )
+        // SNPEn is written only once RMP_BASE/RMP_END hold a range (the kernel checks
+        // them before setting it; firmware that sets it itself has configured them), so
+        // the bit settles the RMP question the unreadable registers leave open.
+        (true, true, None) => Outcome::pass(format!(
+            "SYSCFG SMEE and SNPEn set; {rmp_text}, but SNPEn is only set once the RMP \
+             table is configured, so it is"
+        ))
         .with(ev),
         _ => Outcome::fail(format!("SYSCFG SMEE={smee} SNPEn={snpen}, {rmp_text}"))
             .fix(BIOS_FIX)
