@@ -9,6 +9,8 @@ need=()
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ -x /usr/bin/tinyproxy ] || [ -x /usr/sbin/tinyproxy ] || need+=(tinyproxy)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# htpasswd writes the bcrypt file the registry's basic auth reads (pull-secret tests).
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 [ ${#need[@]} -eq 0 ] && exit 0
 apt-get update -qq
