@@ -38,6 +38,14 @@ pub enum ClusterError {
         /// The server's message (names the user, verb and resource).
         message: String,
     },
+    /// 403 with cause `NamespaceTerminating`: not a permission problem.
+    #[error("{what}: namespace {namespace} is being deleted (Terminating), and the API server refuses new objects in it\n  fix: wait until `kubectl get namespace {namespace}` says NotFound and run again, or install into another namespace with -n")]
+    NamespaceTerminating {
+        /// What was being done.
+        what: String,
+        /// The namespace.
+        namespace: String,
+    },
     /// 409 from server-side apply: fields owned by another manager.
     #[error("{object}: {} field(s) are owned by another field manager:\n{}\n  fix: rerun with --force-conflicts to take them over (the other manager may set them back), or remove them from the other tool's configuration", .conflicts.len(), .conflicts.iter().map(|c| format!("    - {} (manager {:?})", c.field, c.manager)).collect::<Vec<_>>().join("\n"))]
     Conflict {
@@ -134,6 +142,10 @@ impl ClusterError {
                 let message = s.message.clone();
                 match s.code {
                     401 => ClusterError::Unauthorized { what, message },
+                    403 if terminating_namespace(&s).is_some() => ClusterError::NamespaceTerminating {
+                        what,
+                        namespace: terminating_namespace(&s).unwrap_or_default(),
+                    },
                     403 => ClusterError::Forbidden { what, message },
                     404 => ClusterError::NotFound { what, message },
                     409 if is_field_conflict(&s) => ClusterError::Conflict {
@@ -213,6 +225,25 @@ pub fn is_field_conflict(s: &kube::core::Status) -> bool {
         && s.details
             .as_ref()
             .is_some_and(|d| d.causes.iter().any(|c| c.reason == "FieldManagerConflict"))
+}
+
+/// The namespace a `403` names as terminating (cause `NamespaceTerminating`, message
+/// `namespace <ns> is being terminated`), if that is what it is.
+fn terminating_namespace(s: &kube::core::Status) -> Option<String> {
+    let cause = s
+        .details
+        .as_ref()?
+        .causes
+        .iter()
+        .find(|c| c.reason == "NamespaceTerminating")?;
+    Some(
+        cause
+            .message
+            .strip_prefix("namespace ")
+            .and_then(|m| m.strip_suffix(" is being terminated"))
+            .unwrap_or("")
+            .to_string(),
+    )
 }
 
 /// The conflicts of a 409 apply answer: `conflict with "kubectl" using apps/v1` and

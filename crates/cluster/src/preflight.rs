@@ -263,6 +263,17 @@ pub async fn run(
         })
         .await?;
     if let Some(ns) = &ns {
+        let since = ns
+            .metadata
+            .deletion_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string());
+        if let Err(f) = pf::check_namespace_not_terminating(&spec.namespace, since.as_deref()) {
+            // Nothing can be installed there until it is gone: the user's to wait for.
+            return Err(ClusterError::Input(
+                ClusterError::Preflight(vec![f]).to_string(),
+            ));
+        }
         let enforce = ns
             .metadata
             .labels

@@ -21,7 +21,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+mod defaults;
+mod deletion;
+mod fields;
 mod outage;
+
+use fields::fields_v1;
 pub use outage::{listening, OutageTrigger};
 
 /// One request as seen by the server.
@@ -81,6 +86,9 @@ pub struct Sim {
     pub watch_quiet: Duration,
     /// Deployments whose pods never get ready (image pull back-off).
     pub stuck_deployments: Vec<String>,
+    /// How long a deleted namespace stays Terminating with its content before the
+    /// namespace controller removes it (the real one takes seconds).
+    pub namespace_grace: Duration,
 }
 
 impl Default for Sim {
@@ -93,6 +101,7 @@ impl Default for Sim {
             guest_kernel: "6.12.8-kata-confidential".into(),
             watch_quiet: Duration::from_millis(1500),
             stuck_deployments: vec![],
+            namespace_grace: Duration::from_millis(1000),
         }
     }
 }
@@ -131,6 +140,8 @@ struct State {
     ca_pending: BTreeMap<String, u64>,
     /// Pod-creating objects applied while a MutatingWebhookConfiguration had no caBundle.
     ca_outages: Vec<String>,
+    /// Namespaces being deleted, and since when (the namespace controller's queue).
+    terminating_since: BTreeMap<String, Instant>,
 }
 
 /// The running stand-in.
@@ -426,36 +437,6 @@ fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
-/// `f:spec: {f:x: {}}`-style field set of an applied body (top two levels, enough to name
-/// owners in tests).
-fn fields_v1(body: &Value) -> Value {
-    let mut out = Map::new();
-    if let Some(o) = body.as_object() {
-        for (k, v) in o {
-            if k == "apiVersion" || k == "kind" {
-                continue;
-            }
-            let mut inner = Map::new();
-            if let Some(vo) = v.as_object() {
-                for (k2, v2) in vo {
-                    if k == "metadata" && !(k2 == "labels" || k2 == "annotations") {
-                        continue;
-                    }
-                    let mut leaf = Map::new();
-                    if let Some(l) = v2.as_object() {
-                        for k3 in l.keys() {
-                            leaf.insert(format!("f:{k3}"), json!({}));
-                        }
-                    }
-                    inner.insert(format!("f:{k2}"), Value::Object(leaf));
-                }
-            }
-            out.insert(format!("f:{k}"), Value::Object(inner));
-        }
-    }
-    Value::Object(out)
-}
-
 impl State {
     fn bump(&mut self) -> u64 {
         self.rv += 1;
@@ -496,11 +477,13 @@ impl State {
         Some(obj)
     }
 
-    fn new_meta(&mut self, obj: &mut Value) {
+    fn new_meta(&mut self, obj: &mut Value, plural: &str) {
         self.uid += 1;
         obj["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{:012}", self.uid));
         obj["metadata"]["creationTimestamp"] = json!(now());
-        obj["metadata"]["generation"] = json!(1);
+        if has_generation(plural) {
+            obj["metadata"]["generation"] = json!(1);
+        }
     }
 
     fn create(&mut self, prefix: &str, plural: &str, ns: &str, mut obj: Value) -> Value {
@@ -514,11 +497,11 @@ impl State {
         }
         if obj.pointer("/metadata/managedFields").is_none() {
             // Like the real server: a create records its manager (kubectl's default name).
-            let fields = fields_v1(&obj);
+            let fields = fields_v1(&obj, true);
             obj["metadata"]["managedFields"] = json!([{"manager": "kubectl-create", "operation": "Update",
                 "apiVersion": obj["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields}]);
         }
-        self.new_meta(&mut obj);
+        self.new_meta(&mut obj, plural);
         self.put(&key(prefix, plural, ns, &name), obj, true)
     }
 
@@ -563,6 +546,7 @@ impl ApiServer {
                 std::thread::sleep(Duration::from_millis(120));
                 let (m, cv) = &*st;
                 let mut s = m.lock().unwrap();
+                deletion::controllers(&mut s);
                 if s.sim.enabled {
                     tick(&mut s);
                 }
@@ -1099,9 +1083,13 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                     ),
                 );
             }
-            if s.objects
-                .contains_key(&key(&r.prefix, &r.plural, &r.ns, &name))
-            {
+            let exists = s
+                .objects
+                .contains_key(&key(&r.prefix, &r.plural, &r.ns, &name));
+            if !exists && deletion::terminating(s, &r.ns) {
+                return deletion::refused_in_terminating(&r.plural, &name, &r.ns);
+            }
+            if exists {
                 return (
                     409,
                     status(
@@ -1113,6 +1101,8 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                 );
             }
             let mut body = req.body.clone();
+            defaults::apply(&r.plural, &mut body);
+            defaults::initial_status(&r.plural, &mut body);
             if r.plural == "pods" {
                 if let Err(e) = admit(s, &r.ns, &mut body) {
                     return (500, e);
@@ -1127,6 +1117,7 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
         "patch" => match s.objects.get(&k).cloned() {
             Some(mut o) => {
                 merge(&mut o, &req.body);
+                defaults::apply(&r.plural, &mut o);
                 if let Some(m) = req.query.get("fieldManager") {
                     let mf = o["metadata"]["managedFields"]
                         .as_array()
@@ -1136,7 +1127,7 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                         .into_iter()
                         .filter(|e| e["manager"] != json!(m) || e["operation"] != json!("Update"))
                         .collect();
-                    mf.push(json!({"manager": m, "operation": "Update", "apiVersion": "v1", "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body)}));
+                    mf.push(json!({"manager": m, "operation": "Update", "apiVersion": "v1", "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body, true)}));
                     o["metadata"]["managedFields"] = json!(mf);
                 }
                 (200, s.put(&k, o, false))
@@ -1170,8 +1161,21 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             if dry {
                 return (200, s.objects[&k].clone());
             }
+            if r.plural == "namespaces" {
+                return deletion::delete_namespace(s, &r.name);
+            }
             on_delete(s, r, &k);
+            if deletion::foreground(&req.body, &req.query) {
+                return (
+                    200,
+                    deletion::delete_foreground(s, &k, has_generation(&r.plural)),
+                );
+            }
             let gone = s.remove(&k).unwrap_or_default();
+            if r.plural == "pods" {
+                // A pod's DELETE answers with the pod, not a Status (fixture 57).
+                return (200, gone);
+            }
             (
                 200,
                 json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": with_uid(details(&r.name, group_of(&r.prefix), &r.plural), gone.pointer("/metadata/uid"))}),
@@ -1296,6 +1300,9 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
     }
     let existing = s.objects.get(&k).cloned();
     let created = existing.is_none();
+    if created && deletion::terminating(s, &r.ns) {
+        return deletion::refused_in_terminating(&r.plural, &r.name, &r.ns);
+    }
     let mut obj = match &existing {
         // Ours alone: the applied body replaces what we applied before (fields we stop
         // applying are removed); status and server metadata stay.
@@ -1312,14 +1319,22 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
             } else {
                 req.body.clone()
             };
+            defaults::apply(&r.plural, &mut o);
             for f in [
                 "uid",
                 "creationTimestamp",
                 "generation",
                 "deletionTimestamp",
+                "deletionGracePeriodSeconds",
             ] {
                 if let Some(v) = old["metadata"].get(f) {
                     o["metadata"][f] = v.clone();
+                }
+            }
+            if o.pointer("/metadata/finalizers").is_none() {
+                // Finalizers someone else set survive an apply that does not name them.
+                if let Some(f) = old.pointer("/metadata/finalizers") {
+                    o["metadata"]["finalizers"] = f.clone();
                 }
             }
             if let Some(st) = old.get("status") {
@@ -1344,6 +1359,8 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
                 o["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(r.name);
                 o["spec"]["finalizers"] = json!(["kubernetes"]);
             }
+            defaults::apply(&r.plural, &mut o);
+            defaults::initial_status(&r.plural, &mut o);
             o
         }
     };
@@ -1358,7 +1375,7 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
         .into_iter()
         .filter(|e| e["manager"] != json!(manager) || e["operation"] != json!("Apply"))
         .collect();
-    mf.push(json!({"manager": manager, "operation": "Apply", "apiVersion": req.body["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body)}));
+    mf.push(json!({"manager": manager, "operation": "Apply", "apiVersion": req.body["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body, false)}));
     obj["metadata"]["managedFields"] = json!(mf);
     if dry {
         obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
@@ -1385,7 +1402,9 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
 fn has_generation(plural: &str) -> bool {
     matches!(
         plural,
-        "daemonsets"
+        // Pods too since 1.35 (fixture 36: a new pod is generation 1).
+        "pods"
+            | "daemonsets"
             | "deployments"
             | "replicasets"
             | "statefulsets"
@@ -1528,17 +1547,6 @@ fn admit(s: &State, ns: &str, pod: &mut Value) -> Result<(), Value> {
 }
 
 fn on_delete(s: &mut State, r: &Route, k: &str) {
-    if r.plural == "namespaces" {
-        let inside: Vec<String> = s
-            .objects
-            .keys()
-            .filter(|key| key.split('|').nth(2) == Some(r.name.as_str()))
-            .cloned()
-            .collect();
-        for key in inside {
-            s.remove(&key);
-        }
-    }
     if r.plural == "deployments" {
         // The garbage collector: the Deployment's pods start terminating.
         let uid = s

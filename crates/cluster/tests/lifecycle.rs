@@ -1068,3 +1068,47 @@ async fn an_incomplete_rules_list_falls_back_to_one_access_review_per_undecided_
         "every undecided permission was asked: {access}"
     );
 }
+
+/// A namespace someone deleted stays Terminating for a while on a real server; it takes
+/// no new objects then (403 NamespaceTerminating), which is not a permission problem.
+#[tokio::test]
+async fn a_namespace_being_deleted_is_refused_before_any_write_and_named_if_it_goes_mid_install() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let server = three_nodes();
+    server.sim(|s| s.namespace_grace = Duration::from_secs(600));
+    let api: kube::Api<Namespace> = kube::Api::all(cluster(&server).client.clone());
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "coco-system"}})).unwrap();
+    api.create(&Default::default(), &ns).await.unwrap();
+    api.delete("coco-system", &Default::default())
+        .await
+        .unwrap();
+    let live = api.get("coco-system").await.unwrap();
+    assert!(
+        live.metadata.deletion_timestamp.is_some(),
+        "still there, Terminating"
+    );
+
+    server.clear_requests();
+    let e = preflight_x86(&server).await.unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    let t = e.to_string();
+    assert!(
+        t.contains("namespace coco-system is being deleted (Terminating since")
+            && t.contains("kubectl get namespace coco-system"),
+        "{t}"
+    );
+    nothing_written(&server);
+
+    // Past the preflight (the namespace was deleted after it ran): the first new object
+    // is refused, and the error says why instead of asking for permissions.
+    let e = match deploy(&server, Mode::Install, &[], false).await {
+        Ok(_) => panic!("installed into a terminating namespace"),
+        Err(f) => f.error.to_string(),
+    };
+    assert!(
+        e.contains("namespace coco-system is being deleted (Terminating)")
+            && !e.contains("grant the permission"),
+        "{e}"
+    );
+}

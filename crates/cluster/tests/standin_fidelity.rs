@@ -60,12 +60,16 @@ const CANNOT_FOLLOW: &[(&str, &str)] = &[
     ),
 ];
 
+/// Exchanges that follow a DaemonSet the controller had already written status for
+/// (`observedGeneration`, `updatedNumberScheduled`, ...): the replay runs without
+/// controllers, so `.status` is masked there and everything else must match.
+const CONTROLLER_STATUS: &[&str] = &["13-", "17-", "18-", "48-", "53-"];
+
 /// Exchanges the stand-in answers differently today (each asserted to still differ).
 const KNOWN_GAPS: &[&str] = &[
-    "02-", "03-", "04-", "05-", "06-", "07-", "10-", "11-", "13-", "14-", "15-", "16-", "17-",
-    "18-", "23-", "24-", "29-", "30-", "33-", "37-", "38-", "39-", "40-", "44-", "45-", "46-",
-    "47-", "48-", "50-", "51-", "52-", "53-", "65-", "66-", "67-", "68-", "69-", "70-", "71-",
-    "72-", "73-", "74-", "75-", "76-",
+    "02-", "03-", "04-", "05-", "06-", "14-", "15-", "16-", "17-", "18-", "23-", "24-", "30-",
+    "33-", "37-", "39-", "40-", "44-", "45-", "46-", "47-", "48-", "53-", "65-", "66-", "67-",
+    "68-", "69-", "70-", "71-", "72-", "73-", "74-", "75-", "76-",
 ];
 
 const PER_RUN: &[&str] = &[
@@ -140,7 +144,7 @@ fn send(url: &str, req: &Value) -> (u16, Value) {
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        let events: Vec<Value> = rest
+        let events: Vec<Value> = dechunk(rest)
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
@@ -149,6 +153,25 @@ fn send(url: &str, req: &Value) -> (u16, Value) {
         serde_json::from_str(rest).unwrap_or(Value::String(rest.to_string()))
     };
     (code, body)
+}
+
+/// The payload of a chunked body (chunk-size lines dropped, chunks joined), so a watch
+/// is compared event by event and never by its framing.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            out.push_str(&after[..n.min(after.len())]);
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+    }
+    out
 }
 
 fn type_of(v: &Value) -> &'static str {
@@ -225,6 +248,9 @@ fn replay() -> BTreeMap<String, Vec<String>> {
             .cloned()
             .unwrap_or(Value::Null);
         shape("", "", &real, &body, &mut diffs);
+        if listed(&name, CONTROLLER_STATUS) {
+            diffs.retain(|d| !d.starts_with(".status."));
+        }
         out.insert(name, diffs);
     }
     out

@@ -273,6 +273,29 @@ pub fn check_pod_security(
     }
 }
 
+/// A namespace being deleted takes no new objects (the API server answers `403` with
+/// cause `NamespaceTerminating`), and whatever was applied to it would go with it.
+pub fn check_namespace_not_terminating(
+    namespace: &str,
+    deletion_timestamp: Option<&str>,
+) -> Result<(), Finding> {
+    match deletion_timestamp {
+        Some(since) => Err(Finding {
+            problem: format!(
+                "namespace {namespace} is being deleted (Terminating since {since}): the API \
+                 server refuses new objects in it, and what is in it is being removed"
+            ),
+            fix: format!(
+                "wait until `kubectl get namespace {namespace}` says NotFound, then run \
+                 again; if it stays Terminating, `kubectl get namespace {namespace} -o yaml` \
+                 shows the conditions (finalizers) holding it; or install into another \
+                 namespace with -n"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A permission the operation needs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Permission {

@@ -1,0 +1,181 @@
+//! `managedFields[].fieldsV1` as kube-apiserver's structured-merge-diff writes it for the
+//! types cococtl applies (../shared/fixtures/kube-apiserver-1.36/09-11, 44, 48): every
+//! leaf a manager set, keyed list items as `k:{"name":…}` with a `"."` entry for the item
+//! itself, atomic fields (label selectors, node selectors, required node affinity, RBAC
+//! rules and subjects, tolerations, lists of scalars and unkeyed lists) as one leaf, and
+//! `metadata` reduced to labels, annotations, finalizers and owner references. An Update
+//! (create, merge patch) also marks each map it touched with `"."`; an Apply does not.
+//!
+//! cococtl reads these sets to tell its own fields from others' (`managed_diff`), so a
+//! stand-in that wrote two levels of field names would hide every bug in that reading.
+
+use serde_json::{json, Map, Value};
+
+/// Fields whose whole value is one leaf, wherever they appear.
+const ATOMIC: &[&str] = &[
+    "selector",
+    "nodeSelector",
+    "requiredDuringSchedulingIgnoredDuringExecution",
+    "rules",
+    "subjects",
+    "roleRef",
+    "tolerations",
+    "envFrom",
+    "matchExpressions",
+    "fieldRef",
+    "resourceFieldRef",
+    "configMapKeyRef",
+    "secretKeyRef",
+];
+
+/// Maps (not structs) that an Update marks with `"."`.
+const MAPS: &[&str] = &[
+    "labels",
+    "annotations",
+    "data",
+    "binaryData",
+    "stringData",
+    "requests",
+    "limits",
+    "podFixed",
+    "capacity",
+    "allocatable",
+];
+
+/// The key fields of a keyed (associative) list, by the list's field name.
+fn list_keys(field: &str) -> Option<&'static [&'static str]> {
+    Some(match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "webhooks" => &["name"],
+        "volumeMounts" => &["mountPath"],
+        "ports" => &["containerPort", "protocol"],
+        "conditions" => &["type"],
+        "ownerReferences" => &["uid"],
+        _ => return None,
+    })
+}
+
+/// The fieldsV1 set of `body` (a whole object as sent).
+pub(super) fn fields_v1(body: &Value, update: bool) -> Value {
+    let mut out = Map::new();
+    let Some(o) = body.as_object() else {
+        return json!({});
+    };
+    for (k, v) in o {
+        match k.as_str() {
+            "apiVersion" | "kind" | "status" => {}
+            "metadata" => {
+                let mut meta = Map::new();
+                for f in ["labels", "annotations", "finalizers", "ownerReferences"] {
+                    if let Some(x) = v.get(f).filter(|x| !x.is_null()) {
+                        meta.insert(format!("f:{f}"), field(f, x, update));
+                    }
+                }
+                if !meta.is_empty() {
+                    out.insert("f:metadata".into(), Value::Object(meta));
+                }
+            }
+            _ if v.is_null() => {}
+            _ => {
+                out.insert(format!("f:{k}"), field(k, v, update));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn field(name: &str, v: &Value, update: bool) -> Value {
+    if ATOMIC.contains(&name) {
+        return json!({});
+    }
+    match v {
+        Value::Object(m) if m.is_empty() => json!({}),
+        Value::Object(m) => {
+            let mut out = children(m, update);
+            if update && MAPS.contains(&name) {
+                out.insert(".".into(), json!({}));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => match list_keys(name) {
+            Some(keys) if items.iter().all(Value::is_object) => {
+                let mut out = Map::new();
+                for item in items {
+                    let mut key = Map::new();
+                    for k in keys {
+                        let kv = match item.get(*k) {
+                            Some(x) => x.clone(),
+                            // The server keys ports by their defaulted protocol.
+                            None if *k == "protocol" => json!("TCP"),
+                            None => continue,
+                        };
+                        key.insert((*k).to_string(), kv);
+                    }
+                    let mut entry = children(item.as_object().unwrap_or(&Map::new()), update);
+                    entry.insert(".".into(), json!({}));
+                    out.insert(format!("k:{}", Value::Object(key)), Value::Object(entry));
+                }
+                Value::Object(out)
+            }
+            // Lists of scalars and unkeyed lists are atomic.
+            _ => json!({}),
+        },
+        _ => json!({}),
+    }
+}
+
+fn children(m: &Map<String, Value>, update: bool) -> Map<String, Value> {
+    m.iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (format!("f:{k}"), field(k, v, update)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_applied_daemonset_is_recorded_as_fixture_10_shows() {
+        let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "kd", "namespace": "x", "labels": {"a": "b"}},
+            "spec": {"selector": {"matchLabels": {"name": "kd"}},
+                "template": {"metadata": {"labels": {"name": "kd"}}, "spec": {
+                    "containers": [{"name": "c", "command": ["/x"], "env": [{"name": "E", "value": "1"}],
+                        "ports": [{"containerPort": 80}],
+                        "resources": {"requests": {"cpu": "1"}}}],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}]}}}});
+        let f = fields_v1(&ds, false);
+        assert_eq!(f["f:metadata"], json!({"f:labels": {"f:a": {}}}));
+        assert_eq!(f["f:spec"]["f:selector"], json!({}));
+        let c = &f["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"c\"}"];
+        assert_eq!(c["."], json!({}));
+        assert_eq!(c["f:command"], json!({}));
+        assert_eq!(
+            c["f:env"]["k:{\"name\":\"E\"}"],
+            json!({".": {}, "f:name": {}, "f:value": {}})
+        );
+        assert!(c["f:ports"]
+            .get("k:{\"containerPort\":80,\"protocol\":\"TCP\"}")
+            .is_some());
+        assert_eq!(c["f:resources"], json!({"f:requests": {"f:cpu": {}}}));
+        assert_eq!(
+            f["f:spec"]["f:template"]["f:spec"]["f:volumes"]["k:{\"name\":\"tmp\"}"],
+            json!({".": {}, "f:emptyDir": {}, "f:name": {}})
+        );
+    }
+
+    #[test]
+    fn an_update_marks_the_maps_it_touched() {
+        let n = json!({"metadata": {"labels": {"k": "v"}}});
+        assert_eq!(
+            fields_v1(&n, true),
+            json!({"f:metadata": {"f:labels": {".": {}, "f:k": {}}}})
+        );
+    }
+}
