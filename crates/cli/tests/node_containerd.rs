@@ -910,7 +910,9 @@ fn agent_pod(h: &Host, api: &Api, url: &str, sha256: &str) -> std::process::Chil
 }
 
 fn wait_for_label(api: &Api, label: &str) {
-    for _ in 0..300 {
+    // A whole install with a real containerd: seconds alone, a minute or more on a
+    // loaded two-core CI machine.
+    for _ in 0..1200 {
         if api.label_patches().iter().any(|l| l == label) {
             return;
         }
