@@ -3,6 +3,8 @@
 
 use cococtl_manifests::{Object, ResourceType};
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use std::time::{Duration, Instant};
+
 use kube::Api;
 
 use crate::client::Cluster;
@@ -70,6 +72,25 @@ pub async fn delete(cluster: &Cluster, i: &Item) -> Result<bool, ClusterError> {
         .call_opt(&format!("deleting {}", i.id()), || api.delete(&i.name, &dp))
         .await?
         .is_some())
+}
+
+/// Waits until `i` is gone (a deleted namespace stays Terminating while the namespace
+/// controller empties it; an object with finalizers stays until they are done).
+pub async fn wait_gone(cluster: &Cluster, i: &Item, timeout: Duration) -> Result<(), ClusterError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if get(cluster, i).await?.is_none() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ClusterError::Timeout {
+                what: format!("{} to be deleted (finalizers still running?)", i.id()),
+                after: timeout,
+                still: vec![],
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Gives up every field cococtl applied to an object (server-side apply of a body with

@@ -103,6 +103,9 @@ pub fn names(nodes: &[Node]) -> Vec<String> {
         .collect()
 }
 
+/// How long a run waits for its namespace to finish terminating.
+const NAMESPACE_GONE: Duration = Duration::from_secs(120);
+
 /// A probe run in progress: what it applied, to remove it again.
 pub struct Run {
     objects: Vec<Object>,
@@ -112,6 +115,20 @@ impl Run {
     /// Applies `objects` (namespace first).
     pub async fn start(cluster: &Cluster, objects: Vec<Object>) -> Result<Run, ClusterError> {
         let run = Run { objects };
+        if let Some(ns) = run.namespace() {
+            // An earlier run's namespace may still be terminating: the API server refuses
+            // new objects in it until it is gone.
+            let terminating = apply::get(cluster, &ns)
+                .await?
+                .is_some_and(|o| o.metadata.deletion_timestamp.is_some());
+            if terminating {
+                tracing::info!(
+                    "waiting for namespace {} (an earlier run's) to be deleted",
+                    ns.name
+                );
+                apply::wait_gone(cluster, &ns, NAMESPACE_GONE).await?;
+            }
+        }
         for o in &run.objects {
             if let Err(e) = apply::apply(cluster, o, ApplyOptions::default()).await {
                 // Leave nothing half-applied behind.
@@ -205,6 +222,20 @@ impl Run {
                 tracing::warn!("could not remove {}: {e}", o.id());
             }
         }
+        // Done means gone: the next run (or install) could not create anything in a
+        // namespace that is still terminating.
+        if let Some(ns) = self.namespace() {
+            if let Err(e) = apply::wait_gone(cluster, &ns, NAMESPACE_GONE).await {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    fn namespace(&self) -> Option<Item> {
+        self.objects
+            .first()
+            .filter(|o| o.kind() == "Namespace")
+            .map(Item::of)
     }
 }
 

@@ -1299,6 +1299,73 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
         }
     }
     let existing = s.objects.get(&k).cloned();
+    // Field-manager conflicts from the live object's managedFields, as the server
+    // computes them: another manager's leaf set to a different value.
+    let mut taken: BTreeMap<usize, Vec<Vec<String>>> = BTreeMap::new();
+    if let Some(live) = &existing {
+        let applied = fields_v1(&req.body, false);
+        let entries = live["metadata"]["managedFields"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut groups: Vec<(String, Vec<String>)> = vec![];
+        for (i, e) in entries.iter().enumerate() {
+            let ours = e["manager"] == json!(manager) && e["operation"] == json!("Apply");
+            if ours || e.get("subresource").is_some_and(Value::is_string) {
+                continue;
+            }
+            let c = fields::conflicts(&applied, &e["fieldsV1"], &req.body, live);
+            if c.is_empty() {
+                continue;
+            }
+            let who = match e["operation"].as_str() {
+                // Only an Update manager is named with the version it wrote (fixture 76).
+                Some("Update") => format!(
+                    "\"{}\" using {}",
+                    e["manager"].as_str().unwrap_or(""),
+                    e["apiVersion"].as_str().unwrap_or("v1")
+                ),
+                _ => format!("\"{}\"", e["manager"].as_str().unwrap_or("")),
+            };
+            groups.push((who, c.iter().map(|p| fields::display(p)).collect()));
+            taken.insert(i, c);
+        }
+        if !groups.is_empty() && !force {
+            let n: usize = groups.iter().map(|(_, f)| f.len()).sum();
+            let msg = if n == 1 {
+                format!(
+                    "Apply failed with 1 conflict: conflict with {}: {}",
+                    groups[0].0, groups[0].1[0]
+                )
+            } else {
+                let parts: Vec<String> = groups
+                    .iter()
+                    .map(|(who, fs)| {
+                        format!(
+                            "conflicts with {who}:\n{}",
+                            fs.iter()
+                                .map(|f| format!("- {f}"))
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        )
+                    })
+                    .collect();
+                format!("Apply failed with {n} conflicts: {}", parts.join("\n"))
+            };
+            let causes: Vec<Value> = groups
+                .iter()
+                .flat_map(|(who, fs)| {
+                    fs.iter().map(move |f| {
+                        json!({"reason": "FieldManagerConflict", "message": format!("conflict with {who}"), "field": f})
+                    })
+                })
+                .collect();
+            let mut st = status(409, "Conflict", &msg, json!({}));
+            // The server's conflict Status carries only the causes (fixture 14).
+            st["details"] = json!({"causes": causes});
+            return (409, st);
+        }
+    }
     let created = existing.is_none();
     if created && deletion::terminating(s, &r.ns) {
         return deletion::refused_in_terminating(&r.plural, &r.name, &r.ns);
@@ -1373,7 +1440,17 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
         .and_then(|o| o["metadata"]["managedFields"].as_array().cloned())
         .unwrap_or_default()
         .into_iter()
-        .filter(|e| e["manager"] != json!(manager) || e["operation"] != json!("Apply"))
+        .enumerate()
+        .filter(|(_, e)| e["manager"] != json!(manager) || e["operation"] != json!("Apply"))
+        .filter_map(|(i, mut e)| match taken.get(&i) {
+            // A forced apply takes the conflicting leaves; what else the other manager
+            // set it keeps (fixture 17: the entry shrinks, it is not removed).
+            Some(t) => fields::without(&e["fieldsV1"], t).map(|rest| {
+                e["fieldsV1"] = rest;
+                e
+            }),
+            None => Some(e),
+        })
         .collect();
     mf.push(json!({"manager": manager, "operation": "Apply", "apiVersion": req.body["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body, false)}));
     obj["metadata"]["managedFields"] = json!(mf);

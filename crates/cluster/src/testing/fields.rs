@@ -136,6 +136,112 @@ fn children(m: &Map<String, Value>, update: bool) -> Map<String, Value> {
         .collect()
 }
 
+/// Leaf paths of a fieldsV1 set, as segments (`f:spec`, `k:{"name":"c"}`, ...).
+pub(super) fn leaves(set: &Value) -> Vec<Vec<String>> {
+    fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        let children: Vec<(&String, &Value)> = v
+            .as_object()
+            .map(|m| m.iter().filter(|(k, _)| k.as_str() != ".").collect())
+            .unwrap_or_default();
+        if children.is_empty() {
+            if !path.is_empty() {
+                out.push(path.clone());
+            }
+            return;
+        }
+        for (k, c) in children {
+            path.push(k.clone());
+            walk(c, path, out);
+            path.pop();
+        }
+    }
+    let mut out = vec![];
+    walk(set, &mut vec![], &mut out);
+    out
+}
+
+/// The value a leaf path points at in an object, if it is there.
+pub(super) fn value_at<'a>(o: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut cur = o;
+    for seg in path {
+        if let Some(f) = seg.strip_prefix("f:") {
+            cur = cur.get(f)?;
+        } else if let Some(k) = seg.strip_prefix("k:") {
+            let key: Map<String, Value> = serde_json::from_str(k).ok()?;
+            cur = cur.as_array()?.iter().find(|item| {
+                key.iter().all(|(kf, kv)| {
+                    item.get(kf) == Some(kv)
+                        || (kf == "protocol" && kv == "TCP" && item.get(kf).is_none())
+                })
+            })?;
+        } else {
+            return None;
+        }
+    }
+    Some(cur)
+}
+
+/// A leaf path as the API server names it in a conflict
+/// (`.spec.template.spec.containers[name="c"].image`).
+pub(super) fn display(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        if let Some(f) = seg.strip_prefix("f:") {
+            out.push('.');
+            out.push_str(f);
+        } else if let Some(k) = seg.strip_prefix("k:") {
+            let key: Map<String, Value> = serde_json::from_str(k).unwrap_or_default();
+            let inner: Vec<String> = key.iter().map(|(a, b)| format!("{a}={b}")).collect();
+            out.push_str(&format!("[{}]", inner.join(",")));
+        }
+    }
+    out
+}
+
+/// Leaves of another manager's set that an apply of `body` (set `applied`) sets to a
+/// different value than `live` holds: the server's field-manager conflicts.
+pub(super) fn conflicts(
+    applied: &Value,
+    other: &Value,
+    body: &Value,
+    live: &Value,
+) -> Vec<Vec<String>> {
+    let ours = leaves(applied);
+    leaves(other)
+        .into_iter()
+        .filter(|p| ours.contains(p))
+        .filter(|p| value_at(body, p) != value_at(live, p))
+        .collect()
+}
+
+/// `set` without the leaves in `taken` (ownership moved by a forced apply); `None` when
+/// nothing is left.
+pub(super) fn without(set: &Value, taken: &[Vec<String>]) -> Option<Value> {
+    fn remove(v: &mut Value, path: &[String]) {
+        let Some(m) = v.as_object_mut() else { return };
+        match path {
+            [] => {}
+            [leaf] => {
+                m.remove(leaf);
+            }
+            [head, rest @ ..] => {
+                if let Some(c) = m.get_mut(head) {
+                    remove(c, rest);
+                    let empty = c.as_object().is_some_and(|cm| cm.keys().all(|k| k == "."));
+                    if empty {
+                        m.remove(head);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = set.clone();
+    for p in taken {
+        remove(&mut out, p);
+    }
+    (!leaves(&out).is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +274,23 @@ mod tests {
             f["f:spec"]["f:template"]["f:spec"]["f:volumes"]["k:{\"name\":\"tmp\"}"],
             json!({".": {}, "f:emptyDir": {}, "f:name": {}})
         );
+    }
+
+    #[test]
+    fn a_different_value_under_another_managers_leaf_conflicts_and_an_equal_one_is_shared() {
+        let live = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "image": "a"}]}}}});
+        let other = fields_v1(&live, true);
+        let same = live.clone();
+        assert!(conflicts(&fields_v1(&same, false), &other, &same, &live).is_empty());
+        let changed = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "image": "b"}]}}}});
+        let c = conflicts(&fields_v1(&changed, false), &other, &changed, &live);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            display(&c[0]),
+            ".spec.template.spec.containers[name=\"c\"].image"
+        );
+        let rest = without(&other, &c).unwrap();
+        assert!(leaves(&rest).iter().all(|p| display(p) != display(&c[0])));
     }
 
     #[test]
