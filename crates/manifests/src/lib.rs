@@ -16,6 +16,7 @@
 
 pub mod containerd_agent;
 pub mod emit;
+pub mod images;
 pub mod kata_4_1;
 mod meta;
 pub mod namespace;
