@@ -37,6 +37,7 @@ pub struct ImageUse {
 
 /// One distinct image reference and everything that runs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Image {
     /// The reference exactly as rendered.
     pub reference: String,
