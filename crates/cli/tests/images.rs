@@ -286,3 +286,37 @@ fn the_agent_image_is_rendered_by_digest_when_one_is_given() {
         .unwrap_or_else(|| panic!("{want} not in {report:#}"));
     assert_eq!(probe["digest"], d);
 }
+
+#[test]
+fn with_tools_adds_the_verify_and_check_images_where_those_commands_pull_them() {
+    let (refs, report) = listed(&strings(&[
+        "--profile",
+        "x86_64",
+        "--with-tools",
+        "--set",
+        "global.imageRegistry=registry.example.com/coco",
+    ]));
+    assert!(
+        refs.contains("registry.example.com/coco/e2e-test-images/busybox:1.36.1-1"),
+        "{refs:?}"
+    );
+    let own = format!(
+        "registry.example.com/coco/confidential-containers/cococtl:{}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let check = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["reference"].as_str().unwrap().starts_with(&own))
+        .expect("check's probe image");
+    assert_eq!(check["usedBy"][0]["name"], "cococtl-check");
+    // Not part of the install: without the flag, only what render emits.
+    let (plain, _) = listed(&strings(&[
+        "--profile",
+        "x86_64",
+        "--set",
+        "global.imageRegistry=registry.example.com/coco",
+    ]));
+    assert!(plain.iter().all(|r| !r.contains("busybox")));
+}

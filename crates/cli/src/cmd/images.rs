@@ -28,6 +28,7 @@ pub enum Output {
   cococtl images --profile x86_64
   cococtl images --profile remote -f aws.yaml -o json
   cococtl images --profile x86_64 --mirror registry.example.com/coco        # source -> mirrored
+  cococtl images --profile x86_64 --with-tools       # also the images of cococtl verify and check
   cococtl images --profile remote -f aws.yaml --mirror registry.example.com/coco --write-script mirror.sh
   bash mirror.sh && cococtl install --profile remote -f aws.yaml --set global.imageRegistry=registry.example.com/coco
 
@@ -56,6 +57,10 @@ pub struct ImagesArgs {
     /// Write a bash script that copies every image (and containerd tarball) to --mirror
     #[arg(long, value_name = "FILE", requires = "mirror")]
     pub write_script: Option<String>,
+    /// Also list the images of `cococtl verify`'s pods and `cococtl check`'s probe
+    /// (not part of the install; they pull from the same mirror)
+    #[arg(long)]
+    pub with_tools: bool,
 }
 
 /// One image as printed: the inventory entry, with its mirrored reference.
@@ -114,6 +119,72 @@ fn mirrored(args: &ValuesArgs, mirror: &str, inv: &Inventory) -> Result<Vec<Stri
         .collect()
 }
 
+/// The images `cococtl verify` and `cococtl check` run by default next to an install,
+/// where the install's values put them (`verify` follows the release's
+/// `global.imageRegistry`, `check` its `--image-registry`, by the same rule).
+fn tools(config: &cococtl_profile::Config) -> Vec<Image> {
+    let arches = config.schedulable_arches.clone();
+    let one = |reference: String, kind: &str, namespace: &str, name: &str, container: &str| {
+        // Where the install's own images are (its global.imageRegistry, if any).
+        let reference = config.global.mirrored(&reference);
+        Image {
+            digest: cococtl_manifests::images::digest_of(&reference),
+            reference,
+            arches: arches.clone(),
+            used_by: vec![ImageUse {
+                kind: kind.into(),
+                namespace: namespace.into(),
+                name: name.into(),
+                container: container.into(),
+                init: false,
+            }],
+        }
+    };
+    vec![
+        one(
+            cococtl_cluster::verify::DEFAULT_IMAGE.into(),
+            "Pod",
+            &config.namespace,
+            "cococtl-verify-<runtimeclass>",
+            "verify",
+        ),
+        one(
+            cococtl_profile::default_agent_image(),
+            "DaemonSet",
+            cococtl_manifests::probe_agent::CHECK_NAME,
+            cococtl_manifests::probe_agent::CHECK_NAME,
+            "probe",
+        ),
+    ]
+}
+
+/// Adds `extra` (with their mirrored references, when mapping) to the inventory: a
+/// reference already listed gains the uses, a new one is inserted in reference order.
+fn add_images(
+    inv: &mut Inventory,
+    dest: &mut Option<Vec<String>>,
+    extra: Vec<Image>,
+    mirror: Option<&str>,
+) {
+    for e in extra {
+        if let Some(i) = inv.images.iter_mut().find(|i| i.reference == e.reference) {
+            i.used_by.extend(e.used_by);
+            for a in e.arches {
+                if !i.arches.contains(&a) {
+                    i.arches.push(a);
+                }
+            }
+            i.arches.sort();
+            continue;
+        }
+        let at = inv.images.partition_point(|i| i.reference < e.reference);
+        if let (Some(d), Some(m)) = (dest.as_mut(), mirror) {
+            d.insert(at, cococtl_profile::mirror::rewrite(&e.reference, m));
+        }
+        inv.images.insert(at, e);
+    }
+}
+
 pub fn run(args: ImagesArgs) -> ExitCode {
     if let Some(m) = &args.mirror {
         if let Some(why) = cococtl_profile::mirror::check_registry(m) {
@@ -136,14 +207,22 @@ pub fn run(args: ImagesArgs) -> ExitCode {
         Err(e) => return exit::invalid(&e),
     };
     exit::warnings(&resolved.warnings);
-    let inv = inventory(&objects(&resolved), &resolved.config);
-    let mirrors = match &args.mirror {
+    let mut inv = inventory(&objects(&resolved), &resolved.config);
+    let mut mirrors = match &args.mirror {
         Some(m) => match mirrored(&args.values, m, &inv) {
             Ok(d) => Some(d),
             Err(e) => return exit::invalid(&e),
         },
         None => None,
     };
+    if args.with_tools {
+        add_images(
+            &mut inv,
+            &mut mirrors,
+            tools(&resolved.config),
+            args.mirror.as_deref(),
+        );
+    }
     if let (Some(path), Some(m), Some(d)) = (&args.write_script, &args.mirror, &mirrors) {
         let script = script(&inv, d, m);
         if let Err(e) = std::fs::write(path, script) {
