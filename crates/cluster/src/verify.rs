@@ -406,3 +406,32 @@ pub async fn cleanup(cluster: &Cluster, namespace: &str) -> Result<(), ClusterEr
         .await
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verify_pod_pulls_with_the_given_secrets_and_none_without() {
+        let secrets = ["mirror".to_string()];
+        let pod = pod_body(&VerifyPod {
+            class: "kata-qemu-snp",
+            image: "registry.example.com/coco/e2e-test-images/busybox:1.36.1-1",
+            pull_secrets: &secrets,
+        })
+        .unwrap();
+        let spec = pod.spec.unwrap();
+        assert_eq!(spec.image_pull_secrets.unwrap()[0].name, "mirror");
+        assert_eq!(
+            spec.containers[0].image.as_deref(),
+            Some("registry.example.com/coco/e2e-test-images/busybox:1.36.1-1")
+        );
+        let plain = pod_body(&VerifyPod {
+            class: "kata-qemu-snp",
+            image: DEFAULT_IMAGE,
+            pull_secrets: &[],
+        })
+        .unwrap();
+        assert!(plain.spec.unwrap().image_pull_secrets.is_none());
+    }
+}
