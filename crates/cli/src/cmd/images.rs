@@ -352,6 +352,41 @@ fn tarball_tag(f: &Fetch, several: bool, file: &str) -> String {
     }
 }
 
+/// `repo[:tag]`, the reference without its digest.
+fn without_digest(r: &str) -> &str {
+    r.split_once('@').map_or(r, |(n, _)| n)
+}
+
+/// Whether `name` (no digest) has a tag: a `:` after its last `/`.
+fn has_tag(name: &str) -> bool {
+    name.rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
+}
+
+/// What skopeo copies for one image, and any extra flags. skopeo takes a tag or a digest,
+/// not both, and cannot push to a digest: a pinned image is read by its digest
+/// (`repo@sha256:…`) and written under its tag (or `sha256-<hex>` without one) with
+/// `--preserve-digests`, so `dest@sha256:…` resolves to the same bytes.
+fn copy_refs(src: &str, dst: &str) -> (String, String, &'static str) {
+    let Some(digest) = cococtl_manifests::images::digest_of(src) else {
+        return (src.to_string(), dst.to_string(), "");
+    };
+    let name = without_digest(src);
+    let repo = if has_tag(name) {
+        name.rsplit_once(':').map_or(name, |(r, _)| r)
+    } else {
+        name
+    };
+    let dst_name = without_digest(dst);
+    let dst = if has_tag(dst_name) {
+        dst_name.to_string()
+    } else {
+        format!("{dst_name}:{}", digest.replace(':', "-"))
+    };
+    (format!("{repo}@{digest}"), dst, " --preserve-digests")
+}
+
 /// The mirroring script: a `skopeo copy --all` per image, and per containerd tarball a
 /// download, its SHA-256 check and `cococtl artifact push`.
 fn script(inv: &Inventory, dest: &[String], mirror: &str) -> String {
@@ -377,11 +412,12 @@ fn script(inv: &Inventory, dest: &[String], mirror: &str) -> String {
             );
             continue;
         }
+        let (src, dst, flags) = copy_refs(&i.reference, d);
         let _ = writeln!(
             s,
-            "skopeo copy --all {} {}",
-            quote(&format!("docker://{}", i.reference)),
-            quote(&format!("docker://{d}"))
+            "skopeo copy --all{flags} {} {}",
+            quote(&format!("docker://{src}")),
+            quote(&format!("docker://{dst}"))
         );
     }
     let several = inv.urls.len() > 1;
@@ -416,14 +452,23 @@ fn script(inv: &Inventory, dest: &[String], mirror: &str) -> String {
                 s.push_str("# no checksum is configured (allowUnverified): the tarball is pushed as downloaded\n");
             }
         }
+        let artifact = format!(
+            "oci://{mirror}/containerd:{}",
+            tarball_tag(f, several, file)
+        );
         let _ = writeln!(
             s,
             "cococtl artifact push --file {} {}",
             quote(file),
-            quote(&format!(
-                "oci://{mirror}/containerd:{}",
-                tarball_tag(f, several, file)
-            ))
+            quote(&artifact)
+        );
+        let _ = writeln!(
+            s,
+            "# nodes fetch it from the mirror with customContainerd.tarballUrl{} set to {artifact}",
+            match f.arches.as_slice() {
+                [a] if several => format!("s.{}", a.k8s_name()),
+                _ => String::new(),
+            }
         );
     }
     s
@@ -432,6 +477,22 @@ fn script(inv: &Inventory, dest: &[String], mirror: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pinned_image_is_copied_by_digest_under_its_tag() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let (src, dst, flags) = copy_refs(
+            &format!("ghcr.io/x/cococtl:0.1.0@{d}"),
+            &format!("m.io/coco/x/cococtl:0.1.0@{d}"),
+        );
+        assert_eq!(src, format!("ghcr.io/x/cococtl@{d}"));
+        assert_eq!(dst, "m.io/coco/x/cococtl:0.1.0");
+        assert_eq!(flags, " --preserve-digests");
+        let (src, dst, _) = copy_refs(&format!("localhost:5000/x@{d}"), &format!("m.io/c/x@{d}"));
+        assert_eq!(src, format!("localhost:5000/x@{d}"));
+        assert_eq!(dst, format!("m.io/c/x:sha256-{}", "a".repeat(64)));
+        assert_eq!(copy_refs("q.io/a:1", "m.io/a:1").2, "");
+    }
 
     #[test]
     fn quoting_survives_single_quotes() {
