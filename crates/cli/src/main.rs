@@ -39,6 +39,8 @@ struct Cli {
 enum Command {
     /// Print the Kubernetes objects that install CoCo (offline)
     Render(cmd::render::RenderArgs),
+    /// List the images and URLs an install pulls; plan a registry mirror (offline)
+    Images(cmd::images::ImagesArgs),
     /// List, show and explain the built-in profiles
     Profiles(cmd::profiles::ProfilesArgs),
     /// Check whether this host can run confidential containers, and which profile fits
@@ -79,7 +81,11 @@ impl Command {
             Command::Verify(a) => a.kube.verbose,
             Command::Diff(a) => a.kube.verbose,
             Command::Check(a) => a.kube.verbose,
-            Command::Render(_) | Command::Profiles(_) | Command::Probe(_) | Command::Node(_) => 0,
+            Command::Render(_)
+            | Command::Images(_)
+            | Command::Profiles(_)
+            | Command::Probe(_)
+            | Command::Node(_) => 0,
         }
     }
 }
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Render(args) => cmd::render::run(args),
+            Command::Images(args) => cmd::images::run(args),
             Command::Profiles(args) => cmd::profiles::run(args),
             Command::Probe(args) => cmd::probe::run(args),
             Command::Node(args) => cmd::node::run(args).await,

@@ -71,12 +71,38 @@ pub async fn run_with(
     timeout: Duration,
     peer: Option<&PeerPodsCheck>,
 ) -> Result<Vec<ClassResult>, ClusterError> {
+    run_pulling(cluster, namespace, classes, image, &[], timeout, peer).await
+}
+
+/// [`run_with`], the pods pulling `image` with the Secrets `pull_secrets` (the release's
+/// `global.imagePullSecrets`, for a mirror that needs credentials).
+pub async fn run_pulling(
+    cluster: &Cluster,
+    namespace: &str,
+    classes: &[String],
+    image: &str,
+    pull_secrets: &[String],
+    timeout: Duration,
+    peer: Option<&PeerPodsCheck>,
+) -> Result<Vec<ClassResult>, ClusterError> {
     let mut out = vec![];
     for c in classes {
         let p = peer.filter(|p| p.runtime_class == *c);
-        out.push(one(cluster, namespace, c, image, timeout, p).await?);
+        let pod = VerifyPod {
+            class: c,
+            image,
+            pull_secrets,
+        };
+        out.push(one(cluster, namespace, &pod, timeout, p).await?);
     }
     Ok(out)
+}
+
+/// What one verify pod is made of.
+struct VerifyPod<'a> {
+    class: &'a str,
+    image: &'a str,
+    pull_secrets: &'a [String],
 }
 
 /// Whether the pod's containers request the VM resource.
@@ -102,7 +128,8 @@ async fn peerpod_of(
         .find(|p| p.namespace == namespace && p.pod == pod))
 }
 
-fn pod_body(class: &str, image: &str) -> Result<Pod, ClusterError> {
+fn pod_body(p: &VerifyPod) -> Result<Pod, ClusterError> {
+    let (class, image) = (p.class, p.image);
     let name: String = format!("cococtl-verify-{class}-")
         .chars()
         .map(|c| {
@@ -128,6 +155,17 @@ fn pod_body(class: &str, image: &str) -> Result<Pod, ClusterError> {
             }]
         }
     }))
+    .map(|mut pod: Pod| {
+        if let (Some(spec), false) = (pod.spec.as_mut(), p.pull_secrets.is_empty()) {
+            spec.image_pull_secrets = Some(
+                p.pull_secrets
+                    .iter()
+                    .map(|n| k8s_openapi::api::core::v1::LocalObjectReference { name: n.clone() })
+                    .collect(),
+            );
+        }
+        pod
+    })
     .map_err(|e| ClusterError::Input(format!("verify pod: {e}")))
 }
 
@@ -146,8 +184,7 @@ fn empty(class: &str) -> ClassResult {
 async fn one(
     cluster: &Cluster,
     namespace: &str,
-    class: &str,
-    image: &str,
+    pod: &VerifyPod<'_>,
     timeout: Duration,
     peer: Option<&PeerPodsCheck>,
 ) -> Result<ClassResult, ClusterError> {
@@ -159,7 +196,8 @@ async fn one(
         .with_patience(cluster.patience().min(timeout));
     let cluster = &bounded;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
-    let body = pod_body(class, image)?;
+    let class = pod.class;
+    let body = pod_body(pod)?;
     let pp = PostParams::default();
     let created = match cluster
         .call(&format!("creating the verify pod for {class}"), || {
@@ -367,4 +405,33 @@ pub async fn cleanup(cluster: &Cluster, namespace: &str) -> Result<(), ClusterEr
         .call("deleting verify pods", || api.delete_collection(&dp, &lp))
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verify_pod_pulls_with_the_given_secrets_and_none_without() {
+        let secrets = ["mirror".to_string()];
+        let pod = pod_body(&VerifyPod {
+            class: "kata-qemu-snp",
+            image: "registry.example.com/coco/e2e-test-images/busybox:1.36.1-1",
+            pull_secrets: &secrets,
+        })
+        .unwrap();
+        let spec = pod.spec.unwrap();
+        assert_eq!(spec.image_pull_secrets.unwrap()[0].name, "mirror");
+        assert_eq!(
+            spec.containers[0].image.as_deref(),
+            Some("registry.example.com/coco/e2e-test-images/busybox:1.36.1-1")
+        );
+        let plain = pod_body(&VerifyPod {
+            class: "kata-qemu-snp",
+            image: DEFAULT_IMAGE,
+            pull_secrets: &[],
+        })
+        .unwrap();
+        assert!(plain.spec.unwrap().image_pull_secrets.is_none());
+    }
 }

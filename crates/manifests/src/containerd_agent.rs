@@ -107,6 +107,7 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
+                    image_pull_secrets: meta::pull_secrets(c),
                     service_account_name: Some(NAME.into()),
                     host_pid: Some(true),
                     node_selector: Some(node_selector).filter(|s| !s.is_empty()),

@@ -7,6 +7,9 @@
 //! [`ResourceType`], so the cluster edge applies any kind the same way (kube-rs
 //! `Api<DynamicObject>`, see [`Object::to_dynamic`]) and [`emit`] prints any kind.
 //!
+//! [`images::inventory`] reads back from the objects every image they run and every URL a
+//! node fetches (`cococtl images`).
+//!
 //! Everything here is pure: no network, no filesystem, no clock. The objects for one kata
 //! version live in one module ([`kata_4_1`]), so supporting another version means adding a
 //! module, not editing branches all over.
@@ -16,6 +19,7 @@
 
 pub mod containerd_agent;
 pub mod emit;
+pub mod images;
 pub mod kata_4_1;
 mod meta;
 pub mod namespace;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use cococtl_core::labels;
 use cococtl_profile::Config;
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, LocalObjectReference, ObjectFieldSelector};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// A plain `name=value` environment variable.
@@ -36,6 +36,12 @@ pub fn labels<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, Stri
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// `imagePullSecrets` of every pod cococtl renders besides kata-deploy's (which merges its
+/// own): `global.imagePullSecrets`, left out when empty so the output without it is as before.
+pub fn pull_secrets(config: &Config) -> Option<Vec<LocalObjectReference>> {
+    Some(config.global.image_pull_secrets.clone()).filter(|s| !s.is_empty())
 }
 
 /// Metadata of a cluster-scoped object, with cococtl's instance label.

@@ -9,8 +9,8 @@ use cococtl_profile::config::Probe;
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, EnvVar, HostPathVolumeSource, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
+    Affinity, Container, EnvVar, HostPathVolumeSource, LocalObjectReference, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -50,6 +50,7 @@ struct Spec<'a> {
     node_selector: BTreeMap<String, String>,
     affinity: Option<Affinity>,
     tolerations: Vec<Toleration>,
+    pull_secrets: Option<Vec<LocalObjectReference>>,
 }
 
 fn daemonset(s: Spec<'_>) -> DaemonSet {
@@ -106,6 +107,7 @@ fn daemonset(s: Spec<'_>) -> DaemonSet {
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
+                    image_pull_secrets: s.pull_secrets,
                     service_account_name: Some(s.name.into()),
                     node_selector: Some(s.node_selector).filter(|n| !n.is_empty()),
                     affinity: s.affinity,
@@ -154,6 +156,7 @@ pub fn objects(c: &Config, p: &Probe) -> Objects {
         node_selector: p.node_selector.clone(),
         affinity: None,
         tolerations: p.tolerations.clone(),
+        pull_secrets: meta::pull_secrets(c),
     });
     Objects {
         // Publishes its verdicts on its own Node.
@@ -169,6 +172,17 @@ pub const CHECK_NAME: &str = "cococtl-check";
 /// afterwards): its own privileged namespace, identity and a probe DaemonSet pinned to
 /// exactly `nodes`, marking its summaries with `run`.
 pub fn check_objects(image: &str, run: &str, nodes: &[String]) -> Vec<Object> {
+    check_objects_pulling(image, &[], run, nodes)
+}
+
+/// [`check_objects`], the probe pods pulling `image` with the Secrets `pull_secrets`
+/// (a mirror that needs credentials).
+pub fn check_objects_pulling(
+    image: &str,
+    pull_secrets: &[String],
+    run: &str,
+    nodes: &[String],
+) -> Vec<Object> {
     use k8s_openapi::api::core::v1::{
         Namespace, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
         ServiceAccount,
@@ -226,6 +240,13 @@ pub fn check_objects(image: &str, run: &str, nodes: &[String]) -> Vec<Object> {
             operator: Some("Exists".into()),
             ..Default::default()
         }],
+        pull_secrets: Some(
+            pull_secrets
+                .iter()
+                .map(|n| LocalObjectReference { name: n.clone() })
+                .collect::<Vec<_>>(),
+        )
+        .filter(|s| !s.is_empty()),
     });
     vec![
         Object::new(Namespace {

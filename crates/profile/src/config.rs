@@ -166,7 +166,7 @@ pub struct Config {
     pub image: String,
     /// `imagePullPolicy` of the kata-deploy container.
     pub image_pull_policy: String,
-    /// `imagePullSecrets` of the kata-deploy pods.
+    /// `imagePullSecrets` of the kata-deploy pods (with `global.imagePullSecrets` merged in).
     pub image_pull_secrets: Vec<LocalObjectReference>,
     /// The image of the uninstall RBAC-cleanup Job (`kubectlImage`).
     pub kubectl_image: String,
@@ -230,6 +230,39 @@ pub struct Config {
     pub probe: Option<Probe>,
     /// `peerpods.*`, when enabled (docs/peerpods.md).
     pub peerpods: Option<crate::peerpods::PeerPods>,
+    /// `global.*` (docs/values.md#global).
+    pub global: Global,
+}
+
+/// `global.*`, Helm's common keys: already applied to every image reference in the
+/// [`Config`]; the pull secrets are for the renderer to put on every pod spec.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Global {
+    /// `global.imageRegistry` (`None` = no mirror), without a trailing `/`.
+    pub image_registry: Option<String>,
+    /// `global.imagePullSecrets`, in the order given, without duplicates.
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+}
+
+impl Global {
+    /// `reference` as pods of this install pull it: moved to the mirror when one is set.
+    pub fn mirrored(&self, reference: &str) -> String {
+        match &self.image_registry {
+            Some(r) => crate::mirror::rewrite(reference, r),
+            None => reference.to_string(),
+        }
+    }
+
+    /// `own` followed by the global pull secrets it does not already name.
+    pub fn pull_secrets_with(&self, own: &[LocalObjectReference]) -> Vec<LocalObjectReference> {
+        let mut out = own.to_vec();
+        for s in &self.image_pull_secrets {
+            if !out.iter().any(|o| o.name == s.name) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
 }
 
 impl Config {

@@ -226,18 +226,67 @@ fn agent_image(v: &mut dyn Sink, i: &raw::AgentImage) -> String {
     agent_image_for(v, P, i)
 }
 
+/// The digest of cococtl's own image for this version, when the build knew it
+/// (`COCOCTL_IMAGE_DIGEST=sha256:… cargo build`, set by the release build once the image is
+/// pushed): the default agent image is then pulled by digest.
+pub const BUILD_IMAGE_DIGEST: Option<&str> = option_env!("COCOCTL_IMAGE_DIGEST");
+
+/// cococtl's own image for this version, `repo:version`, or `repo:version@sha256:…` when the
+/// build knew its digest ([`BUILD_IMAGE_DIGEST`]); before any `global.imageRegistry`.
+pub fn default_agent_image() -> String {
+    pinned(
+        format!("{DEFAULT_AGENT_IMAGE}:{}", env!("CARGO_PKG_VERSION")),
+        BUILD_IMAGE_DIGEST.unwrap_or(""),
+    )
+}
+
+/// `reference@digest`, or `reference` without a digest. A bare 64-hex digest gets its
+/// `sha256:` prefix.
+fn pinned(reference: String, digest: &str) -> String {
+    let d = digest.trim();
+    if d.is_empty() {
+        reference
+    } else if d.contains(':') {
+        format!("{reference}@{d}")
+    } else {
+        format!("{reference}@sha256:{d}")
+    }
+}
+
 /// cococtl's own image for an agent configured under `section` (`customContainerd`,
 /// `probe`): this version unless the values name another.
 pub(crate) fn agent_image_for(v: &mut dyn Sink, section: &str, i: &raw::AgentImage) -> String {
+    agent_image_with(v, section, i, BUILD_IMAGE_DIGEST)
+}
+
+/// [`agent_image_for`] with the build's digest given, so both cases can be tested. The
+/// digest is `image.digest` when set; the build's digest only for the default image (this
+/// version's, the one image that digest is of).
+fn agent_image_with(
+    v: &mut dyn Sink,
+    section: &str,
+    i: &raw::AgentImage,
+    build_digest: Option<&str>,
+) -> String {
     let repo = i.repository.trim();
-    let image = if repo.is_empty() || repo.ends_with("/alpine") || repo == "alpine" {
+    let default_repo = repo.is_empty() || repo.ends_with("/alpine") || repo == "alpine";
+    let image = if default_repo {
         if !repo.is_empty() {
             v.warn(
                 &format!("{section}.image.repository"),
                 format!("`{repo}` is the CoCo chart's shell-Job image; the cococtl agent runs in its own image, which is used instead"),
             );
         }
-        format!("{DEFAULT_AGENT_IMAGE}:{}", env!("CARGO_PKG_VERSION"))
+        // Always this version's image (a tag next to the chart's `alpine` is not ours),
+        // so the build's digest is its digest.
+        let digest = match (i.digest.trim(), build_digest) {
+            ("", Some(b)) => b,
+            (d, _) => d,
+        };
+        pinned(
+            format!("{DEFAULT_AGENT_IMAGE}:{}", env!("CARGO_PKG_VERSION")),
+            digest,
+        )
     } else if repo.contains('@') {
         repo.to_string()
     } else {
@@ -246,16 +295,22 @@ pub(crate) fn agent_image_for(v: &mut dyn Sink, section: &str, i: &raw::AgentIma
         } else {
             i.tag.as_str()
         };
-        format!("{repo}:{tag}")
+        pinned(format!("{repo}:{tag}"), &i.digest)
     };
     if let Err(why) = crate::names::check_image(&image) {
+        let key = if i.digest.trim().is_empty() {
+            "repository"
+        } else {
+            "digest"
+        };
         v.err(
-            &format!("{section}.image.repository"),
+            &format!("{section}.image.{key}"),
             format!("`{image}` is not a valid image reference: {why}"),
-            "use registry/repository and image.tag".into(),
+            "use registry/repository, image.tag and image.digest sha256:<64 lowercase hex digits>"
+                .into(),
         );
     }
-    image
+    v.mirrored(image, &format!("{section}.image.repository"))
 }
 
 #[cfg(test)]
@@ -301,6 +356,56 @@ mod tests {
         assert!(image.starts_with(DEFAULT_AGENT_IMAGE), "{image}");
         assert_eq!(r.warnings[0].0, "customContainerd.image.repository");
         assert!(r.errors.is_empty());
+    }
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_default_agent_image_is_pinned_by_the_build_digest_when_the_build_knew_it() {
+        let mut r = Reports::default();
+        let v = env!("CARGO_PKG_VERSION");
+        let none = agent_image_with(&mut r, P, &raw::AgentImage::default(), None);
+        assert_eq!(none, format!("{DEFAULT_AGENT_IMAGE}:{v}"));
+        let built = agent_image_with(&mut r, P, &raw::AgentImage::default(), Some(D));
+        assert_eq!(built, format!("{DEFAULT_AGENT_IMAGE}:{v}@{D}"));
+        // Another tag is another image: the build's digest is not its digest.
+        let other = raw::AgentImage {
+            repository: "registry.example.com/cococtl".into(),
+            tag: "9.9.9".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            agent_image_with(&mut r, P, &other, Some(D)),
+            "registry.example.com/cococtl:9.9.9"
+        );
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+    }
+
+    #[test]
+    fn an_agent_image_digest_value_pins_the_reference_next_to_its_tag() {
+        let mut r = Reports::default();
+        let i = raw::AgentImage {
+            repository: "registry.example.com/cococtl".into(),
+            tag: "0.1.0".into(),
+            digest: D.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            agent_image_with(&mut r, P, &i, None),
+            format!("registry.example.com/cococtl:0.1.0@{D}")
+        );
+        let bare = raw::AgentImage {
+            digest: D.trim_start_matches("sha256:").into(),
+            ..Default::default()
+        };
+        assert!(agent_image_with(&mut r, P, &bare, None).ends_with(&format!("@{D}")));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let bad = raw::AgentImage {
+            digest: "sha256:abc".into(),
+            ..Default::default()
+        };
+        agent_image_with(&mut r, "probe", &bad, None);
+        assert_eq!(r.errors[0].0, "probe.image.digest");
     }
 
     #[test]

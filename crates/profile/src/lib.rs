@@ -19,6 +19,7 @@ pub mod config;
 mod custom_containerd;
 pub mod error;
 mod kata_4_1;
+pub mod mirror;
 pub mod names;
 pub mod peerpods;
 mod probe;
@@ -29,8 +30,8 @@ pub mod source;
 pub mod tree;
 pub mod validate;
 
-pub use config::{Config, KataVersion};
-pub use custom_containerd::DEFAULT_AGENT_IMAGE;
+pub use config::{Config, Global, KataVersion};
+pub use custom_containerd::{default_agent_image, DEFAULT_AGENT_IMAGE};
 pub use error::{Error, Problem, Warning};
 pub use source::Source;
 

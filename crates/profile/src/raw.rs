@@ -113,6 +113,32 @@ pub struct Values {
     pub kubectl_image: Image,
     pub custom_containerd: CustomContainerd,
     pub probe: Probe,
+    pub global: Global,
+}
+
+/// `global.*`, Helm's common keys (docs/values.md#global).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Global {
+    #[serde(deserialize_with = "stringish")]
+    pub image_registry: String,
+    pub image_pull_secrets: Vec<PullSecret>,
+}
+
+/// A `global.imagePullSecrets` entry: charts take both `- name` and `- {name: name}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum PullSecret {
+    Name(String),
+    Object { name: String },
+}
+
+impl PullSecret {
+    pub fn name(&self) -> &str {
+        match self {
+            PullSecret::Name(n) | PullSecret::Object { name: n } => n,
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -337,6 +363,9 @@ pub struct AgentImage {
     pub repository: String,
     #[serde(deserialize_with = "stringish")]
     pub tag: String,
+    /// `sha256:<hex>`: pins the image by digest next to its tag.
+    #[serde(deserialize_with = "stringish")]
+    pub digest: String,
     #[serde(deserialize_with = "stringish")]
     pub pull_policy: String,
 }

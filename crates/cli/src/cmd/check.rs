@@ -41,10 +41,18 @@ pub struct CheckArgs {
     /// How long to wait for every node's result
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     timeout: Duration,
-    /// The probe image (default: cococtl's own, this version; set it for air-gapped
-    /// clusters)
+    /// The probe image (default: cococtl's own, this version, moved to --image-registry
+    /// when one is given)
     #[arg(long)]
     image: Option<String>,
+    /// The registry mirror the cluster pulls from (the install's global.imageRegistry):
+    /// the default probe image is pulled from it
+    #[arg(long, value_name = "REGISTRY", env = "COCOCTL_IMAGE_REGISTRY")]
+    image_registry: Option<String>,
+    /// A Secret the probe pods pull their image with (repeatable; the install's
+    /// global.imagePullSecrets)
+    #[arg(long = "image-pull-secret", value_name = "NAME")]
+    image_pull_secrets: Vec<String>,
     /// Label the nodes selected by --nodes nvidia.com/gpu.workload.config=vm-passthrough
     /// (the GPU Operator then hands their GPUs to VMs) before checking
     #[arg(long, requires = "nodes")]
@@ -82,6 +90,17 @@ fn run_id() -> String {
 }
 
 pub async fn run(args: CheckArgs) -> ExitCode {
+    if let Some(why) = args
+        .image_registry
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .and_then(cococtl_profile::mirror::check_registry)
+    {
+        return super::kube_args::exit_with(
+            INPUT,
+            &format!("--image-registry: {why}\n  fix: --image-registry registry.example.com/coco"),
+        );
+    }
     let profile = match args.profile.as_deref().map(profile_spec).transpose() {
         Ok(p) => p,
         Err(e) => return super::kube_args::exit_with(INPUT, &e),
@@ -132,16 +151,26 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         };
         let id = run_id();
         let image = args.image.clone().unwrap_or_else(|| {
-            format!(
-                "{}:{}",
-                cococtl_profile::DEFAULT_AGENT_IMAGE,
-                env!("CARGO_PKG_VERSION")
-            )
+            let own = cococtl_profile::default_agent_image();
+            match args
+                .image_registry
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+            {
+                Some(m) => cococtl_profile::mirror::rewrite(&own, m),
+                None => own,
+            }
         });
         eprintln!("probing {} node(s) with {image} (run {id})", nodes.len());
         let run = match Run::start(
             &cluster,
-            cococtl_manifests::probe_agent::check_objects(&image, &id, &nodes),
+            cococtl_manifests::probe_agent::check_objects_pulling(
+                &image,
+                &args.image_pull_secrets,
+                &id,
+                &nodes,
+            ),
         )
         .await
         {

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod diff;
 pub mod history;
+pub mod images;
 pub mod install;
 mod kube_args;
 pub mod node;

@@ -23,9 +23,10 @@ pub struct VerifyArgs {
     /// RuntimeClass to check (repeatable; default: every class of the release)
     #[arg(long = "runtime-class", value_name = "NAME")]
     pub runtime_classes: Vec<String>,
-    /// Image of the verify pods (any image with `uname`; mirror it for air-gapped clusters)
-    #[arg(long, default_value = verify::DEFAULT_IMAGE)]
-    pub image: String,
+    /// Image of the verify pods (any image with `uname`). Default: registry.k8s.io's
+    /// busybox, moved to the release's global.imageRegistry when it has one
+    #[arg(long)]
+    pub image: Option<String>,
     /// How long each pod may take
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -34,6 +35,26 @@ pub struct VerifyArgs {
     pub output: Output,
     #[command(flatten)]
     pub kube: KubeArgs,
+}
+
+/// The release's `global.imageRegistry` (when set) and `global.imagePullSecrets` names,
+/// from its recorded effective values.
+fn release_global(values: &serde_json::Value) -> (Option<String>, Vec<String>) {
+    let g = &values["global"];
+    let registry = g["imageRegistry"]
+        .as_str()
+        .map(|r| r.trim().trim_end_matches('/').to_string())
+        .filter(|r| !r.is_empty());
+    let secrets = g["imagePullSecrets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().or_else(|| s["name"].as_str()))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    (registry, secrets)
 }
 
 pub async fn run(args: VerifyArgs) -> ExitCode {
@@ -64,6 +85,17 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
                     .any(|i| i.kind == "MutatingWebhookConfiguration"),
             })
         });
+    // A release installed from a mirror (global.imageRegistry) pulls the verify image from
+    // it too, with its pull secrets (docs/values.md#global).
+    let global = facts
+        .as_ref()
+        .and_then(|f| f.release.as_ref())
+        .map(|r| release_global(&r.values))
+        .unwrap_or_default();
+    let image = args.image.clone().unwrap_or_else(|| match &global.0 {
+        Some(m) => cococtl_profile::mirror::rewrite(verify::DEFAULT_IMAGE, m),
+        None => verify::DEFAULT_IMAGE.to_string(),
+    });
     let classes: Vec<String> = if args.runtime_classes.is_empty() {
         facts
             .map(|f| f.runtime_classes.into_iter().map(|r| r.name).collect())
@@ -81,7 +113,7 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
         );
     }
     let result = tokio::select! {
-        r = verify::run_with(&cluster, &args.namespace, &classes, &args.image, args.timeout, peer.as_ref()) => r,
+        r = verify::run_pulling(&cluster, &args.namespace, &classes, &image, &global.1, args.timeout, peer.as_ref()) => r,
         _ = tokio::signal::ctrl_c() => {
             let _ = verify::cleanup(&cluster, &args.namespace).await;
             return exit_with(NOT_READY, "interrupted: verify pods deleted");
@@ -123,5 +155,25 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(NOT_READY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_release_mirror_and_pull_secrets_are_read_from_its_values() {
+        let v = json!({"global": {"imageRegistry": "registry.example.com/coco/", "imagePullSecrets": ["a", {"name": "b"}]}});
+        assert_eq!(
+            release_global(&v),
+            (
+                Some("registry.example.com/coco".into()),
+                vec!["a".into(), "b".into()]
+            )
+        );
+        let none = json!({"global": {"imageRegistry": "", "imagePullSecrets": []}});
+        assert_eq!(release_global(&none), (None, vec![]));
+        assert_eq!(release_global(&json!({})), (None, vec![]));
     }
 }

@@ -53,6 +53,7 @@ pub fn objects(c: &Config) -> Vec<Object> {
             template: PodTemplateSpec {
                 metadata: None,
                 spec: Some(PodSpec {
+                    image_pull_secrets: meta::pull_secrets(c),
                     service_account_name: Some(sa.clone()),
                     restart_policy: Some("OnFailure".into()),
                     containers: vec![Container {

@@ -390,6 +390,7 @@ pub fn daemonset(config: &Config, pp: &PeerPods) -> Object {
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
+                    image_pull_secrets: crate::meta::pull_secrets(config),
                     service_account_name: Some(NAME.into()),
                     containers: vec![container],
                     host_network: Some(true),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use cococtl_profile::peerpods::{
-    PeerPods, ResourceCtrl, CONFIG_MAP, CREDENTIALS_SECRET, KUBE_RBAC_PROXY_IMAGE, SSH_KEY_SECRET,
+    PeerPods, ResourceCtrl, CONFIG_MAP, CREDENTIALS_SECRET, SSH_KEY_SECRET,
 };
 use cococtl_profile::Config;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
@@ -291,7 +291,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, rc: &ResourceCtrl) -> Vec<Objec
 
     let proxy = Container {
         name: "kube-rbac-proxy".into(),
-        image: Some(KUBE_RBAC_PROXY_IMAGE.into()),
+        image: Some(rc.auth_proxy_image.clone()),
         args: Some(strings(&[
             "--secure-listen-address=0.0.0.0:8443",
             "--upstream=http://127.0.0.1:8080/",
@@ -409,6 +409,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, rc: &ResourceCtrl) -> Vec<Objec
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
+                    image_pull_secrets: crate::meta::pull_secrets(config),
                     affinity: Some(Affinity {
                         node_affinity: Some(NodeAffinity {
                             required_during_scheduling_ignored_during_execution: Some(

@@ -291,6 +291,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
+                    image_pull_secrets: crate::meta::pull_secrets(config),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
                         ..Default::default()

@@ -81,6 +81,8 @@ pub struct ResourceCtrl {
     pub service_account_annotations: BTreeMap<String, String>,
     /// `authProxy.enabled`: the kube-rbac-proxy sidecar with its RBAC and metrics Service.
     pub auth_proxy: bool,
+    /// The sidecar's image: [`KUBE_RBAC_PROXY_IMAGE`], moved by `global.imageRegistry`.
+    pub auth_proxy_image: String,
 }
 
 /// `webhook.*`: the mutating webhook that moves pod resources to `kata.peerpods.io/vm`.

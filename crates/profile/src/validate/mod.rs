@@ -7,7 +7,7 @@
 use cococtl_core::Distribution;
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Affinity;
+use k8s_openapi::api::core::v1::{Affinity, LocalObjectReference};
 use serde_yaml::Value;
 
 use crate::config::*;
@@ -32,9 +32,22 @@ struct V<'a> {
     prov: &'a Provenance,
     problems: Vec<Problem>,
     warnings: Vec<Warning>,
+    /// `global.imageRegistry`, once validated.
+    registry: Option<String>,
 }
 
 impl V<'_> {
+    /// `reference`, the image set at `key` (the key holding its repository), moved to
+    /// `global.imageRegistry` unless the user set `key` in a file or `--set`: an explicit
+    /// per-image choice wins over the global mirror (docs/values.md#global).
+    fn mirrored(&self, reference: String, key: &str) -> String {
+        let user_set = self.prov.get(key).is_some_and(|(_, s)| s.is_user_input());
+        match &self.registry {
+            Some(r) if !user_set => crate::mirror::rewrite(&reference, r),
+            _ => reference,
+        }
+    }
+
     /// The input that set `path` or the nearest key above or below it.
     fn source(&self, path: &str) -> Option<Source> {
         let below = format!("{path}.");
@@ -105,6 +118,7 @@ pub fn validate(
         prov,
         problems: vec![],
         warnings: vec![],
+        registry: None,
     };
     let raw: raw::Values = match serde_path_to_error::deserialize(tree.clone()) {
         Ok(r) => r,
@@ -145,6 +159,8 @@ pub fn validate(
 
 fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
     features::refuse_unrendered_features(v, &r);
+    // First: every image below is computed with the mirror applied.
+    let global = global(v, &r.global);
     one_of(
         v,
         "k8sDistribution",
@@ -221,7 +237,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         suffix,
         image,
         image_pull_policy: r.image_pull_policy,
-        image_pull_secrets: r.image_pull_secrets,
+        image_pull_secrets: global.pull_secrets_with(&r.image_pull_secrets),
         kubectl_image,
         k8s_distribution: Distribution::parse(&r.k8s_distribution).unwrap_or_default(),
         debug: r.debug,
@@ -267,6 +283,7 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         custom_containerd: None,
         probe: None,
         peerpods: None,
+        global,
     };
     if config.containerd_config_file_name.contains('/') {
         v.err(
@@ -287,6 +304,39 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
     config
 }
 
+/// `global.*`: the registry is checked and kept in `v` for every image computed after it;
+/// the pull secrets are deduplicated by name, in the order given.
+fn global(v: &mut V, g: &raw::Global) -> Global {
+    let registry = g.image_registry.trim().trim_end_matches('/').to_string();
+    if !registry.is_empty() {
+        match crate::mirror::check_registry(&registry) {
+            None => v.registry = Some(registry),
+            Some(why) => v.err(
+                "global.imageRegistry",
+                format!("`{registry}` {why}"),
+                "--set global.imageRegistry=registry.example.com/coco",
+            ),
+        }
+    }
+    let mut secrets: Vec<LocalObjectReference> = vec![];
+    for (i, s) in g.image_pull_secrets.iter().enumerate() {
+        let name = s.name().trim();
+        if let Err(why) = names::check_dns_subdomain(name) {
+            v.err(
+                &format!("global.imagePullSecrets[{i}]"),
+                format!("`{name}` {why} (a Secret name)"),
+                "--set global.imagePullSecrets[0]=my-registry-secret",
+            );
+        } else if !secrets.iter().any(|o| o.name == name) {
+            secrets.push(LocalObjectReference { name: name.into() });
+        }
+    }
+    Global {
+        image_registry: v.registry.clone(),
+        image_pull_secrets: secrets,
+    }
+}
+
 /// Gives sibling modules the same error sink.
 fn v_ctx<'a, 'b>(v: &'a mut V<'b>) -> &'a mut dyn Sink {
     v
@@ -298,6 +348,11 @@ pub trait Sink {
     fn err(&mut self, path: &str, message: String, fix: String);
     /// A warning at `path`.
     fn warn(&mut self, path: &str, message: String);
+    /// `reference` (set at `key`) as the install pulls it: `global.imageRegistry` applied
+    /// unless the user set `key` (docs/values.md#global). Unchanged by default.
+    fn mirrored(&self, reference: String, _key: &str) -> String {
+        reference
+    }
 }
 
 impl Sink for V<'_> {
@@ -306,6 +361,9 @@ impl Sink for V<'_> {
     }
     fn warn(&mut self, path: &str, message: String) {
         V::warn(self, path, message)
+    }
+    fn mirrored(&self, reference: String, key: &str) -> String {
+        V::mirrored(self, reference, key)
     }
 }
 
@@ -352,7 +410,7 @@ fn image_ref(v: &mut V, path: &str, image: &raw::Image, default_tag: &str) -> St
             "use registry/repository with tag (image.tag) or @sha256:<64 hex digits>",
         );
     }
-    full
+    v.mirrored(full, &format!("{path}.reference"))
 }
 
 fn runtime_class_rules(v: &mut V, c: &Config) {

@@ -291,7 +291,7 @@ fn image(v: &mut V, path: &str, repository: &str, tag: &str) -> String {
             "use registry/repository with a tag, or @sha256:<64 hex digits>",
         );
     }
-    full
+    v.mirrored(full, path)
 }
 
 fn sub_image(v: &mut V, base: &str, i: &RawSubImage) -> Image {
@@ -698,6 +698,8 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
             pod_labels: rc.pod_labels.clone(),
             service_account_annotations: rc.service_account.annotations.clone(),
             auth_proxy: rc.auth_proxy.enabled,
+            // Not a value in the sub-chart: only the mirror moves it.
+            auth_proxy_image: v.mirrored(KUBE_RBAC_PROXY_IMAGE.into(), ""),
         })
     } else {
         v.warn(
