@@ -230,6 +230,11 @@ pub struct Config {
     pub probe: Option<Probe>,
     /// `peerpods.*`, when enabled (docs/peerpods.md).
     pub peerpods: Option<crate::peerpods::PeerPods>,
+    /// `proxy.httpsProxy`/`httpProxy`/`noProxy` (docs/values.md#proxy).
+    pub proxy: cococtl_core::proxy::Proxy,
+    /// `proxy.containerd`: the node agent also gives containerd the proxy (a systemd
+    /// drop-in and a restart).
+    pub proxy_containerd: bool,
 }
 
 impl Config {

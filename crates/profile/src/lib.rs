@@ -22,6 +22,7 @@ mod kata_4_1;
 pub mod names;
 pub mod peerpods;
 mod probe;
+mod proxy;
 mod raw;
 pub mod schema;
 pub mod set_syntax;

@@ -113,6 +113,21 @@ pub struct Values {
     pub kubectl_image: Image,
     pub custom_containerd: CustomContainerd,
     pub probe: Probe,
+    pub proxy: Proxy,
+}
+
+/// `proxy.*` (docs/values.md#proxy).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Proxy {
+    #[serde(deserialize_with = "stringish")]
+    pub https_proxy: String,
+    #[serde(deserialize_with = "stringish")]
+    pub http_proxy: String,
+    #[serde(deserialize_with = "stringish")]
+    pub no_proxy: String,
+    #[serde(deserialize_with = "boolish")]
+    pub containerd: bool,
 }
 
 #[derive(Deserialize, Default)]
