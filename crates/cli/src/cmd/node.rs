@@ -14,6 +14,7 @@ use cococtl_containerd::report::{LogReporter, Reporter};
 use cococtl_containerd::service::ServiceManager;
 use cococtl_containerd::stop::Stop;
 use cococtl_core::agent::{env, Settings, Tarball};
+use cococtl_core::proxy::Proxy;
 use cococtl_core::{Arch, Distribution};
 
 use crate::exit;
@@ -456,6 +457,8 @@ async fn install(a: InstallArgs) -> ExitCode {
         fetch: fetch::Options {
             stall: Duration::from_secs(a.stall_timeout),
             max_bytes: a.max_download << 20,
+            // The rendered DaemonSet carries proxy.* as these standard variables.
+            proxy: Proxy::from_env(|k| std::env::var(k).ok()),
             ..fetch::Options::default()
         },
         health_timeout: Duration::from_secs(a.common.health_timeout),
@@ -541,7 +544,10 @@ async fn fetch_only(f: FetchArgs) -> ExitCode {
             &cfg.url,
             &tarball,
             &cfg.checksum,
-            &fetch::Options::default(),
+            &fetch::Options {
+                proxy: Proxy::from_env(|k| std::env::var(k).ok()),
+                ..fetch::Options::default()
+            },
         )
         .await
         .map_err(|e| e.to_string())?;
