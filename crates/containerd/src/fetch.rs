@@ -167,20 +167,19 @@ fn redact(uri: &http::Uri) -> String {
     }
 }
 
-/// The same text, with any `user:password@` removed.
-fn redact_str(proxy: &str) -> String {
+/// A proxy URL as messages show it: any `user:password@` removed.
+pub fn redact_str(proxy: &str) -> String {
     match proxy.parse::<http::Uri>() {
         Ok(u) if u.host().is_some() => redact(&u),
         _ => "(unparsable URL)".into(),
     }
 }
 
-/// Which proxy `url` goes through under `proxy` (credentials removed), decided by the
-/// no-proxy matcher reqwest itself uses: IPs, CIDRs, domains with or without a leading dot
-/// (each matching its subdomains) and `*`.
-pub fn proxy_for(proxy: &Proxy, url: &str) -> Option<String> {
-    let proxy = effective(proxy);
-    if !proxy.is_set() {
+/// The configured proxy `url` goes through under `proxy`, as given (credentials included),
+/// decided by the no-proxy matcher reqwest itself uses: IPs, CIDRs, domains with or without
+/// a leading dot (each matching its subdomains) and `*`. The API client shares it.
+pub fn configured_proxy_for<'a>(proxy: &'a Proxy, url: &str) -> Option<&'a str> {
+    if !proxy.is_set() || proxy.bypasses_all() {
         return None;
     }
     let m = hyper_util::client::proxy::matcher::Matcher::builder()
@@ -189,7 +188,16 @@ pub fn proxy_for(proxy: &Proxy, url: &str) -> Option<String> {
         .no(proxy.no_proxy.clone())
         .build();
     let uri: http::Uri = url.parse().ok()?;
-    m.intercept(&uri).map(|i| redact(i.uri()))
+    m.intercept(&uri)?;
+    match uri.scheme_str() {
+        Some("https") => Some(&proxy.https_proxy),
+        _ => Some(&proxy.http_proxy),
+    }
+}
+
+/// Which proxy `url` goes through under `proxy`, credentials removed (for messages).
+pub fn proxy_for(proxy: &Proxy, url: &str) -> Option<String> {
+    configured_proxy_for(proxy, url).map(redact_str)
 }
 
 /// A reqwest error with its causes: the top level alone says only "error sending
@@ -208,10 +216,9 @@ fn chain(e: &reqwest::Error) -> String {
     out
 }
 
-/// `proxy`, or none when `NO_PROXY` lists `*`: the matcher applies `*` to host names only,
-/// while curl and Go bypass the proxy for every destination, IP addresses included.
+/// `proxy`, or none when `NO_PROXY` lists `*` ([`Proxy::bypasses_all`]).
 fn effective(proxy: &Proxy) -> Proxy {
-    if proxy.no_proxy.split(',').any(|e| e.trim() == "*") {
+    if proxy.bypasses_all() {
         Proxy::default()
     } else {
         proxy.clone()

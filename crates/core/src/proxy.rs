@@ -39,6 +39,12 @@ impl Proxy {
         !self.https_proxy.is_empty() || !self.http_proxy.is_empty()
     }
 
+    /// Whether `noProxy` lists `*`. Matchers that apply `*` to host names only (reqwest's)
+    /// need this: curl and Go bypass the proxy for every destination, IPs included.
+    pub fn bypasses_all(&self) -> bool {
+        self.no_proxy.split(',').any(|e| e.trim() == "*")
+    }
+
     /// The `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` pairs that are set, in that order: the
     /// environment a container gets, and the lines of containerd's systemd drop-in.
     pub fn env(&self) -> Vec<(&'static str, String)> {
