@@ -171,6 +171,10 @@ struct InstallArgs {
     /// Allow installing without any checksum
     #[arg(long, env = env::ALLOW_UNVERIFIED)]
     allow_unverified: bool,
+    /// Give containerd itself HTTPS_PROXY/HTTP_PROXY/NO_PROXY (this process's) through a
+    /// systemd drop-in; containerd is restarted
+    #[arg(long, env = env::CONTAINERD_PROXY)]
+    containerd_proxy: bool,
     /// The cluster's distribution; k3s, rke2, k0s and microk8s ship their own containerd
     #[arg(long, default_value = "k8s", env = env::DISTRIBUTION)]
     k8s_distribution: String,
@@ -430,10 +434,20 @@ async fn install(a: InstallArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return exit::invalid(&e),
     };
-    let cfg = match config::resolve(&settings, arch, host_root, a.node_name.clone()) {
+    let mut cfg = match config::resolve(&settings, arch, host_root, a.node_name.clone()) {
         Ok(c) => c,
         Err(e) => return exit::invalid(&e.to_string()),
     };
+    let proxy = Proxy::from_env(|k| std::env::var(k).ok());
+    if a.containerd_proxy {
+        if !proxy.is_set() {
+            return exit::invalid(&format!(
+                "--containerd-proxy ({}): neither HTTPS_PROXY nor HTTP_PROXY is set\n  fix: set proxy.httpsProxy (or proxy.httpProxy), or proxy.containerd=false",
+                env::CONTAINERD_PROXY
+            ));
+        }
+        cfg.containerd_proxy = Some(proxy.clone());
+    }
     if a.dry_run {
         let out = serde_json::json!({ "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum });
         return exit::print(&format!("{out:#}\n"));
@@ -458,7 +472,7 @@ async fn install(a: InstallArgs) -> ExitCode {
             stall: Duration::from_secs(a.stall_timeout),
             max_bytes: a.max_download << 20,
             // The rendered DaemonSet carries proxy.* as these standard variables.
-            proxy: Proxy::from_env(|k| std::env::var(k).ok()),
+            proxy,
             ..fetch::Options::default()
         },
         health_timeout: Duration::from_secs(a.common.health_timeout),
