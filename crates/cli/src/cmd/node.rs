@@ -449,7 +449,17 @@ async fn install(a: InstallArgs) -> ExitCode {
         cfg.containerd_proxy = Some(proxy.clone());
     }
     if a.dry_run {
-        let out = serde_json::json!({ "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum });
+        // Credentials in a proxy URL stay out of the output.
+        let shown = |u: &str| (!u.is_empty()).then(|| fetch::redact_str(u));
+        let out = serde_json::json!({
+            "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum,
+            "proxy": {
+                "httpsProxy": shown(&proxy.https_proxy),
+                "httpProxy": shown(&proxy.http_proxy),
+                "noProxy": proxy.no_proxy,
+                "containerd": cfg.containerd_proxy.is_some(),
+            },
+        });
         return exit::print(&format!("{out:#}\n"));
     }
     let reporter: Box<dyn Reporter> = match &cfg.node_name {
