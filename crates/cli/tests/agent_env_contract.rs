@@ -179,3 +179,21 @@ fn a_bad_value_in_the_daemonsets_env_is_named_by_its_variable() {
         "{e}"
     );
 }
+
+#[test]
+fn the_proxy_reaches_the_agent_and_its_credentials_stay_out_of_the_dry_run() {
+    let sets = [
+        "customContainerd.enabled=true",
+        "customContainerd.tarballUrl=https://e.com/any.tar.gz",
+        &format!("customContainerd.sha256={SHA_A}"),
+        "proxy.httpsProxy=http://u:secret@p.corp:3128",
+        "proxy.noProxy=10.0.0.0/8\\,.svc",
+        "proxy.containerd=true",
+    ];
+    let v = round_trip(&sets);
+    assert_eq!(v["proxy"]["httpsProxy"], "http://p.corp:3128");
+    assert_eq!(v["proxy"]["httpProxy"], serde_json::Value::Null);
+    assert_eq!(v["proxy"]["noProxy"], "10.0.0.0/8,.svc");
+    assert_eq!(v["proxy"]["containerd"], true);
+    assert!(!v.to_string().contains("secret"));
+}

@@ -78,6 +78,9 @@ impl Cluster {
                 .and_then(|kc| context_user(&kc, t.context.as_deref()));
         }
         let mut config = config;
+        let own = kubeconfig_proxy(&t.kubeconfig, t.context.as_deref());
+        let env = cococtl_core::proxy::Proxy::from_env(|k| std::env::var(k).ok());
+        config.proxy_url = proxy_url(own.as_deref(), &env, &config.cluster_url.to_string())?;
         // An unreachable server fails in seconds per attempt, not minutes (the retries
         // in `call` then give up with the server's name).
         config.connect_timeout = Some(std::time::Duration::from_secs(10));
@@ -199,6 +202,52 @@ fn read_kubeconfig(path: &std::path::Path) -> Result<Kubeconfig, ClusterError> {
     })
 }
 
+/// The `proxy-url` of the cluster `context` (else the current context) points at, in the
+/// kubeconfig `--kubeconfig` names, else `KUBECONFIG` / `~/.kube/config`.
+fn kubeconfig_proxy(path: &Option<PathBuf>, context: Option<&str>) -> Option<String> {
+    let kc = match path {
+        Some(p) => read_kubeconfig(p).ok()?,
+        None => Kubeconfig::read().ok()?,
+    };
+    let name = context.map(str::to_string).or(kc.current_context.clone())?;
+    let cluster = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())?;
+    kc.clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.proxy_url.clone())
+        .filter(|p| !p.is_empty())
+}
+
+/// kubectl's choice of proxy for the API server: the kubeconfig's own `proxy-url`, else
+/// `HTTPS_PROXY` (`HTTP_PROXY` for an `http://` server) unless `NO_PROXY` lists the
+/// server's host. kube-rs reads `HTTPS_PROXY` itself but tests `NO_PROXY` against the proxy's
+/// address instead of the server's, so the choice is made here.
+pub fn proxy_url(
+    kubeconfig: Option<&str>,
+    env: &cococtl_core::proxy::Proxy,
+    server: &str,
+) -> Result<Option<http::Uri>, ClusterError> {
+    let chosen = match kubeconfig {
+        Some(p) => Some(p),
+        None => cococtl_containerd::fetch::configured_proxy_for(env, server),
+    };
+    let Some(p) = chosen else {
+        return Ok(None);
+    };
+    p.parse::<http::Uri>().map(Some).map_err(|e| {
+        ClusterError::Config(format!(
+            "proxy for {server}: `{}` is not a URL: {e}\n  fix: set HTTPS_PROXY (or the kubeconfig's proxy-url) to http://host:port",
+            cococtl_containerd::fetch::redact_str(p)
+        ))
+    })
+}
+
 /// The user name of `context` (else the current context) in `kc`.
 fn context_user(kc: &Kubeconfig, context: Option<&str>) -> Option<String> {
     let name = context.map(str::to_string).or(kc.current_context.clone())?;
@@ -214,5 +263,70 @@ fn short(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} {}", s.code, s.message),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cococtl_core::proxy::Proxy;
+
+    fn env(https: &str, no: &str) -> Proxy {
+        Proxy {
+            https_proxy: https.into(),
+            http_proxy: String::new(),
+            no_proxy: no.into(),
+        }
+    }
+
+    fn chosen(kc: Option<&str>, e: &Proxy, server: &str) -> Option<String> {
+        proxy_url(kc, e, server).unwrap().map(|u| u.to_string())
+    }
+
+    #[test]
+    fn https_proxy_from_the_environment_is_used_for_the_api_server() {
+        let e = env("http://proxy.corp:3128", "");
+        assert_eq!(
+            chosen(None, &e, "https://api.example.com:6443/").as_deref(),
+            Some("http://proxy.corp:3128/")
+        );
+    }
+
+    #[test]
+    fn no_proxy_is_matched_against_the_server_not_the_proxy() {
+        for (no, server, direct) in [
+            ("api.example.com", "https://api.example.com:6443/", true),
+            (".example.com", "https://api.example.com:6443/", true),
+            ("example.com", "https://api.example.com:6443/", true),
+            ("10.0.0.0/8", "https://10.1.2.3:6443/", true),
+            ("10.1.2.3", "https://10.1.2.3:6443/", true),
+            ("*", "https://10.1.2.3:6443/", true),
+            ("10.0.0.0/8", "https://api.example.com:6443/", false),
+            ("notexample.com", "https://api.example.com:6443/", false),
+            // What kube-rs tests: NO_PROXY naming the proxy does not exempt the server.
+            ("proxy.corp", "https://api.example.com:6443/", false),
+        ] {
+            let e = env("http://proxy.corp:3128", no);
+            assert_eq!(chosen(None, &e, server).is_none(), direct, "{no} {server}");
+        }
+    }
+
+    #[test]
+    fn the_kubeconfigs_own_proxy_url_wins_over_the_environment() {
+        let e = env("http://proxy.corp:3128", "api.example.com");
+        assert_eq!(
+            chosen(
+                Some("http://kc-proxy:8080"),
+                &e,
+                "https://api.example.com:6443/"
+            )
+            .as_deref(),
+            Some("http://kc-proxy:8080/")
+        );
+    }
+
+    #[test]
+    fn no_proxy_setting_means_a_direct_connection() {
+        assert_eq!(chosen(None, &Proxy::default(), "https://api:6443/"), None);
     }
 }

@@ -14,7 +14,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
     SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
 };
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::api::PostParams;
 use kube::Api;
@@ -206,11 +206,27 @@ pub async fn run(
 
     let nodes_api: Api<Node> = Api::all(cluster.client.clone());
     let (nodes, _) = list_all(cluster, &nodes_api, None, None, "listing nodes").await?;
+    let pod_cidrs: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n.spec.as_ref())
+        .flat_map(|s| {
+            let mut c = s.pod_cidrs.clone().unwrap_or_default();
+            c.extend(s.pod_cidr.clone());
+            c
+        })
+        .collect();
     let nodes: Vec<NodeSnap> = nodes.iter().map(NodeSnap::of).collect();
     if let Err(f) = pf::check_arches(&nodes, &spec.arches) {
         findings.push(f);
     }
-    let (refused, notes) = crate::core::runtime_versions::check(&nodes, runtime);
+    let (refused, mut notes) = crate::core::runtime_versions::check(&nodes, runtime);
+    if spec.proxy.is_set() {
+        let net = cococtl_core::proxy::ClusterNetworks {
+            pod_cidrs,
+            service_ip: kubernetes_service_ip(cluster).await,
+        };
+        notes.extend(pf::proxy_note(&spec.proxy, &net));
+    }
     findings.extend(refused);
     let distribution = match pf::detect_distribution(&nodes)
         .and_then(|d| pf::check_distribution(d, configured, user_set))
@@ -306,6 +322,26 @@ pub async fn run(
         daemonsets: dss,
         notes,
     })
+}
+
+/// The `kubernetes` Service's ClusterIP in `default`: the API publishes no service CIDR,
+/// but this address is always in it. `None` when it cannot be read (the check then covers
+/// the pod CIDRs and DNS names only).
+async fn kubernetes_service_ip(cluster: &Cluster) -> Option<std::net::IpAddr> {
+    let api: Api<Service> = Api::namespaced(cluster.client.clone(), "default");
+    let svc = match cluster
+        .call_opt("reading Service default/kubernetes", || {
+            api.get("kubernetes")
+        })
+        .await
+    {
+        Ok(s) => s?,
+        Err(e) => {
+            tracing::debug!("no service CIDR evidence for the noProxy check: {e}");
+            return None;
+        }
+    };
+    svc.spec?.cluster_ip?.parse().ok()
 }
 
 /// Whether `cococtl` owns `label` in the object's managedFields.

@@ -27,6 +27,8 @@ pub struct ReleaseSpec {
     pub expect: Expect,
     /// DaemonSet names.
     pub names: Names,
+    /// `proxy.*` (preflight checks its `noProxy` against the cluster's networks).
+    pub proxy: cococtl_core::proxy::Proxy,
 }
 
 /// The install phases' objects, in order.
@@ -83,6 +85,7 @@ impl ReleaseSpec {
                 kata_deploy: base,
                 agent: containerd_agent::NAME.to_string(),
             },
+            proxy: c.proxy.clone(),
         }
     }
 
@@ -112,6 +115,7 @@ impl ReleaseSpec {
                 kata_deploy: base,
                 agent: containerd_agent::NAME.to_string(),
             },
+            proxy: Default::default(),
         }
     }
 }

@@ -1110,5 +1110,63 @@ async fn a_namespace_being_deleted_is_refused_before_any_write_and_named_if_it_g
         e.contains("namespace coco-system is being deleted (Terminating)")
             && !e.contains("grant the permission"),
         "{e}"
+
+async fn preflight_notes(server: &ApiServer, sets: &[&str]) -> Vec<String> {
+    let cl = cluster(server);
+    let r = cococtl_profile::resolve(&inputs(sets)).unwrap();
+    let p = plan(&r.config, ClusterFacts::default());
+    let spec = ReleaseSpec::new(&r.config, &p);
+    let needs = cococtl_cluster::core::runtime_versions::needs_of(&r.config);
+    cococtl_cluster::preflight::run(
+        &cl,
+        &spec,
+        &p,
+        &needs,
+        r.config.k8s_distribution,
+        false,
+        false,
+    )
+    .await
+    .unwrap()
+    .notes
+}
+
+#[tokio::test]
+async fn preflight_warns_when_no_proxy_misses_the_pod_cidr_and_the_kubernetes_service() {
+    let server = ApiServer::start(Sim::default());
+    server.add_node("node-a", &[]);
+    server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        "node-a",
+        serde_json::json!({"spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]}}),
+    );
+    server.put_raw("/api/v1", "services", "default", serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default"}, "spec": {"clusterIP": "10.96.0.1", "ports": [{"port": 443}]}}));
+    let notes = preflight_notes(
+        &server,
+        &["proxy.httpsProxy=http://p:3128", "proxy.noProxy=.svc"],
+    )
+    .await;
+    let note = notes
+        .iter()
+        .find(|n| n.starts_with("proxy.noProxy lacks"))
+        .unwrap_or_else(|| panic!("no proxy note in {notes:?}"));
+    assert!(note.contains("10.244.1.0/24 (a pod CIDR"), "{note}");
+    assert!(note.contains("10.96.0.1"), "{note}");
+    assert!(note.contains(".cluster.local"), "{note}");
+    nothing_written(&server);
+
+    let complete = preflight_notes(
+        &server,
+        &[
+            "proxy.httpsProxy=http://p:3128",
+            "proxy.noProxy=10.0.0.0/8\\,.svc\\,.cluster.local",
+        ],
+    )
+    .await;
+    assert!(
+        !complete.iter().any(|n| n.contains("proxy.noProxy")),
+        "{complete:?}"
     );
 }

@@ -23,6 +23,9 @@ pub struct Config {
     pub mode: Mode,
     /// The Node to report on, when the agent has API access.
     pub node_name: Option<String>,
+    /// The proxy containerd itself gets through a systemd drop-in (`proxy.containerd`);
+    /// `None` leaves containerd's environment alone (and removes a drop-in cococtl wrote).
+    pub containerd_proxy: Option<cococtl_core::proxy::Proxy>,
 }
 
 /// A setting that cannot work. Nothing on the host was changed.
@@ -110,5 +113,6 @@ pub fn resolve(
         checksum,
         mode: settings.mode,
         node_name: node_name.filter(|n| !n.is_empty()),
+        containerd_proxy: None,
     })
 }

@@ -3,11 +3,16 @@
 //! backoff on transient errors (connect, 5xx, 408, 429; `Retry-After` honoured), a stall
 //! timeout between chunks, an overall deadline and a size cap (an endless body must not
 //! fill the node's disk), progress through `tracing`.
+//!
+//! The proxy comes only from [`Options::proxy`] (the agent reads `HTTPS_PROXY`/`HTTP_PROXY`/
+//! `NO_PROXY` into it once): reqwest's own environment lookup is switched off, so what a
+//! download goes through is what the agent's settings say and what its errors name.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cococtl_core::proxy::Proxy;
 use sha2::{Digest, Sha256};
 
 use crate::config::Checksum;
@@ -25,6 +30,8 @@ pub struct Options {
     pub backoff: Duration,
     /// Largest tarball accepted (a containerd release is ~40 MiB).
     pub max_bytes: u64,
+    /// The proxy downloads go through; none when unset.
+    pub proxy: Proxy,
 }
 
 /// Default [`Options::max_bytes`]: far above any containerd release.
@@ -42,6 +49,7 @@ impl Default for Options {
             deadline: Duration::from_secs(15 * 60),
             backoff: Duration::from_millis(500),
             max_bytes: DEFAULT_MAX_BYTES,
+            proxy: Proxy::default(),
         }
     }
 }
@@ -64,12 +72,22 @@ pub enum FetchError {
         path: String,
     },
     /// A status that retrying will not change (404, 403, …).
-    #[error("GET {url}: HTTP {status}")]
+    #[error("GET {url}: HTTP {status}{}", via_note(.via))]
     Http {
         /// The URL.
         url: String,
         /// The HTTP status.
         status: u16,
+        /// The proxy the request went through, when one did.
+        via: Option<String>,
+    },
+    /// The proxy settings cannot be used.
+    #[error("proxy {proxy}: {message}\n  fix: set HTTPS_PROXY/HTTP_PROXY (proxy.httpsProxy/httpProxy) to http://host:port")]
+    ProxyConfig {
+        /// The proxy as given (credentials removed).
+        proxy: String,
+        /// What is wrong.
+        message: String,
     },
     /// Every attempt stalled.
     #[error("GET {url}: no data for {secs} s (stalled), {attempts} attempts")]
@@ -127,6 +145,114 @@ pub enum FetchError {
         /// What is wrong.
         message: String,
     },
+}
+
+fn via_note(via: &Option<String>) -> String {
+    match via {
+        Some(p) => format!(
+            " (through proxy {p}; a proxy that refuses a request answers with such a status too: check its access rules, or list the host in NO_PROXY / proxy.noProxy)"
+        ),
+        None => String::new(),
+    }
+}
+
+/// `scheme://host:port` of a proxy URL, without any credentials (errors and logs must not
+/// carry the password of an authenticating proxy).
+fn redact(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or("?");
+    match uri.port_u16() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
+/// A proxy URL as messages show it: any `user:password@` removed.
+pub fn redact_str(proxy: &str) -> String {
+    match proxy.parse::<http::Uri>() {
+        Ok(u) if u.host().is_some() => redact(&u),
+        _ => "(unparsable URL)".into(),
+    }
+}
+
+/// The configured proxy `url` goes through under `proxy`, as given (credentials included),
+/// decided by the no-proxy matcher reqwest itself uses: IPs, CIDRs, domains with or without
+/// a leading dot (each matching its subdomains) and `*`. The API client shares it.
+pub fn configured_proxy_for<'a>(proxy: &'a Proxy, url: &str) -> Option<&'a str> {
+    if !proxy.is_set() || proxy.bypasses_all() {
+        return None;
+    }
+    let m = hyper_util::client::proxy::matcher::Matcher::builder()
+        .http(proxy.http_proxy.clone())
+        .https(proxy.https_proxy.clone())
+        .no(proxy.no_proxy.clone())
+        .build();
+    let uri: http::Uri = url.parse().ok()?;
+    m.intercept(&uri)?;
+    match uri.scheme_str() {
+        Some("https") => Some(&proxy.https_proxy),
+        _ => Some(&proxy.http_proxy),
+    }
+}
+
+/// Which proxy `url` goes through under `proxy`, credentials removed (for messages).
+pub fn proxy_for(proxy: &Proxy, url: &str) -> Option<String> {
+    configured_proxy_for(proxy, url).map(redact_str)
+}
+
+/// A reqwest error with its causes: the top level alone says only "error sending
+/// request", the cause says the proxy refused the tunnel or the connection was refused.
+fn chain(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
+}
+
+/// `proxy`, or none when `NO_PROXY` lists `*` ([`Proxy::bypasses_all`]).
+fn effective(proxy: &Proxy) -> Proxy {
+    if proxy.bypasses_all() {
+        Proxy::default()
+    } else {
+        proxy.clone()
+    }
+}
+
+/// The download client: the configured proxy or none at all.
+fn client(proxy: &Proxy) -> Result<reqwest::Client, FetchError> {
+    let proxy = &effective(proxy);
+    let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+    if !proxy.is_set() {
+        // Explicitly none: otherwise reqwest would read the variables itself.
+        b = b.no_proxy();
+    }
+    let no = reqwest::NoProxy::from_string(&proxy.no_proxy);
+    for (given, https) in [(&proxy.https_proxy, true), (&proxy.http_proxy, false)] {
+        if given.is_empty() {
+            continue;
+        }
+        let made = if https {
+            reqwest::Proxy::https(given.as_str())
+        } else {
+            reqwest::Proxy::http(given.as_str())
+        };
+        let p = made.map_err(|e| FetchError::ProxyConfig {
+            proxy: redact_str(given),
+            message: chain(&e),
+        })?;
+        b = b.proxy(p.no_proxy(no.clone()));
+    }
+    b.build().map_err(|e| FetchError::ProxyConfig {
+        proxy: redact_str(&proxy.https_proxy),
+        message: chain(&e),
+    })
 }
 
 /// A verified download.
@@ -206,9 +332,16 @@ async fn attempt(
     if *have > 0 {
         req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
     }
+    let via = proxy_for(&opts.proxy, url);
     let resp = match tokio::time::timeout(opts.stall, req.send()).await {
         Err(_) => return Ok(Attempt::Stalled),
-        Ok(Err(e)) => return Ok(Attempt::Retry(e.to_string(), None)),
+        Ok(Err(e)) => {
+            let why = match &via {
+                Some(p) => format!("through proxy {p}: {}", chain(&e)),
+                None => chain(&e),
+            };
+            return Ok(Attempt::Retry(why, None));
+        }
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
@@ -220,6 +353,7 @@ async fn attempt(
         return Err(FetchError::Http {
             url: url.into(),
             status,
+            via,
         });
     }
     if !append {
@@ -417,14 +551,10 @@ pub async fn fetch(
     opts: &Options,
 ) -> Result<Fetched, FetchError> {
     tls_provider();
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| FetchError::Network {
-            url: url.into(),
-            message: e.to_string(),
-            attempts: 0,
-        })?;
+    let client = client(&opts.proxy)?;
+    if let Some(p) = proxy_for(&opts.proxy, url) {
+        tracing::info!("download: {url} through proxy {p}");
+    }
     let expected = match checksum {
         Checksum::Sha256(h) => Some(h.clone()),
         Checksum::Url(u) => {
@@ -458,6 +588,66 @@ pub async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn proxy(no: &str) -> Proxy {
+        Proxy {
+            https_proxy: "http://user:secret@proxy.corp:3128".into(),
+            http_proxy: "http://plain.corp:8080".into(),
+            no_proxy: no.into(),
+        }
+    }
+
+    #[test]
+    fn each_scheme_goes_through_its_own_proxy_without_credentials_in_the_name() {
+        let p = proxy("");
+        assert_eq!(
+            proxy_for(&p, "https://dl.example.org/c.tgz").as_deref(),
+            Some("http://proxy.corp:3128")
+        );
+        assert_eq!(
+            proxy_for(&p, "http://dl.example.org/c.tgz").as_deref(),
+            Some("http://plain.corp:8080")
+        );
+        assert_eq!(proxy_for(&Proxy::default(), "https://x/y"), None);
+    }
+
+    #[test]
+    fn no_proxy_takes_cidrs_ips_domain_suffixes_and_a_wildcard() {
+        let p = proxy("10.0.0.0/8, 192.168.1.7,.example.com,internal.org");
+        for bypassed in [
+            "https://10.1.2.3/c.tgz",
+            "https://192.168.1.7:8443/c.tgz",
+            "https://example.com/c.tgz",
+            "https://dl.example.com/c.tgz",
+            "https://internal.org/c.tgz",
+            "https://mirror.internal.org/c.tgz",
+        ] {
+            assert_eq!(proxy_for(&p, bypassed), None, "{bypassed}");
+        }
+        for proxied in [
+            "https://11.0.0.1/c.tgz",
+            "https://192.168.1.8/c.tgz",
+            "https://notexample.com/c.tgz",
+            "https://internal.org.evil.net/c.tgz",
+        ] {
+            assert!(proxy_for(&p, proxied).is_some(), "{proxied}");
+        }
+        assert_eq!(proxy_for(&proxy("*"), "https://anything.net/c.tgz"), None);
+        assert_eq!(
+            proxy_for(&proxy("a.com, *"), "https://10.1.1.1/c.tgz"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unusable_proxy_url_is_a_configuration_error_naming_it() {
+        let p = Proxy {
+            https_proxy: "http://[not a host".into(),
+            ..Proxy::default()
+        };
+        let e = client(&p).unwrap_err().to_string();
+        assert!(e.starts_with("proxy "), "{e}");
+    }
 
     #[test]
     fn checksum_files_in_sha256sum_format() {

@@ -26,6 +26,8 @@ pub const UNIT: &str = "containerd.service";
 pub const DROPIN_NAME: &str = "50-cococtl.conf";
 /// Side mode's drop-in, pointing `ExecStart` at the side-installed binary.
 pub const DROPIN: &str = "etc/systemd/system/containerd.service.d/50-cococtl.conf";
+/// `proxy.containerd`: containerd's `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, in either mode.
+pub const PROXY_DROPIN: &str = "etc/systemd/system/containerd.service.d/cococtl-proxy.conf";
 /// The containerd socket.
 pub const SOCKET: &str = "run/containerd/containerd.sock";
 

@@ -169,6 +169,7 @@ fn cfg(h: &Host, r: &Release, mode: Mode) -> Config {
         checksum: Checksum::Sha256(r.fetched.sha256.clone()),
         mode,
         node_name: None,
+        containerd_proxy: None,
     }
 }
 
@@ -745,6 +746,7 @@ async fn sigterm_during_a_download_cancels_it_at_once_and_leaves_no_staging() {
         checksum: Checksum::Sha256("a".repeat(64)),
         mode: Mode::Side,
         node_name: None,
+        containerd_proxy: None,
     };
     let stop = agent.stop.clone();
     let started = std::time::Instant::now();
@@ -954,4 +956,95 @@ async fn a_read_only_filesystem_is_refused_with_the_space_check_before_any_chang
         assert!(rep.last().is_none(), "no `installing` was reported");
         assert_eq!(h.running().as_deref(), Some(DISTRO));
     }
+}
+
+fn proxied(h: &Host, r: &Release, mode: Mode, https: &str) -> Config {
+    Config {
+        containerd_proxy: Some(cococtl_core::proxy::Proxy {
+            https_proxy: https.into(),
+            http_proxy: String::new(),
+            no_proxy: "10.0.0.0/8,.svc".into(),
+        }),
+        ..cfg(h, r, mode)
+    }
+}
+
+async fn install_cfg(h: &Host, c: &Config, r: &Release) -> Result<Outcome, Error> {
+    let rep = Recorder::default();
+    h.agent(&rep, &no_faults())
+        .install_verified(c, &r.fetched, &r.verified)
+        .await
+}
+
+#[tokio::test]
+async fn proxy_containerd_writes_a_journalled_dropin_restarts_and_restore_removes_it() {
+    for mode in [Mode::Side, Mode::InPlace] {
+        let h = Host::new();
+        let before = h.files();
+        let r = release("2.1.9", &[]);
+        install_cfg(&h, &proxied(&h, &r, mode, "http://p:3128"), &r)
+            .await
+            .unwrap();
+        consistent(&h);
+        let text = std::fs::read_to_string(h.p(layout::PROXY_DROPIN)).unwrap();
+        assert!(
+            text.contains("Environment=\"HTTPS_PROXY=http://p:3128\" \"NO_PROXY=10.0.0.0/8,.svc\""),
+            "{text}"
+        );
+        let st = state::load(h.root()).unwrap().unwrap();
+        assert!(
+            st.files.iter().any(|f| f.path == layout::PROXY_DROPIN),
+            "recorded for restore"
+        );
+        assert!(h.node.restarts() >= 1);
+        restore(&h, &no_faults()).await.unwrap();
+        consistent(&h);
+        assert_eq!(h.files(), before, "{mode:?}: the drop-in is gone again");
+    }
+}
+
+#[tokio::test]
+async fn a_changed_proxy_is_applied_even_with_the_same_tarball_and_dropping_it_removes_the_file() {
+    let h = Host::new();
+    let r = release("2.1.9", &[]);
+    install_cfg(&h, &proxied(&h, &r, Mode::Side, "http://p:3128"), &r)
+        .await
+        .unwrap();
+    let again = install_cfg(&h, &proxied(&h, &r, Mode::Side, "http://p:3128"), &r)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Outcome::AlreadyInstalled(_)),
+        "same proxy: nothing to do"
+    );
+    let changed = install_cfg(&h, &proxied(&h, &r, Mode::Side, "http://q:8080"), &r)
+        .await
+        .unwrap();
+    assert!(matches!(changed, Outcome::Installed(_)));
+    let text = std::fs::read_to_string(h.p(layout::PROXY_DROPIN)).unwrap();
+    assert!(text.contains("HTTPS_PROXY=http://q:8080"), "{text}");
+    consistent(&h);
+    let off = install_cfg(&h, &cfg(&h, &r, Mode::Side), &r).await.unwrap();
+    assert!(matches!(off, Outcome::Installed(_)));
+    assert!(!h.p(layout::PROXY_DROPIN).exists());
+    consistent(&h);
+}
+
+#[tokio::test]
+async fn an_admins_own_proxy_dropin_is_kept_and_put_back_on_restore() {
+    let h = Host::new();
+    write(
+        &h.p(layout::PROXY_DROPIN),
+        "[Service]\nEnvironment=HTTPS_PROXY=http://admin:1\n",
+    );
+    let before = h.files();
+    let r = release("2.1.9", &[]);
+    install_cfg(&h, &proxied(&h, &r, Mode::Side, "http://p:3128"), &r)
+        .await
+        .unwrap();
+    assert!(std::fs::read_to_string(h.p(layout::PROXY_DROPIN))
+        .unwrap()
+        .contains("http://p:3128"));
+    restore(&h, &no_faults()).await.unwrap();
+    assert_eq!(h.files(), before);
 }

@@ -333,6 +333,10 @@ pub mod env {
     pub const ALLOW_UNVERIFIED: &str = "COCOCTL_CONTAINERD_ALLOW_UNVERIFIED";
     /// `k8sDistribution`.
     pub const DISTRIBUTION: &str = "COCOCTL_K8S_DISTRIBUTION";
+    /// `true` (`proxy.containerd`): containerd gets the agent's `HTTPS_PROXY`/`HTTP_PROXY`/
+    /// `NO_PROXY` through a systemd drop-in (the proxy itself is in those standard
+    /// variables, [`crate::proxy`]).
+    pub const CONTAINERD_PROXY: &str = "COCOCTL_CONTAINERD_PROXY";
 
     /// Tarball URL for every architecture without its own.
     pub const TARBALL_URL: &str = "COCOCTL_CONTAINERD_TARBALL_URL";

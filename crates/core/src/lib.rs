@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod distribution;
 pub mod labels;
 pub mod node_keys;
+pub mod proxy;
 
 pub use arch::Arch;
 pub use distribution::Distribution;

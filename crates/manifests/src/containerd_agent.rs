@@ -36,8 +36,10 @@ pub struct Objects {
 }
 
 /// The agent's settings, as the environment its flags read (one contract:
-/// [`cococtl_core::agent::env`]).
-pub fn env(cc: &CustomContainerd) -> Vec<EnvVar> {
+/// [`cococtl_core::agent::env`]), and `proxy.*` as `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
+/// (the agent passes them to its downloads explicitly, and to containerd's drop-in when
+/// `proxy.containerd` is set).
+pub fn env(c: &Config, cc: &CustomContainerd) -> Vec<EnvVar> {
     let mut env = vec![
         meta::node_name_env(),
         EnvVar {
@@ -54,6 +56,10 @@ pub fn env(cc: &CustomContainerd) -> Vec<EnvVar> {
         meta::env(agent_env::DAEMONSET, NAME),
     ];
     env.extend(cc.agent.to_env().into_iter().map(|(k, v)| meta::env(k, v)));
+    env.extend(c.proxy.env().into_iter().map(|(k, v)| meta::env(k, v)));
+    if c.proxy_containerd {
+        env.push(meta::env(agent_env::CONTAINERD_PROXY, "true"));
+    }
     env
 }
 
@@ -80,7 +86,7 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
             .map(String::from)
             .to_vec(),
         ),
-        env: Some(env(cc)),
+        env: Some(env(c, cc)),
         // Replaces host binaries and restarts host systemd units.
         security_context: Some(SecurityContext {
             privileged: Some(true),

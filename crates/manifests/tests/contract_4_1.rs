@@ -671,3 +671,36 @@ fn a_shims_overhead_enabled_wins_over_the_global_setting_either_way() {
         assert_eq!(rc.overhead.is_none(), name == "kata-qemu-snp", "{name}");
     }
 }
+
+#[test]
+fn the_global_proxy_reaches_every_enabled_shims_agent_and_a_shims_own_wins() {
+    let c = config(
+        "x86_64",
+        &[
+            "proxy.httpsProxy=http://p:3128",
+            "proxy.noProxy=.svc",
+            "shims.qemu-tdx.agent.httpsProxy=http://q:3128",
+        ],
+    );
+    let e = env_of(&c);
+    let expected_https: Vec<String> = c
+        .shims
+        .iter()
+        .map(|s| {
+            let p = if s.name() == "qemu-tdx" {
+                "http://q:3128"
+            } else {
+                "http://p:3128"
+            };
+            format!("{}={p}", s.name())
+        })
+        .collect();
+    assert_eq!(e["AGENT_HTTPS_PROXY"], expected_https.join(";"));
+    let expected_no: Vec<String> = c
+        .shims
+        .iter()
+        .map(|s| format!("{}=.svc", s.name()))
+        .collect();
+    assert_eq!(e["AGENT_NO_PROXY"], expected_no.join(";"));
+    assert!(e["AGENT_HTTPS_PROXY"].contains("qemu-snp=http://p:3128"));
+}

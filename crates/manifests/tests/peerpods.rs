@@ -400,3 +400,52 @@ fn without_the_auth_proxy_peerpod_ctrl_has_no_kube_rbac_proxy_nor_its_rbac_and_s
         (0, vec!["manager".to_string()])
     );
 }
+
+fn caa_env(c: &Config) -> Vec<(String, Option<String>)> {
+    let p = plan(c, ClusterFacts::default());
+    let objects: Vec<&Object> = p.install().collect();
+    let ds: DaemonSet = find(&objects, "DaemonSet", "cloud-api-adaptor-daemonset")
+        .decode()
+        .unwrap()
+        .unwrap();
+    let con = &ds.spec.unwrap().template.spec.unwrap().containers[0];
+    con.env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.name, e.value))
+        .collect()
+}
+
+#[test]
+fn the_caa_container_gets_the_proxy_after_node_name() {
+    let c = config(
+        "remote",
+        None,
+        &[
+            AWS,
+            "proxy.httpsProxy=http://p:3128",
+            "proxy.httpProxy=http://h:3128",
+            "proxy.noProxy=169.254.169.254\\,.svc\\,.cluster.local",
+        ],
+    );
+    let e = caa_env(&c);
+    let names: Vec<&str> = e.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["NODE_NAME", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"]
+    );
+    assert_eq!(e[1].1.as_deref(), Some("http://p:3128"));
+    assert_eq!(e[2].1.as_deref(), Some("http://h:3128"));
+    assert_eq!(
+        e[3].1.as_deref(),
+        Some("169.254.169.254,.svc,.cluster.local")
+    );
+}
+
+#[test]
+fn without_a_proxy_the_caa_env_is_the_charts() {
+    let e = caa_env(&config("remote", None, &[AWS]));
+    let names: Vec<&str> = e.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["NODE_NAME"]);
+}

@@ -173,3 +173,68 @@ fn a_kind_without_a_k8s_openapi_type_is_built_from_parts_and_printed_in_field_or
     assert_eq!(o.id(), "Issuer/coco-system/selfsigned");
     assert!(Object::from_parts(o.resource().clone(), &"not a mapping").is_err());
 }
+
+fn container_env(ds: &DaemonSet) -> std::collections::BTreeMap<String, String> {
+    ds.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect()
+}
+
+fn agent_daemonset(c: &Config) -> DaemonSet {
+    plan(c, ClusterFacts::default())
+        .install()
+        .filter(|o| o.kind() == "DaemonSet" && o.name() == Some("cococtl-containerd"))
+        .find_map(Object::decode::<DaemonSet>)
+        .unwrap()
+        .unwrap()
+}
+
+const AGENT: [&str; 3] = [
+    "customContainerd.enabled=true",
+    "customContainerd.tarballUrl=https://e.com/c.tgz",
+    "customContainerd.sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+];
+
+#[test]
+fn the_node_agent_gets_the_proxy_as_the_standard_variables() {
+    let mut sets = AGENT.to_vec();
+    sets.extend([
+        "proxy.httpsProxy=http://p:3128",
+        "proxy.httpProxy=http://h:3128",
+        "proxy.noProxy=10.0.0.0/8\\,.svc",
+    ]);
+    let e = container_env(&agent_daemonset(&config(&sets)));
+    assert_eq!(e["HTTPS_PROXY"], "http://p:3128");
+    assert_eq!(e["HTTP_PROXY"], "http://h:3128");
+    assert_eq!(e["NO_PROXY"], "10.0.0.0/8,.svc");
+    assert!(
+        !e.contains_key("COCOCTL_CONTAINERD_PROXY"),
+        "containerd is opt-in"
+    );
+}
+
+#[test]
+fn proxy_containerd_tells_the_agent_to_give_containerd_the_proxy() {
+    let mut sets = AGENT.to_vec();
+    sets.extend(["proxy.httpsProxy=http://p:3128", "proxy.containerd=true"]);
+    let e = container_env(&agent_daemonset(&config(&sets)));
+    assert_eq!(e["COCOCTL_CONTAINERD_PROXY"], "true");
+    assert_eq!(e["HTTPS_PROXY"], "http://p:3128");
+}
+
+#[test]
+fn without_a_proxy_the_agent_gets_no_proxy_variables() {
+    let e = container_env(&agent_daemonset(&config(&AGENT)));
+    assert!(!e.keys().any(|k| k.contains("PROXY")), "{e:?}");
+}

@@ -232,6 +232,11 @@ pub struct Config {
     pub peerpods: Option<crate::peerpods::PeerPods>,
     /// `global.*` (docs/values.md#global).
     pub global: Global,
+    /// `proxy.httpsProxy`/`httpProxy`/`noProxy` (docs/values.md#proxy).
+    pub proxy: cococtl_core::proxy::Proxy,
+    /// `proxy.containerd`: the node agent also gives containerd the proxy (a systemd
+    /// drop-in and a restart).
+    pub proxy_containerd: bool,
 }
 
 /// `global.*`, Helm's common keys: already applied to every image reference in the

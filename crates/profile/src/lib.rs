@@ -23,6 +23,7 @@ pub mod mirror;
 pub mod names;
 pub mod peerpods;
 mod probe;
+mod proxy;
 mod raw;
 pub mod schema;
 pub mod set_syntax;

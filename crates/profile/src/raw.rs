@@ -114,6 +114,7 @@ pub struct Values {
     pub custom_containerd: CustomContainerd,
     pub probe: Probe,
     pub global: Global,
+    pub proxy: Proxy,
 }
 
 /// `global.*`, Helm's common keys (docs/values.md#global).
@@ -139,6 +140,20 @@ impl PullSecret {
             PullSecret::Name(n) | PullSecret::Object { name: n } => n,
         }
     }
+}
+
+/// `proxy.*` (docs/values.md#proxy).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Proxy {
+    #[serde(deserialize_with = "stringish")]
+    pub https_proxy: String,
+    #[serde(deserialize_with = "stringish")]
+    pub http_proxy: String,
+    #[serde(deserialize_with = "stringish")]
+    pub no_proxy: String,
+    #[serde(deserialize_with = "boolish")]
+    pub containerd: bool,
 }
 
 #[derive(Deserialize, Default)]

@@ -14,6 +14,7 @@ use cococtl_containerd::report::{LogReporter, Reporter};
 use cococtl_containerd::service::ServiceManager;
 use cococtl_containerd::stop::Stop;
 use cococtl_core::agent::{env, Settings, Tarball};
+use cococtl_core::proxy::Proxy;
 use cococtl_core::{Arch, Distribution};
 
 use crate::exit;
@@ -170,6 +171,10 @@ struct InstallArgs {
     /// Allow installing without any checksum
     #[arg(long, env = env::ALLOW_UNVERIFIED)]
     allow_unverified: bool,
+    /// Give containerd itself HTTPS_PROXY/HTTP_PROXY/NO_PROXY (this process's) through a
+    /// systemd drop-in; containerd is restarted
+    #[arg(long, env = env::CONTAINERD_PROXY)]
+    containerd_proxy: bool,
     /// The cluster's distribution; k3s, rke2, k0s and microk8s ship their own containerd
     #[arg(long, default_value = "k8s", env = env::DISTRIBUTION)]
     k8s_distribution: String,
@@ -429,12 +434,32 @@ async fn install(a: InstallArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return exit::invalid(&e),
     };
-    let cfg = match config::resolve(&settings, arch, host_root, a.node_name.clone()) {
+    let mut cfg = match config::resolve(&settings, arch, host_root, a.node_name.clone()) {
         Ok(c) => c,
         Err(e) => return exit::invalid(&e.to_string()),
     };
+    let proxy = Proxy::from_env(|k| std::env::var(k).ok());
+    if a.containerd_proxy {
+        if !proxy.is_set() {
+            return exit::invalid(&format!(
+                "--containerd-proxy ({}): neither HTTPS_PROXY nor HTTP_PROXY is set\n  fix: set proxy.httpsProxy (or proxy.httpProxy), or proxy.containerd=false",
+                env::CONTAINERD_PROXY
+            ));
+        }
+        cfg.containerd_proxy = Some(proxy.clone());
+    }
     if a.dry_run {
-        let out = serde_json::json!({ "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum });
+        // Credentials in a proxy URL stay out of the output.
+        let shown = |u: &str| (!u.is_empty()).then(|| fetch::redact_str(u));
+        let out = serde_json::json!({
+            "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum,
+            "proxy": {
+                "httpsProxy": shown(&proxy.https_proxy),
+                "httpProxy": shown(&proxy.http_proxy),
+                "noProxy": proxy.no_proxy,
+                "containerd": cfg.containerd_proxy.is_some(),
+            },
+        });
         return exit::print(&format!("{out:#}\n"));
     }
     let reporter: Box<dyn Reporter> = match &cfg.node_name {
@@ -456,6 +481,8 @@ async fn install(a: InstallArgs) -> ExitCode {
         fetch: fetch::Options {
             stall: Duration::from_secs(a.stall_timeout),
             max_bytes: a.max_download << 20,
+            // The rendered DaemonSet carries proxy.* as these standard variables.
+            proxy,
             ..fetch::Options::default()
         },
         health_timeout: Duration::from_secs(a.common.health_timeout),
@@ -541,7 +568,10 @@ async fn fetch_only(f: FetchArgs) -> ExitCode {
             &cfg.url,
             &tarball,
             &cfg.checksum,
-            &fetch::Options::default(),
+            &fetch::Options {
+                proxy: Proxy::from_env(|k| std::env::var(k).ok()),
+                ..fetch::Options::default()
+            },
         )
         .await
         .map_err(|e| e.to_string())?;

@@ -591,6 +591,27 @@ fn kubectl_delete(objs: &[&LiveObject]) -> String {
         .join(" && ")
 }
 
+/// The warning when `proxy.noProxy` would send in-cluster traffic (pods, Services, the API
+/// server's ClusterIP, cluster DNS names) to the proxy, naming each missing entry; `None`
+/// when no proxy is set or nothing is missing. A warning, not a refusal: the proxy may
+/// well forward such traffic, or the nodes may route around it.
+pub fn proxy_note(
+    proxy: &cococtl_core::proxy::Proxy,
+    net: &cococtl_core::proxy::ClusterNetworks,
+) -> Option<String> {
+    if !proxy.is_set() {
+        return None;
+    }
+    let missing = cococtl_core::proxy::missing_no_proxy(&proxy.no_proxy, net);
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "proxy.noProxy lacks {}: traffic inside the cluster (the node agent's and CAA's API calls, the guests' in-cluster pulls) would be sent to the proxy\n  fix: add them to proxy.noProxy (with --set, escape each comma as `\\,`)",
+        missing.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod ownership_tests {
     use super::*;
@@ -724,5 +745,43 @@ mod ownership_tests {
             assert!(t.contains("ClusterRoleBinding/kata-deploy-rb"), "{t}");
             assert!(t.contains("kubectl delete clusterrolebinding/kata-deploy-rb && kubectl delete -n kube-system serviceaccount/kata-deploy-rb"), "{t}");
         }
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::*;
+    use cococtl_core::proxy::{ClusterNetworks, Proxy};
+
+    fn net() -> ClusterNetworks {
+        ClusterNetworks {
+            pod_cidrs: vec!["10.244.0.0/24".into()],
+            service_ip: Some("10.96.0.1".parse().unwrap()),
+        }
+    }
+
+    fn proxy(no: &str) -> Proxy {
+        Proxy {
+            https_proxy: "http://p:3128".into(),
+            http_proxy: String::new(),
+            no_proxy: no.into(),
+        }
+    }
+
+    #[test]
+    fn a_no_proxy_without_the_cluster_networks_is_a_note_naming_what_is_missing() {
+        let n = proxy_note(&proxy(".svc"), &net()).unwrap();
+        assert!(n.starts_with("proxy.noProxy lacks 10.244.0.0/24"), "{n}");
+        assert!(n.contains("10.96.0.1"), "{n}");
+        assert!(n.contains(".cluster.local"), "{n}");
+        assert!(!n.contains(".svc ("), "{n}");
+        assert!(n.contains("fix: add them to proxy.noProxy"), "{n}");
+    }
+
+    #[test]
+    fn a_complete_no_proxy_or_no_proxy_at_all_says_nothing() {
+        let ok = proxy("10.0.0.0/8,.svc,.cluster.local");
+        assert_eq!(proxy_note(&ok, &net()), None);
+        assert_eq!(proxy_note(&Proxy::default(), &net()), None);
     }
 }

@@ -33,7 +33,7 @@ impl Agent<'_> {
             }
             // A pinned digest that is already installed: no download needed.
             if let crate::config::Checksum::Sha256(s) = &cfg.checksum {
-                if *s == p.sha256 && self.already_healthy(p).await {
+                if *s == p.sha256 && proxy_current(p, cfg) && self.already_healthy(p).await {
                     return self.nothing_to_do(p).await;
                 }
             }
@@ -55,7 +55,8 @@ impl Agent<'_> {
             () = self.stop.wait() => return Err(Error::Stopped { rolled_back: false }),
         };
         if let Some(p) = &previous {
-            if p.sha256 == fetched.sha256 && self.already_healthy(p).await {
+            if p.sha256 == fetched.sha256 && proxy_current(p, cfg) && self.already_healthy(p).await
+            {
                 return self.nothing_to_do(p).await;
             }
         }
@@ -102,7 +103,8 @@ impl Agent<'_> {
             if p.mode != cfg.mode {
                 return Err(mode_switch(p, cfg));
             }
-            if p.sha256 == fetched.sha256 && self.already_healthy(p).await {
+            if p.sha256 == fetched.sha256 && proxy_current(p, cfg) && self.already_healthy(p).await
+            {
                 return self.nothing_to_do(p).await;
             }
         }
@@ -216,11 +218,21 @@ impl Agent<'_> {
             });
             writes.push((v.bin.join(name), path));
         }
-        if let Some(text) = &dropin {
+        let mut dropins = vec![];
+        if let Some(text) = dropin {
+            dropins.push((layout::DROPIN.to_string(), text.into_bytes()));
+        }
+        if let Some(p) = &cfg.containerd_proxy {
+            dropins.push((
+                layout::PROXY_DROPIN.to_string(),
+                proxy_dropin(p).into_bytes(),
+            ));
+        }
+        for (path, bytes) in &dropins {
             files.push(OwnedFile {
-                path: layout::DROPIN.into(),
-                sha256: hex::encode(Sha256::digest(text.as_bytes())),
-                original: prev_file(layout::DROPIN).and_then(|f| f.original.clone()),
+                path: path.clone(),
+                sha256: hex::encode(Sha256::digest(bytes)),
+                original: prev_file(path).and_then(|f| f.original.clone()),
             });
         }
         let drop: Vec<OwnedFile> = previous
@@ -268,7 +280,7 @@ impl Agent<'_> {
                 dirs,
             },
             writes,
-            dropin: dropin.map(|t| (layout::DROPIN.to_string(), t.into_bytes())),
+            dropins,
             drop,
             cleanup,
             previous_paths: previous
@@ -326,7 +338,7 @@ impl Agent<'_> {
             self.keep_original(tx, target, p.previous_paths.contains(dest), dest)?;
             tx.write_file(dest, Content::File(src))?;
         }
-        if let Some((path, bytes)) = &p.dropin {
+        for (path, bytes) in &p.dropins {
             if let Some(parent) = Path::new(path).parent() {
                 tx.ensure_dir(&parent.to_string_lossy())?;
             }
@@ -379,6 +391,41 @@ fn mode_switch(p: &Installed, cfg: &Config) -> Error {
     )
 }
 
+/// containerd's proxy drop-in: the standard variables containerd (Go) reads, quoted for
+/// systemd (`%` is a unit-file specifier; `"` and `\` need escaping inside the quotes).
+fn proxy_dropin(p: &cococtl_core::proxy::Proxy) -> String {
+    let quoted: Vec<String> = p
+        .env()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('%', "%%");
+            format!("\"{k}={v}\"")
+        })
+        .collect();
+    format!(
+        "# Written by cococtl (proxy.containerd): containerd's own downloads (image pulls) go\n# through the proxy; `cococtl node containerd restore` removes this file.\n[Service]\nEnvironment={}\n",
+        quoted.join(" ")
+    )
+}
+
+/// Whether the installed proxy drop-in is the one `cfg` asks for (none included): a changed
+/// `proxy.*` is an install to do even when the tarball is the same.
+fn proxy_current(p: &Installed, cfg: &Config) -> bool {
+    let recorded = p
+        .files
+        .iter()
+        .find(|f| f.path == layout::PROXY_DROPIN)
+        .map(|f| f.sha256.clone());
+    let wanted = cfg
+        .containerd_proxy
+        .as_ref()
+        .map(|x| hex::encode(Sha256::digest(proxy_dropin(x).as_bytes())));
+    recorded == wanted
+}
+
 /// The arguments of the unit's own ExecStart (kept by side mode's drop-in).
 fn unit_exec_args(host_root: &Path) -> String {
     let Ok(Some(rel)) = unit::unit_file(host_root, layout::UNIT) else {
@@ -391,4 +438,26 @@ fn unit_exec_args(host_root: &Path) -> String {
         .and_then(|v| v.trim().split_once(char::is_whitespace))
         .map(|(_, args)| format!(" {}", args.trim()))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_dropin_quotes_each_variable_and_escapes_systemd_specifiers() {
+        let p = cococtl_core::proxy::Proxy {
+            https_proxy: "http://u:p%40ss@proxy:3128".into(),
+            http_proxy: String::new(),
+            no_proxy: "10.0.0.0/8,.svc".into(),
+        };
+        let text = proxy_dropin(&p);
+        assert!(text.contains("\n[Service]\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "Environment=\"HTTPS_PROXY=http://u:p%%40ss@proxy:3128\" \"NO_PROXY=10.0.0.0/8,.svc\"\n"
+            ),
+            "{text}"
+        );
+    }
 }

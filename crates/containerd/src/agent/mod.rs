@@ -195,8 +195,8 @@ struct Plan {
     target: Installed,
     /// Staged file → host path, in write order.
     writes: Vec<(PathBuf, String)>,
-    /// Bytes files (the drop-in).
-    dropin: Option<(String, Vec<u8>)>,
+    /// Bytes files (the drop-ins), in write order.
+    dropins: Vec<(String, Vec<u8>)>,
     /// Host files of the previous install that this one no longer has.
     drop: Vec<OwnedFile>,
     /// Directories to remove once committed.

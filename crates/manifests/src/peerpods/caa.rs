@@ -249,6 +249,22 @@ fn secret_volume(name: &str, secret: &str) -> Volume {
     }
 }
 
+/// The CAA container's own env: what the released chart passes, plus `proxy.*` so the
+/// cloud API calls and image downloads it makes leave through the proxy
+/// (docs/values.md#proxy).
+fn caa_env(config: &Config) -> Vec<EnvVar> {
+    // The released chart passes only NODE_NAME (POD_UID came after v0.22.0).
+    let mut env = vec![field_env("NODE_NAME", "spec.nodeName")];
+    env.extend(
+        config
+            .proxy
+            .env()
+            .into_iter()
+            .map(|(k, v)| crate::meta::env(k, v)),
+    );
+    env
+}
+
 /// `cloud-api-adaptor-daemonset`.
 pub fn daemonset(config: &Config, pp: &PeerPods) -> Object {
     let app = BTreeMap::from([("app".to_string(), NAME.to_string())]);
@@ -337,8 +353,7 @@ pub fn daemonset(config: &Config, pp: &PeerPods) -> Object {
     let container = Container {
         name: "cloud-api-adaptor-con".into(),
         command: Some(strings(&["/usr/local/bin/entrypoint.sh"])),
-        // The released chart passes only NODE_NAME (POD_UID came after v0.22.0).
-        env: Some(vec![field_env("NODE_NAME", "spec.nodeName")]),
+        env: Some(caa_env(config)),
         env_from: Some(env_from),
         image: Some(pp.image.reference.clone()),
         image_pull_policy: Some(pp.image.pull_policy.clone()),

@@ -211,7 +211,10 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
     let image = image_ref(v, "image", &r.image, KataVersion::DEFAULT.as_str());
     let kubectl_image = image_ref(v, "kubectlImage", &r.kubectl_image, "latest");
 
-    let shims = shims::shims(v, &r);
+    let mut shims = shims::shims(v, &r);
+    let (proxy, proxy_containerd) =
+        crate::proxy::validate(v_ctx(v), &r.proxy, r.custom_containerd.enabled);
+    crate::proxy::default_shim_agents(&mut shims, &proxy);
     let default_shim = shims::default_shims(v, &r.default_shim);
     shims::snapshotters(v, &r, &shims);
 
@@ -284,6 +287,8 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         probe: None,
         peerpods: None,
         global,
+        proxy,
+        proxy_containerd,
     };
     if config.containerd_config_file_name.contains('/') {
         v.err(
