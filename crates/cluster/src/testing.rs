@@ -25,6 +25,7 @@ mod defaults;
 mod deletion;
 mod fields;
 mod outage;
+mod validation;
 
 use fields::fields_v1;
 pub use outage::{listening, OutageTrigger};
@@ -577,9 +578,11 @@ impl ApiServer {
             .collect();
         l.insert("kubernetes.io/arch".into(), json!("amd64"));
         l.insert("kubernetes.io/hostname".into(), json!(name));
+        // A node as a running cluster shows it: the TTL controller's annotation is there
+        // within milliseconds of the node registering.
         self.put_raw("/api/v1", "nodes", "", json!({
             "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": l},
+            "metadata": {"name": name, "labels": l, "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
             "spec": {},
             "status": {
                 "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
@@ -1048,7 +1051,19 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             let res = a["resource"].as_str().unwrap_or("");
             let allowed = !s.denied.iter().any(|(dv, dr)| dv == v && dr == res);
             let mut out = req.body.clone();
-            out["status"] = json!({"allowed": allowed, "reason": if allowed { "RBAC: allowed by ClusterRoleBinding \"cluster-admin\"" } else { "" }});
+            // The real answer: `{allowed}` only (fixtures 39, 41), the empty group dropped
+            // from the echoed spec (40), the create's managedFields entry in metadata.
+            if let Some(ra) = out
+                .pointer_mut("/spec/resourceAttributes")
+                .and_then(Value::as_object_mut)
+            {
+                ra.retain(|_, v| v.as_str() != Some(""));
+            }
+            let manager = req.query.get("fieldManager").cloned().unwrap_or_default();
+            out["metadata"] = json!({"managedFields": [{"manager": manager, "operation": "Update",
+                "apiVersion": "authorization.k8s.io/v1", "time": now(), "fieldsType": "FieldsV1",
+                "fieldsV1": fields_v1(&json!({"spec": out["spec"]}), true)}]});
+            out["status"] = json!({"allowed": allowed});
             (201, out)
         }
         "create" => {
@@ -1103,6 +1118,12 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             let mut body = req.body.clone();
             defaults::apply(&r.plural, &mut body);
             defaults::initial_status(&r.plural, &mut body);
+            if r.plural == "nodes" {
+                defaults::new_node(&mut body);
+            }
+            if let Some(st) = validation::check(&r.plural, group_of(&r.prefix), &body, None) {
+                return (422, st);
+            }
             if r.plural == "pods" {
                 if let Err(e) = admit(s, &r.ns, &mut body) {
                     return (500, e);
@@ -1116,18 +1137,35 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
         "patch" if req.content_type.starts_with("application/apply-patch") => apply(s, r, req, dry),
         "patch" => match s.objects.get(&k).cloned() {
             Some(mut o) => {
+                let old = o.clone();
                 merge(&mut o, &req.body);
                 defaults::apply(&r.plural, &mut o);
+                if let Some(st) = validation::check(&r.plural, group_of(&r.prefix), &o, Some(&old))
+                {
+                    return (422, st);
+                }
                 if let Some(m) = req.query.get("fieldManager") {
                     let mf = o["metadata"]["managedFields"]
                         .as_array()
                         .cloned()
                         .unwrap_or_default();
-                    let mut mf: Vec<Value> = mf
-                        .into_iter()
-                        .filter(|e| e["manager"] != json!(m) || e["operation"] != json!("Update"))
-                        .collect();
-                    mf.push(json!({"manager": m, "operation": "Update", "apiVersion": "v1", "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body, true)}));
+                    let mine = |e: &Value| {
+                        e["manager"] == json!(m)
+                            && e["operation"] == json!("Update")
+                            && e.get("subresource").is_none_or(Value::is_null) == r.sub.is_empty()
+                    };
+                    let before = mf.iter().find(|e| mine(e)).map(|e| e["fieldsV1"].clone());
+                    let mut mf: Vec<Value> = mf.into_iter().filter(|e| !mine(e)).collect();
+                    let set = fields_v1(&req.body, true);
+                    let set = match before {
+                        Some(b) => fields::union(&b, &set),
+                        None => set,
+                    };
+                    let mut entry = json!({"manager": m, "operation": "Update", "apiVersion": "v1", "time": now(), "fieldsType": "FieldsV1", "fieldsV1": set});
+                    if !r.sub.is_empty() {
+                        entry["subresource"] = json!(r.sub);
+                    }
+                    mf.push(entry);
                     o["metadata"]["managedFields"] = json!(mf);
                 }
                 (200, s.put(&k, o, false))
@@ -1171,11 +1209,25 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                     deletion::delete_foreground(s, &k, has_generation(&r.plural)),
                 );
             }
-            let gone = s.remove(&k).unwrap_or_default();
             if r.plural == "pods" {
-                // A pod's DELETE answers with the pod, not a Status (fixture 57).
-                return (200, gone);
+                // Graceful deletion: MODIFIED with deletionTimestamp (generation moves),
+                // then DELETED; the DELETE answers with the pod, not a Status (36, 57).
+                if let Some(mut p) = s.objects.get(&k).cloned() {
+                    if p.pointer("/metadata/deletionTimestamp").is_none() {
+                        p["metadata"]["deletionTimestamp"] = json!(now());
+                        p["metadata"]["deletionGracePeriodSeconds"] = req
+                            .body
+                            .get("gracePeriodSeconds")
+                            .cloned()
+                            .unwrap_or(json!(30));
+                        p["metadata"]["generation"] =
+                            json!(p["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+                        s.put(&k, p, false);
+                    }
+                }
+                return (200, s.remove(&k).unwrap_or_default());
             }
+            let gone = s.remove(&k).unwrap_or_default();
             (
                 200,
                 json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": with_uid(details(&r.name, group_of(&r.prefix), &r.plural), gone.pointer("/metadata/uid"))}),
@@ -1236,7 +1288,19 @@ fn list(s: &State, r: &Route, req: &Request) -> (u16, Value) {
         None => 0,
     };
     let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let page: Vec<Value> = items
+        .into_iter()
+        .skip(start)
+        .take(limit)
+        .map(|mut o| {
+            // List items carry no kind or apiVersion (fixtures 30, 33, 47).
+            if let Some(m) = o.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            o
+        })
+        .collect();
     let next = start + page.len();
     let mut meta = json!({"resourceVersion": s.rv.to_string()});
     if next < total {
@@ -1433,6 +1497,9 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
     };
     if !r.ns.is_empty() {
         obj["metadata"]["namespace"] = json!(r.ns);
+    }
+    if let Some(st) = validation::check(&r.plural, group_of(&r.prefix), &obj, existing.as_ref()) {
+        return (422, st);
     }
     server_set_on_apply(&r.plural, existing.as_ref(), &mut obj);
     let mut mf: Vec<Value> = existing
@@ -1706,6 +1773,10 @@ fn watch(
         .get("allowWatchBookmarks")
         .is_some_and(|b| b == "true");
     let quiet = s.sim.watch_quiet;
+    let initial_events = req
+        .query
+        .get("sendInitialEvents")
+        .is_some_and(|v| v == "true");
     let mut c = &conn;
     let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
     let chunk = |c: &mut &TcpStream, line: &str| {
@@ -1713,7 +1784,17 @@ fn watch(
         write!(c, "{:x}\r\n{data}\r\n", data.len()).and_then(|_| c.flush())
     };
     if from != 0 && from <= s.compacted {
-        let e = json!({"type": "ERROR", "object": status(410, "Expired", &format!("too old resource version: {from} ({})", s.compacted + 1), json!({}))});
+        let mut st = status(
+            410,
+            "Expired",
+            &format!("too old resource version: {from} ({})", s.compacted + 1),
+            json!({}),
+        );
+        // The ERROR event's Status has no details (fixture 37).
+        if let Some(m) = st.as_object_mut() {
+            m.remove("details");
+        }
+        let e = json!({"type": "ERROR", "object": st});
         drop(s);
         let _ = chunk(&mut c, &e.to_string());
         let _ = write!(c, "0\r\n\r\n");
@@ -1765,7 +1846,17 @@ fn watch(
         if quiet_since.elapsed() >= quiet {
             if bookmarks {
                 let kind = kind_of(&r.plural);
-                let b = json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": r.prefix.trim_start_matches("/api/").trim_start_matches("/apis/"), "metadata": {"resourceVersion": rv_now.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}}});
+                let mut b = json!({"kind": kind, "apiVersion": r.prefix.trim_start_matches("/api/").trim_start_matches("/apis/"), "metadata": {"resourceVersion": rv_now.to_string()}});
+                if initial_events {
+                    // Only the bookmark that ends the initial events is annotated (38).
+                    b["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+                }
+                if r.plural == "pods" {
+                    // A skeleton object, as the server encodes an empty Pod (36).
+                    b["spec"] = json!({"containers": null});
+                    b["status"] = json!({});
+                }
+                let b = json!({"type": "BOOKMARK", "object": b});
                 let _ = chunk(&mut c, &b.to_string());
             }
             let _ = write!(c, "0\r\n\r\n");

@@ -62,6 +62,47 @@ pub(super) fn apply(plural: &str, obj: &mut Value) {
     }
 }
 
+/// What a Node gets when it is created (not on later writes): the not-ready taint the
+/// TaintNodesByCondition admission adds, and the API's defaults (fixture 44).
+pub(super) fn new_node(obj: &mut Value) {
+    // The NodeRestriction/TaintNodesByCondition admission and the API's own
+    // defaults on a new Node (fixture 44).
+    let spec = ensure_obj(obj, "spec");
+    if spec.get("taints").is_none() {
+        spec["taints"] = json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]);
+    }
+    let status = ensure_obj(obj, "status");
+    default(
+        status,
+        "daemonEndpoints",
+        json!({"kubeletEndpoint": {"Port": 0}}),
+    );
+    let info = ensure_obj(status, "nodeInfo");
+    for f in [
+        "machineID",
+        "systemUUID",
+        "bootID",
+        "kernelVersion",
+        "osImage",
+        "containerRuntimeVersion",
+        "kubeletVersion",
+        "kubeProxyVersion",
+        "operatingSystem",
+        "architecture",
+    ] {
+        default(info, f, json!(""));
+    }
+    if let Some(cs) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+        for c in cs {
+            for t in ["lastHeartbeatTime", "lastTransitionTime"] {
+                if c.get(t).is_none() {
+                    c[t] = Value::Null;
+                }
+            }
+        }
+    }
+}
+
 /// The status a newly created object has before any controller wrote one.
 pub(super) fn initial_status(plural: &str, obj: &mut Value) {
     if obj.get("status").is_some_and(|s| !s.is_null()) {

@@ -93,8 +93,48 @@ pub(super) fn delete_foreground(s: &mut State, k: &str, has_generation: bool) ->
     s.put(k, o, false)
 }
 
-/// One pass of the namespace controller and the garbage collector's foreground part.
+/// What kube-controller-manager adds on its own: the root-CA publisher's
+/// `kube-root-ca.crt` ConfigMap in every active namespace (fixture 30 lists it among a
+/// namespace's ConfigMaps), and the TTL controller's `node.alpha.kubernetes.io/ttl`
+/// annotation on every Node (45).
+fn publishers(s: &mut State) {
+    let namespaces: Vec<String> = s
+        .all_ns_items("/api/v1", "namespaces")
+        .into_iter()
+        .filter(|(_, n)| n.pointer("/metadata/deletionTimestamp").is_none())
+        .filter_map(|(_, n)| n["metadata"]["name"].as_str().map(String::from))
+        .collect();
+    for ns in namespaces {
+        let k = key("/api/v1", "configmaps", &ns, ROOT_CA);
+        if !s.objects.contains_key(&k) {
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": ROOT_CA, "namespace": ns,
+                    "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."},
+                    "managedFields": [{"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": now(), "fieldsType": "FieldsV1",
+                        "fieldsV1": {"f:data": {".": {}, "f:ca.crt": {}}, "f:metadata": {"f:annotations": {".": {}, "f:kubernetes.io/description": {}}}}}]},
+                "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n"}});
+            s.create("/api/v1", "configmaps", &ns, cm);
+        }
+    }
+    for (k, mut n) in s.all_ns_items("/api/v1", "nodes") {
+        if n.pointer("/metadata/annotations/node.alpha.kubernetes.io~1ttl")
+            .is_none()
+        {
+            if !n["metadata"]["annotations"].is_object() {
+                n["metadata"]["annotations"] = json!({});
+            }
+            n["metadata"]["annotations"]["node.alpha.kubernetes.io/ttl"] = json!("0");
+            s.put(&k, n, false);
+        }
+    }
+}
+
+const ROOT_CA: &str = "kube-root-ca.crt";
+
+/// One pass of the control plane's own controllers: the namespace controller, the
+/// garbage collector's foreground part and the publishers.
 pub(super) fn controllers(s: &mut State) {
+    publishers(s);
     let grace = s.sim.namespace_grace;
     let due: Vec<String> = s
         .terminating_since
