@@ -900,9 +900,13 @@ fn brownfield(dir: &str) -> ApiServer {
     server
 }
 
-async fn preflight_x86(server: &ApiServer) -> Result<(), cococtl_cluster::error::ClusterError> {
+/// Preflight of the x86_64 profile with `sets`, as `install` runs it.
+async fn preflight_with(
+    server: &ApiServer,
+    sets: &[&str],
+) -> Result<cococtl_cluster::preflight::Facts, cococtl_cluster::error::ClusterError> {
     let cl = cluster(server);
-    let r = cococtl_profile::resolve(&inputs(&[])).unwrap();
+    let r = cococtl_profile::resolve(&inputs(sets)).unwrap();
     let p = plan(&r.config, ClusterFacts::default());
     let spec = ReleaseSpec::new(&r.config, &p);
     let needs = cococtl_cluster::core::runtime_versions::needs_of(&r.config);
@@ -916,7 +920,10 @@ async fn preflight_x86(server: &ApiServer) -> Result<(), cococtl_cluster::error:
         false,
     )
     .await
-    .map(|_| ())
+}
+
+async fn preflight_x86(server: &ApiServer) -> Result<(), cococtl_cluster::error::ClusterError> {
+    preflight_with(server, &[]).await.map(|_| ())
 }
 
 fn nothing_written(server: &ApiServer) {
@@ -1114,23 +1121,7 @@ async fn a_namespace_being_deleted_is_refused_before_any_write_and_named_if_it_g
 }
 
 async fn preflight_notes(server: &ApiServer, sets: &[&str]) -> Vec<String> {
-    let cl = cluster(server);
-    let r = cococtl_profile::resolve(&inputs(sets)).unwrap();
-    let p = plan(&r.config, ClusterFacts::default());
-    let spec = ReleaseSpec::new(&r.config, &p);
-    let needs = cococtl_cluster::core::runtime_versions::needs_of(&r.config);
-    cococtl_cluster::preflight::run(
-        &cl,
-        &spec,
-        &p,
-        &needs,
-        r.config.k8s_distribution,
-        false,
-        false,
-    )
-    .await
-    .unwrap()
-    .notes
+    preflight_with(server, sets).await.unwrap().notes
 }
 
 #[tokio::test]

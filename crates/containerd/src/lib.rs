@@ -33,6 +33,8 @@ pub mod space;
 pub mod state;
 pub mod stop;
 #[cfg(feature = "test-hooks")]
+pub mod test_proxy;
+#[cfg(feature = "test-hooks")]
 pub mod test_registry;
 #[cfg(feature = "test-hooks")]
 pub mod testing;

@@ -48,7 +48,9 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), RegistryError> {
     }
 }
 
-fn free_port() -> Result<u16, RegistryError> {
+/// A port nothing listens on (bound, then released), for servers that take no port 0
+/// and for a "dead" address.
+pub fn free_port() -> Result<u16, RegistryError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

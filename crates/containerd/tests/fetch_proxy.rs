@@ -6,11 +6,12 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cococtl_containerd::config::Checksum;
 use cococtl_containerd::fetch::{self, FetchError, Options};
+use cococtl_containerd::test_proxy::TestProxy;
+use cococtl_containerd::test_registry;
 use cococtl_core::proxy::Proxy;
 use sha2::{Digest, Sha256};
 
@@ -48,89 +49,29 @@ fn serve() -> String {
     format!("http://{addr}/containerd-2.1.9-linux-amd64.tar.gz")
 }
 
-/// A port nothing listens on (bound, then released; tinyproxy takes no port 0).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    test_registry::free_port().unwrap()
 }
 
-fn tinyproxy_binary() -> Option<PathBuf> {
-    ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// A tinyproxy in the foreground, killed on drop.
+/// A tinyproxy under its own temporary directory, both gone on drop.
 struct Tinyproxy {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+    proxy: TestProxy,
     _dir: tempfile::TempDir,
 }
 
 impl Tinyproxy {
-    /// `allow`: the client address tinyproxy accepts (anything but 127.0.0.1 refuses us).
     fn start(allow: &str, connect_port: u16) -> Tinyproxy {
-        let bin = tinyproxy_binary()
-            .expect("tinyproxy is not installed: run scripts/setup.d/registry-proxy.sh");
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("tinyproxy.log");
-        let conf = dir.path().join("tinyproxy.conf");
-        for _ in 0..5 {
-            let port = free_port();
-            std::fs::write(
-                &conf,
-                format!(
-                    "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 10\nAllow {allow}\nConnectPort {connect_port}\n",
-                    log.display()
-                ),
-            )
-            .unwrap();
-            let mut child = Command::new(&bin)
-                .args(["-d", "-c"])
-                .arg(&conf)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // the port was taken meanwhile: try another
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Tinyproxy {
-                        child,
-                        port,
-                        log,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("tinyproxy did not start listening");
+        let proxy = TestProxy::start(dir.path(), allow, connect_port).unwrap();
+        Tinyproxy { proxy, _dir: dir }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.proxy.url()
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Tinyproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proxy.log()
     }
 }
 
