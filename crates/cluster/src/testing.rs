@@ -129,8 +129,6 @@ struct State {
     denied: Vec<(String, String)>,
     /// Rules reviews answer `incomplete` with no rules (a webhook authorizer).
     rules_incomplete: bool,
-    /// Object key → (manager, fields) another manager owns.
-    foreign: BTreeMap<String, (String, Vec<String>)>,
     sim: Sim,
     /// Nodes whose pods are scheduled and which tick the simulation forward.
     ticks: u64,
@@ -634,7 +632,9 @@ impl ApiServer {
         });
     }
 
-    /// Declares that `manager` owns `fields` of an object (applies without force conflict).
+    /// Declares that `manager` owns `fields` of a stored object (`.spec.replicas`,
+    /// `.metadata.labels.<key>`), as a `kubectl label`/`edit` would have recorded it: an
+    /// Update entry in its managedFields, which applies then conflict with.
     pub fn foreign_owner(
         &self,
         prefix: &str,
@@ -645,13 +645,29 @@ impl ApiServer {
         fields: &[&str],
     ) {
         self.with(|s| {
-            s.foreign.insert(
-                key(prefix, plural, ns, name),
-                (
-                    manager.into(),
-                    fields.iter().map(|f| f.to_string()).collect(),
-                ),
-            );
+            let k = key(prefix, plural, ns, name);
+            let Some(mut o) = s.objects.get(&k).cloned() else {
+                return;
+            };
+            let set = fields::of_paths(fields);
+            let taken = fields::leaves(&set);
+            // The update that set them took them from whoever owned them before.
+            let mut mf: Vec<Value> = o["metadata"]["managedFields"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|mut e| {
+                    let rest = fields::without(&e["fieldsV1"], &taken)?;
+                    e["fieldsV1"] = rest;
+                    Some(e)
+                })
+                .collect();
+            mf.push(json!({"manager": manager, "operation": "Update",
+                "apiVersion": o["apiVersion"].as_str().unwrap_or("v1"), "time": now(),
+                "fieldsType": "FieldsV1", "fieldsV1": set}));
+            o["metadata"]["managedFields"] = json!(mf);
+            s.objects.insert(k, o);
         });
     }
 
@@ -1331,36 +1347,6 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
                 json!({"name": r.ns, "kind": "namespaces"}),
             ),
         );
-    }
-    if let Some((other, all_fields)) = s.foreign.get(&k).cloned() {
-        // Like the real server: applying the value the other manager set is shared
-        // ownership, not a conflict; only a different value conflicts.
-        let live = s.objects.get(&k).cloned().unwrap_or(Value::Null);
-        let fields: Vec<String> = all_fields
-            .into_iter()
-            .filter(|f| field_at(&req.body, f).is_some_and(|v| Some(v) != field_at(&live, f)))
-            .collect();
-        if !force && !fields.is_empty() {
-            let api_version = req.body["apiVersion"].as_str().unwrap_or("v1");
-            let causes: Vec<Value> = fields.iter().map(|f| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{other}\" using {api_version}"), "field": f})).collect();
-            let msg = format!(
-                "Apply failed with {} conflict{}: {}",
-                fields.len(),
-                if fields.len() == 1 { "" } else { "s" },
-                fields
-                    .iter()
-                    .map(|f| format!("conflict with \"{other}\" using {api_version}: {f}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-            return (
-                409,
-                status(409, "Conflict", &msg, json!({"causes": causes})),
-            );
-        }
-        if !dry {
-            s.foreign.remove(&k);
-        }
     }
     let existing = s.objects.get(&k).cloned();
     // Field-manager conflicts from the live object's managedFields, as the server
@@ -2283,26 +2269,6 @@ fn drop_released(o: &mut Value, manager: &str, body: &Value) {
                     m.remove(&k);
                 }
             }
-        }
-    }
-}
-
-/// The value at a conflict path like `.spec.replicas` or
-/// `.metadata.labels.pod-security.kubernetes.io/enforce` (a label or annotation key is the
-/// rest of the path).
-fn field_at<'a>(o: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut cur = o;
-    let mut rest = path.trim_start_matches('.');
-    loop {
-        let (seg, tail) = match rest.split_once('.') {
-            Some((a, b)) => (a, Some(b)),
-            None => (rest, None),
-        };
-        cur = cur.get(seg)?;
-        match tail {
-            Some(t) if seg == "labels" || seg == "annotations" => return cur.get(t),
-            Some(t) => rest = t,
-            None => return Some(cur),
         }
     }
 }

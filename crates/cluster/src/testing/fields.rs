@@ -159,6 +159,36 @@ fn children(m: &Map<String, Value>, update: bool) -> Map<String, Value> {
         .collect()
 }
 
+/// The fieldsV1 set of conflict-style paths (`.spec.replicas`,
+/// `.metadata.labels.pod-security.kubernetes.io/enforce`: a label or annotation key is
+/// the rest of the path).
+pub(super) fn of_paths(paths: &[&str]) -> Value {
+    let mut set = json!({});
+    for path in paths {
+        let mut cur = &mut set;
+        let mut rest = path.trim_start_matches('.');
+        loop {
+            let (seg, tail) = match rest.split_once('.') {
+                Some((a, b)) if !(a == "labels" || a == "annotations") => (a, Some(b)),
+                Some((a, b)) => {
+                    cur = &mut cur[format!("f:{a}")];
+                    (b, None)
+                }
+                None => (rest, None),
+            };
+            cur = &mut cur[format!("f:{seg}")];
+            if !cur.is_object() {
+                *cur = json!({});
+            }
+            match tail {
+                Some(t) => rest = t,
+                None => break,
+            }
+        }
+    }
+    set
+}
+
 /// Leaf paths of a fieldsV1 set, as segments (`f:spec`, `k:{"name":"c"}`, ...).
 pub(super) fn leaves(set: &Value) -> Vec<Vec<String>> {
     fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
@@ -314,6 +344,18 @@ mod tests {
         );
         let rest = without(&other, &c).unwrap();
         assert!(leaves(&rest).iter().all(|p| display(p) != display(&c[0])));
+    }
+
+    #[test]
+    fn conflict_paths_become_the_set_a_label_command_records() {
+        assert_eq!(
+            of_paths(&[
+                ".metadata.labels.pod-security.kubernetes.io/enforce",
+                ".spec.replicas"
+            ]),
+            json!({"f:metadata": {"f:labels": {"f:pod-security.kubernetes.io/enforce": {}}},
+                   "f:spec": {"f:replicas": {}}})
+        );
     }
 
     #[test]
