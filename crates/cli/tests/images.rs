@@ -4,52 +4,17 @@
 //! `containers` or `initContainers` list, wherever it sits), so no kind or field can be
 //! missed by either side. Plus `global.*` and digest pinning as rendered.
 
+mod images_common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use cococtl_profile::peerpods::Provider;
+use images_common::{run, walk};
 use serde_json::Value;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cococtl"));
-    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"));
-    c
-}
-
-fn run(args: &[String]) -> Output {
-    let out = bin().args(args).output().expect("run cococtl");
-    assert!(
-        out.status.success(),
-        "cococtl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn json(args: &[String]) -> Value {
     serde_json::from_slice(&run(args).stdout).expect("JSON output")
-}
-
-/// Every `image` under any `containers` / `initContainers` list, anywhere in `v`.
-fn walk(v: &Value, out: &mut BTreeSet<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                if k == "containers" || k == "initContainers" {
-                    for c in child.as_array().into_iter().flatten() {
-                        if let Some(i) = c.get("image").and_then(Value::as_str) {
-                            out.insert(i.to_string());
-                        }
-                    }
-                }
-                walk(child, out);
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
-        _ => {}
-    }
 }
 
 /// The images `render` emits for `values` (install and uninstall phases).

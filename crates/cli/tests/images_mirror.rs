@@ -5,49 +5,14 @@
 //! one copy per image. The upstream images cannot be downloaded here (no network), so a
 //! tiny image of distinct content stands in for each.
 
+mod images_common;
+
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use cococtl_containerd::test_registry::{tiny_image, RegistryOptions, TestRegistry};
+use images_common::{run, walk};
 use serde_json::Value;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cococtl"));
-    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"));
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = bin().args(args).output().expect("run cococtl");
-    assert!(
-        out.status.success(),
-        "cococtl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Every `image` under any `containers` / `initContainers` list in `v`.
-fn walk(v: &Value, out: &mut BTreeSet<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                if k == "containers" || k == "initContainers" {
-                    for c in child.as_array().into_iter().flatten() {
-                        if let Some(i) = c.get("image").and_then(Value::as_str) {
-                            out.insert(i.to_string());
-                        }
-                    }
-                }
-                walk(child, out);
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
-        _ => {}
-    }
-}
 
 const PROFILES: &[&[&str]] = &[
     &["--profile", "x86_64", "--set", "probe.enabled=true"],
