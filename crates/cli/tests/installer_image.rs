@@ -371,7 +371,25 @@ const FROM_THE_HOST: &[(&str, &str)] = &[(
     "the host's, through `nsenter -t 1 -m --` (run directly only with --host-root /)",
 )];
 
+/// The containerd crate's modules compiled only into test builds: those declared right after
+/// `#[cfg(feature = "test-hooks")]` in its lib.rs. They never reach the image.
+fn test_only_modules() -> BTreeSet<String> {
+    let lib = std::fs::read_to_string(repo().join("crates/containerd/src/lib.rs")).unwrap();
+    let mut gated = BTreeSet::new();
+    let mut lines = lib.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(feature = \"test-hooks\")]" {
+            if let Some(m) = lines.next().and_then(|l| l.trim().strip_prefix("pub mod ")) {
+                gated.insert(format!("{}.rs", m.trim_end_matches(';')));
+            }
+        }
+    }
+    assert!(gated.contains("testing.rs"), "{gated:?}");
+    gated
+}
+
 fn programs_the_agent_runs_by_name() -> BTreeSet<String> {
+    let test_only = test_only_modules();
     let mut files = vec![repo().join("crates/cli/src/cmd/node.rs")];
     let mut stack = vec![repo().join("crates/containerd/src")];
     while let Some(d) = stack.pop() {
@@ -380,8 +398,9 @@ fn programs_the_agent_runs_by_name() -> BTreeSet<String> {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "rs")
-                // Compiled only into test builds (`test-hooks`), never into the image.
-                && !p.ends_with("testing.rs")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| test_only.contains(n.to_string_lossy().as_ref()))
             {
                 files.push(p);
             }
