@@ -36,6 +36,10 @@ fn fix(keys: &Keys, remedy: Remedy) -> String {
         Remedy::DisableOnThisDistribution => {
             format!("--set {P}.enabled=false (upgrade the distribution instead)")
         }
+        Remedy::UseOciReference => format!(
+            "--set {}=oci://<registry>/<repository>@sha256:<manifest digest> (`cococtl artifact push` prints it)",
+            keys.url
+        ),
     }
 }
 
