@@ -63,6 +63,8 @@ enum Command {
     Diff(cmd::diff::DiffArgs),
     /// Which nodes can run which confidential profile, and why not, cluster-wide
     Check(cmd::check::CheckArgs),
+    /// Put a containerd tarball into an image registry, for air-gapped installs (oci://)
+    Artifact(cmd::artifact::ArtifactArgs),
 }
 
 impl Command {
@@ -79,7 +81,11 @@ impl Command {
             Command::Verify(a) => a.kube.verbose,
             Command::Diff(a) => a.kube.verbose,
             Command::Check(a) => a.kube.verbose,
-            Command::Render(_) | Command::Profiles(_) | Command::Probe(_) | Command::Node(_) => 0,
+            Command::Render(_)
+            | Command::Profiles(_)
+            | Command::Probe(_)
+            | Command::Node(_)
+            | Command::Artifact(_) => 0,
         }
     }
 }
@@ -126,6 +132,7 @@ fn main() -> ExitCode {
             Command::Verify(args) => cmd::verify::run(args).await,
             Command::Check(args) => cmd::check::run(args).await,
             Command::Diff(args) => cmd::diff::run(args).await,
+            Command::Artifact(args) => cmd::artifact::run(args).await,
         }
     })
 }

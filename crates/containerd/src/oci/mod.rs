@@ -100,7 +100,7 @@ pub enum OciError {
         fix: String,
     },
     /// The registry refused the credentials.
-    #[error("registry {registry} refused the credentials of {source_name} (user `{username}`) for {repository} (HTTP {status})\n  fix: check that the secret holds a valid login for {registry} with pull access to {repository}")]
+    #[error("registry {registry} refused the credentials of {source_name} (user `{username}`) for {repository} (HTTP {status})\n  fix: check that they are a valid login for {registry} with access to {repository}")]
     Refused {
         /// The registry host.
         registry: String,
@@ -190,6 +190,19 @@ pub struct Layer {
     pub url: String,
 }
 
+/// The credentials of a session and how messages name them.
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    /// The credentials; `None`: anonymous.
+    pub creds: Option<auth::Credentials>,
+    /// Where they came from ("the pull secret /etc/…", "--username").
+    pub source: String,
+    /// Why there are none (when `creds` is `None`).
+    pub missing_why: String,
+    /// What to do when the registry wants some and there are none.
+    pub missing_fix: String,
+}
+
 /// A registry session for one repository: the client (system roots plus the extra CA),
 /// the credentials, and the `Authorization` the last challenge led to.
 pub struct Registry {
@@ -202,6 +215,8 @@ pub struct Registry {
     creds_source: String,
     /// Why there are no credentials, for the 401 message.
     no_creds_why: String,
+    /// What to do about it.
+    no_creds_fix: String,
     authorization: Mutex<Option<String>>,
 }
 
@@ -220,8 +235,9 @@ fn network(url: &str, e: reqwest::Error) -> OciError {
     }
 }
 
-/// The client every registry request (and the blob download) goes through.
-pub(crate) fn client(ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, OciError> {
+/// The client every registry request (and the blob download) goes through: the system
+/// roots plus the CAs in `ca_file`.
+pub fn client(ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, OciError> {
     crate::fetch::tls_provider();
     let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
     if let Some(path) = ca_file {
@@ -275,31 +291,33 @@ impl Registry {
                 }
             }
         };
-        Ok(Self::with_credentials(
+        let fix = format!(
+            "give the agent a pull secret with a login for {} (customContainerd.pullSecret, a kubernetes.io/dockerconfigjson Secret in the install namespace)",
+            r.host
+        );
+        Ok(Self::with_login(
             r,
             client(access.ca_file.as_deref())?,
-            creds,
-            creds_source,
-            no_creds_why,
+            Login {
+                creds,
+                source: creds_source,
+                missing_why: no_creds_why,
+                missing_fix: fix,
+            },
         ))
     }
 
     /// A session with explicit credentials (`cococtl artifact push --username`).
-    pub fn with_credentials(
-        r: &OciRef,
-        client: reqwest::Client,
-        creds: Option<auth::Credentials>,
-        creds_source: String,
-        no_creds_why: String,
-    ) -> Registry {
+    pub fn with_login(r: &OciRef, client: reqwest::Client, login: Login) -> Registry {
         Registry {
             client,
             base: format!("https://{}", r.host),
             host: r.host.clone(),
             repository: r.repository.clone(),
-            creds,
-            creds_source,
-            no_creds_why,
+            creds: login.creds,
+            creds_source: login.source,
+            no_creds_why: login.missing_why,
+            no_creds_fix: login.missing_fix,
             authorization: Mutex::new(None),
         }
     }
@@ -345,10 +363,7 @@ impl Registry {
                 registry: self.host.clone(),
                 repository: self.repository.clone(),
                 why: self.no_creds_why.clone(),
-                fix: format!(
-                    "give the agent a pull secret with a login for {} (customContainerd.pullSecret, a kubernetes.io/dockerconfigjson Secret in the install namespace)",
-                    self.host
-                ),
+                fix: self.no_creds_fix.clone(),
             },
         }
     }

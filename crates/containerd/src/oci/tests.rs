@@ -62,12 +62,15 @@ fn stand_in(
 
 fn session(host: &str, creds: Option<auth::Credentials>) -> (Registry, OciRef) {
     let r = OciRef::parse(&format!("oci://{host}/coco/containerd:2.1.9")).unwrap();
-    let reg = Registry::with_credentials(
+    let reg = Registry::with_login(
         &r,
         client(None).unwrap(),
-        creds,
-        "the pull secret /test/config.json".into(),
-        "the agent was given no pull secret".into(),
+        Login {
+            creds,
+            source: "the pull secret /test/config.json".into(),
+            missing_why: "the agent was given no pull secret".into(),
+            missing_fix: "give one".into(),
+        },
     )
     .plain_http();
     (reg, r)
