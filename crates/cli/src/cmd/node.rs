@@ -478,7 +478,11 @@ async fn install(a: InstallArgs) -> ExitCode {
         Err(e) => return exit::invalid(&e.to_string()),
     };
     if a.dry_run {
-        let out = serde_json::json!({ "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum });
+        let access = a.registry.access(Some(&cfg.host_root));
+        let out = serde_json::json!({
+            "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum,
+            "pullSecret": access.pull_secret, "registryCaFile": access.ca_file,
+        });
         return exit::print(&format!("{out:#}\n"));
     }
     let reporter: Box<dyn Reporter> = match &cfg.node_name {
