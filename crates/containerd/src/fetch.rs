@@ -474,6 +474,40 @@ pub async fn fetch(
     })
 }
 
+/// The manifest, retried as downloads are (connection errors, 5xx, 408, 429, with
+/// backoff); refusals (auth, 404, a bad manifest) are final.
+pub(crate) async fn layer_with_retries(
+    reg: &crate::oci::Registry,
+    r: &cococtl_core::oci_ref::OciRef,
+    opts: &Options,
+) -> Result<crate::oci::Layer, FetchError> {
+    use crate::oci::OciError;
+    let mut wait = opts.backoff;
+    let mut n = 1;
+    loop {
+        match reg.layer(r).await {
+            Err(e @ (OciError::Network { .. } | OciError::Http { .. }))
+                if n < opts.attempts
+                    && match &e {
+                        OciError::Http { status, .. } => {
+                            *status >= 500 || *status == 408 || *status == 429
+                        }
+                        _ => true,
+                    } =>
+            {
+                tracing::warn!(
+                    "registry: attempt {n} failed ({e}); retrying in {} ms",
+                    wait.as_millis()
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+                n += 1;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// The `oci://` download: manifest first (digest, one layer, the configured checksum
 /// equal to the layer's digest), then the blob through [`download`].
 async fn fetch_oci(
@@ -485,7 +519,7 @@ async fn fetch_oci(
     use crate::oci::{OciError, Registry};
     let r = cococtl_core::oci_ref::OciRef::parse(url).map_err(OciError::from)?;
     let reg = Registry::new(&r, &opts.registry)?;
-    let layer = reg.layer(&r).await?;
+    let layer = layer_with_retries(&reg, &r, opts).await?;
     let configured = match checksum {
         Checksum::Sha256(h) => Some(h.clone()),
         Checksum::Url(u) => {

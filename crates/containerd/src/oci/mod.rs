@@ -55,6 +55,12 @@ const IMAGE_CONFIG_TYPES: &[&str] = &[
 ];
 /// A manifest larger than this is not a one-layer manifest.
 const MAX_MANIFEST: usize = 4 << 20;
+/// Each registry API request (manifest, token, blob check, upload start), body included:
+/// a mirror that hangs must not hang the agent (the blob download has its own stall
+/// timeout and deadline).
+pub(crate) const API_TIMEOUT: Duration = Duration::from_secs(60);
+/// Docker Hub's API host (`docker.io` names it in references only).
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 /// Where the agent finds its registry credentials and extra CA.
 #[derive(Debug, Clone, Default)]
@@ -311,7 +317,14 @@ impl Registry {
     pub fn with_login(r: &OciRef, client: reqwest::Client, login: Login) -> Registry {
         Registry {
             client,
-            base: format!("https://{}", r.host),
+            base: format!(
+                "https://{}",
+                if r.host == "docker.io" {
+                    DOCKER_HUB_API
+                } else {
+                    &r.host
+                }
+            ),
             host: r.host.clone(),
             repository: r.repository.clone(),
             creds: login.creds,
@@ -400,7 +413,7 @@ impl Registry {
                     service.as_deref(),
                     scope.as_deref().unwrap_or(default_scope),
                 );
-                let mut req = self.client.get(&url);
+                let mut req = self.client.get(&url).timeout(API_TIMEOUT);
                 if let Some(c) = &self.creds {
                     req = req.header(reqwest::header::AUTHORIZATION, c.basic());
                 }
@@ -465,7 +478,8 @@ impl Registry {
         format!("repository:{}:pull", self.repository)
     }
 
-    /// Reads `r`'s manifest, checks it, and returns the tarball's layer.
+    /// Reads `r`'s manifest, checks it, and returns the tarball's layer (`r` names this
+    /// session's repository).
     pub async fn layer(&self, r: &OciRef) -> Result<Layer, OciError> {
         let url = self.api("manifests", &r.api_reference());
         let accept = [
@@ -477,7 +491,9 @@ impl Registry {
         .join(", ");
         let resp = self
             .send(&url, &self.pull_scope(), |c| {
-                c.get(&url).header(reqwest::header::ACCEPT, accept.as_str())
+                c.get(&url)
+                    .timeout(API_TIMEOUT)
+                    .header(reqwest::header::ACCEPT, accept.as_str())
             })
             .await?;
         let status = resp.status().as_u16();

@@ -8,7 +8,10 @@ use cococtl_core::oci_ref::OciRef;
 use sha2::{Digest, Sha256};
 
 use super::{network, snippet, OciError, Registry, ARTIFACT_TYPE, EMPTY_CONFIG_MEDIA_TYPE};
-use super::{LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use super::{API_TIMEOUT, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+
+/// The blob upload (up to the agent's 1 GiB cap over a slow link).
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// The empty config's bytes and their digest (the image spec's `application/vnd.oci.empty.v1+json`).
 pub const EMPTY_CONFIG: &[u8] = b"{}";
@@ -86,12 +89,16 @@ impl Registry {
         let d = descriptor(media_type, bytes);
         let scope = self.push_scope();
         let head = self.api("blobs", &d.digest);
-        let resp = self.send(&head, &scope, |c| c.head(&head)).await?;
+        let resp = self
+            .send(&head, &scope, |c| c.head(&head).timeout(API_TIMEOUT))
+            .await?;
         if resp.status().is_success() {
             return Ok(d);
         }
         let start = self.url(&format!("/v2/{}/blobs/uploads/", self.repository));
-        let resp = self.send(&start, &scope, |c| c.post(&start)).await?;
+        let resp = self
+            .send(&start, &scope, |c| c.post(&start).timeout(API_TIMEOUT))
+            .await?;
         let status = resp.status().as_u16();
         let location = resp
             .headers()
@@ -113,6 +120,7 @@ impl Registry {
         let resp = self
             .send(&put, &scope, |c| {
                 c.put(&put)
+                    .timeout(UPLOAD_TIMEOUT)
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                     .body(bytes.to_vec())
             })
@@ -137,6 +145,7 @@ impl Registry {
         let resp = self
             .send(&url, &self.push_scope(), |c| {
                 c.put(&url)
+                    .timeout(API_TIMEOUT)
                     .header(reqwest::header::CONTENT_TYPE, MANIFEST_MEDIA_TYPE)
                     .body(bytes.to_vec())
             })

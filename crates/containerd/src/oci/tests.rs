@@ -208,3 +208,47 @@ fn manifests_that_are_not_one_layer_tarball_artifacts_are_refused_saying_why() {
         .unwrap_err()
         .contains("text/plain"));
 }
+
+#[tokio::test]
+async fn a_registry_blip_is_retried_and_a_404_is_not() {
+    let manifest = one_layer_manifest();
+    let calls = Arc::new(Mutex::new(0));
+    let n = calls.clone();
+    let (host, _) = stand_in(move |line, _, _| {
+        let mut n = n.lock().unwrap();
+        *n += 1;
+        if line.contains("/missing") {
+            return (
+                404,
+                vec![],
+                br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_vec(),
+            );
+        }
+        if *n == 1 {
+            (503, vec![], b"busy".to_vec())
+        } else {
+            (
+                200,
+                vec![("Content-Type".into(), MANIFEST_MEDIA_TYPE.into())],
+                manifest.clone(),
+            )
+        }
+    });
+    let (reg, r) = session(&host, None);
+    let opts = crate::fetch::Options {
+        backoff: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let layer = crate::fetch::layer_with_retries(&reg, &r, &opts)
+        .await
+        .unwrap();
+    assert_eq!(layer.sha256, "c".repeat(64));
+    assert_eq!(*calls.lock().unwrap(), 2);
+    let missing = OciRef::parse(&format!("oci://{host}/coco/missing:v1")).unwrap();
+    let reg = Registry::with_login(&missing, client(None).unwrap(), Login::default()).plain_http();
+    let e = crate::fetch::layer_with_retries(&reg, &missing, &opts)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not found in the registry"), "{e}");
+    assert_eq!(*calls.lock().unwrap(), 3, "a 404 is asked once");
+}
