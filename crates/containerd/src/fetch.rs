@@ -307,7 +307,7 @@ async fn attempt(
     Ok(Attempt::Done)
 }
 
-async fn download(
+pub(crate) async fn download(
     client: &reqwest::Client,
     url: &str,
     dest: &Path,

@@ -252,3 +252,49 @@ async fn a_registry_blip_is_retried_and_a_404_is_not() {
     assert!(e.to_string().contains("not found in the registry"), "{e}");
     assert_eq!(*calls.lock().unwrap(), 3, "a 404 is asked once");
 }
+
+#[tokio::test]
+async fn a_blob_redirected_to_another_host_is_followed_without_the_registry_token() {
+    let blob = b"the tarball".to_vec();
+    let served = blob.clone();
+    let (store, store_seen) = stand_in(move |_, _, _| (200, vec![], served.clone()));
+    let (registry, registry_seen) = stand_in(move |_, _, _| {
+        (
+            307,
+            vec![(
+                "Location".into(),
+                format!("http://{store}/presigned/blob?X-Signature=1"),
+            )],
+            vec![],
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("t.tgz");
+    let (sha, n) = crate::fetch::download(
+        &client(None).unwrap(),
+        &format!("http://{registry}/v2/coco/containerd/blobs/sha256:x"),
+        &dest,
+        &crate::fetch::Options::default(),
+        1 << 20,
+        Some("Bearer tok-1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), blob);
+    assert_eq!(
+        (sha, n),
+        (hex::encode(Sha256::digest(&blob)), blob.len() as u64)
+    );
+    assert_eq!(
+        registry_seen.lock().unwrap()[0].authorization.as_deref(),
+        Some("Bearer tok-1")
+    );
+    let store_seen = store_seen.lock().unwrap().clone();
+    assert!(store_seen[0]
+        .line
+        .starts_with("GET /presigned/blob?X-Signature=1"));
+    assert_eq!(
+        store_seen[0].authorization, None,
+        "the token stays with the registry"
+    );
+}
