@@ -16,7 +16,12 @@
 //! an optional extra CA file.
 
 pub mod auth;
+mod error;
+mod manifest;
 pub mod push;
+
+pub use error::OciError;
+pub use manifest::parse_manifest;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -69,118 +74,6 @@ pub struct Access {
     pub pull_secret: Option<PathBuf>,
     /// A PEM file of extra CAs trusted besides the system roots.
     pub ca_file: Option<PathBuf>,
-}
-
-/// Why the registry part failed. Nothing on the host was changed.
-#[derive(Debug, thiserror::Error)]
-pub enum OciError {
-    /// The reference does not parse.
-    #[error(transparent)]
-    Reference(#[from] cococtl_core::oci_ref::ParseError),
-    /// The pull secret file cannot be used.
-    #[error("pull secret {path}: {message}")]
-    PullSecret {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The CA file cannot be used.
-    #[error("registry CA {path}: {message}\n  fix: give a PEM file of CA certificates")]
-    Ca {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The registry wants credentials and there are none.
-    #[error("registry {registry} refused anonymous access to {repository}: {why}\n  fix: {fix}")]
-    NoCredentials {
-        /// The registry host.
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// Why there were no credentials.
-        why: String,
-        /// What to do.
-        fix: String,
-    },
-    /// The registry refused the credentials.
-    #[error("registry {registry} refused the credentials of {source_name} (user `{username}`) for {repository} (HTTP {status})\n  fix: check that they are a valid login for {registry} with access to {repository}")]
-    Refused {
-        /// The registry host.
-        registry: String,
-        /// The repository.
-        repository: String,
-        /// Where the credentials came from ("the pull secret /path").
-        source_name: String,
-        /// The user.
-        username: String,
-        /// 401 or 403.
-        status: u16,
-    },
-    /// No such tag or digest.
-    #[error("{reference}: not found in the registry (HTTP 404)\n  fix: push it with `cococtl artifact push`, or use the reference that command printed")]
-    NotFound {
-        /// The reference.
-        reference: String,
-    },
-    /// Another HTTP status.
-    #[error("{method} {url}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
-    Http {
-        /// The method.
-        method: String,
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-        /// The start of the error body (the registry's error code).
-        body: String,
-    },
-    /// Connection or TLS error.
-    #[error("{url}: {message}")]
-    Network {
-        /// The URL.
-        url: String,
-        /// The error.
-        message: String,
-    },
-    /// The manifest's bytes are not the ones the reference's digest names.
-    #[error("{reference}: the registry sent a manifest whose digest is sha256:{actual}, not the sha256:{expected} asked for; refused (a tampered or broken mirror)")]
-    ManifestDigest {
-        /// The reference.
-        reference: String,
-        /// The digest in the reference.
-        expected: String,
-        /// The digest of what was sent.
-        actual: String,
-    },
-    /// The manifest is not a one-layer tarball artifact.
-    #[error("{reference}: {message}")]
-    Manifest {
-        /// The reference.
-        reference: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The configured checksum is not the layer's digest.
-    #[error("{reference}: the configured sha256 {configured} is not the digest of the artifact's layer, sha256:{layer}; refused, nothing downloaded\n  fix: use the sha256 `cococtl artifact push` printed for this tarball, or the reference of the artifact holding it")]
-    LayerMismatch {
-        /// The reference.
-        reference: String,
-        /// The configured SHA-256.
-        configured: String,
-        /// The layer's digest.
-        layer: String,
-    },
-    /// A local file (the tarball to push).
-    #[error("{path}: {message}")]
-    File {
-        /// The file.
-        path: String,
-        /// The error.
-        message: String,
-    },
 }
 
 /// The tarball's blob, as the manifest describes it.
@@ -586,90 +479,6 @@ async fn read_capped(
         out.extend_from_slice(&c);
     }
     Ok(out)
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ManifestDoc {
-    #[serde(default)]
-    schema_version: u32,
-    #[serde(default)]
-    media_type: String,
-    #[serde(default)]
-    artifact_type: String,
-    config: Option<DescriptorDoc>,
-    layers: Option<Vec<DescriptorDoc>>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DescriptorDoc {
-    #[serde(default)]
-    media_type: String,
-    #[serde(default)]
-    digest: String,
-    #[serde(default)]
-    size: u64,
-}
-
-/// The single layer's digest (hex) and size, or why this manifest is not a tarball
-/// artifact.
-pub fn parse_manifest(body: &[u8], content_type: &str) -> Result<(String, u64), String> {
-    let m: ManifestDoc =
-        serde_json::from_slice(body).map_err(|e| format!("the manifest is not JSON: {e}"))?;
-    let media_type = if m.media_type.is_empty() {
-        content_type
-    } else {
-        m.media_type.as_str()
-    };
-    if INDEX_TYPES.contains(&media_type) {
-        return Err(format!(
-            "is an image index ({media_type}), not one artifact; push one artifact per architecture and use customContainerd.tarballUrls.<arch>"
-        ));
-    }
-    if m.schema_version != 2
-        || ![MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE].contains(&media_type)
-    {
-        return Err(format!(
-            "is not an OCI image manifest (mediaType `{media_type}`, schemaVersion {})",
-            m.schema_version
-        ));
-    }
-    if let Some(c) = &m.config {
-        if IMAGE_CONFIG_TYPES.contains(&c.media_type.as_str()) {
-            return Err(format!(
-                "is a container image (config {}), not a tarball artifact; push the tarball with `cococtl artifact push`",
-                c.media_type
-            ));
-        }
-    }
-    if !m.artifact_type.is_empty() && m.artifact_type != ARTIFACT_TYPE {
-        tracing::warn!(
-            "the manifest's artifactType is {}, not {ARTIFACT_TYPE}; its single layer is used as the tarball",
-            m.artifact_type
-        );
-    }
-    let layers = m.layers.unwrap_or_default();
-    if layers.len() != 1 {
-        return Err(format!(
-            "has {} layers; a containerd tarball artifact has exactly one (the tarball)",
-            layers.len()
-        ));
-    }
-    let l = &layers[0];
-    if !ACCEPTED_LAYER_TYPES.contains(&l.media_type.as_str()) {
-        return Err(format!(
-            "its layer's mediaType is `{}`; expected one of {}",
-            l.media_type,
-            ACCEPTED_LAYER_TYPES.join(", ")
-        ));
-    }
-    let hex = l
-        .digest
-        .strip_prefix("sha256:")
-        .and_then(cococtl_core::agent::parse_sha256)
-        .ok_or_else(|| format!("its layer's digest `{}` is not sha256:<hex>", l.digest))?;
-    Ok((hex, l.size))
 }
 
 #[cfg(test)]
