@@ -65,6 +65,8 @@ enum Command {
     Diff(cmd::diff::DiffArgs),
     /// Which nodes can run which confidential profile, and why not, cluster-wide
     Check(cmd::check::CheckArgs),
+    /// Put a containerd tarball into an image registry, for air-gapped installs (oci://)
+    Artifact(cmd::artifact::ArtifactArgs),
 }
 
 impl Command {
@@ -85,7 +87,8 @@ impl Command {
             | Command::Images(_)
             | Command::Profiles(_)
             | Command::Probe(_)
-            | Command::Node(_) => 0,
+            | Command::Node(_)
+            | Command::Artifact(_) => 0,
         }
     }
 }
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
             Command::Verify(args) => cmd::verify::run(args).await,
             Command::Check(args) => cmd::check::run(args).await,
             Command::Diff(args) => cmd::diff::run(args).await,
+            Command::Artifact(args) => cmd::artifact::run(args).await,
         }
     })
 }

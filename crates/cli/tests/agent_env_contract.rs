@@ -126,6 +126,26 @@ fn the_shared_tarball_and_side_mode_reach_the_agent() {
     assert_eq!(v["checksum"]["url"], "https://e.com/c.sums");
 }
 
+#[test]
+fn an_oci_tarball_its_pull_secret_and_registry_ca_reach_the_agent() {
+    let oci = format!("oci://mirror.local:5000/coco/containerd@sha256:{SHA_B}");
+    let sets = [
+        "customContainerd.enabled=true",
+        &format!("customContainerd.tarballUrl={oci}"),
+        &format!("customContainerd.sha256={SHA_A}"),
+        "customContainerd.pullSecret=mirror-login",
+        "customContainerd.registryCA=/etc/containerd/certs.d/mirror.local:5000/ca.crt",
+    ];
+    let v = round_trip(&sets);
+    assert_eq!(v["url"], oci);
+    assert_eq!(v["pullSecret"], "/etc/cococtl/pull-secret/config.json");
+    // The CA is the host's file, read under the host root (`/` here).
+    assert_eq!(
+        v["registryCaFile"],
+        "/etc/containerd/certs.d/mirror.local:5000/ca.crt"
+    );
+}
+
 fn agent_refuses(env: &[(&str, &str)], args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
         .args(["node", "containerd", "install", "--dry-run"])

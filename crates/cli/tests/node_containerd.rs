@@ -1083,3 +1083,62 @@ fn an_idle_agent_does_not_wake_up_and_says_how_long_the_node_had_no_cri() {
     // this machine's speed: a window near 40 s would mean the gate waited on a timeout).
     assert!(ms < 40_000, "{window}");
 }
+
+/// An air-gapped node: the tarball is an artifact in the image mirror (a real registry
+/// with TLS from its own CA and basic auth), pushed with `cococtl artifact push`; the
+/// agent logs in with the pull secret and trusts the mirror through a CA file on the host.
+#[test]
+fn side_install_from_an_oci_artifact_with_the_pull_secret_and_the_hosts_ca() {
+    use cococtl_containerd::test_registry::{RegistryOptions, TestRegistry};
+    let h = Host::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = TestRegistry::start(
+        &tmp.path().join("reg"),
+        RegistryOptions {
+            auth: Some(("robot".into(), "s3cret".into())),
+        },
+    )
+    .unwrap();
+    let mut push = Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["artifact", "push", "--file"])
+        .arg(tarballs().join(V21))
+        .arg(format!("oci://{}/coco/containerd:2.1.9", reg.host()))
+        .arg("--ca")
+        .arg(reg.ca_pem())
+        .args(["--username", "robot", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        push.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    }
+    let pushed = push.wait_with_output().unwrap();
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    let stdout = String::from_utf8(pushed.stdout).unwrap();
+    let url = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tarballUrl: "))
+        .unwrap()
+        .to_string();
+    // The mirror's CA where the node's containerd already trusts it.
+    let ca = "etc/containerd/certs.d/mirror/ca.crt";
+    std::fs::create_dir_all(h.root().join("etc/containerd/certs.d/mirror")).unwrap();
+    std::fs::copy(reg.ca_pem(), h.root().join(ca)).unwrap();
+    let secret = tmp.path().join("config.json");
+    std::fs::write(&secret, reg.docker_config()).unwrap();
+    let secret = secret.display().to_string();
+    let ca_flag = format!("/{ca}");
+    let out = h.install(
+        &url,
+        &sha(V21),
+        &["--pull-secret", &secret, "--registry-ca", &ca_flag],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(h.wait_version().starts_with("2.1.9"));
+    assert!(h
+        .dropin()
+        .contains("/opt/confidential-containers/cococtl/containerd/"));
+}

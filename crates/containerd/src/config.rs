@@ -83,6 +83,9 @@ fn fix(r: Remedy) -> String {
             "do not enable customContainerd on this cluster; upgrade the distribution instead"
                 .into()
         }
+        Remedy::UseOciReference => {
+            "use oci://<registry>/<repository>@sha256:<manifest digest>, as `cococtl artifact push` prints it".into()
+        }
     }
 }
 

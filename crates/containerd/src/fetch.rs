@@ -7,6 +7,9 @@
 //! The proxy comes only from [`Options::proxy`] (the agent reads `HTTPS_PROXY`/`HTTP_PROXY`/
 //! `NO_PROXY` into it once): reqwest's own environment lookup is switched off, so what a
 //! download goes through is what the agent's settings say and what its errors name.
+//! fill the node's disk), progress through `tracing`. An `oci://` tarball is the single
+//! layer of an artifact in a registry ([`crate::oci`]): the manifest is read and checked
+//! first, then the blob comes down this same path.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +35,8 @@ pub struct Options {
     pub max_bytes: u64,
     /// The proxy downloads go through; none when unset.
     pub proxy: Proxy,
+    /// Credentials and CA for `oci://` tarballs.
+    pub registry: crate::oci::Access,
 }
 
 /// Default [`Options::max_bytes`]: far above any containerd release.
@@ -50,6 +55,7 @@ impl Default for Options {
             backoff: Duration::from_millis(500),
             max_bytes: DEFAULT_MAX_BYTES,
             proxy: Proxy::default(),
+            registry: crate::oci::Access::default(),
         }
     }
 }
@@ -145,6 +151,9 @@ pub enum FetchError {
         /// What is wrong.
         message: String,
     },
+    /// The `oci://` registry refused, or its manifest did (before any download).
+    #[error(transparent)]
+    Registry(#[from] crate::oci::OciError),
 }
 
 fn via_note(via: &Option<String>) -> String {
@@ -225,12 +234,13 @@ fn effective(proxy: &Proxy) -> Proxy {
     }
 }
 
-/// The download client: the configured proxy or none at all.
-fn client(proxy: &Proxy) -> Result<reqwest::Client, FetchError> {
+/// A client builder that goes through `proxy` or, when none is configured, through no proxy
+/// at all (reqwest would otherwise read the variables itself). Shared with the `oci://`
+/// registry client so both honour the same settings. The error is (proxy as shown, why).
+pub(crate) fn proxied_builder(proxy: &Proxy) -> Result<reqwest::ClientBuilder, (String, String)> {
     let proxy = &effective(proxy);
     let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
     if !proxy.is_set() {
-        // Explicitly none: otherwise reqwest would read the variables itself.
         b = b.no_proxy();
     }
     let no = reqwest::NoProxy::from_string(&proxy.no_proxy);
@@ -243,16 +253,19 @@ fn client(proxy: &Proxy) -> Result<reqwest::Client, FetchError> {
         } else {
             reqwest::Proxy::http(given.as_str())
         };
-        let p = made.map_err(|e| FetchError::ProxyConfig {
-            proxy: redact_str(given),
-            message: chain(&e),
-        })?;
+        let p = made.map_err(|e| (redact_str(given), chain(&e)))?;
         b = b.proxy(p.no_proxy(no.clone()));
     }
-    b.build().map_err(|e| FetchError::ProxyConfig {
-        proxy: redact_str(&proxy.https_proxy),
-        message: chain(&e),
-    })
+    Ok(b)
+}
+
+/// The download client: the configured proxy or none at all.
+fn client(proxy: &Proxy) -> Result<reqwest::Client, FetchError> {
+    let config = |(proxy, message)| FetchError::ProxyConfig { proxy, message };
+    proxied_builder(proxy)
+        .map_err(config)?
+        .build()
+        .map_err(|e| config((redact_str(&proxy.https_proxy), chain(&e))))
 }
 
 /// A verified download.
@@ -319,6 +332,8 @@ fn rehash(path: &Path, hasher: &mut Sha256) -> Result<u64, FetchError> {
     }
 }
 
+// One attempt's state is threaded through explicitly so a retry resumes it.
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     client: &reqwest::Client,
     url: &str,
@@ -327,8 +342,13 @@ async fn attempt(
     have: &mut u64,
     opts: &Options,
     limit: u64,
+    auth: Option<&str>,
 ) -> Result<Attempt, FetchError> {
     let mut req = client.get(url);
+    if let Some(a) = auth {
+        // reqwest drops it on a redirect to another host (a blob store's presigned URL).
+        req = req.header(reqwest::header::AUTHORIZATION, a);
+    }
     if *have > 0 {
         req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
     }
@@ -426,12 +446,13 @@ async fn attempt(
     Ok(Attempt::Done)
 }
 
-async fn download(
+pub(crate) async fn download(
     client: &reqwest::Client,
     url: &str,
     dest: &Path,
     opts: &Options,
     limit: u64,
+    auth: Option<&str>,
 ) -> Result<(String, u64), FetchError> {
     use backon::BackoffBuilder;
     let mut delays = backon::ExponentialBuilder::default()
@@ -456,7 +477,7 @@ async fn download(
         }
         match tokio::time::timeout(
             left,
-            attempt(client, url, dest, &mut hasher, &mut have, opts, limit),
+            attempt(client, url, dest, &mut hasher, &mut have, opts, limit, auth),
         )
         .await
         {
@@ -550,6 +571,9 @@ pub async fn fetch(
     checksum: &Checksum,
     opts: &Options,
 ) -> Result<Fetched, FetchError> {
+    if cococtl_core::oci_ref::is_oci(url) {
+        return fetch_oci(url, dest, checksum, opts).await;
+    }
     tls_provider();
     let client = client(&opts.proxy)?;
     if let Some(p) = proxy_for(&opts.proxy, url) {
@@ -560,14 +584,14 @@ pub async fn fetch(
         Checksum::Url(u) => {
             let sums = dest.with_extension("sha256sums");
             let _ = std::fs::remove_file(&sums);
-            download(&client, u, &sums, opts, MAX_CHECKSUM_FILE).await?;
+            download(&client, u, &sums, opts, MAX_CHECKSUM_FILE, None).await?;
             let text = std::fs::read_to_string(&sums).map_err(io(&sums))?;
             let _ = std::fs::remove_file(&sums);
             Some(from_checksum_file(&text, u, url)?)
         }
         Checksum::None => None,
     };
-    let (actual, bytes) = download(&client, url, dest, opts, opts.max_bytes).await?;
+    let (actual, bytes) = download(&client, url, dest, opts, opts.max_bytes, None).await?;
     if let Some(expected) = expected {
         if expected != actual {
             let _ = std::fs::remove_file(dest);
@@ -577,6 +601,113 @@ pub async fn fetch(
                 actual,
             });
         }
+    }
+    Ok(Fetched {
+        path: dest.to_path_buf(),
+        sha256: actual,
+        bytes,
+    })
+}
+
+/// The manifest, retried as downloads are (connection errors, 5xx, 408, 429, with
+/// backoff); refusals (auth, 404, a bad manifest) are final.
+pub(crate) async fn layer_with_retries(
+    reg: &crate::oci::Registry,
+    r: &cococtl_core::oci_ref::OciRef,
+    opts: &Options,
+) -> Result<crate::oci::Layer, FetchError> {
+    use crate::oci::OciError;
+    let mut wait = opts.backoff;
+    let mut n = 1;
+    loop {
+        match reg.layer(r).await {
+            Err(e @ (OciError::Network { .. } | OciError::Http { .. }))
+                if n < opts.attempts
+                    && match &e {
+                        OciError::Http { status, .. } => {
+                            *status >= 500 || *status == 408 || *status == 429
+                        }
+                        _ => true,
+                    } =>
+            {
+                tracing::warn!(
+                    "registry: attempt {n} failed ({e}); retrying in {} ms",
+                    wait.as_millis()
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+                n += 1;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// The `oci://` download: manifest first (digest, one layer, the configured checksum
+/// equal to the layer's digest), then the blob through [`download`].
+async fn fetch_oci(
+    url: &str,
+    dest: &Path,
+    checksum: &Checksum,
+    opts: &Options,
+) -> Result<Fetched, FetchError> {
+    use crate::oci::{OciError, Registry};
+    let r = cococtl_core::oci_ref::OciRef::parse(url).map_err(OciError::from)?;
+    let reg = Registry::new(&r, &opts.registry, &opts.proxy)?;
+    let layer = layer_with_retries(&reg, &r, opts).await?;
+    let configured = match checksum {
+        Checksum::Sha256(h) => Some(h.clone()),
+        Checksum::Url(u) => {
+            let sums = dest.with_extension("sha256sums");
+            let _ = std::fs::remove_file(&sums);
+            download(&reg.client, u, &sums, opts, MAX_CHECKSUM_FILE, None).await?;
+            let text = std::fs::read_to_string(&sums).map_err(io(&sums))?;
+            let _ = std::fs::remove_file(&sums);
+            Some(from_checksum_file(&text, u, url)?)
+        }
+        Checksum::None => None,
+    };
+    if let Some(c) = &configured {
+        if *c != layer.sha256 {
+            return Err(OciError::LayerMismatch {
+                reference: url.into(),
+                configured: c.clone(),
+                layer: layer.sha256,
+            }
+            .into());
+        }
+    }
+    if layer.size > opts.max_bytes {
+        return Err(FetchError::TooLarge {
+            url: url.into(),
+            limit: opts.max_bytes,
+        });
+    }
+    tracing::info!(
+        "download: {url}: layer sha256:{} ({} MiB) of manifest sha256:{}",
+        layer.sha256,
+        layer.size >> 20,
+        layer.manifest_sha256
+    );
+    let auth = reg.authorization();
+    let (actual, bytes) = download(
+        &reg.client,
+        &layer.url,
+        dest,
+        opts,
+        opts.max_bytes,
+        auth.as_deref(),
+    )
+    .await?;
+    // Content-addressed: the blob must hash to the layer digest even where no checksum
+    // was configured (allowUnverified), since the manifest pinned it.
+    if actual != layer.sha256 {
+        let _ = std::fs::remove_file(dest);
+        return Err(FetchError::Checksum {
+            url: url.into(),
+            expected: layer.sha256,
+            actual,
+        });
     }
     Ok(Fetched {
         path: dest.to_path_buf(),

@@ -3,6 +3,7 @@
 //! Start with [`agent::Agent::install`]. It never touches the live containerd until the
 //! new one is verified: [`fetch`] streams the tarball through SHA-256 to disk (capped),
 //! [`extract`] unpacks it into a staging directory with path, link, device and size checks,
+//! ([`oci`]: from a registry, for air-gapped clusters),
 //! [`verify`] requires the binaries, regular files for this architecture answering their
 //! version flag; only then does the agent change the host, in a [`journal`]led transaction
 //! (each change recorded *before* it is made, backups as hard links so a rollback needs no
@@ -27,6 +28,7 @@ pub mod health;
 pub mod journal;
 pub mod layout;
 pub mod lock;
+pub mod oci;
 pub mod report;
 pub mod service;
 pub mod space;

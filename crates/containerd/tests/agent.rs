@@ -1048,3 +1048,65 @@ async fn an_admins_own_proxy_dropin_is_kept_and_put_back_on_restore() {
     restore(&h, &no_faults()).await.unwrap();
     assert_eq!(h.files(), before);
 }
+
+#[tokio::test]
+async fn an_oci_tarball_whose_layer_is_not_the_configured_checksum_changes_nothing() {
+    use cococtl_containerd::oci::{Access, Registry};
+    use cococtl_containerd::test_registry::{RegistryOptions, TestRegistry};
+    let h = Host::new();
+    let before = h.files();
+    let reg_dir = tempfile::tempdir().unwrap();
+    let reg = TestRegistry::start(
+        reg_dir.path(),
+        RegistryOptions {
+            auth: Some(("robot".into(), "pw".into())),
+        },
+    )
+    .unwrap();
+    let secret = reg_dir.path().join("config.json");
+    write(&secret, &reg.docker_config());
+    let access = Access {
+        pull_secret: Some(secret),
+        ca_file: Some(reg.ca_pem()),
+    };
+    let target = cococtl_core::oci_ref::OciRef::parse(&format!(
+        "oci://{}/coco/containerd:2.1.9",
+        reg.host()
+    ))
+    .unwrap();
+    let pushed = Registry::new(&target, &access, &Default::default())
+        .unwrap()
+        .push_tarball(&target, b"not the tarball the values pin")
+        .await
+        .unwrap();
+    let rep = Recorder::default();
+    let nf = no_faults();
+    let mut agent = h.agent(&rep, &nf);
+    agent.fetch.registry = access;
+    let pinned = "a".repeat(64);
+    let c = Config {
+        host_root: h.root().to_path_buf(),
+        arch: Arch::Amd64,
+        url: pushed.reference.to_string(),
+        checksum: Checksum::Sha256(pinned.clone()),
+        mode: Mode::Side,
+        node_name: None,
+        containerd_proxy: None,
+    };
+    let e = agent.install(&c).await.unwrap_err();
+    assert!(e.is_input_error(), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&pinned) && msg.contains(&pushed.tarball_sha256),
+        "{msg}"
+    );
+    assert!(rep.last().is_none(), "nothing reported: no install started");
+    assert!(!h.p(layout::STAGING).exists(), "staging removed");
+    let after: BTreeMap<_, _> = h
+        .files()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var/lib/cococtl/containerd/lock"))
+        .collect();
+    assert_eq!(after, before, "the host is unchanged");
+    assert_eq!(h.running().as_deref(), Some(DISTRO));
+}

@@ -72,6 +72,10 @@ pub struct Settings {
     pub allow_unverified: bool,
     /// The cluster's distribution (a custom containerd is refused where it ships its own).
     pub distribution: Distribution,
+    /// An extra CA (PEM file on the node, absolute) the agent trusts for `oci://`
+    /// registries, besides the system roots; empty when none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub registry_ca: String,
 }
 
 /// How one tarball is checked once downloaded.
@@ -124,6 +128,8 @@ pub enum Remedy {
     GiveUrl,
     /// Do not install a custom containerd on this distribution.
     DisableOnThisDistribution,
+    /// Give `oci://host/repo@sha256:<manifest digest>`.
+    UseOciReference,
 }
 
 /// One reason a setting cannot work. Nothing was changed anywhere.
@@ -147,8 +153,21 @@ fn problem(field: Field, message: String, remedy: Remedy) -> Problem {
 }
 
 /// Checks a download URL: `http(s)://host/...` (scheme case-insensitive, as RFC 3986 says),
-/// no white space, plain HTTP only when allowed.
+/// no white space, plain HTTP only when allowed; or, for the tarball itself, an
+/// `oci://registry/repo@sha256:…` (or `:tag`) reference ([`crate::oci_ref`]).
 pub fn check_url(field: Field, url: &str, allow_http: bool) -> Result<(), Problem> {
+    if crate::oci_ref::is_oci(url) {
+        if field != Field::Url {
+            return Err(problem(
+                field,
+                format!("`{url}`: only the tarball can come from an OCI registry"),
+                Remedy::UseHttpsUrl,
+            ));
+        }
+        return crate::oci_ref::OciRef::parse(url)
+            .map(|_| ())
+            .map_err(|e| problem(field, e.to_string(), Remedy::UseOciReference));
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(problem(
             field,
@@ -177,6 +196,17 @@ pub fn check_url(field: Field, url: &str, allow_http: bool) -> Result<(), Proble
             format!("scheme `{other}` is not supported"),
             Remedy::UseHttpsUrl,
         )),
+    }
+}
+
+/// The warning for a tarball URL that works but should be changed: an `oci://` reference
+/// by tag (a tag is mutable; the digest form pins the manifest).
+pub fn url_warning(url: &str) -> Option<String> {
+    match crate::oci_ref::OciRef::parse(url).ok()?.reference {
+        crate::oci_ref::Reference::Tag(t) => Some(format!(
+            "`{url}` names the tarball by tag `{t}`, which whoever can push to the registry can move; prefer oci://…@sha256:<manifest digest> (what `cococtl artifact push` prints)"
+        )),
+        crate::oci_ref::Reference::Digest(_) => None,
     }
 }
 
@@ -306,7 +336,18 @@ impl Settings {
             out.push((env::ALLOW_UNVERIFIED.into(), "true".into()));
         }
         out.push((env::DISTRIBUTION.into(), self.distribution.as_str().into()));
+        if !self.registry_ca.is_empty() {
+            out.push((env::REGISTRY_CA.into(), self.registry_ca.clone()));
+        }
         out
+    }
+
+    /// Some tarball comes from an OCI registry (the agent then needs the pull secret).
+    pub fn uses_oci(&self) -> bool {
+        self.default
+            .iter()
+            .chain(self.per_arch.values())
+            .any(|t| crate::oci_ref::is_oci(&t.url))
     }
 }
 
@@ -337,6 +378,12 @@ pub mod env {
     /// `NO_PROXY` through a systemd drop-in (the proxy itself is in those standard
     /// variables, [`crate::proxy`]).
     pub const CONTAINERD_PROXY: &str = "COCOCTL_CONTAINERD_PROXY";
+    /// A `.dockerconfigjson` file (the mounted pull secret) with credentials for `oci://`
+    /// tarballs.
+    pub const PULL_SECRET: &str = "COCOCTL_CONTAINERD_PULL_SECRET";
+    /// An extra CA (PEM file on the host, resolved under the host root) for `oci://`
+    /// registries.
+    pub const REGISTRY_CA: &str = "COCOCTL_CONTAINERD_REGISTRY_CA";
 
     /// Tarball URL for every architecture without its own.
     pub const TARBALL_URL: &str = "COCOCTL_CONTAINERD_TARBALL_URL";
@@ -433,6 +480,21 @@ mod tests {
         );
         assert!(check_url(Field::Url, "ftp://e.com/c.tgz", true).is_err());
         assert!(check_url(Field::Url, "https:///c.tgz", true).is_err());
+    }
+
+    #[test]
+    fn oci_references_are_tarball_urls_and_a_tag_is_warned_about() {
+        let d = "b".repeat(64);
+        let by_digest = format!("oci://mirror:5000/coco/containerd@sha256:{d}");
+        assert!(check_url(Field::Url, &by_digest, false).is_ok());
+        assert!(url_warning(&by_digest).is_none());
+        assert!(check_url(Field::Url, "oci://mirror/containerd:2.1.9", false).is_ok());
+        assert!(url_warning("oci://mirror/containerd:2.1.9").is_some());
+        assert_eq!(
+            check_url(Field::Url, "oci://mirror/containerd", false).map_err(|p| p.remedy),
+            Err(Remedy::UseOciReference)
+        );
+        assert!(check_url(Field::ChecksumUrl, &by_digest, false).is_err());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! (every label and annotation name cococtl reads or writes), [`node_keys`] (every key it may
 //! write on a Node, and how uninstall removes them), [`catalog`] (the shims
 //! kata-deploy 4.1.0 builds), and [`agent`] (what the `cococtl-containerd` DaemonSet tells
-//! the node agent, with the single validator of a containerd tarball source).
+//! the node agent, with the single validator of a containerd tarball source; [`oci_ref`] for
+//! tarballs kept in an image mirror).
 
 #![warn(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod catalog;
 pub mod distribution;
 pub mod labels;
 pub mod node_keys;
+pub mod oci_ref;
 pub mod proxy;
 
 pub use arch::Arch;

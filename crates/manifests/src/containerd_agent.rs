@@ -11,8 +11,8 @@ use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec,
-    PodTemplateSpec, SecurityContext, Volume, VolumeMount,
+    Container, EnvVar, EnvVarSource, HostPathVolumeSource, KeyToPath, ObjectFieldSelector, PodSpec,
+    PodTemplateSpec, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -26,6 +26,10 @@ use crate::Object;
 pub const NAME: &str = "cococtl-containerd";
 /// Where the host's `/` is mounted in the agent pod (`--host-root`).
 pub const HOST_ROOT: &str = "/host";
+/// Where the pull secret is mounted for `oci://` tarballs.
+pub const PULL_SECRET_DIR: &str = "/etc/cococtl/pull-secret";
+/// The pull secret's `.dockerconfigjson`, as the agent reads it (`--pull-secret`).
+pub const PULL_SECRET_FILE: &str = "/etc/cococtl/pull-secret/config.json";
 
 /// The agent's objects, by phase.
 pub struct Objects {
@@ -61,6 +65,53 @@ pub fn env(c: &Config, cc: &CustomContainerd) -> Vec<EnvVar> {
         env.push(meta::env(agent_env::CONTAINERD_PROXY, "true"));
     }
     env
+}
+
+/// An `oci://` tarball's registry login: `customContainerd.pullSecret`, else the pod's
+/// first `imagePullSecrets` (the mirror that serves the images usually serves the tarball
+/// too), mounted read-only for the agent. The explicit Secret must exist (the pod waits
+/// for it); the fallback is optional, so a pull secret without this registry's entry, or
+/// none, leaves the agent anonymous and its error says so.
+fn mount_pull_secret(spec: &mut PodSpec, cc: &CustomContainerd) {
+    let (name, optional) = match &cc.pull_secret {
+        Some(n) => (n.clone(), false),
+        None => match spec
+            .image_pull_secrets
+            .as_ref()
+            .and_then(|s| s.first())
+            .map(|r| r.name.clone())
+        {
+            Some(n) => (n, true),
+            None => return,
+        },
+    };
+    spec.volumes.get_or_insert_with(Vec::new).push(Volume {
+        name: "pull-secret".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(name),
+            items: Some(vec![KeyToPath {
+                key: ".dockerconfigjson".into(),
+                path: "config.json".into(),
+                mode: None,
+            }]),
+            optional: Some(optional),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    if let Some(c) = spec.containers.first_mut() {
+        c.volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(VolumeMount {
+                name: "pull-secret".into(),
+                mount_path: PULL_SECRET_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        c.env
+            .get_or_insert_with(Vec::new)
+            .push(meta::env(agent_env::PULL_SECRET, PULL_SECRET_FILE));
+    }
 }
 
 /// The agent's RBAC and DaemonSet for `cc`.
@@ -100,7 +151,7 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
         }]),
         ..Default::default()
     };
-    let ds = DaemonSet {
+    let mut ds = DaemonSet {
         metadata: meta::namespaced(c, NAME),
         spec: Some(DaemonSetSpec {
             selector: LabelSelector {
@@ -147,6 +198,14 @@ pub fn objects(c: &Config, cc: &CustomContainerd) -> Objects {
         }),
         status: None,
     };
+    if let Some(spec) = ds
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.spec.as_mut())
+        .filter(|_| cc.agent.uses_oci())
+    {
+        mount_pull_secret(spec, cc);
+    }
     // Reports state and version on its own Node.
     let mut rbac = rbac::node_reporter(c, NAME);
     rbac.extend([

@@ -147,6 +147,9 @@ pub struct CustomContainerd {
     pub node_selector: BTreeMap<String, String>,
     /// The agent pods' tolerations.
     pub tolerations: Vec<Toleration>,
+    /// `pullSecret`: the `kubernetes.io/dockerconfigjson` Secret the agent reads its
+    /// `oci://` registry login from (`None`: the pod's first `imagePullSecrets`, if any).
+    pub pull_secret: Option<String>,
 }
 
 /// Everything `render` and `install` need, validated.

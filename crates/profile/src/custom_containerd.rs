@@ -36,11 +36,18 @@ fn fix(keys: &Keys, remedy: Remedy) -> String {
         Remedy::DisableOnThisDistribution => {
             format!("--set {P}.enabled=false (upgrade the distribution instead)")
         }
+        Remedy::UseOciReference => format!(
+            "--set {}=oci://<registry>/<repository>@sha256:<manifest digest> (`cococtl artifact push` prints it)",
+            keys.url
+        ),
     }
 }
 
 /// Reports the tarball's problems through the one validator the agent uses too.
 fn check_tarball(v: &mut dyn Sink, t: &Tarball, keys: &Keys, s: &Settings) {
+    if let Some(w) = cococtl_core::agent::url_warning(&t.url) {
+        v.warn(&keys.url, w);
+    }
     for p in t.problems(s.allow_insecure_http, s.allow_unverified) {
         let key = match p.field {
             Field::Url | Field::Distribution => &keys.url,
@@ -100,6 +107,7 @@ pub fn validate(
     if !every_arch_has_a_tarball(v, &settings, c) {
         return None;
     }
+    let pull_secret = registry_access(v, &r, &mut settings);
     let image = agent_image(v, &r.image);
     Some(CustomContainerd {
         agent: settings,
@@ -111,7 +119,51 @@ pub fn validate(
         },
         node_selector: r.node_selector,
         tolerations: r.tolerations,
+        pull_secret,
     })
+}
+
+/// `pullSecret` and `registryCA`: how the agent reaches an `oci://` tarball's registry.
+/// Both are checked, and ignored with a warning when no tarball is `oci://`.
+fn registry_access(
+    v: &mut dyn Sink,
+    r: &raw::CustomContainerd,
+    settings: &mut Settings,
+) -> Option<String> {
+    let secret = r.pull_secret.trim();
+    let ca = r.registry_ca.trim();
+    if !settings.uses_oci() {
+        for (key, given) in [("pullSecret", secret), ("registryCA", ca)] {
+            if !given.is_empty() {
+                v.warn(
+                    &format!("{P}.{key}"),
+                    "only used for oci:// tarballs, and none is configured; ignored".into(),
+                );
+            }
+        }
+        return None;
+    }
+    if !secret.is_empty() {
+        if let Err(why) = crate::names::check_dns_subdomain(secret) {
+            v.err(
+                &format!("{P}.pullSecret"),
+                format!("`{secret}` is not a Secret name: {why}"),
+                "name a kubernetes.io/dockerconfigjson Secret in the install namespace".into(),
+            );
+        }
+    }
+    if !ca.is_empty() {
+        if ca.starts_with('/') && !ca.contains(char::is_whitespace) {
+            settings.registry_ca = ca.to_string();
+        } else {
+            v.err(
+                &format!("{P}.registryCA"),
+                format!("`{ca}` is not an absolute path on the node"),
+                format!("--set {P}.registryCA=/etc/containerd/certs.d/<registry>/ca.crt (a PEM file every node has; the agent reads it under the host's /)"),
+            );
+        }
+    }
+    Some(secret.to_string()).filter(|s| !s.is_empty())
 }
 
 /// `customContainerd.mode`: `side` when empty; an unknown mode is reported (and `side`
@@ -406,6 +458,44 @@ mod tests {
         };
         agent_image_with(&mut r, "probe", &bad, None);
         assert_eq!(r.errors[0].0, "probe.image.digest");
+    }
+
+    #[test]
+    fn an_oci_tarball_by_tag_is_warned_about_and_registry_settings_are_checked() {
+        let mut r = Reports::default();
+        let mut settings = Settings::default();
+        let raw = raw::CustomContainerd {
+            tarball_url: "oci://mirror.local/coco/containerd:2.1.9".into(),
+            sha256: "a".repeat(64),
+            pull_secret: "Mirror Login".into(),
+            registry_ca: "ca.pem".into(),
+            ..Default::default()
+        };
+        tarballs(&mut r, &raw, &mut settings);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.warnings[0].0, "customContainerd.tarballUrl");
+        assert!(r.warnings[0].1.contains("@sha256:"), "{}", r.warnings[0].1);
+        registry_access(&mut r, &raw, &mut settings);
+        let keys: Vec<_> = r.errors.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["customContainerd.pullSecret", "customContainerd.registryCA"]
+        );
+    }
+
+    #[test]
+    fn registry_settings_without_an_oci_tarball_are_ignored_with_a_warning() {
+        let mut r = Reports::default();
+        let mut settings = Settings::default();
+        let raw = raw::CustomContainerd {
+            tarball_url: "https://e.com/c.tgz".into(),
+            sha256: "a".repeat(64),
+            pull_secret: "mirror".into(),
+            ..Default::default()
+        };
+        tarballs(&mut r, &raw, &mut settings);
+        assert_eq!(registry_access(&mut r, &raw, &mut settings), None);
+        assert_eq!(r.warnings[0].0, "customContainerd.pullSecret");
     }
 
     #[test]

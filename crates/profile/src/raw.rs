@@ -365,6 +365,10 @@ pub struct CustomContainerd {
     pub allow_insecure_http: bool,
     #[serde(deserialize_with = "boolish")]
     pub allow_unverified: bool,
+    #[serde(deserialize_with = "stringish")]
+    pub pull_secret: String,
+    #[serde(rename = "registryCA", deserialize_with = "stringish")]
+    pub registry_ca: String,
     pub image: AgentImage,
     #[serde(deserialize_with = "string_map")]
     pub node_selector: BTreeMap<String, String>,

@@ -1,5 +1,6 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run` returning the exit code.
 
+pub mod artifact;
 pub mod check;
 pub mod diff;
 pub mod history;

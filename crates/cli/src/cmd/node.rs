@@ -38,6 +38,7 @@ enum NodeCommand {
 #[command(
     after_help = "Examples (the cococtl-containerd DaemonSet runs the first, with env):
   cococtl node containerd install --host-root /host --tarball-url https://.../containerd-2.1.9-linux-amd64.tar.gz --sha256 <hex>
+  cococtl node containerd install --host-root /host --tarball-url oci://mirror.local/coco/containerd@sha256:<manifest> --sha256 <hex> --pull-secret /etc/cococtl/pull-secret/config.json
   cococtl node containerd status --host-root /host -o json
   cococtl node containerd restore --host-root /host
 
@@ -202,6 +203,41 @@ struct InstallArgs {
     /// Largest tarball accepted, in MiB (a containerd release is about 40)
     #[arg(long, default_value_t = fetch::DEFAULT_MAX_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..))]
     max_download: u64,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// Access to the registry an `oci://` tarball is in.
+#[derive(clap::Args)]
+struct RegistryArgs {
+    /// A .dockerconfigjson file (the mounted pull secret) with the login for an oci://
+    /// tarball's registry; without it, anonymous
+    #[arg(long, env = env::PULL_SECRET, value_name = "FILE")]
+    pull_secret: Option<PathBuf>,
+    /// A PEM file of extra CAs for an oci:// tarball's registry, besides the system roots
+    /// (install: a path on the host, resolved under --host-root)
+    #[arg(long, env = env::REGISTRY_CA, value_name = "FILE")]
+    registry_ca: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The download's registry access; the CA is on the host, under `host_root` when given.
+    fn access(&self, host_root: Option<&std::path::Path>) -> cococtl_containerd::oci::Access {
+        cococtl_containerd::oci::Access {
+            pull_secret: self
+                .pull_secret
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
+            ca_file: self
+                .registry_ca
+                .as_ref()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| match host_root {
+                    Some(root) => cococtl_containerd::layout::at(root, &p.to_string_lossy()),
+                    None => p.clone(),
+                }),
+        }
+    }
 }
 
 impl InstallArgs {
@@ -260,6 +296,12 @@ impl InstallArgs {
             allow_insecure_http: self.allow_insecure_http,
             allow_unverified: self.allow_unverified,
             distribution,
+            registry_ca: self
+                .registry
+                .registry_ca
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         })
     }
 }
@@ -277,6 +319,8 @@ struct FetchArgs {
     /// Directory to unpack into (must not exist)
     #[arg(long)]
     dest: PathBuf,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(clap::Args)]
@@ -451,6 +495,7 @@ async fn install(a: InstallArgs) -> ExitCode {
     if a.dry_run {
         // Credentials in a proxy URL stay out of the output.
         let shown = |u: &str| (!u.is_empty()).then(|| fetch::redact_str(u));
+        let access = a.registry.access(Some(&cfg.host_root));
         let out = serde_json::json!({
             "settings": settings, "arch": arch, "url": cfg.url, "checksum": cfg.checksum,
             "proxy": {
@@ -459,6 +504,7 @@ async fn install(a: InstallArgs) -> ExitCode {
                 "noProxy": proxy.no_proxy,
                 "containerd": cfg.containerd_proxy.is_some(),
             },
+            "pullSecret": access.pull_secret, "registryCaFile": access.ca_file,
         });
         return exit::print(&format!("{out:#}\n"));
     }
@@ -483,6 +529,7 @@ async fn install(a: InstallArgs) -> ExitCode {
             max_bytes: a.max_download << 20,
             // The rendered DaemonSet carries proxy.* as these standard variables.
             proxy,
+            registry: a.registry.access(Some(&cfg.host_root)),
             ..fetch::Options::default()
         },
         health_timeout: Duration::from_secs(a.common.health_timeout),
@@ -570,6 +617,7 @@ async fn fetch_only(f: FetchArgs) -> ExitCode {
             &cfg.checksum,
             &fetch::Options {
                 proxy: Proxy::from_env(|k| std::env::var(k).ok()),
+                registry: f.registry.access(None),
                 ..fetch::Options::default()
             },
         )
