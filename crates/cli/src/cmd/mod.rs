@@ -16,3 +16,4 @@ pub mod uninstall;
 pub mod upgrade;
 mod values_args;
 pub mod verify;
+pub mod version;
