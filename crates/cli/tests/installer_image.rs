@@ -8,7 +8,8 @@
 //! Ignored in `cargo test`: the image holds static binaries (musl, crt-static), which the
 //! test build of cococtl is not. `scripts/test` cross-builds them, builds the image and runs
 //! these with `--ignored` and the variables below set; a missing variable fails the test.
-//! The foreign architectures' images are checked by `foreign_arch.rs`.
+//! The foreign architectures' images are checked by `foreign_arch.rs`. Only the refusal of a
+//! dynamically linked binary runs in every `cargo test`.
 //!
 //! Programs run inside the rootfs with `chroot` (the tests run as root). Where chroot is not
 //! permitted they run directly (said on stderr): the binary is static, so only the root
@@ -657,7 +658,10 @@ fn containerd_imports_the_archive_and_runs_the_agent_in_it() {
         "ctr run /cococtl --version",
     );
     assert_eq!(version.trim(), format!("cococtl {VERSION}"));
-    let host_mnt = std::fs::read_link("/proc/1/ns/mnt").unwrap();
+    // The node's init: PID 1 of a PID namespace of its own, in a mount namespace of its
+    // own (the sandbox's real PID 1 may not be entered). The container joins that PID
+    // namespace as the DaemonSet's hostPID joins the node's.
+    let init = StandInInit::start();
     let entered = stdout_ok(
         &c.ctr(&[
             "run",
@@ -666,7 +670,7 @@ fn containerd_imports_the_archive_and_runs_the_agent_in_it() {
             "native",
             "--privileged",
             "--with-ns",
-            "pid:/proc/1/ns/pid",
+            &format!("pid:/proc/{}/ns/pid", init.pid),
             &tag,
             &format!("{id}-host"),
             "/cococtl",
@@ -677,5 +681,95 @@ fn containerd_imports_the_archive_and_runs_the_agent_in_it() {
         ]),
         "ctr run /cococtl __host-exec -- readlink /proc/self/ns/mnt",
     );
-    assert_eq!(entered.trim(), host_mnt.to_string_lossy());
+    assert_eq!(entered.trim(), init.mount_ns());
+}
+
+/// `unshare --pid --fork --mount-proc sleep`: its child is PID 1 of a new PID namespace,
+/// in a new mount namespace. Killed (by the unshare's pid) when dropped.
+struct StandInInit {
+    unshare: std::process::Child,
+    /// The child's pid as this test sees it.
+    pid: u32,
+}
+
+impl StandInInit {
+    fn start() -> StandInInit {
+        // Owned by the guard at once, so that every way out (a panic too) reaps it.
+        let mut init = StandInInit {
+            unshare: Command::new("unshare")
+                .args([
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                    "--kill-child",
+                    "sleep",
+                    "600",
+                ])
+                .spawn()
+                .expect("unshare (util-linux)"),
+            pid: 0,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let child = std::fs::read_dir("/proc").unwrap().find_map(|e| {
+                let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+                let ppid: u32 = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                (ppid == init.unshare.id()).then_some(pid)
+            });
+            // Until the child has exec'd sleep, its namespaces may not be set up yet.
+            if let Some(pid) = child.filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            }) {
+                init.pid = pid;
+                return init;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare started no child"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn mount_ns(&self) -> String {
+        let ns = std::fs::read_link(format!("/proc/{}/ns/mnt", self.pid)).unwrap();
+        let own = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+        assert_ne!(
+            ns, own,
+            "the stand-in init has a mount namespace of its own"
+        );
+        ns.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for StandInInit {
+    fn drop(&mut self) {
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
+
+#[test]
+fn a_dynamically_linked_binary_is_refused() {
+    // The test build links glibc dynamically: the image has no loader to run it with.
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new("bash")
+        .arg(repo().join("installer-image/build"))
+        .args(["--binary-amd64", env!("CARGO_BIN_EXE_cococtl"), "--out"])
+        .arg(dir.path().join("oci"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is dynamically linked (loader /lib"), "{err}");
+    assert!(err.contains("build it static"), "{err}");
 }
