@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod env_errors;
 mod exit;
+mod host_exec;
 
 /// The log filter for `-v` given `verbosity` times: cococtl's own words by default (its
 /// crates' targets all start with `cococtl`), then cococtl's debug lines and other crates'
@@ -67,6 +68,8 @@ enum Command {
     Check(cmd::check::CheckArgs),
     /// Put a containerd tarball into an image registry, for air-gapped installs (oci://)
     Artifact(cmd::artifact::ArtifactArgs),
+    /// Print the version, the build (commit, target) and the pinned upstream versions
+    Version(cmd::version::VersionArgs),
 }
 
 impl Command {
@@ -88,12 +91,20 @@ impl Command {
             | Command::Profiles(_)
             | Command::Probe(_)
             | Command::Node(_)
-            | Command::Artifact(_) => 0,
+            | Command::Artifact(_)
+            | Command::Version(_) => 0,
         }
     }
 }
 
 fn main() -> ExitCode {
+    // The agent's way into the host's mount namespace: first, while the process still has
+    // one thread (setns(CLONE_NEWNS) is refused to a threaded process; the runtime below
+    // and any logging must not have started). See host_exec.rs.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == host_exec::SUBCOMMAND) {
+        return host_exec::run(&args[2..]);
+    }
     let cli: Cli = env_errors::parse();
     // Library crates log through `tracing`; users see plain lines on stderr. kube, hyper
     // and tower log their retries and broken streams at info, which is noise next to
@@ -137,6 +148,7 @@ fn main() -> ExitCode {
             Command::Check(args) => cmd::check::run(args).await,
             Command::Diff(args) => cmd::diff::run(args).await,
             Command::Artifact(args) => cmd::artifact::run(args).await,
+            Command::Version(args) => cmd::version::run(args),
         }
     })
 }

@@ -1,15 +1,22 @@
-//! The node-agent image, built by `scripts/build-image` from this test's binary (no daemon, no
-//! network): a valid OCI layout whose entrypoint is what the rendered DaemonSet runs, whose
-//! filesystem runs the agent and every program the agent takes from the image, and which is
-//! the same image when built twice.
+//! The node-agent image written by `installer-image/build` from the static cross-built
+//! binaries (no daemon, no network), read from its amd64 manifest: a valid OCI index whose
+//! entrypoint is what the rendered DaemonSet runs, whose filesystem is only the static
+//! binary, the CA bundle and /tmp, which runs the agent (and its way into the host's mount
+//! namespace) under Debian's containerd and runc, and which is the same image when built
+//! twice.
+//!
+//! Ignored in `cargo test`: the image holds static binaries (musl, crt-static), which the
+//! test build of cococtl is not. `scripts/test` cross-builds them, builds the image and runs
+//! these with `--ignored` and the variables below set; a missing variable fails the test.
+//! The foreign architectures' images are checked by `foreign_arch.rs`. Only the refusal of a
+//! dynamically linked binary runs in every `cargo test`.
 //!
 //! Programs run inside the rootfs with `chroot` (the tests run as root). Where chroot is not
-//! permitted they run through the rootfs's own dynamic loader with `--library-path` pointing
-//! into the rootfs instead (said on stderr), which still proves every library is in the image;
-//! COCOCTL_TEST_NO_CHROOT=1 forces that path.
+//! permitted they run directly (said on stderr): the binary is static, so only the root
+//! directory differs; COCOCTL_TEST_NO_CHROOT=1 forces that path.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,24 +31,42 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs scripts/build-image on the test binary; returns the manifest digest it prints.
+/// A path scripts/test hands over; missing is a failure, not a skip.
+fn given(var: &str) -> PathBuf {
+    let p = PathBuf::from(std::env::var_os(var).unwrap_or_else(|| {
+        panic!("{var} is not set: scripts/test sets it (cross-built binaries and the image)")
+    }));
+    assert!(p.exists(), "{var}={} does not exist", p.display());
+    p
+}
+
+/// The static binaries, by OCI architecture, as scripts/test built them.
+fn binaries() -> Vec<(&'static str, PathBuf)> {
+    [
+        ("amd64", "COCOCTL_STATIC_AMD64"),
+        ("arm64", "COCOCTL_STATIC_ARM64"),
+        ("s390x", "COCOCTL_STATIC_S390X"),
+    ]
+    .into_iter()
+    .map(|(a, v)| (a, given(v)))
+    .collect()
+}
+
+/// Runs installer-image/build on the static binaries; returns the index digest it prints.
 fn build(out: &Path, archive: Option<&Path>) -> String {
     let mut cmd = Command::new("bash");
-    cmd.arg(repo().join("scripts/build-image"))
-        .args([
-            "--binary",
-            env!("CARGO_BIN_EXE_cococtl"),
-            "--quiet",
-            "--out",
-        ])
-        .arg(out);
+    cmd.arg(repo().join("installer-image/build"));
+    for (arch, bin) in binaries() {
+        cmd.arg(format!("--binary-{arch}")).arg(bin);
+    }
+    cmd.args(["--quiet", "--out"]).arg(out);
     if let Some(a) = archive {
         cmd.arg("--archive").arg(a);
     }
     let o = cmd.output().unwrap();
     assert!(
         o.status.success(),
-        "scripts/build-image failed:\n{}",
+        "installer-image/build failed:\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8(o.stdout).unwrap().trim().to_string()
@@ -50,8 +75,12 @@ fn build(out: &Path, archive: Option<&Path>) -> String {
 struct Image {
     layout: PathBuf,
     archive: PathBuf,
-    printed_digest: String,
+    /// index.json: one descriptor, the image index under the tag.
+    top: Value,
+    /// The image index (one manifest per platform).
     index: Value,
+    index_digest: String,
+    manifest_desc: Value,
     manifest: Value,
     config: Value,
     rootfs: PathBuf,
@@ -75,24 +104,34 @@ fn checked_blob(layout: &Path, desc: &Value) -> Vec<u8> {
     b
 }
 
-/// The image built once per test process, in a fixed directory under the target dir (so a
-/// rerun replaces it rather than piling up copies of a debug binary in /tmp).
+/// The image scripts/test built (COCOCTL_IMAGE_LAYOUT, COCOCTL_IMAGE_ARCHIVE), its amd64
+/// image unpacked once per test process under the target dir.
 fn image() -> &'static Image {
     static IMAGE: OnceLock<Image> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("installer-image");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let layout = dir.join("oci");
-        let archive = dir.join("cococtl.oci.tar");
-        let printed_digest = build(&layout, Some(&archive));
-        let index: Value =
+        let layout = given("COCOCTL_IMAGE_LAYOUT");
+        let archive = given("COCOCTL_IMAGE_ARCHIVE");
+        let top: Value =
             serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-        let manifest_desc = &index["manifests"][0];
+        let index_desc = &top["manifests"][0];
+        assert_eq!(
+            index_desc["mediaType"],
+            "application/vnd.oci.image.index.v1+json"
+        );
+        let index: Value = serde_json::from_slice(&checked_blob(&layout, index_desc)).unwrap();
+        let manifest_desc = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["platform"]["architecture"] == "amd64")
+            .expect("an amd64 manifest in the index")
+            .clone();
         let manifest: Value =
-            serde_json::from_slice(&checked_blob(&layout, manifest_desc)).unwrap();
+            serde_json::from_slice(&checked_blob(&layout, &manifest_desc)).unwrap();
         let config: Value =
             serde_json::from_slice(&checked_blob(&layout, &manifest["config"])).unwrap();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("installer-image");
+        let _ = std::fs::remove_dir_all(&dir);
         let rootfs = dir.join("rootfs");
         std::fs::create_dir_all(&rootfs).unwrap();
         for layer in manifest["layers"].as_array().unwrap() {
@@ -104,13 +143,22 @@ fn image() -> &'static Image {
         Image {
             layout,
             archive,
-            printed_digest,
+            index_digest: index_desc["digest"].as_str().unwrap().to_string(),
+            top,
             index,
+            manifest_desc,
             manifest,
             config,
             rootfs,
         }
     })
+}
+
+fn tag(img: &Image, key: &str) -> String {
+    img.top["manifests"][0]["annotations"][key]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn entrypoint(img: &Image) -> Vec<String> {
@@ -122,42 +170,35 @@ fn entrypoint(img: &Image) -> Vec<String> {
         .collect()
 }
 
-/// PT_INTERP of a 64-bit little-endian ELF file (the dynamic loader it names), if any.
-fn interpreter(path: &Path) -> Option<String> {
-    let mut f = std::fs::File::open(path).unwrap();
-    let mut h = [0u8; 64];
-    f.read_exact(&mut h).unwrap();
-    assert_eq!(&h[..4], b"\x7fELF", "{} is not ELF", path.display());
-    assert_eq!((h[4], h[5]), (2, 1), "only 64-bit little-endian is checked");
-    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes(b[o..o + 2].try_into().unwrap());
-    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
-    let (phoff, phentsize, phnum) = (u64_at(&h, 32), u16_at(&h, 54), u16_at(&h, 56));
-    for i in 0..u64::from(phnum) {
-        let mut ph = vec![0u8; phentsize.into()];
-        f.seek(SeekFrom::Start(phoff + i * u64::from(phentsize)))
-            .unwrap();
-        f.read_exact(&mut ph).unwrap();
-        if u32::from_le_bytes(ph[..4].try_into().unwrap()) == 3 {
-            let mut s = vec![0u8; u64_at(&ph, 32) as usize];
-            f.seek(SeekFrom::Start(u64_at(&ph, 8))).unwrap();
-            f.read_exact(&mut s).unwrap();
-            return Some(String::from_utf8(s).unwrap().trim_end_matches('\0').into());
-        }
-    }
-    None
+/// Whether a 64-bit ELF file has a PT_INTERP (names a dynamic loader).
+fn has_interpreter(path: &Path) -> bool {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..4], b"\x7fELF", "{} is not ELF", path.display());
+    assert_eq!(
+        (b[4], b[5]),
+        (2, 1),
+        "only 64-bit little-endian is checked here"
+    );
+    let u16_at = |o: usize| usize::from(u16::from_le_bytes(b[o..o + 2].try_into().unwrap()));
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(32), u16_at(54), u16_at(56));
+    (0..phnum).any(|i| {
+        let o = phoff + i * phentsize;
+        u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) == 3
+    })
 }
 
 fn in_root(rootfs: &Path, p: &str) -> PathBuf {
     rootfs.join(p.trim_start_matches('/'))
 }
 
-/// Runs `argv` (absolute paths inside the image) in the rootfs: chroot, or the rootfs's
-/// loader with the rootfs's library directories where chroot is not permitted.
+/// Runs `argv` (absolute paths inside the image) in the rootfs: chroot, or the binary
+/// directly where chroot is not permitted (it is static, so nothing else is looked up).
 fn run_in(rootfs: &Path, argv: &[&str]) -> Output {
     static CHROOT: OnceLock<bool> = OnceLock::new();
     let chroot = *CHROOT.get_or_init(|| {
         if std::env::var_os("COCOCTL_TEST_NO_CHROOT").is_some() {
-            eprintln!("COCOCTL_TEST_NO_CHROOT: running the image's programs through its loader");
+            eprintln!("COCOCTL_TEST_NO_CHROOT: running the image's programs directly");
             return false;
         }
         let o = Command::new("chroot")
@@ -168,10 +209,7 @@ fn run_in(rootfs: &Path, argv: &[&str]) -> Output {
         let denied = !o.status.success()
             && String::from_utf8_lossy(&o.stderr).contains("Operation not permitted");
         if denied {
-            eprintln!(
-                "chroot is not permitted here: running the image's programs through its own \
-                 dynamic loader with --library-path into the rootfs instead"
-            );
+            eprintln!("chroot is not permitted here: running the image's static programs directly");
         }
         !denied
     });
@@ -182,39 +220,10 @@ fn run_in(rootfs: &Path, argv: &[&str]) -> Output {
             .output()
             .unwrap();
     }
-    // The loader itself (no PT_INTERP) runs as is; a program runs through its loader.
-    let exe = in_root(rootfs, argv[0]);
-    let (loader, args) = match interpreter(&exe) {
-        Some(loader) => (in_root(rootfs, &loader), argv),
-        None => (exe, &argv[1..]),
-    };
-    let mut cmd = Command::new(loader);
-    cmd.arg("--library-path").arg(library_dirs(rootfs));
-    for a in args {
-        if a.starts_with('/') {
-            cmd.arg(in_root(rootfs, a));
-        } else {
-            cmd.arg(a);
-        }
-    }
-    cmd.output().unwrap()
-}
-
-/// Every directory of the rootfs that holds a shared object, `:`-joined.
-fn library_dirs(rootfs: &Path) -> String {
-    let mut dirs = BTreeSet::new();
-    let mut stack = vec![rootfs.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap().to_string_lossy().contains(".so") {
-                dirs.insert(d.display().to_string());
-            }
-        }
-    }
-    dirs.into_iter().collect::<Vec<_>>().join(":")
+    Command::new(in_root(rootfs, argv[0]))
+        .args(&argv[1..])
+        .output()
+        .unwrap()
 }
 
 fn stdout_ok(o: &Output, what: &str) -> String {
@@ -229,7 +238,7 @@ fn stdout_ok(o: &Output, what: &str) -> String {
 
 fn rendered_agent() -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_cococtl"))
-        .args(["render", "-o", "json", "--set", "customContainerd.enabled=true,customContainerd.tarballUrl=https://e.com/c.tgz,customContainerd.sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"])
+        .args(["render", "-o", "json", "--set", "customContainerd.enabled=true,customContainerd.tarballUrl=https://e.com/c.tgz,customContainerd.sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,probe.enabled=true"])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -243,6 +252,7 @@ fn rendered_agent() -> Value {
 }
 
 #[test]
+#[ignore = "run by scripts/test on the static cross-built binaries"]
 fn the_binary_lands_where_the_rendered_daemonset_runs_it() {
     let img = image();
     let container = rendered_agent();
@@ -257,9 +267,7 @@ fn the_binary_lands_where_the_rendered_daemonset_runs_it() {
     assert_eq!(cmd[1..5], ["node", "containerd", "install", "--host-root"]);
     // The default image the DaemonSet pulls is the one the script tags by default: the
     // binary's own version.
-    let tag = img.index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
-        .as_str()
-        .unwrap();
+    let tag = tag(img, "org.opencontainers.image.ref.name");
     assert_eq!(
         tag,
         format!("ghcr.io/confidential-containers/cococtl:{VERSION}")
@@ -268,82 +276,117 @@ fn the_binary_lands_where_the_rendered_daemonset_runs_it() {
 }
 
 #[test]
-fn the_layout_is_a_valid_oci_image_whose_digests_match() {
+#[ignore = "run by scripts/test on the static cross-built binaries"]
+fn the_layout_is_a_valid_oci_index_whose_digests_match() {
     let img = image();
     let layout: Value =
         serde_json::from_slice(&std::fs::read(img.layout.join("oci-layout")).unwrap()).unwrap();
     assert_eq!(layout["imageLayoutVersion"], "1.0.0");
+    assert_eq!(img.top["schemaVersion"], 2);
+    assert_eq!(img.top["manifests"].as_array().unwrap().len(), 1);
     assert_eq!(img.index["schemaVersion"], 2);
-    let desc = &img.index["manifests"][0];
-    assert_eq!(img.index["manifests"].as_array().unwrap().len(), 1);
     assert_eq!(
-        desc["mediaType"],
-        "application/vnd.oci.image.manifest.v1+json"
+        img.index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
     );
-    assert_eq!(desc["digest"], img.printed_digest);
-    assert_eq!(img.manifest["schemaVersion"], 2);
-    assert_eq!(
-        img.manifest["config"]["mediaType"],
-        "application/vnd.oci.image.config.v1+json"
-    );
-    // Every blob the manifest names matches its digest (checked_blob), the layer's
-    // uncompressed digest is the config's diff_id, and nothing else is in blobs/.
-    let layers = img.manifest["layers"].as_array().unwrap();
-    let diff_ids = img.config["rootfs"]["diff_ids"].as_array().unwrap();
-    assert_eq!(layers.len(), diff_ids.len());
-    let mut named = BTreeSet::from([
-        desc["digest"].as_str().unwrap().to_string(),
-        img.manifest["config"]["digest"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-    ]);
-    for (layer, diff_id) in layers.iter().zip(diff_ids) {
+    // Every blob every manifest names matches its digest (checked_blob), each layer's
+    // uncompressed digest is its config's diff_id, and nothing else is in blobs/.
+    let mut named = BTreeSet::from([img.index_digest.clone()]);
+    for desc in img.index["manifests"].as_array().unwrap() {
         assert_eq!(
-            layer["mediaType"],
-            "application/vnd.oci.image.layer.v1.tar+gzip"
+            desc["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
         );
-        let gz = checked_blob(&img.layout, layer);
-        let mut tar = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_end(&mut tar)
-            .unwrap();
-        assert_eq!(sha256(&tar), diff_id.as_str().unwrap());
-        named.insert(layer["digest"].as_str().unwrap().to_string());
-        // Reproducible entries: no owner, epoch mtime, sorted.
-        let mut ar = tar::Archive::new(&tar[..]);
-        let mut paths = Vec::new();
-        for e in ar.entries().unwrap() {
-            let e = e.unwrap();
-            let h = e.header();
-            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
-            assert_eq!(h.mtime().unwrap(), 0);
-            paths.push(e.path().unwrap().into_owned());
+        named.insert(desc["digest"].as_str().unwrap().to_string());
+        let manifest: Value = serde_json::from_slice(&checked_blob(&img.layout, desc)).unwrap();
+        assert_eq!(manifest["schemaVersion"], 2);
+        assert_eq!(
+            manifest["config"]["mediaType"],
+            "application/vnd.oci.image.config.v1+json"
+        );
+        named.insert(manifest["config"]["digest"].as_str().unwrap().to_string());
+        let config: Value =
+            serde_json::from_slice(&checked_blob(&img.layout, &manifest["config"])).unwrap();
+        // The platform in the index is the config's.
+        assert_eq!(config["os"], desc["platform"]["os"]);
+        assert_eq!(config["architecture"], desc["platform"]["architecture"]);
+        assert_eq!(
+            config["config"]["Labels"]["org.opencontainers.image.version"],
+            VERSION
+        );
+        let layers = manifest["layers"].as_array().unwrap();
+        let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
+        assert_eq!(layers.len(), diff_ids.len());
+        for (layer, diff_id) in layers.iter().zip(diff_ids) {
+            assert_eq!(
+                layer["mediaType"],
+                "application/vnd.oci.image.layer.v1.tar+gzip"
+            );
+            let gz = checked_blob(&img.layout, layer);
+            let mut tar = Vec::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut tar)
+                .unwrap();
+            assert_eq!(sha256(&tar), diff_id.as_str().unwrap());
+            named.insert(layer["digest"].as_str().unwrap().to_string());
+            // Reproducible entries: no owner, epoch mtime, sorted.
+            let mut ar = tar::Archive::new(&tar[..]);
+            let mut paths = Vec::new();
+            for e in ar.entries().unwrap() {
+                let e = e.unwrap();
+                let h = e.header();
+                assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+                assert_eq!(h.mtime().unwrap(), 0);
+                paths.push(e.path().unwrap().into_owned());
+            }
+            assert!(paths.windows(2).all(|w| w[0] < w[1]), "{paths:?}");
         }
-        assert!(paths.windows(2).all(|w| w[0] < w[1]), "{paths:?}");
     }
     let on_disk: BTreeSet<String> = std::fs::read_dir(img.layout.join("blobs/sha256"))
         .unwrap()
         .map(|e| format!("sha256:{}", e.unwrap().file_name().to_string_lossy()))
         .collect();
     assert_eq!(on_disk, named);
-    // The platform is the binary's; the version label is the crate's.
     assert_eq!(img.config["os"], "linux");
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "powerpc64" => "ppc64le",
-        a => a,
-    };
-    assert_eq!(img.config["architecture"], arch);
-    assert_eq!(desc["platform"]["architecture"], arch);
-    assert_eq!(
-        img.config["config"]["Labels"]["org.opencontainers.image.version"],
-        VERSION
+    assert_eq!(img.config["architecture"], "amd64");
+    assert_eq!(img.manifest_desc["platform"]["architecture"], "amd64");
+}
+
+#[test]
+#[ignore = "run by scripts/test on the static cross-built binaries"]
+fn the_image_holds_the_static_binary_the_ca_bundle_and_tmp_only() {
+    let img = image();
+    let mut found = BTreeSet::new();
+    let mut stack = vec![img.rootfs.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(&img.rootfs).unwrap().display().to_string();
+            if p.is_dir() {
+                stack.push(p);
+            }
+            found.insert(rel);
+        }
+    }
+    let want: BTreeSet<String> = [
+        "cococtl",
+        "etc",
+        "etc/ssl",
+        "etc/ssl/certs",
+        "etc/ssl/certs/ca-certificates.crt",
+        "tmp",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(found, want, "no loader, no shared libraries, no nsenter");
+    assert!(
+        !has_interpreter(&in_root(&img.rootfs, "/cococtl")),
+        "/cococtl is static (no PT_INTERP)"
     );
 }
 
 #[test]
+#[ignore = "run by scripts/test on the static cross-built binaries"]
 fn the_entrypoint_answers_version_inside_the_image() {
     let img = image();
     let ep = &entrypoint(img)[0];
@@ -363,12 +406,12 @@ fn the_entrypoint_answers_version_inside_the_image() {
 }
 
 /// Programs the agent runs by name (`Command::new("name")`) and where each comes from. The
-/// rest it runs by path under --host-root: the containerd binaries it installs (their
-/// `--version`) and the host's `ctr` for the health gate, both static Go binaries from the
-/// host, not from the image.
+/// rest it runs by path: the containerd binaries it installs (their `--version`) and the
+/// host's `ctr` for the health gate, both static Go binaries from under --host-root, and
+/// its own binary (`/proc/self/exe __host-exec`), which is the image's /cococtl.
 const FROM_THE_HOST: &[(&str, &str)] = &[(
     "systemctl",
-    "the host's, through `nsenter -t 1 -m --` (run directly only with --host-root /)",
+    "the host's, in PID 1's mount namespace through `cococtl __host-exec --` (run directly only with --host-root /)",
 )];
 
 /// The containerd crate's modules compiled only into test builds: those declared right after
@@ -417,71 +460,29 @@ fn programs_the_agent_runs_by_name() -> BTreeSet<String> {
 }
 
 #[test]
-fn every_program_the_agent_takes_from_the_image_runs_there() {
+#[ignore = "run by scripts/test on the static cross-built binaries"]
+fn the_agent_takes_no_program_but_itself_from_the_image() {
     let img = image();
-    let path_var = img.config["config"]["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|e| e.as_str().unwrap().strip_prefix("PATH="))
-        .expect("PATH in the image config")
-        .to_string();
     let names = programs_the_agent_runs_by_name();
-    assert!(names.contains("nsenter"), "{names:?}");
-    for name in &names {
-        if FROM_THE_HOST.iter().any(|(n, _)| n == name) {
-            continue;
-        }
-        let found = path_var
-            .split(':')
-            .map(|d| format!("{d}/{name}"))
-            .find(|p| in_root(&img.rootfs, p).is_file())
-            .unwrap_or_else(|| {
-                panic!("the agent runs `{name}` but the image has none on {path_var}")
-            });
-        let out = stdout_ok(&run_in(&img.rootfs, &[&found, "--version"]), name);
-        if name == "nsenter" {
-            assert!(out.contains("util-linux"), "{out}");
-        }
-    }
+    assert!(names.contains("systemctl"), "{names:?}");
+    let from_image: Vec<_> = names
+        .iter()
+        .filter(|n| !FROM_THE_HOST.iter().any(|(h, _)| h == n))
+        .collect();
+    assert!(
+        from_image.is_empty(),
+        "the image has only /cococtl, but the agent runs {from_image:?} by name"
+    );
+    // The way into the host is the image's own binary: it knows the hidden subcommand.
+    let service = std::fs::read_to_string(repo().join("crates/containerd/src/service.rs")).unwrap();
+    assert!(service.contains(r#"SELF_EXE: &str = "/proc/self/exe""#));
+    let o = run_in(&img.rootfs, &["/cococtl", "__host-exec"]);
+    assert_eq!(o.status.code(), Some(2), "usage error expected: {o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("__host-exec -- PROGRAM"));
 }
 
 #[test]
-fn every_shared_library_resolves_inside_the_image() {
-    let img = image();
-    for exe in ["/cococtl", "/usr/bin/nsenter"] {
-        let loader = interpreter(&in_root(&img.rootfs, exe)).expect("dynamically linked");
-        assert!(in_root(&img.rootfs, &loader).is_file(), "{loader}");
-        let list = stdout_ok(
-            &run_in(&img.rootfs, &[&loader, "--list", exe]),
-            &format!("{loader} --list {exe}"),
-        );
-        assert!(!list.contains("not found"), "{exe}:\n{list}");
-        let mut libs = 0;
-        for line in list.lines() {
-            let Some(path) = line
-                .split("=>")
-                .last()
-                .and_then(|s| s.split_whitespace().next())
-                .filter(|p| p.starts_with('/'))
-            else {
-                continue; // linux-vdso
-            };
-            let path = Path::new(path);
-            // chroot: paths inside the image; fallback: rootfs paths on this machine.
-            let inside = if path.starts_with(&img.rootfs) {
-                path.to_path_buf()
-            } else {
-                in_root(&img.rootfs, &path.to_string_lossy())
-            };
-            assert!(inside.is_file(), "{exe} needs {}", path.display());
-            libs += 1;
-        }
-        assert!(libs >= 2, "{exe}: libc and the loader at least:\n{list}");
-    }
-}
-
-#[test]
+#[ignore = "run by scripts/test on the static cross-built binaries"]
 fn the_image_carries_the_ca_bundle_where_rustls_native_certs_looks() {
     // reqwest (rustls-platform-verifier) loads the native roots; openssl-probe's first
     // candidate file on Linux is Debian's bundle.
@@ -501,12 +502,13 @@ fn the_image_carries_the_ca_bundle_where_rustls_native_certs_looks() {
 }
 
 #[test]
-fn two_builds_of_the_same_binary_are_the_same_image() {
+#[ignore = "run by scripts/test on the static cross-built binaries"]
+fn two_builds_of_the_same_binaries_are_the_same_image() {
     let img = image();
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("again.tar");
     let again = build(&dir.path().join("oci"), Some(&archive));
-    assert_eq!(again, img.printed_digest);
+    assert_eq!(again, img.index_digest);
     assert_eq!(
         sha256(&std::fs::read(&archive).unwrap()),
         sha256(&std::fs::read(&img.archive).unwrap()),
@@ -515,34 +517,49 @@ fn two_builds_of_the_same_binary_are_the_same_image() {
 }
 
 #[test]
+#[ignore = "run by scripts/test on the static cross-built binaries"]
 fn skopeo_reads_the_layout_and_the_archive() {
     // An independent OCI implementation (containers/image) accepts what the script wrote;
     // scripts/setup.d/oci-image.sh installs skopeo.
     let img = image();
-    let tag = img.index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
-        .as_str()
-        .unwrap();
-    let inspect = |reference: String| -> Value {
+    let tag = tag(img, "org.opencontainers.image.ref.name");
+    let skopeo = |args: &[&str], reference: &str| -> String {
         let o = Command::new("skopeo")
-            .args(["inspect", "--raw"])
-            .arg(&reference)
+            .args(args)
+            .arg(reference)
             .output()
             .expect("skopeo (run scripts/setup.d/oci-image.sh)");
-        serde_json::from_str(&stdout_ok(&o, &format!("skopeo inspect {reference}"))).unwrap()
+        stdout_ok(&o, &format!("skopeo {args:?} {reference}"))
     };
-    let from_layout = inspect(format!("oci:{}:{tag}", img.layout.display()));
-    let from_archive = inspect(format!("oci-archive:{}", img.archive.display()));
-    assert_eq!(from_layout, img.manifest);
-    assert_eq!(from_archive, img.manifest);
-    // A full copy verifies every blob's digest on the way.
+    let layout_ref = format!("oci:{}:{tag}", img.layout.display());
+    let from_layout: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--raw"], &layout_ref)).unwrap();
+    let from_archive: Value = serde_json::from_str(&skopeo(
+        &["inspect", "--raw"],
+        &format!("oci-archive:{}", img.archive.display()),
+    ))
+    .unwrap();
+    assert_eq!(from_layout, img.index);
+    assert_eq!(from_archive, img.index);
+    // skopeo resolves the amd64 image through the index to the same manifest.
+    let amd64: Value = serde_json::from_str(&skopeo(
+        &["--override-arch", "amd64", "inspect"],
+        &layout_ref,
+    ))
+    .unwrap();
+    // (its `Digest` is the tag's, the index's; the layers are the amd64 image's own)
+    assert_eq!(amd64["Digest"].as_str(), Some(img.index_digest.as_str()));
+    assert_eq!(amd64["Architecture"], "amd64");
+    assert_eq!(amd64["Layers"][0], img.manifest["layers"][0]["digest"]);
+    // A full copy of every platform verifies every blob's digest on the way.
     let dest = tempfile::tempdir().unwrap();
     let o = Command::new("skopeo")
-        .args(["copy", "--quiet"])
-        .arg(format!("oci:{}:{tag}", img.layout.display()))
+        .args(["copy", "--quiet", "--all"])
+        .arg(&layout_ref)
         .arg(format!("dir:{}", dest.path().display()))
         .output()
         .unwrap();
-    stdout_ok(&o, "skopeo copy");
+    stdout_ok(&o, "skopeo copy --all");
 }
 
 /// A containerd started for one test, killed (by its pid) when dropped.
@@ -628,13 +645,15 @@ impl Containerd {
 }
 
 #[test]
+#[ignore = "run by scripts/test on the static cross-built binaries"]
 fn containerd_imports_the_archive_and_runs_the_agent_in_it() {
-    // The runtime the DaemonSet's pod uses: import the oci-archive, unpack it (native
-    // snapshotter: works on any filesystem) and run the entrypoint and nsenter under runc.
+    // The runtime the DaemonSet's pod uses: import the oci-archive (containerd picks the
+    // amd64 image from the index), unpack it (native snapshotter: works on any filesystem)
+    // and run the entrypoint under runc; then, privileged in the host's PID namespace as the
+    // DaemonSet runs, its way into the host: `__host-exec` must land in PID 1's mount
+    // namespace and run the host's program there.
     let img = image();
-    let tag = img.index["manifests"][0]["annotations"]["io.containerd.image.name"]
-        .as_str()
-        .unwrap();
+    let tag = tag(img, "io.containerd.image.name");
     let c = Containerd::start();
     let archive = img.archive.to_str().unwrap();
     stdout_ok(
@@ -650,7 +669,7 @@ fn containerd_imports_the_archive_and_runs_the_agent_in_it() {
             "--rm",
             "--snapshotter",
             "native",
-            tag,
+            &tag,
             &id,
             "/cococtl",
             "--version",
@@ -658,18 +677,118 @@ fn containerd_imports_the_archive_and_runs_the_agent_in_it() {
         "ctr run /cococtl --version",
     );
     assert_eq!(version.trim(), format!("cococtl {VERSION}"));
-    let nsenter = stdout_ok(
+    // The node's init: PID 1 of a PID namespace of its own, in a mount namespace of its
+    // own (the sandbox's real PID 1 may not be entered). The container joins that PID
+    // namespace as the DaemonSet's hostPID joins the node's.
+    let init = StandInInit::start();
+    let entered = stdout_ok(
         &c.ctr(&[
             "run",
             "--rm",
             "--snapshotter",
             "native",
-            tag,
-            &format!("{id}-nsenter"),
-            "/usr/bin/nsenter",
-            "--version",
+            "--privileged",
+            "--with-ns",
+            &format!("pid:/proc/{}/ns/pid", init.pid),
+            &tag,
+            &format!("{id}-host"),
+            "/cococtl",
+            "__host-exec",
+            "--",
+            "readlink",
+            "/proc/self/ns/mnt",
         ]),
-        "ctr run nsenter --version",
+        "ctr run /cococtl __host-exec -- readlink /proc/self/ns/mnt",
     );
-    assert!(nsenter.contains("util-linux"), "{nsenter}");
+    assert_eq!(entered.trim(), init.mount_ns());
+}
+
+/// `unshare --pid --fork --mount-proc sleep`: its child is PID 1 of a new PID namespace,
+/// in a new mount namespace. Killed (by the unshare's pid) when dropped.
+struct StandInInit {
+    unshare: std::process::Child,
+    /// The child's pid as this test sees it.
+    pid: u32,
+}
+
+impl StandInInit {
+    fn start() -> StandInInit {
+        // Owned by the guard at once, so that every way out (a panic too) reaps it.
+        let mut init = StandInInit {
+            unshare: Command::new("unshare")
+                .args([
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                    "--kill-child",
+                    "sleep",
+                    "600",
+                ])
+                .spawn()
+                .expect("unshare (util-linux)"),
+            pid: 0,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let child = std::fs::read_dir("/proc").unwrap().find_map(|e| {
+                let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+                let ppid: u32 = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                (ppid == init.unshare.id()).then_some(pid)
+            });
+            // Until the child has exec'd sleep, its namespaces may not be set up yet.
+            if let Some(pid) = child.filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            }) {
+                init.pid = pid;
+                return init;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare started no child"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn mount_ns(&self) -> String {
+        let ns = std::fs::read_link(format!("/proc/{}/ns/mnt", self.pid)).unwrap();
+        let own = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+        assert_ne!(
+            ns, own,
+            "the stand-in init has a mount namespace of its own"
+        );
+        ns.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for StandInInit {
+    fn drop(&mut self) {
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
+
+#[test]
+fn a_dynamically_linked_binary_is_refused() {
+    // The test build links glibc dynamically: the image has no loader to run it with.
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new("bash")
+        .arg(repo().join("installer-image/build"))
+        .args(["--binary-amd64", env!("CARGO_BIN_EXE_cococtl"), "--out"])
+        .arg(dir.path().join("oci"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is dynamically linked (loader /lib"), "{err}");
+    assert!(err.contains("build it static"), "{err}");
 }

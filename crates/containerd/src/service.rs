@@ -1,7 +1,9 @@
 //! The host's service manager behind a trait. [`RealSystemd`] runs `systemctl`, entering
 //! PID 1's mount namespace when the host is mounted elsewhere (the DaemonSet runs with
-//! `hostPID`), so the host's systemd acts on the host's unit files. The test builds add a
-//! process-based implementation and a recording fake (`crate::testing`).
+//! `hostPID`), so the host's systemd acts on the host's unit files. It enters it through
+//! cococtl itself (`/proc/self/exe __host-exec -- systemctl ...`, the cli's `host_exec`
+//! module), so the image needs no nsenter. The test builds add a process-based
+//! implementation and a recording fake (`crate::testing`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,8 +20,8 @@ pub trait ServiceManager: Send + Sync {
     /// `systemctl is-active <unit>`; an error when systemd could not be asked.
     async fn is_active(&self, unit: &str) -> Result<bool, String>;
     /// Whether systemd can be asked at all, checked before the first host change: a
-    /// missing `nsenter` or `systemctl` must refuse the install, naming the tool, not
-    /// surface after the swap as a failed health gate.
+    /// namespace the agent cannot enter or a missing `systemctl` must refuse the install,
+    /// naming the cause, not surface after the swap as a failed health gate.
     async fn reachable(&self) -> Result<(), String> {
         Ok(())
     }
@@ -29,30 +31,54 @@ pub trait ServiceManager: Send + Sync {
 pub struct RealSystemd {
     /// Where the host's `/` is.
     pub host_root: PathBuf,
+    /// The cococtl binary whose hidden `__host-exec` subcommand enters PID 1's mount
+    /// namespace and runs `systemctl` there (used unless `host_root` is `/`).
+    pub host_exec: PathBuf,
 }
+
+/// The agent's own binary, whichever path it was started by; `/proc/self/exe` is resolved
+/// by the kernel in the child, so it names the running cococtl even if the file was
+/// replaced since.
+pub const SELF_EXE: &str = "/proc/self/exe";
+
+/// The hidden subcommand of the cococtl binary that runs a command in PID 1's mount
+/// namespace (the cli dispatches it before anything else).
+pub const HOST_EXEC: &str = "__host-exec";
 
 /// A `systemctl` call that does not return within this is abandoned (and killed).
 const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl RealSystemd {
+    /// The host's systemd reached through this process's own binary.
+    pub fn new(host_root: &Path) -> RealSystemd {
+        RealSystemd {
+            host_root: host_root.to_path_buf(),
+            host_exec: PathBuf::from(SELF_EXE),
+        }
+    }
+
     async fn systemctl(&self, args: &[&str]) -> Result<std::process::Output, String> {
-        let mut cmd = if self.host_root == Path::new("/") {
-            tokio::process::Command::new("systemctl")
-        } else {
-            let mut c = tokio::process::Command::new("nsenter");
-            c.args(["-t", "1", "-m", "--", "systemctl"]);
+        let via_host = self.host_root != Path::new("/");
+        let mut cmd = if via_host {
+            let mut c = tokio::process::Command::new(&self.host_exec);
+            c.args([HOST_EXEC, "--", "systemctl"]);
             c
+        } else {
+            tokio::process::Command::new("systemctl")
         };
         cmd.args(args).kill_on_drop(true);
-        let via_nsenter = self.host_root != Path::new("/");
         match tokio::time::timeout(SYSTEMCTL_TIMEOUT, cmd.output()).await {
             Err(_) => Err(format!(
                 "systemctl {} did not return within {} s",
                 args.join(" "),
                 SYSTEMCTL_TIMEOUT.as_secs()
             )),
-            Ok(Err(e)) => Err(spawn_failed(via_nsenter, &args.join(" "), &e)),
-            Ok(Ok(out)) => match missing_on_host(via_nsenter, &out) {
+            Ok(Err(e)) => Err(spawn_failed(
+                via_host.then_some(&self.host_exec),
+                &args.join(" "),
+                &e,
+            )),
+            Ok(Ok(out)) => match missing_on_host(via_host, &out) {
                 Some(why) => Err(why),
                 None => Ok(out),
             },
@@ -71,25 +97,28 @@ impl RealSystemd {
     }
 }
 
-/// A `systemctl` (or `nsenter`) that could not be started, named as the missing tool.
-fn spawn_failed(via_nsenter: bool, args: &str, e: &std::io::Error) -> String {
-    match (e.kind(), via_nsenter) {
-        (std::io::ErrorKind::NotFound, true) => "nsenter is not in the agent's image (it reaches the host's systemd as `nsenter -t 1 -m -- systemctl`): use the cococtl image, which carries it".into(),
-        (std::io::ErrorKind::NotFound, false) => "systemctl is not on this host's PATH: the agent needs a systemd host".into(),
-        _ if via_nsenter => format!("nsenter -t 1 -m -- systemctl {args}: {e}"),
-        _ => format!("systemctl {args}: {e}"),
+/// A `systemctl` (or the agent's own binary, re-run to enter the host) that could not be
+/// started, named as the missing piece. `via_host` is the binary used for `__host-exec`.
+fn spawn_failed(via_host: Option<&PathBuf>, args: &str, e: &std::io::Error) -> String {
+    match (e.kind(), via_host) {
+        (std::io::ErrorKind::NotFound, Some(exe)) => format!("the agent cannot re-run its own binary ({}) to reach the host's systemd as `cococtl {HOST_EXEC} -- systemctl`: {e}; the agent needs /proc mounted (hostPID, the cococtl image)", exe.display()),
+        (std::io::ErrorKind::NotFound, None) => "systemctl is not on this host's PATH: the agent needs a systemd host".into(),
+        (_, Some(exe)) => format!("{} {HOST_EXEC} -- systemctl {args}: {e}", exe.display()),
+        (_, None) => format!("systemctl {args}: {e}"),
     }
 }
 
-/// nsenter ran but could not run the host's `systemctl` (exit 126/127, or its own
-/// message): the host has no systemd tools, which no retry or rollback fixes.
-fn missing_on_host(via_nsenter: bool, out: &std::process::Output) -> Option<String> {
-    if !via_nsenter {
+/// `__host-exec` ran but could not run the host's `systemctl` (exit 126/127, or its own
+/// message): the host has no systemd tools, which no retry or rollback fixes. Or it could
+/// not enter PID 1's mount namespace: the pod lacks hostPID or privileges.
+fn missing_on_host(via_host: bool, out: &std::process::Output) -> Option<String> {
+    if !via_host {
         return None;
     }
     let err = String::from_utf8_lossy(&out.stderr);
     let exec_failed = err.contains("failed to execute systemctl");
-    let entered = !err.contains("cannot open /proc/1/ns");
+    let entered =
+        !err.contains("cannot open /proc/1/ns") && !err.contains("cannot enter PID 1's mount");
     if exec_failed || (entered && matches!(out.status.code(), Some(126 | 127))) {
         return Some(format!(
             "the host has no usable systemctl in PID 1's mount namespace ({}): the agent needs a systemd host",
@@ -98,7 +127,7 @@ fn missing_on_host(via_nsenter: bool, out: &std::process::Output) -> Option<Stri
     }
     if !entered {
         return Some(format!(
-            "nsenter cannot enter the host's mount namespace ({}): the agent needs hostPID and a privileged container",
+            "the agent cannot enter the host's mount namespace ({}): the agent needs hostPID and a privileged container",
             err.trim()
         ));
     }
@@ -143,9 +172,7 @@ pub fn for_host(host_root: &Path) -> Box<dyn ServiceManager> {
     }
     #[cfg(not(feature = "test-hooks"))]
     {
-        Box::new(RealSystemd {
-            host_root: host_root.to_path_buf(),
-        })
+        Box::new(RealSystemd::new(host_root))
     }
 }
 
@@ -165,22 +192,35 @@ mod tests {
     #[test]
     fn a_missing_tool_is_named() {
         let nf = std::io::Error::from(std::io::ErrorKind::NotFound);
-        assert!(spawn_failed(true, "restart containerd.service", &nf)
-            .starts_with("nsenter is not in the agent's image"));
-        assert!(spawn_failed(false, "restart containerd.service", &nf)
+        let exe = PathBuf::from(SELF_EXE);
+        assert!(spawn_failed(Some(&exe), "restart containerd.service", &nf)
+            .starts_with("the agent cannot re-run its own binary (/proc/self/exe)"));
+        assert!(spawn_failed(None, "restart containerd.service", &nf)
             .starts_with("systemctl is not on this host's PATH"));
         let why = missing_on_host(
             true,
             &out(
                 127,
-                "nsenter: failed to execute systemctl: No such file or directory\n",
+                "cococtl __host-exec: failed to execute systemctl: No such file or directory\n",
             ),
         )
         .unwrap();
         assert!(why.starts_with("the host has no usable systemctl"), "{why}");
         let why = missing_on_host(
             true,
-            &out(1, "nsenter: cannot open /proc/1/ns/mnt: Permission denied"),
+            &out(
+                1,
+                "cococtl __host-exec: cannot open /proc/1/ns/mnt: Permission denied",
+            ),
+        )
+        .unwrap();
+        assert!(why.contains("hostPID"), "{why}");
+        let why = missing_on_host(
+            true,
+            &out(
+                1,
+                "cococtl __host-exec: cannot enter PID 1's mount namespace (/proc/1/ns/mnt): Operation not permitted",
+            ),
         )
         .unwrap();
         assert!(why.contains("hostPID"), "{why}");
@@ -190,18 +230,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_host_without_systemd_is_found_before_any_change() {
-        // This sandbox cannot enter PID 1's namespaces: the agent must say so, not fail
-        // later at the restart. (Where it can, `--version` answers and this is Ok.)
+    async fn an_agent_that_cannot_rerun_itself_is_found_before_any_change() {
+        // Here the binary is a test harness without `__host-exec`; the real one is run by
+        // the cli's tests (tests/host_exec.rs, production_binary.rs). What this pins: a
+        // missing binary is a refusal naming it, not a failure at the restart.
         let sd = RealSystemd {
             host_root: PathBuf::from("/nonexistent-host"),
+            host_exec: PathBuf::from("/nonexistent-cococtl"),
         };
-        match sd.reachable().await {
-            Ok(()) => {}
-            Err(why) => assert!(
-                why.contains("nsenter") || why.contains("systemctl"),
-                "{why}"
-            ),
-        }
+        let why = sd.reachable().await.unwrap_err();
+        assert!(why.contains("/nonexistent-cococtl"), "{why}");
+        assert!(why.contains("__host-exec -- systemctl"), "{why}");
     }
 }

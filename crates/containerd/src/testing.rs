@@ -30,9 +30,7 @@ pub fn from_env(host_root: &Path) -> Box<dyn ServiceManager> {
             host_root: host_root.to_path_buf(),
         })
     } else {
-        Box::new(RealSystemd {
-            host_root: host_root.to_path_buf(),
-        })
+        Box::new(RealSystemd::new(host_root))
     }
 }
 

@@ -829,7 +829,8 @@ async fn sigterm_during_a_gate_that_passes_commits_the_healthy_containerd() {
     let _ = h.node.binary_version(Path::new("/")).await;
 }
 
-/// The fake node, but the host's systemd cannot be reached (no nsenter in the image).
+/// The fake node, but the host's systemd cannot be reached (the agent cannot enter PID 1's
+/// mount namespace).
 struct NoSystemd<'a>(&'a FakeNode);
 
 #[async_trait]
@@ -844,7 +845,7 @@ impl cococtl_containerd::service::ServiceManager for NoSystemd<'_> {
         self.0.is_active(unit).await
     }
     async fn reachable(&self) -> Result<(), String> {
-        Err("nsenter is not in the agent's image".into())
+        Err("the agent cannot enter the host's mount namespace".into())
     }
 }
 
@@ -866,7 +867,7 @@ async fn an_unreachable_systemd_is_refused_naming_the_tool_before_any_change() {
     assert!(e.is_input_error(), "{e}");
     assert!(
         e.to_string()
-            .contains("nsenter is not in the agent's image"),
+            .contains("the agent cannot enter the host's mount namespace"),
         "{e}"
     );
     assert_eq!(h.files(), before);

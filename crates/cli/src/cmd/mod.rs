@@ -18,3 +18,4 @@ pub mod uninstall;
 pub mod upgrade;
 mod values_args;
 pub mod verify;
+pub mod version;

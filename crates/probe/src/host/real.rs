@@ -13,7 +13,9 @@ use std::os::unix::fs::FileExt;
 
 use super::fs::RootFs;
 use super::Host;
-use crate::input::{Input, Kmsg, KvmInfo, Reading, SevStatus, SnpStatus};
+use crate::input::{Input, Kmsg, KvmInfo, Reading};
+#[cfg(target_arch = "x86_64")]
+use crate::input::{SevStatus, SnpStatus};
 
 /// This machine, read-only.
 pub struct RealHost {
@@ -139,10 +141,12 @@ fn kvm() -> Reading {
     })
 }
 
+#[cfg(target_arch = "x86_64")]
 fn tcb(t: &sev::firmware::host::TcbVersion) -> String {
     format!("{}.{}.{}.{}", t.bootloader, t.tee, t.snp, t.microcode)
 }
 
+#[cfg(target_arch = "x86_64")]
 fn snp_status() -> Reading {
     let mut fw = match sev::firmware::host::Firmware::open() {
         Ok(f) => f,
@@ -166,6 +170,7 @@ fn snp_status() -> Reading {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 fn sev_status() -> Reading {
     use sev::firmware::host::State;
     let mut fw = match sev::firmware::host::Firmware::open() {
@@ -188,6 +193,20 @@ fn sev_status() -> Reading {
             detail: format!("PLATFORM_STATUS: {e}"),
         },
     }
+}
+
+// SEV is AMD's, on x86_64 only, and the `sev` crate (through rdrand) builds only there:
+// elsewhere there is no /dev/sev to ask.
+#[cfg(not(target_arch = "x86_64"))]
+fn snp_status() -> Reading {
+    Reading::NotObservable {
+        detail: "no SEV firmware on this architecture".into(),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn sev_status() -> Reading {
+    snp_status()
 }
 
 fn kmsg() -> Reading {

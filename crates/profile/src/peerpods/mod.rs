@@ -25,6 +25,8 @@ pub use providers::Provider;
 
 const DEFAULTS: &str = include_str!("defaults.yaml");
 
+/// The upstream `peerpods` Helm chart whose values and objects are followed.
+pub const CHART_VERSION: &str = "0.4.0";
 /// The cloud-api-adaptor release the objects are rendered for.
 pub const CAA_VERSION: &str = "v0.22.0";
 /// The commit of that release: the released chart's image tag for CAA, peerpod-ctrl and the
