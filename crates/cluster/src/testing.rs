@@ -2078,7 +2078,21 @@ fn tick(s: &mut State) {
                     changed |= l
                         .remove(&format!("kata-deploy.katacontainers.io/{inst}"))
                         .is_some();
-                    changed |= l.remove("katacontainers.io/kata-runtime").is_some();
+                    // The shared label, as kata-deploy's cleanup treats it: kept while
+                    // another install's marker is `true`, `false` when the others are all
+                    // `false`, removed when there is no other install on the node.
+                    let others: Vec<bool> = l
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("kata-deploy.katacontainers.io/"))
+                        .map(|(_, v)| v == "true")
+                        .collect();
+                    if others.is_empty() {
+                        changed |= l.remove("katacontainers.io/kata-runtime").is_some();
+                    } else if !others.contains(&true) {
+                        changed |= l
+                            .insert("katacontainers.io/kata-runtime".into(), json!("false"))
+                            != Some(json!("false"));
+                    }
                 }
                 if app == "cococtl-containerd"
                     && l.get("cococtl.confidentialcontainers.org/containerd")

@@ -237,6 +237,8 @@ pub async fn run(
                 obs.step("removing cococtl's node labels and annotations");
                 clean_nodes(cluster, &out.failed_nodes, obs).await?;
             }
+            Step::DeleteNamespace(i) | Step::ReleaseNamespace(i)
+                if keep_for_neighbours(cluster, &i, &spec.instance, obs, &mut out).await? => {}
             Step::DeleteNamespace(i) => {
                 // Peer pods in the release namespace (peerpods.namespace = -n): Secrets the
                 // user referenced live here too, and are never deleted.
@@ -289,6 +291,48 @@ pub async fn run(
         }
     }
     Ok(out)
+}
+
+/// Whether namespace `ns` also holds another instance's release (installed side by side
+/// with a multi-install suffix): then it is left as it is, Pod Security labels included,
+/// since that release's pods need them; both instances apply it as field manager cococtl,
+/// so giving up cococtl's fields would strip them from the neighbour too. Its instance
+/// label is handed to the neighbour, so the check that nothing of this release is left
+/// does not find it.
+async fn keep_for_neighbours(
+    cluster: &Cluster,
+    ns: &Item,
+    instance: &str,
+    obs: &mut dyn Observer,
+    out: &mut Outcome,
+) -> Result<bool, ClusterError> {
+    let others: BTreeSet<String> = release_store::load_all(cluster, &ns.name)
+        .await?
+        .into_iter()
+        .map(|r| r.instance)
+        .filter(|i| i != instance)
+        .collect();
+    let Some(heir) = others.first() else {
+        return Ok(false);
+    };
+    let why = format!(
+        "namespace {} also holds release {}: kept as it is",
+        ns.name,
+        others.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+    obs.step(&why);
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
+    let body = serde_json::json!({"metadata": {"labels": {INSTANCE: heir}}});
+    let patch = kube::api::Patch::Merge(&body);
+    let pp = kube::api::PatchParams::default();
+    cluster
+        .call_opt(
+            &format!("handing namespace {} over to release {heir}", ns.name),
+            || api.patch(&ns.name, &pp, &patch),
+        )
+        .await?;
+    out.kept.push(why);
+    Ok(true)
 }
 
 /// `namespace/name (RuntimeClass rc, node n)` for every pod using one of `classes`.

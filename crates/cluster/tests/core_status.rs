@@ -491,6 +491,30 @@ fn another_kata_deploy_is_named_with_where_it_runs() {
         &[],
     );
     assert_eq!(same_name.len(), 1);
+    // The unsuffixed install next to a suffixed one (its upgrade, or installed second).
+    let suffixed_neighbour = ForeignDaemonSet {
+        namespace: "coco-system".into(),
+        name: "kata-deploy-teamb".into(),
+        images: vec!["quay.io/kata-containers/kata-deploy:4.1.0".into()],
+        instance: Some("teamb".into()),
+    };
+    let helm_suffixed = ForeignDaemonSet {
+        name: "kata-deploy-ci".into(),
+        ..helm.clone()
+    };
+    let next_to_suffixed = preflight::other_kata_deploy(
+        &[suffixed_neighbour, helm_suffixed],
+        &[],
+        "coco-system",
+        "kata-deploy",
+        "default",
+        false,
+        &[],
+    );
+    assert!(
+        next_to_suffixed.is_empty(),
+        "an unsuffixed install lives next to suffixed ones: {next_to_suffixed:?}"
+    );
     let f = preflight::other_kata_deploy(
         &[helm, ours, unrelated],
         &[

@@ -187,9 +187,10 @@ pub struct ForeignRuntimeClass {
 
 /// Another kata-deploy: a DaemonSet running a kata-deploy image that is not this release's
 /// (`namespace`/`ds_name` with our instance label), or kata RuntimeClasses not owned by it.
-/// With a multi-install suffix (`suffixed`), another install under another DaemonSet name
-/// is a legitimate neighbour (docs/kata-deploy-contract.md#g15); without one, any
-/// other kata-deploy stops the install.
+/// When either has a multi-install suffix (`suffixed`, or the other's instance or name),
+/// another install under another DaemonSet name is a legitimate neighbour
+/// (docs/kata-deploy-contract.md#g15); when neither has one, any other kata-deploy stops
+/// the install.
 pub fn other_kata_deploy(
     daemonsets: &[ForeignDaemonSet],
     runtime_classes: &[ForeignRuntimeClass],
@@ -205,7 +206,12 @@ pub fn other_kata_deploy(
         let ours = ds.namespace == namespace
             && ds.name == ds_name
             && ds.instance.as_deref() == Some(instance);
-        let neighbour = suffixed && ds.name != ds_name;
+        // Two installs collide only when neither has a suffix (same handlers, host paths
+        // and drop-in): a suffixed one, this or the other (a cococtl instance other than
+        // `default`, or the chart's `kata-deploy-<sfx>` name), lives next to it.
+        let other_suffixed = ds.instance.as_deref().is_some_and(|i| i != "default")
+            || ds.name.starts_with("kata-deploy-");
+        let neighbour = (suffixed || other_suffixed) && ds.name != ds_name;
         if kata && !ours && !neighbour {
             out.push(Finding {
                 problem: format!(
