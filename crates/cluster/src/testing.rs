@@ -90,6 +90,11 @@ pub struct Sim {
     /// How long a deleted namespace stays Terminating with its content before the
     /// namespace controller removes it (the real one takes seconds).
     pub namespace_grace: Duration,
+    /// Per tick: how many kubelets finish their work (install, clean-up, a pod's exit)
+    /// and how many outdated pods a rolling update replaces at once. 1 (one node per
+    /// tick, `maxUnavailable: 1`) orders what tests watch; a benchmark over thousands of
+    /// nodes raises it so a rollout takes a few ticks, not thousands.
+    pub work_per_tick: usize,
 }
 
 impl Default for Sim {
@@ -103,6 +108,7 @@ impl Default for Sim {
             watch_quiet: Duration::from_millis(1500),
             stuck_deployments: vec![],
             namespace_grace: Duration::from_millis(1000),
+            work_per_tick: 1,
         }
     }
 }
@@ -1886,7 +1892,9 @@ fn tick(s: &mut State) {
             .cloned()
             .unwrap_or(json!({}));
         tmpl_labels["pod-template-generation"] = json!(generation.to_string());
-        // Rolling update (maxUnavailable 1): one outdated pod at a time starts terminating.
+        // Rolling update (maxUnavailable `work_per_tick`): that many outdated pods at a
+        // time are terminating.
+        let budget = s.sim.work_per_tick.max(1);
         let outdated: Vec<String> = s
             .all_ns_items("/api/v1", "pods")
             .into_iter()
@@ -1900,11 +1908,15 @@ fn tick(s: &mut State) {
             })
             .map(|(k, _)| k)
             .collect();
-        let rolling = s.all_ns_items("/api/v1", "pods").iter().any(|(_, p)| {
-            p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(app.as_str())
-                && p.pointer("/metadata/deletionTimestamp").is_some()
-        });
-        if let (Some(pk), false) = (outdated.first(), rolling) {
+        let rolling = s
+            .all_ns_items("/api/v1", "pods")
+            .iter()
+            .filter(|(_, p)| {
+                p.pointer("/metadata/labels/name").and_then(Value::as_str) == Some(app.as_str())
+                    && p.pointer("/metadata/deletionTimestamp").is_some()
+            })
+            .count();
+        for pk in outdated.iter().take(budget.saturating_sub(rolling)) {
             if let Some(mut p) = s.objects.get(pk).cloned() {
                 p["metadata"]["deletionTimestamp"] = json!(now());
                 s.put(pk, p, false);
@@ -2027,7 +2039,8 @@ fn tick(s: &mut State) {
     // Kubelets: running DaemonSet pods do their work one node per tick; terminating pods
     // clean up and go.
     let pods: Vec<(String, Value)> = s.all_ns_items("/api/v1", "pods");
-    let mut worked = false;
+    let budget = s.sim.work_per_tick.max(1);
+    let mut work = 0;
     for (pk, p) in pods {
         let app = p
             .pointer("/metadata/labels/name")
@@ -2055,17 +2068,17 @@ fn tick(s: &mut State) {
             !s.objects
                 .contains_key(&key("/apis/apps/v1", "daemonsets", pod_ns, owner));
         if terminating && !owner_gone {
-            if !worked {
-                worked = true;
+            if work < budget {
+                work += 1;
                 s.remove(&pk);
             }
             continue;
         }
         if terminating {
-            if worked {
+            if work >= budget {
                 continue;
             }
-            worked = true;
+            work += 1;
             if let Some(mut n) = s.objects.get(&nk).cloned() {
                 let l = n["metadata"]["labels"].as_object_mut().unwrap();
                 let mut changed = false;
@@ -2123,7 +2136,7 @@ fn tick(s: &mut State) {
             .pointer("/status/phase")
             .and_then(Value::as_str)
             .unwrap_or("");
-        if phase != "Running" || worked {
+        if phase != "Running" || work >= budget {
             if (phase.is_empty() || phase == "Pending")
                 && p.pointer("/spec/runtimeClassName").is_some()
                 && p.pointer("/spec/nodeName").is_none()
@@ -2147,7 +2160,7 @@ fn tick(s: &mut State) {
             n["metadata"]["annotations"] =
                 json!({"cococtl.confidentialcontainers.org/containerd-version": "2.1.9"});
             s.put(&nk, n, false);
-            worked = true;
+            work += 1;
         } else if app.starts_with("kata-deploy") {
             let inst = if app == "kata-deploy" {
                 "default".to_string()
@@ -2159,7 +2172,7 @@ fn tick(s: &mut State) {
                 l.insert("katacontainers.io/kata-runtime".into(), json!("true"));
                 l.insert(own, json!("true"));
                 s.put(&nk, n, false);
-                worked = true;
+                work += 1;
             }
         }
     }
