@@ -215,6 +215,26 @@ pub async fn run(
             c
         })
         .collect();
+    // The probe's published summaries, for the erofs prerequisites the Node's own status
+    // does not show (kernel erofs, the host's mkfs.erofs).
+    let probed: Vec<crate::core::erofs_published::ProbedNode> = nodes
+        .iter()
+        .map(|n| crate::core::erofs_published::ProbedNode {
+            name: n.metadata.name.clone().unwrap_or_default(),
+            arch: n
+                .status
+                .as_ref()
+                .and_then(|s| s.node_info.as_ref())
+                .map(|i| i.architecture.clone())
+                .unwrap_or_default(),
+            report: n
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(cococtl_core::node_keys::PROBE_REPORT))
+                .cloned(),
+        })
+        .collect();
     let nodes: Vec<NodeSnap> = nodes.iter().map(NodeSnap::of).collect();
     if let Err(f) = pf::check_arches(&nodes, &spec.arches) {
         findings.push(f);
@@ -228,6 +248,9 @@ pub async fn run(
         notes.extend(pf::proxy_note(&spec.proxy, &net));
     }
     findings.extend(refused);
+    let (erofs_refused, erofs_notes) = crate::core::erofs_published::check(&probed, runtime);
+    findings.extend(erofs_refused);
+    notes.extend(erofs_notes);
     let distribution = match pf::detect_distribution(&nodes)
         .and_then(|d| pf::check_distribution(d, configured, user_set))
     {

@@ -1163,3 +1163,119 @@ async fn preflight_warns_when_no_proxy_misses_the_pod_cidr_and_the_kubernetes_se
         "{complete:?}"
     );
 }
+
+const EROFS: &[&str] = &[
+    "snapshotter.setup={nydus,erofs}",
+    "shims.qemu-coco-dev-runtime-rs.enabled=true,shims.qemu-coco-dev-runtime-rs.containerd.snapshotter=erofs",
+];
+
+/// `node`'s published probe summary (the annotation the probe agent writes), with these
+/// check statuses and fixes.
+fn publish_probe(server: &ApiServer, node: &str, checks: &[(&str, char)], fixes: &[(&str, &str)]) {
+    let mut s = cococtl_probe::publish::failed("unused", None);
+    s.error = None;
+    s.checks = checks.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    s.remediations = fixes
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        node,
+        serde_json::json!({"metadata": {"annotations": {
+            cococtl_core::node_keys::PROBE_REPORT: cococtl_probe::publish::annotation(&s)
+        }}}),
+    );
+}
+
+/// Three nodes running containerd 2.2.0 (what an erofs mapping needs), so only the
+/// published probe results decide.
+fn three_erofs_capable_nodes() -> ApiServer {
+    let server = three_nodes();
+    for n in ["node-a", "node-b", "node-c"] {
+        server.merge(
+            "/api/v1",
+            "nodes",
+            "",
+            n,
+            serde_json::json!({"status": {"nodeInfo": {"containerRuntimeVersion": "containerd://2.2.0"}}}),
+        );
+    }
+    server
+}
+
+async fn preflight_with(
+    server: &ApiServer,
+    sets: &[&str],
+) -> Result<cococtl_cluster::preflight::Facts, cococtl_cluster::error::ClusterError> {
+    let cl = cluster(server);
+    let r = cococtl_profile::resolve(&inputs(sets)).unwrap();
+    let p = plan(&r.config, ClusterFacts::default());
+    let spec = ReleaseSpec::new(&r.config, &p);
+    let needs = cococtl_cluster::core::runtime_versions::needs_of(&r.config);
+    cococtl_cluster::preflight::run(
+        &cl,
+        &spec,
+        &p,
+        &needs,
+        r.config.k8s_distribution,
+        false,
+        false,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn preflight_refuses_an_erofs_mapping_on_a_node_whose_published_mkfs_erofs_fails() {
+    let server = three_erofs_capable_nodes();
+    publish_probe(
+        &server,
+        "node-a",
+        &[("erofs.kernel", 'p'), ("erofs.mkfs", 'p')],
+        &[],
+    );
+    publish_probe(
+        &server,
+        "node-b",
+        &[("erofs.kernel", 'p'), ("erofs.mkfs", 'f')],
+        &[(
+            "erofs.mkfs",
+            "install erofs-utils 1.8.2 or newer on the node",
+        )],
+    );
+    let t = preflight_with(&server, EROFS)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        t.contains("published probe result fails erofs.mkfs: node-b")
+            && t.contains("qemu-coco-dev-runtime-rs")
+            && t.contains("install erofs-utils 1.8.2 or newer on the node"),
+        "{t}"
+    );
+    assert!(!t.contains("node-a") && !t.contains("node-c"), "{t}");
+    nothing_written(&server);
+    // Without the erofs mapping the same published results refuse nothing.
+    preflight_with(&server, &[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn preflight_notes_the_nodes_the_probe_never_saw_instead_of_refusing_them() {
+    let server = three_erofs_capable_nodes();
+    publish_probe(
+        &server,
+        "node-a",
+        &[("erofs.kernel", 'p'), ("erofs.mkfs", 'p')],
+        &[],
+    );
+    let notes = preflight_notes(&server, EROFS).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("2 node(s) not probed: node-b, node-c")
+                && n.contains("run `cococtl check`")),
+        "{notes:?}"
+    );
+}

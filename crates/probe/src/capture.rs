@@ -76,13 +76,19 @@ pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> 
     for (input, reading) in &snapshot.readings {
         match (input, reading) {
             (
-                Input::File { path } | Input::Dir { path } | Input::Link { path },
+                Input::File { path }
+                | Input::Strings { path }
+                | Input::Dir { path }
+                | Input::Link { path },
                 Reading::Denied { .. },
             ) => hw.denied.push(path.clone()),
             // Not observable or an error: recorded as such, so a replay does not read
             // "absent" where the host could not tell.
             (
-                Input::File { path } | Input::Dir { path } | Input::Link { path },
+                Input::File { path }
+                | Input::Strings { path }
+                | Input::Dir { path }
+                | Input::Link { path },
                 r @ (Reading::NotObservable { .. } | Reading::Error { .. }),
             ) => {
                 if let Some(Hw::Unavailable {
@@ -99,7 +105,9 @@ pub fn write(snapshot: &Snapshot, out: &Path) -> Result<Captured, CaptureError> 
                     );
                 }
             }
-            (Input::File { path }, Reading::Text { value }) => {
+            // A program's strings are recorded as a file of those strings: scanning it
+            // again gives the same strings.
+            (Input::File { path } | Input::Strings { path }, Reading::Text { value }) => {
                 let p = root.join(path);
                 if let Some(parent) = p.parent() {
                     std::fs::create_dir_all(parent).map_err(err(parent))?;

@@ -63,6 +63,8 @@ check_ids! {
     ProcMemlock => "proc.memlock", Host, "Locked-memory limit";
     /// The kernel's erofs support (the erofs snapshotter's prerequisite).
     ErofsKernel => "erofs.kernel", Host, "Kernel erofs support";
+    /// The host's `mkfs.erofs` (erofs-utils ≥ 1.8.2 with `--mkfs-time` and `--sort`).
+    ErofsMkfs => "erofs.mkfs", Host, "Host mkfs.erofs (erofs-utils 1.8.2 or newer)";
     /// Inside an Intel TDX guest.
     CvmTdx => "cvm.tdx", Cvm, "Intel TDX guest";
     /// Inside an AMD SEV, SEV-ES or SEV-SNP guest.

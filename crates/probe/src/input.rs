@@ -18,6 +18,12 @@ pub enum Input {
         /// Relative to the host root.
         path: String,
     },
+    /// A file's printable strings, one per line (a host program or package database:
+    /// scanned, never executed).
+    Strings {
+        /// Relative to the host root.
+        path: String,
+    },
     /// A directory's entry names.
     Dir {
         /// Relative to the host root.
@@ -85,6 +91,10 @@ impl Input {
     pub fn file(p: &str) -> Input {
         Input::File { path: p.into() }
     }
+    /// A file's printable strings.
+    pub fn strings(p: &str) -> Input {
+        Input::Strings { path: p.into() }
+    }
     /// A directory listing.
     pub fn dir(p: &str) -> Input {
         Input::Dir { path: p.into() }
@@ -134,6 +144,7 @@ impl Input {
             | Input::Dir { path }
             | Input::Link { path }
             | Input::Device { path } => format!("/{path}"),
+            Input::Strings { path } => format!("/{path} (strings)"),
             Input::EachFile { dir, name }
             | Input::EachLink { dir, name }
             | Input::EachDir { dir, name } => format!("/{dir}/*/{name}"),

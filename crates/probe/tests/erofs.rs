@@ -1,4 +1,5 @@
-//! The erofs snapshotter's kernel prerequisite (`docs/probe-checks.md#erofs-kernel`),
+//! The erofs snapshotter's host prerequisites (`docs/probe-checks.md#erofs-kernel`,
+//! `#erofs-mkfs`),
 //! reported per node like every check.
 
 mod common;
@@ -54,4 +55,151 @@ fn the_verdict_is_published_per_node() {
         .probe();
     let s = cococtl_probe::publish::summarize(&r, None);
     assert_eq!(s.checks.get("erofs.kernel"), Some(&'p'));
+}
+
+/// A stand-in `mkfs.erofs`: ELF-ish bytes around the strings erofs-utils compiles in (the
+/// version literal, the `-V` format, the usage lines of the options it has).
+fn mkfs_bytes(version: &str, options: &[&str]) -> Vec<u8> {
+    let mut b = b"\x7fELF\x02\x01\x01\0\0\0\0\0\x03\0>\0".to_vec();
+    b.extend_from_slice(&[0x48, 0x89, 0xe5, 0xff, 0x00, 0x90, 0x01]);
+    for s in [
+        "GLIBC_2.34",
+        "%s %s\n",
+        version,
+        "mkfs.erofs (erofs-utils) %s\n",
+    ] {
+        b.extend_from_slice(s.as_bytes());
+        b.push(0);
+    }
+    for o in options {
+        b.extend_from_slice(format!("    {o}         the option\n").as_bytes());
+    }
+    b.push(0);
+    b
+}
+
+fn with_mkfs(f: Fixture, path: &str, bytes: &[u8]) -> Fixture {
+    let p = f.root().join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+    f
+}
+
+fn mkfs(f: Fixture) -> cococtl_probe::check::Outcome {
+    let r = f.probe();
+    assert!(r.defects.is_empty(), "{:?}", r.defects);
+    r.get(CheckId::ErofsMkfs).unwrap().outcome.clone()
+}
+
+const BOTH: &[&str] = &["--mkfs-time", "--sort=<path,none>"];
+
+#[test]
+fn a_mkfs_erofs_1_8_2_with_both_options_passes() {
+    let o = mkfs(with_mkfs(
+        Fixture::empty(),
+        "usr/bin/mkfs.erofs",
+        &mkfs_bytes("1.8.2", BOTH),
+    ));
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    assert!(o.message.contains("1.8.2"), "{}", o.message);
+}
+
+#[test]
+fn an_older_mkfs_erofs_fails_with_the_fix() {
+    let o = mkfs(with_mkfs(
+        Fixture::empty(),
+        "usr/sbin/mkfs.erofs",
+        &mkfs_bytes("1.7.1", &["--all-root"]),
+    ));
+    assert_eq!(o.status, Status::Fail, "{}", o.message);
+    assert!(o.message.contains("1.7.1"), "{}", o.message);
+    assert!(o.remediation.unwrap().contains("erofs-utils 1.8.2"));
+}
+
+#[test]
+fn a_mkfs_erofs_without_sort_fails_whatever_its_version() {
+    let o = mkfs(with_mkfs(
+        Fixture::empty(),
+        "usr/bin/mkfs.erofs",
+        &mkfs_bytes("1.8.2", &["--mkfs-time"]),
+    ));
+    assert_eq!(o.status, Status::Fail, "{}", o.message);
+    assert!(o.message.contains("--sort"), "{}", o.message);
+}
+
+#[test]
+fn an_unreadable_mkfs_erofs_is_not_observable_never_absent() {
+    let f = with_mkfs(
+        Fixture::empty(),
+        "usr/bin/mkfs.erofs",
+        &mkfs_bytes("1.8.2", BOTH),
+    )
+    .denied("usr/local/bin/mkfs.erofs");
+    let o = mkfs(f);
+    assert_eq!(o.status, Status::Skip, "{}", o.message);
+    let o = mkfs(Fixture::empty().unavailable("usr/bin/mkfs.erofs", "error"));
+    assert_eq!(o.status, Status::Skip, "{}", o.message);
+    assert_eq!(
+        o.skip_reason,
+        Some(cococtl_probe::check::SkipReason::NotObservable)
+    );
+}
+
+#[test]
+fn the_first_mkfs_erofs_in_path_order_is_the_one_judged() {
+    let f = with_mkfs(
+        Fixture::empty(),
+        "usr/bin/mkfs.erofs",
+        &mkfs_bytes("1.8.2", BOTH),
+    );
+    let f = with_mkfs(f, "usr/local/bin/mkfs.erofs", &mkfs_bytes("1.6", &[]));
+    let o = mkfs(f);
+    assert_eq!(o.status, Status::Fail, "{}", o.message);
+    assert!(
+        o.message.contains("/usr/local/bin/mkfs.erofs"),
+        "{}",
+        o.message
+    );
+}
+
+#[test]
+fn no_mkfs_erofs_is_a_warning_only_the_erofs_mapping_refuses_it() {
+    let o = mkfs(Fixture::empty());
+    assert_eq!(o.status, Status::Warn, "{}", o.message);
+}
+
+#[test]
+fn dpkg_tells_the_packaged_binarys_version_when_the_binary_does_not() {
+    let f = with_mkfs(
+        Fixture::empty(),
+        "usr/bin/mkfs.erofs",
+        &mkfs_bytes("no-version-here", BOTH),
+    )
+    .file(
+        "var/lib/dpkg/status",
+        "Package: erofs-utils\nStatus: install ok installed\nVersion: 1.8.6-1\n",
+    );
+    let o = mkfs(f);
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    assert!(o.message.contains("1.8.6"), "{}", o.message);
+    // Without it, the version is not observable (the options alone do not say 1.8.2).
+    let o = mkfs(with_mkfs(
+        Fixture::empty(),
+        "usr/bin/mkfs.erofs",
+        &mkfs_bytes("no-version-here", BOTH),
+    ));
+    assert_eq!(o.status, Status::Skip, "{}", o.message);
+}
+
+#[test]
+fn the_mkfs_verdict_is_published_per_node() {
+    let r = with_mkfs(
+        Fixture::empty(),
+        "usr/bin/mkfs.erofs",
+        &mkfs_bytes("1.7.1", BOTH),
+    )
+    .probe();
+    let s = cococtl_probe::publish::summarize(&r, None);
+    assert_eq!(s.checks.get("erofs.mkfs"), Some(&'f'));
+    assert!(s.remediations.iter().any(|(id, _)| id == "erofs.mkfs"));
 }

@@ -8,8 +8,10 @@
 //! - [`uninstall`]: the order of an uninstall;
 //! - [`snapshot`], [`readiness`]: when a node is done, for waits;
 //! - [`status`]: the per-node and per-RuntimeClass report;
-//! - [`preflight`]: the checks before the first write.
+//! - [`preflight`]: the checks before the first write ([`runtime_versions`] and
+//!   [`erofs_published`] among them).
 
+pub mod erofs_published;
 pub mod fielddiff;
 pub mod inventory;
 pub mod peerpods;

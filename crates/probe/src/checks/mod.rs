@@ -5,6 +5,7 @@
 
 mod basics;
 mod cvm;
+mod erofs;
 mod gpu;
 mod host_signs;
 mod iommu;
@@ -32,6 +33,7 @@ pub const MISC_CAPACITY: &str = "sys/fs/cgroup/misc.capacity";
 /// Every check, in evaluation order (aggregates after what they aggregate).
 pub fn all() -> Vec<Check> {
     let mut v = basics::checks();
+    v.extend(erofs::checks());
     v.extend(cvm::checks());
     v.extend(snp::checks());
     v.extend(tdx::checks());

@@ -191,18 +191,27 @@ impl Host for FixtureHost {
     fn read(&self, input: &Input) -> Reading {
         let denied = |p: &str| self.hw.denied.iter().any(|d| d == p);
         match input {
-            Input::File { path } | Input::Dir { path } | Input::Link { path } if denied(path) => {
+            Input::File { path }
+            | Input::Strings { path }
+            | Input::Dir { path }
+            | Input::Link { path }
+                if denied(path) =>
+            {
                 Reading::Denied {
                     detail: "recorded as denied".into(),
                 }
             }
-            Input::File { path } | Input::Dir { path } | Input::Link { path }
+            Input::File { path }
+            | Input::Strings { path }
+            | Input::Dir { path }
+            | Input::Link { path }
                 if self.hw.unavailable.contains_key(path) =>
             {
                 let u = &self.hw.unavailable[path];
                 unavailable_reading(&u.unavailable, &u.detail)
             }
             Input::File { path } => self.fs.file(path),
+            Input::Strings { path } => self.fs.strings(path),
             Input::Dir { path } => match self.hw.dirs.get(path) {
                 Some(names) => Reading::Entries {
                     names: names.clone(),

@@ -11,6 +11,27 @@ use crate::input::Reading;
 
 /// sysfs/procfs values are small; anything larger is not what a check asked for.
 const MAX_FILE: u64 = 1 << 20;
+/// Host programs and package databases scanned for their printable strings: larger than
+/// any mkfs.erofs or dpkg status seen, small enough to stay bounded.
+const MAX_SCAN: u64 = 64 << 20;
+/// The shortest run of printable bytes kept (as `strings(1)` does).
+const MIN_STRING: usize = 3;
+
+/// The printable ASCII runs of `bytes` at least [`MIN_STRING`] long (`1.8` is a version), one per line: what a
+/// check looks for in a program (its version literal, its option names), never executed.
+pub fn printable_strings(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for run in bytes.split(|b| !(b.is_ascii_graphic() || *b == b' ' || *b == b'\t')) {
+        if run.len() >= MIN_STRING {
+            out.push_str(&String::from_utf8_lossy(run));
+            out.push('\n');
+        }
+    }
+    if out.ends_with('\n') {
+        out.pop();
+    }
+    out
+}
 
 /// Files, directories and links under one root.
 pub struct RootFs {
@@ -143,6 +164,28 @@ impl RootFs {
                 }
                 Reading::Text { value: s }
             }
+            Err(r) => r,
+        }
+    }
+
+    /// A file's printable strings (see [`printable_strings`]), read up to [`MAX_SCAN`]
+    /// bytes; a larger file is an error, not a partial answer, so a string absent from
+    /// the result is absent from the file.
+    pub fn strings(&self, rel: &str) -> Reading {
+        let res = self.open(rel).and_then(|f| {
+            let mut buf = Vec::new();
+            f.take(MAX_SCAN + 1)
+                .read_to_end(&mut buf)
+                .map(|_| buf)
+                .map_err(|e| io_reading(&e))
+        });
+        match res {
+            Ok(buf) if buf.len() as u64 > MAX_SCAN => Reading::Error {
+                detail: format!("larger than {} MiB; not scanned", MAX_SCAN >> 20),
+            },
+            Ok(buf) => Reading::Text {
+                value: printable_strings(&buf),
+            },
             Err(r) => r,
         }
     }

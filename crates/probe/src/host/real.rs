@@ -269,6 +269,7 @@ impl Host for RealHost {
     fn read(&self, input: &Input) -> Reading {
         match input {
             Input::File { path } => self.fs.file(path),
+            Input::Strings { path } => self.fs.strings(path),
             Input::Dir { path } => self.fs.dir(path),
             Input::Link { path } => self.fs.link(path),
             Input::Device { path } => self.fs.device(path),
