@@ -28,8 +28,15 @@ pub const PRIVILEGES_ANNOTATION: &str = "cococtl.confidentialcontainers.org/priv
 pub const PRIVILEGES: &[(&str, &str)] = &[
     ("privileged", "opening host device nodes (/dev/kvm for read-only KVM ioctls, /dev/sev for SNP_PLATFORM_STATUS, /dev/cpu/*/msr for the SNP/TDX BIOS MSRs) is denied by the device cgroup to any non-privileged container; reading /dev/kmsg needs CAP_SYSLOG and the MSRs CAP_SYS_RAWIO. The probe never writes: the root filesystem is read-only"),
     ("hostPath /var/lib/kubelet (read-only)", "the kubelet configuration (KubeletPodResourcesGet, needed to hand GPUs to Kata pods)"),
+    ("hostPath /usr, /bin, /sbin (read-only, under /host)", "the host's mkfs.erofs, read as bytes for its version and options (erofs.mkfs), never run"),
     ("nodes get, patch", "publishes the verdict labels and the summary annotation on its own Node"),
 ];
+
+/// The host directories mounted read-only under [`HOST_PROGRAMS`] (systemd's service
+/// `PATH` lies in them; on a merged-/usr host /bin and /sbin are links the mount follows).
+pub const HOST_PROGRAM_DIRS: [&str; 3] = ["usr", "bin", "sbin"];
+/// Where the probe pod sees the host's programs (`cococtl node probe --host-programs`).
+pub const HOST_PROGRAMS: &str = "/host";
 
 /// The probe's objects: RBAC, then the DaemonSet.
 pub struct Objects {
@@ -64,7 +71,13 @@ fn daemonset(s: Spec<'_>) -> DaemonSet {
         name: "probe".into(),
         image: Some(s.image.to_string()),
         image_pull_policy: Some(s.pull_policy.to_string()),
-        command: Some(s.command),
+        // The flag goes with the mounts below.
+        command: Some(
+            s.command
+                .into_iter()
+                .chain(["--host-programs".to_string(), HOST_PROGRAMS.to_string()])
+                .collect(),
+        ),
         env: Some(s.env),
         security_context: Some(SecurityContext {
             privileged: Some(true),
@@ -82,12 +95,21 @@ fn daemonset(s: Spec<'_>) -> DaemonSet {
             )])),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "kubelet".into(),
-            mount_path: "/var/lib/kubelet".into(),
-            read_only: Some(true),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: "kubelet".into(),
+                mount_path: "/var/lib/kubelet".into(),
+                read_only: Some(true),
+                ..Default::default()
+            })
+            .chain(HOST_PROGRAM_DIRS.iter().map(|d| VolumeMount {
+                name: format!("host-{d}"),
+                mount_path: format!("{HOST_PROGRAMS}/{d}"),
+                read_only: Some(true),
+                ..Default::default()
+            }))
+            .collect(),
+        ),
         ..Default::default()
     };
     DaemonSet {
@@ -114,14 +136,23 @@ fn daemonset(s: Spec<'_>) -> DaemonSet {
                     tolerations: Some(s.tolerations).filter(|t| !t.is_empty()),
                     termination_grace_period_seconds: Some(10),
                     containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: "kubelet".into(),
-                        host_path: Some(HostPathVolumeSource {
-                            path: "/var/lib/kubelet".into(),
-                            type_: Some("Directory".into()),
-                        }),
-                        ..Default::default()
-                    }]),
+                    volumes: Some(
+                        std::iter::once(("kubelet".to_string(), "/var/lib/kubelet".to_string()))
+                            .chain(
+                                HOST_PROGRAM_DIRS
+                                    .iter()
+                                    .map(|d| (format!("host-{d}"), format!("/{d}"))),
+                            )
+                            .map(|(name, path)| Volume {
+                                name,
+                                host_path: Some(HostPathVolumeSource {
+                                    path,
+                                    type_: Some("Directory".into()),
+                                }),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    ),
                     ..Default::default()
                 }),
             },

@@ -203,3 +203,42 @@ fn the_mkfs_verdict_is_published_per_node() {
     assert_eq!(s.checks.get("erofs.mkfs"), Some(&'f'));
     assert!(s.remediations.iter().any(|(id, _)| id == "erofs.mkfs"));
 }
+
+/// The probe pod's view: the host's /usr, /bin and /sbin mounted under a directory (the
+/// DaemonSet mounts them under /host), the pod's own / being the image. What is mounted is
+/// read; what is not is "not observable", never "absent".
+#[test]
+fn in_the_probe_pod_the_mounted_host_programs_are_read_and_the_rest_is_not_observable() {
+    use cococtl_probe::host::real::RealHost;
+    use cococtl_probe::host::Host;
+    use cococtl_probe::input::{Input, Reading};
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("usr/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("mkfs.erofs"), mkfs_bytes("1.8.2", BOTH)).unwrap();
+    let host = RealHost::in_pod(dir.path(), &["usr"]).unwrap();
+    let r = host.read(&Input::strings("usr/bin/mkfs.erofs"));
+    assert!(r.text().is_some_and(|t| t.contains("1.8.2")), "{r:?}");
+    assert_eq!(
+        host.read(&Input::strings("usr/sbin/mkfs.erofs")).present(),
+        Some(false),
+        "inside a mounted directory, absent is absent"
+    );
+    match host.read(&Input::strings("sbin/mkfs.erofs")) {
+        Reading::NotObservable { detail } => assert!(detail.contains("/usr"), "{detail}"),
+        other => panic!("not mounted must be not observable: {other:?}"),
+    }
+    // The whole probe in that view: the check judges the mounted binary.
+    let report = cococtl_probe::probe(&host, None);
+    let o = &report.get(CheckId::ErofsMkfs).unwrap().outcome;
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    assert!(o.message.contains("/usr/bin/mkfs.erofs"), "{}", o.message);
+
+    // Nothing in /usr: /sbin and /bin are not seen, so the answer is "cannot tell".
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(empty.path().join("usr")).unwrap();
+    let host = RealHost::in_pod(empty.path(), &["usr"]).unwrap();
+    let report = cococtl_probe::probe(&host, None);
+    let o = &report.get(CheckId::ErofsMkfs).unwrap().outcome;
+    assert_eq!(o.status, Status::Skip, "{}", o.message);
+}

@@ -40,6 +40,10 @@ pub struct ProbeAgentArgs {
     /// Marks this run's summary (set by `cococtl check` to tell its results from older ones)
     #[arg(long, env = "COCOCTL_PROBE_RUN", hide_short_help = true)]
     run: Option<String>,
+    /// Where the host's /usr, /bin and /sbin are mounted (read-only): the host programs
+    /// the probe reads (mkfs.erofs) are read there. The probe DaemonSet passes /host.
+    #[arg(long, value_name = "DIR")]
+    host_programs: Option<PathBuf>,
     /// Probe a fixture root instead of this host (tests)
     #[arg(long, hide = true)]
     root: Option<PathBuf>,
@@ -69,12 +73,20 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// The host directories the probe DaemonSet mounts under `--host-programs`.
+const HOST_PROGRAM_DIRS: [&str; 3] = cococtl_manifests::probe_agent::HOST_PROGRAM_DIRS;
+
 fn summary(args: &ProbeAgentArgs) -> Summary {
     let host: Result<Box<dyn Host>, String> = match &args.root {
         Some(root) => FixtureHost::load(root, args.hw.as_deref())
             .map(|h| Box::new(h) as Box<dyn Host>)
             .map_err(|e| e.to_string()),
-        None => Ok(Box::new(RealHost::default())),
+        None => match &args.host_programs {
+            None => Ok(Box::new(RealHost::default())),
+            Some(dir) => RealHost::in_pod(dir, &HOST_PROGRAM_DIRS)
+                .map(|h| Box::new(h) as Box<dyn Host>)
+                .map_err(|e| format!("--host-programs {}: {e}", dir.display())),
+        },
     };
     match host {
         Ok(h) => publish::summarize(&cococtl_probe::probe(h.as_ref(), None), args.run.as_deref()),

@@ -20,11 +20,69 @@ use crate::input::{SevStatus, SnpStatus};
 /// This machine, read-only.
 pub struct RealHost {
     fs: RootFs,
+    /// Where the host's programs are read ([`Input::Strings`]): `/` on the host itself; in
+    /// the probe pod, the host directories the DaemonSet mounts (the pod's own `/` is the
+    /// image, which has no host programs, so reading it would call them absent).
+    programs: Programs,
+}
+
+enum Programs {
+    Root,
+    Mounted {
+        fs: RootFs,
+        /// The host directories mounted under the root, relative (`usr`).
+        dirs: Vec<String>,
+        root: String,
+    },
 }
 
 impl Default for RealHost {
     fn default() -> Self {
-        RealHost { fs: RootFs::host() }
+        RealHost {
+            fs: RootFs::host(),
+            programs: Programs::Root,
+        }
+    }
+}
+
+impl RealHost {
+    /// This machine seen from a pod: the kernel's files at `/`, the host's `dirs` (such as
+    /// `usr`) mounted read-only under `root`. A host program outside them is not
+    /// observable, never absent.
+    pub fn in_pod(root: &std::path::Path, dirs: &[&str]) -> std::io::Result<Self> {
+        Ok(RealHost {
+            fs: RootFs::host(),
+            programs: Programs::Mounted {
+                fs: RootFs::fixture(root)?,
+                dirs: dirs
+                    .iter()
+                    .map(|d| d.trim_matches('/').to_string())
+                    .collect(),
+                root: root.display().to_string(),
+            },
+        })
+    }
+
+    fn program(&self, path: &str) -> Reading {
+        match &self.programs {
+            Programs::Root => self.fs.strings(path),
+            Programs::Mounted { fs, dirs, root } => {
+                let rel = path.trim_start_matches('/');
+                if dirs
+                    .iter()
+                    .any(|d| rel == d || rel.starts_with(&format!("{d}/")))
+                {
+                    fs.strings(rel)
+                } else {
+                    Reading::NotObservable {
+                        detail: format!(
+                            "/{rel} is not mounted into the probe pod (only {} of the host, under {root})",
+                            dirs.iter().map(|d| format!("/{d}")).collect::<Vec<_>>().join(", ")
+                        ),
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -269,7 +327,7 @@ impl Host for RealHost {
     fn read(&self, input: &Input) -> Reading {
         match input {
             Input::File { path } => self.fs.file(path),
-            Input::Strings { path } => self.fs.strings(path),
+            Input::Strings { path } => self.program(path),
             Input::Dir { path } => self.fs.dir(path),
             Input::Link { path } => self.fs.link(path),
             Input::Device { path } => self.fs.device(path),
