@@ -1110,6 +1110,8 @@ async fn a_namespace_being_deleted_is_refused_before_any_write_and_named_if_it_g
         e.contains("namespace coco-system is being deleted (Terminating)")
             && !e.contains("grant the permission"),
         "{e}"
+    );
+}
 
 async fn preflight_notes(server: &ApiServer, sets: &[&str]) -> Vec<String> {
     let cl = cluster(server);

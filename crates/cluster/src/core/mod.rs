@@ -8,8 +8,10 @@
 //! - [`uninstall`]: the order of an uninstall;
 //! - [`snapshot`], [`readiness`]: when a node is done, for waits;
 //! - [`status`]: the per-node and per-RuntimeClass report;
-//! - [`preflight`]: the checks before the first write.
+//! - [`preflight`]: the checks before the first write;
+//! - [`admission`]: pods a webhook rejects, and when a wait stops waiting for them.
 
+pub mod admission;
 pub mod fielddiff;
 pub mod inventory;
 pub mod peerpods;
