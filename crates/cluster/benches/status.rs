@@ -123,6 +123,7 @@ fn cluster() -> (Vec<Node>, Vec<Pod>, Vec<EventSnap>) {
             reason: "BackOff".into(),
             message: "Back-off restarting failed container".into(),
             last: format!("2026-01-01T00:{:02}:00Z", i % 60),
+            count: 1,
         })
         .collect();
     (nodes, pods, events)

@@ -103,6 +103,15 @@ pub enum ClusterError {
         /// What was still not there, one line each.
         still: Vec<String>,
     },
+    /// A wait stopped before its timeout: admission keeps refusing a workload's pods
+    /// (docs/cluster-lifecycle.md#admission).
+    #[error("stopped waiting after {after:?}, before the timeout: {explanation}")]
+    Rejected {
+        /// The object, the webhook, its error and the fix ([`crate::core::admission::Rejection::explain`]).
+        explanation: String,
+        /// How long the wait ran.
+        after: Duration,
+    },
     /// Interrupted (Ctrl-C).
     #[error("interrupted: {0}")]
     Interrupted(String),
@@ -127,7 +136,7 @@ impl ClusterError {
     /// The exit code: 1 not ready / timed out, 2 input, 3 cluster or API.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ClusterError::Timeout { .. } => 1,
+            ClusterError::Timeout { .. } | ClusterError::Rejected { .. } => 1,
             ClusterError::Input(_) | ClusterError::Config(_) => 2,
             _ => 3,
         }

@@ -17,6 +17,7 @@ use kube::Api;
 use tokio::time::Instant;
 
 use crate::client::Cluster;
+use crate::core::admission::{self, DeploymentProblem, Persistence};
 use crate::core::inventory::Item;
 use crate::core::peerpods::{self as pp, Gate, PeerPodSnap};
 use crate::core::preflight::{Finding, ForeignDaemonSet};
@@ -124,11 +125,20 @@ pub async fn wait_gates(
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    let started = Instant::now();
+    let mut persistence = Persistence::default();
     let mut pending: Vec<Gate> = gates.to_vec();
     loop {
         let mut still = vec![];
         let mut left = vec![];
         for g in pending {
+            if let Gate::DeploymentAvailable { namespace, name } = &g {
+                if let Some(e) =
+                    deployment_verdict(cluster, namespace, name, &mut persistence, started).await?
+                {
+                    return Err(e);
+                }
+            }
             match gate_state(cluster, &g).await? {
                 Ok(()) => obs.line(&format!("{g}: yes")),
                 Err(w) => {
@@ -150,6 +160,55 @@ pub async fn wait_gates(
         pending = left;
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// A Deployment that will not become available without a change: its ReplicaSet's pods
+/// refused by admission for [`admission::PERSIST_FOR`], or its progress deadline passed
+/// for the generation just applied.
+async fn deployment_verdict(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+    persistence: &mut Persistence,
+    started: Instant,
+) -> Result<Option<ClusterError>, ClusterError> {
+    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), namespace);
+    let Some(d) = cluster
+        .call_opt(&format!("reading Deployment {namespace}/{name}"), || {
+            api.get(name)
+        })
+        .await?
+    else {
+        return Ok(None);
+    };
+    // Conditions of an older generation say nothing about what was just applied.
+    let observed = d
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        .unwrap_or(0)
+        >= d.metadata.generation.unwrap_or(0);
+    let after = Duration::from_secs(started.elapsed().as_secs());
+    match admission::deployment_problem(&d)
+        .filter(|_| observed && pp::deployment_available(&d).is_err())
+    {
+        Some(DeploymentProblem::ReplicaFailure(r)) => {
+            if persistence.observe(&r, None, started.elapsed()) {
+                return Ok(Some(ClusterError::Rejected {
+                    explanation: r.explain(namespace),
+                    after,
+                }));
+            }
+        }
+        Some(p @ DeploymentProblem::DeadlineExceeded(_)) => {
+            return Ok(Some(ClusterError::Rejected {
+                explanation: format!("Deployment {namespace}/{name}: {p}\n  fix: `kubectl describe deployment -n {namespace} {name}` and `kubectl get events -n {namespace}` say what its pods wait for"),
+                after,
+            }));
+        }
+        None => persistence.clear("Deployment", name),
+    }
+    Ok(None)
 }
 
 fn peerpod_resource() -> ApiResource {
@@ -473,5 +532,55 @@ pub async fn status(
             Some((n, pp::certificate_ready(cert.as_ref())))
         }
     };
-    Ok(Some(pp::report(&nodes, &caa_pods, &peer, &all, webhook)))
+    let mut rep = pp::report(&nodes, &caa_pods, &peer, &all, webhook);
+    // Admission: the Deployments' conditions, the CAA DaemonSet's FailedCreate events (one
+    // list in its namespace) while a worker lacks its pod, the webhook configuration.
+    let mut rejections = vec![];
+    let mut deployments = vec![];
+    for d in inventory.iter().filter(|i| i.kind == "Deployment") {
+        let dns = d.namespace.clone().unwrap_or_default();
+        let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &dns);
+        let Some(live) = cluster
+            .call_opt(&format!("reading Deployment {dns}/{}", d.name), || {
+                api.get(&d.name)
+            })
+            .await?
+        else {
+            deployments.push((dns, d.name.clone(), Err("not found".to_string())));
+            continue;
+        };
+        if let Some(DeploymentProblem::ReplicaFailure(r)) = admission::deployment_problem(&live) {
+            rejections.push((dns.clone(), r));
+        }
+        deployments.push((dns, d.name.clone(), pp::deployment_available(&live)));
+    }
+    if rep.nodes.iter().any(|n| n.caa_pod == "none") {
+        let evs = crate::wait::warnings(cluster, &ns).await?;
+        if let Some(r) = evs
+            .iter()
+            .filter(|e| e.kind == "DaemonSet" && e.name == caa.name)
+            .filter_map(|e| admission::Rejection::of_event(e).map(|r| (e, r)))
+            .max_by(|a, b| a.0.last.cmp(&b.0.last))
+            .map(|(_, r)| r)
+        {
+            rejections.push((ns.clone(), r));
+        }
+    }
+    let mut own = vec![];
+    if let Some(m) = inventory
+        .iter()
+        .find(|i| i.kind == "MutatingWebhookConfiguration")
+    {
+        if let Some(o) = crate::apply::get(cluster, m).await? {
+            let v = serde_json::to_value(o).unwrap_or_default();
+            own = v["webhooks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w["name"].as_str().map(String::from))
+                .collect();
+        }
+    }
+    pp::webhook_health(&mut rep, &own, &rejections, &deployments);
+    Ok(Some(rep))
 }

@@ -21,12 +21,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+mod admission;
 mod defaults;
 mod deletion;
 mod fields;
 mod outage;
 mod validation;
 
+pub use admission::DenyingWebhook;
 use fields::fields_v1;
 pub use outage::{listening, OutageTrigger};
 
@@ -95,6 +97,8 @@ pub struct Sim {
     /// tick, `maxUnavailable: 1`) orders what tests watch; a benchmark over thousands of
     /// nodes raises it so a rollout takes a few ticks, not thousands.
     pub work_per_tick: usize,
+    /// Admission webhooks that refuse pod creations (the controllers' too).
+    pub denying_webhooks: Vec<DenyingWebhook>,
 }
 
 impl Default for Sim {
@@ -109,6 +113,7 @@ impl Default for Sim {
             stuck_deployments: vec![],
             namespace_grace: Duration::from_millis(1000),
             work_per_tick: 1,
+            denying_webhooks: vec![],
         }
     }
 }
@@ -147,6 +152,11 @@ struct State {
     ca_outages: Vec<String>,
     /// Namespaces being deleted, and since when (the namespace controller's queue).
     terminating_since: BTreeMap<String, Instant>,
+    /// Workload controllers backing off after a refused pod creation: owner key → (next
+    /// attempt, delay).
+    create_backoff: BTreeMap<String, (Instant, Duration)>,
+    /// Owner key → (the last refusal's message, since when): `ReplicaFailure`.
+    create_failures: BTreeMap<String, (String, String)>,
 }
 
 /// The running stand-in.
@@ -1147,6 +1157,14 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                 return (422, st);
             }
             if r.plural == "pods" {
+                if let Some((code, message)) = admission::deny(s, &r.ns) {
+                    let reason = if code == 500 {
+                        "InternalError"
+                    } else {
+                        "BadRequest"
+                    };
+                    return (code, status(code, reason, &message, json!({})));
+                }
                 if let Err(e) = admit(s, &r.ns, &mut body) {
                     return (500, e);
                 }
@@ -1867,7 +1885,7 @@ fn tick(s: &mut State) {
     let nodes: Vec<(String, Value)> = s.all_ns_items("/api/v1", "nodes");
     let dss: Vec<(String, Value)> = s.all_ns_items("/apis/apps/v1", "daemonsets");
     // DaemonSet controller: one pod per selected node.
-    for (_, ds) in &dss {
+    for (dk, ds) in &dss {
         let ns = ds
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -1957,7 +1975,10 @@ fn tick(s: &mut State) {
                 "spec": {"nodeName": snap.name, "containers": spec.containers.iter().map(|c| json!({"name": c.name, "image": c.image})).collect::<Vec<_>>()},
                 "status": {"phase": phase, "containerStatuses": [{"name": "main", "ready": ready, "restartCount": 0, "image": "", "imageID": "", "state": waiting}]}
             });
-            s.create("/api/v1", "pods", &ns, pod);
+            if !admission::controller_create(s, "DaemonSet", dk, ds, &ns, pod) {
+                // Refused (or backing off): the controller tries again later.
+                break;
+            }
             if stuck {
                 s.uid += 1;
                 let ev = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": format!("{pod_name}.{}", s.uid), "namespace": ns},
@@ -2377,17 +2398,32 @@ fn tick_peerpods(s: &mut State) {
                     "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
                     "containerStatuses": [{"name": "manager", "ready": ready, "restartCount": 0, "image": "", "imageID": "", "state": state}]}
             });
-            s.create("/api/v1", "pods", &ns, pod);
+            // The ReplicaSet controller creates them; its FailedCreate events are on the
+            // ReplicaSet (named like the pods' owner).
+            let rs = json!({"metadata": {"name": format!("{name}-7d9f8b6c5d"), "uid": uid, "namespace": ns}});
+            let rs_key = format!("{dk}|replicaset");
+            if !admission::controller_create(s, "ReplicaSet", &rs_key, &rs, &ns, pod) {
+                break;
+            }
         }
         let pods = owned(s);
         let ready = pods
             .iter()
             .filter(|p| p.pointer("/status/containerStatuses/0/ready") == Some(&json!(true)))
             .count() as i64;
-        let status = json!({"observedGeneration": generation, "replicas": pods.len(), "updatedReplicas": pods.len(),
+        let mut status = json!({"observedGeneration": generation, "replicas": pods.len(), "updatedReplicas": pods.len(),
             "readyReplicas": ready, "availableReplicas": ready, "unavailableReplicas": (want - ready).max(0),
             "conditions": [{"type": "Available", "status": if ready >= want { "True" } else { "False" },
                 "reason": if ready >= want { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }}]});
+        // The Deployment controller copies its ReplicaSet's ReplicaFailure condition.
+        if let Some((message, since)) = admission::last_failure(s, &format!("{dk}|replicaset")) {
+            if let Some(c) = status["conditions"].as_array_mut() {
+                c.push(
+                    json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                    "message": message, "lastUpdateTime": since, "lastTransitionTime": since}),
+                );
+            }
+        }
         if d.get("status") != Some(&status) {
             let mut d = d.clone();
             d["status"] = status;

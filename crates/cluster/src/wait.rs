@@ -1,6 +1,10 @@
 //! Waits driven by watches: one list of nodes and one of the release's pods, then watch
 //! events re-evaluate the pure [`readiness`](crate::core::readiness) rules (never a relist
 //! per check). Every wait has a deadline and says what it is waiting for.
+//!
+//! The release namespace's warning events are watched too (one watch, whatever the node
+//! count): a DaemonSet whose pods admission keeps refusing ends the wait at once with the
+//! webhook and its error ([`crate::core::admission`]), instead of at the timeout.
 
 use std::time::Duration;
 
@@ -9,7 +13,8 @@ use kube::Api;
 use tokio::time::Instant;
 
 use crate::client::Cluster;
-use crate::core::readiness::{evaluate, Expect, NodeState, Progress};
+use crate::core::admission::{Persistence, Rejection};
+use crate::core::readiness::{evaluate, Expect, Index, NodeState, Progress};
 use crate::core::snapshot::{EventSnap, NodeSnap, PodSnap};
 use crate::error::ClusterError;
 use crate::list::{list_all, Watched};
@@ -32,9 +37,11 @@ pub async fn until_ready(
     timeout: Duration,
     obs: &mut dyn Observer,
 ) -> Result<Progress, ClusterError> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let nodes_api: Api<Node> = Api::all(cluster.client.clone());
     let pods_api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let events_api: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
     let sel = pod_selector(expect);
     let mut nodes = Watched::start(cluster, nodes_api, None, None, "nodes").await?;
     let mut pods = Watched::start(
@@ -45,25 +52,37 @@ pub async fn until_ready(
         &format!("pods in {namespace}"),
     )
     .await?;
+    let mut events = Watched::start(
+        cluster,
+        events_api,
+        None,
+        Some("type=Warning"),
+        &format!("warning events in {namespace}"),
+    )
+    .await?;
+    let mut persistence = Persistence::default();
     let mut last = None;
     loop {
         let ns: Vec<NodeSnap> = nodes.values().map(NodeSnap::of).collect();
         let ps: Vec<PodSnap> = pods.values().map(PodSnap::of).collect();
-        let mut p = evaluate(expect, &ns, &ps, &[]);
+        let evs: Vec<EventSnap> = events.values().map(EventSnap::of).collect();
+        let p = evaluate(expect, &ns, &ps, &evs);
         if p.nodes.is_empty() {
             return Err(ClusterError::Refused(format!(
                 "no node is targeted: the kata-deploy DaemonSet's nodeSelector, node affinity and tolerations select none of the {} node(s) (tainted nodes need a toleration)\n  fix: check nodeSelector, affinity and tolerations in the values, and the nodes' labels and taints (cococtl status)",
                 ns.len()
             )));
         }
+        if let Some(r) = persistent_rejection(expect, &p, &ps, &evs, &mut persistence, started) {
+            obs.progress(&p);
+            obs.done();
+            return Err(ClusterError::Rejected {
+                explanation: r.explain(namespace),
+                after: Duration::from_secs(started.elapsed().as_secs()),
+            });
+        }
         let timed_out = Instant::now() >= deadline;
         if p.settled() || timed_out {
-            // The last warning events, once, to say why nodes are still waiting.
-            if !p.all_ready() {
-                if let Ok(evs) = warnings(cluster, namespace).await {
-                    p = evaluate(expect, &ns, &ps, &evs);
-                }
-            }
             obs.progress(&p);
             obs.done();
             if timed_out && !p.settled() {
@@ -94,9 +113,52 @@ pub async fn until_ready(
         tokio::select! {
             r = nodes.next_change() => { r?; }
             r = pods.next_change() => { r?; }
+            r = events.next_change() => { r?; }
+            // A rejection becomes persistent with time, not only with a new event.
+            _ = tokio::time::sleep(RECHECK) => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
+}
+
+/// How often a wait re-evaluates without a change (no request is made).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// A DaemonSet of the release that lacks its pod on a waiting node while admission keeps
+/// refusing them; every other DaemonSet is forgotten by `persistence`.
+fn persistent_rejection(
+    expect: &Expect,
+    p: &Progress,
+    ps: &[PodSnap],
+    evs: &[EventSnap],
+    persistence: &mut Persistence,
+    started: Instant,
+) -> Option<Rejection> {
+    let idx = Index::new(ps, &[]);
+    let dss = std::iter::once(expect.kata_pods.as_str()).chain(expect.agent_pods.as_deref());
+    let mut found = None;
+    for ds in dss {
+        let missing = p
+            .nodes
+            .iter()
+            .any(|n| matches!(n.state, NodeState::Waiting(_)) && idx.pod(ds, &n.node).is_none());
+        let latest = evs
+            .iter()
+            .filter(|e| e.kind == "DaemonSet" && e.name == ds && e.reason == "FailedCreate")
+            .max_by(|a, b| a.last.cmp(&b.last).then(a.count.cmp(&b.count)));
+        match latest.filter(|_| missing) {
+            Some(e) => {
+                let Some(r) = Rejection::of_event(e) else {
+                    continue;
+                };
+                if persistence.observe(&r, Some(e.count), started.elapsed()) && found.is_none() {
+                    found = Some(r);
+                }
+            }
+            None => persistence.clear("DaemonSet", ds),
+        }
+    }
+    found
 }
 
 /// Warning events in `namespace` (one paged list).

@@ -84,6 +84,7 @@ fn waiting_names_the_pod_phase_restarts_and_last_event() {
         reason: "Failed".into(),
         message: "Back-off pulling image".into(),
         last: "2026-01-01T00:00:02Z".into(),
+        count: 1,
     };
     let older = EventSnap {
         message: "old".into(),
@@ -270,6 +271,7 @@ fn big_cluster(nodes: usize, pods: usize) -> (Vec<NodeSnap>, Vec<PodSnap>, Vec<E
             reason: "BackOff".into(),
             message: "Back-off restarting failed container".into(),
             last: format!("2026-01-01T00:{:02}:00Z", i % 60),
+            count: 1,
         })
         .collect();
     (ns, ps, es)
@@ -638,6 +640,7 @@ fn a_daemonset_whose_pods_a_webhook_rejects_names_the_webhook_and_its_error_on_e
         reason: "FailedCreate".into(),
         message: msg.into(),
         last: last.into(),
+        count: 1,
     };
     for (agent, ds) in [(false, "kata-deploy"), (true, "cococtl-containerd")] {
         let pr = evaluate(

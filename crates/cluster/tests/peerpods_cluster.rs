@@ -17,7 +17,7 @@ use cococtl_cluster::deploy::{self, Mode, Request};
 use cococtl_cluster::error::ClusterError;
 use cococtl_cluster::observe::Observer;
 use cococtl_cluster::spec::ReleaseSpec;
-use cococtl_cluster::testing::{ApiServer, Sim};
+use cococtl_cluster::testing::{ApiServer, DenyingWebhook, Sim};
 use cococtl_cluster::{release_store, uninstall};
 use cococtl_manifests::{plan, ClusterFacts, Phase, Plan};
 use cococtl_profile::{Inputs, Resolved, SetArg};
@@ -858,6 +858,136 @@ async fn status_reads_the_peer_pods_of_the_release() {
     );
     assert_eq!(r.webhook_ready_endpoints, Some(2));
     assert_eq!(r.certificate.as_deref(), Some("Ready"));
+    assert!(
+        !r.webhooks.is_empty() && r.webhooks.iter().all(|w| w.healthy),
+        "{r:#?}"
+    );
+
+    // Its pods gone and none ready again: the release's webhook is unhealthy, with why.
+    s.sim(|sim| sim.stuck_deployments = vec!["peer-pods-webhook-controller-manager".into()]);
+    for p in s.list("/api/v1", "pods") {
+        if p["metadata"]["namespace"] == "peer-pods-webhook-system" {
+            s.remove(
+                "/api/v1",
+                "pods",
+                "peer-pods-webhook-system",
+                p["metadata"]["name"].as_str().unwrap(),
+            );
+        }
+    }
+    let mut r = None;
+    for _ in 0..100 {
+        let now = cococtl_cluster::peerpods::status(&c, &inv)
+            .await
+            .unwrap()
+            .unwrap();
+        if now.webhook_ready_endpoints == Some(0) {
+            r = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = r.expect("the webhook without endpoints");
+    let w = r
+        .webhooks
+        .iter()
+        .find(|w| w.name == "mwebhook.peerpods.io")
+        .unwrap_or_else(|| panic!("{r:#?}"));
+    assert!(
+        !w.healthy && w.reason.starts_with("no ready endpoint"),
+        "{w:?}"
+    );
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.starts_with("webhook mwebhook.peerpods.io is unhealthy: no ready endpoint")),
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_whose_replicaset_pods_a_webhook_rejects_ends_the_wait_early_and_shows_in_status(
+) {
+    let s = server(true, true);
+    let hook = "validate.kyverno.svc-fail";
+    s.sim(|sim| {
+        sim.denying_webhooks = vec![DenyingWebhook::bad_certificate(
+            hook,
+            "confidential-containers-system",
+            "kyverno-svc",
+            "kyverno",
+        )]
+    });
+    let timeout = Duration::from_secs(60);
+    let t = std::time::Instant::now();
+    let f = install(&s, LIBVIRT, Some(timeout)).await.unwrap_err();
+    let elapsed = t.elapsed();
+    assert!(elapsed < timeout / 2, "the wait ran {elapsed:?}");
+    assert!(
+        matches!(f.error, ClusterError::Rejected { .. }),
+        "{:?}",
+        f.error
+    );
+    let e = f.error.to_string();
+    assert!(
+        e.contains(&format!("Deployment confidential-containers-system/peerpodctrl-controller-manager cannot create its pods: admission webhook {hook} rejects them: Internal error occurred: failed calling webhook \"{hook}\"")),
+        "{e}"
+    );
+    assert!(
+        e.contains("x509: certificate signed by unknown authority"),
+        "{e}"
+    );
+    assert!(e.contains(&format!("fix: check the webhook {hook}")), "{e}");
+    assert_eq!(f.error.exit_code(), 1);
+    // The stand-in wrote what the controllers write: a FailedCreate event on the
+    // ReplicaSet, its ReplicaFailure condition copied to the Deployment.
+    let d = s
+        .get(
+            "/apis/apps/v1",
+            "deployments",
+            "confidential-containers-system",
+            "peerpodctrl-controller-manager",
+        )
+        .unwrap();
+    let cond = d["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ReplicaFailure")
+        .cloned()
+        .unwrap_or_else(|| panic!("{d:#}"));
+    assert_eq!(cond["reason"], "FailedCreate");
+    assert!(s
+        .list("/api/v1", "events")
+        .iter()
+        .any(|e| e["reason"] == "FailedCreate"
+            && e["involvedObject"]["kind"] == "ReplicaSet"
+            && e["source"]["component"] == "replicaset-controller"));
+
+    // status names the Deployment, its reason and the webhook.
+    let c = cluster(&s);
+    let h = release_store::history(&c, "coco-system", "default")
+        .await
+        .unwrap();
+    let inv = h.latest().unwrap().inventory.clone();
+    let r = cococtl_cluster::peerpods::status(&c, &inv)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        r.problems.iter().any(|p| p.starts_with("Deployment confidential-containers-system/peerpodctrl-controller-manager is not available: 0 of 1 replica(s) available, 0 updated; cannot create its pods: admission webhook validate.kyverno.svc-fail rejects them")),
+        "{r:#?}"
+    );
+    let w = r
+        .webhooks
+        .iter()
+        .find(|w| w.name == hook)
+        .unwrap_or_else(|| panic!("{r:#?}"));
+    assert!(!w.healthy, "{w:?}");
+    assert!(
+        w.reason.starts_with("rejects the pods of Deployment confidential-containers-system/peerpodctrl-controller-manager: Internal error occurred"),
+        "{w:?}"
+    );
 }
 
 // ---------------------------------------------------------------- verify (item 7)

@@ -106,6 +106,10 @@ pub fn text(r: &StatusReport) -> String {
             ));
         }
     }
+    for w in &r.webhooks {
+        // Only unhealthy ones are listed here: a webhook rejecting the release's pods.
+        s.push_str(&format!("webhook {}: UNHEALTHY: {}\n", w.name, w.reason));
+    }
     if let Some(p) = &r.peerpods {
         s.push_str(&peerpods_text(p));
     }
@@ -151,6 +155,17 @@ fn peerpods_text(p: &cococtl_cluster::core::peerpods::PeerPodsReport) -> String 
     }
     if let Some(c) = &p.certificate {
         s.push_str(&format!("webhook certificate: {c}\n"));
+    }
+    for w in &p.webhooks {
+        s.push_str(&format!(
+            "webhook {}: {}\n",
+            w.name,
+            if w.healthy {
+                "healthy"
+            } else {
+                "UNHEALTHY (see below)"
+            }
+        ));
     }
     for pr in &p.problems {
         s.push_str(&format!("  ! {pr}\n"));

@@ -9,8 +9,10 @@
 //! - [`snapshot`], [`readiness`]: when a node is done, for waits;
 //! - [`status`]: the per-node and per-RuntimeClass report;
 //! - [`preflight`]: the checks before the first write ([`runtime_versions`] and
-//!   [`erofs_published`] among them).
+//!   [`erofs_published`] among them);
+//! - [`admission`]: pods a webhook rejects, and when a wait stops waiting for them.
 
+pub mod admission;
 pub mod erofs_published;
 pub mod fielddiff;
 pub mod inventory;

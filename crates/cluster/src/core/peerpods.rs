@@ -220,8 +220,13 @@ pub fn deployment_available(d: &Deployment) -> Result<(), String> {
     {
         Ok(())
     } else {
+        // The conditions say why (a webhook rejecting the pods, a passed deadline): that is
+        // what the user acts on, the counts only say that something is wrong.
+        let why = super::admission::deployment_problem(d)
+            .map(|p| format!("; {p}"))
+            .unwrap_or_default();
         Err(format!(
-            "{available} of {want} replica(s) available, {updated} updated"
+            "{available} of {want} replica(s) available, {updated} updated{why}"
         ))
     }
 }
@@ -600,6 +605,9 @@ pub struct PeerPodsReport {
     pub webhook_ready_endpoints: Option<usize>,
     /// The webhook's cert-manager Certificate: `Ready`, or why not (`None`: no webhook).
     pub certificate: Option<String>,
+    /// The release's webhook and any webhook rejecting its workloads' pods.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<super::admission::WebhookHealth>,
     /// What needs attention.
     pub problems: Vec<String>,
 }
@@ -694,8 +702,50 @@ pub fn report(
         leak_suspects,
         webhook_ready_endpoints,
         certificate,
+        webhooks: vec![],
         problems,
     }
+}
+
+/// Adds to `r` the peer-pods Deployments that are not available (with their conditions'
+/// reason), every webhook rejecting the pods of the release's workloads (`rejections`:
+/// namespace and rejection), and the release's own webhooks (`own`: the names in its
+/// MutatingWebhookConfiguration): unhealthy without a ready endpoint or Certificate, or
+/// when named in a rejection; healthy otherwise.
+pub fn webhook_health(
+    r: &mut PeerPodsReport,
+    own: &[String],
+    rejections: &[(String, super::admission::Rejection)],
+    deployments: &[(String, String, Result<(), String>)],
+) {
+    for (ns, name, state) in deployments {
+        if let Err(w) = state {
+            r.problems
+                .push(format!("Deployment {ns}/{name} is not available: {w}"));
+        }
+    }
+    let mut hooks = super::admission::unhealthy_webhooks(rejections);
+    let own_problem = match (r.webhook_ready_endpoints, &r.certificate) {
+        (Some(0), _) => Some("no ready endpoint behind its Service: the API server cannot call it, every pod creation it selects fails".to_string()),
+        (_, Some(c)) if c != "Ready" => Some(format!("its serving Certificate is {c}")),
+        _ => None,
+    };
+    for name in own {
+        if hooks.iter().any(|h| &h.name == name) {
+            continue;
+        }
+        hooks.push(super::admission::WebhookHealth {
+            name: name.clone(),
+            healthy: own_problem.is_none(),
+            reason: own_problem.clone().unwrap_or_default(),
+        });
+    }
+    hooks.sort_by(|a, b| a.name.cmp(&b.name));
+    for h in hooks.iter().filter(|h| !h.healthy) {
+        r.problems
+            .push(format!("webhook {} is unhealthy: {}", h.name, h.reason));
+    }
+    r.webhooks = hooks;
 }
 
 /// `Ok` when a cert-manager Certificate (JSON) has `Ready=True`; else its condition.

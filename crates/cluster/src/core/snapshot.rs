@@ -188,6 +188,9 @@ pub struct EventSnap {
     pub message: String,
     /// The last time it was seen (RFC 3339; compared as text, which orders RFC 3339 UTC).
     pub last: String,
+    /// How many times it happened (`count`, or `series.count` of an events.k8s.io event;
+    /// 1 when neither is set).
+    pub count: i32,
 }
 
 impl EventSnap {
@@ -206,6 +209,10 @@ impl EventSnap {
             reason: e.reason.clone().unwrap_or_default(),
             message: e.message.clone().unwrap_or_default(),
             last,
+            count: e
+                .count
+                .or_else(|| e.series.as_ref().and_then(|s| s.count))
+                .unwrap_or(1),
         }
     }
 }

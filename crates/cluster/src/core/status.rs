@@ -173,6 +173,10 @@ pub struct StatusReport {
     pub nodes: Vec<NodeStatus>,
     /// Per RuntimeClass, by name.
     pub runtime_classes: Vec<RuntimeClassStatus>,
+    /// Admission webhooks that reject the pods of the release's DaemonSets (from their
+    /// `FailedCreate` events, while a targeted node lacks its pod).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<super::admission::WebhookHealth>,
     /// Peer pods, when the release installed them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peerpods: Option<super::peerpods::PeerPodsReport>,
@@ -247,6 +251,11 @@ pub fn aggregate(i: &StatusInput<'_>) -> StatusReport {
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     let runtime_classes = runtime_class_counts(i.runtime_classes, i.nodes);
+    let webhooks = i
+        .expect
+        .map(|e| release_rejections(e, i.namespace, i.nodes, &idx, i.events))
+        .map(|r| super::admission::unhealthy_webhooks(&r))
+        .unwrap_or_default();
     let deployed = i
         .release
         .is_some_and(|r| r.status == super::release::Status::Deployed);
@@ -257,11 +266,43 @@ pub fn aggregate(i: &StatusInput<'_>) -> StatusReport {
         ready_nodes: ready,
         targeted_nodes: targeted,
         total_nodes: i.nodes.len(),
-        degraded: !deployed || failed > 0 || ready < targeted || targeted == 0,
+        degraded: !deployed
+            || failed > 0
+            || ready < targeted
+            || targeted == 0
+            || !webhooks.is_empty(),
         nodes,
         runtime_classes,
+        webhooks,
         peerpods: None,
     }
+}
+
+/// The latest `FailedCreate` of each release DaemonSet that lacks its pod on a targeted
+/// node (an old event about a DaemonSet that has its pods says nothing about now).
+fn release_rejections(
+    e: &Expect,
+    namespace: &str,
+    nodes: &[NodeSnap],
+    idx: &Index<'_>,
+    events: &[EventSnap],
+) -> Vec<(String, super::admission::Rejection)> {
+    std::iter::once(e.kata_pods.as_str())
+        .chain(e.agent_pods.as_deref())
+        .filter(|ds| {
+            nodes
+                .iter()
+                .any(|n| e.targets(n) && idx.pod(ds, &n.name).is_none())
+        })
+        .filter_map(|ds| {
+            events
+                .iter()
+                .filter(|ev| ev.kind == "DaemonSet" && ev.name == ds)
+                .filter_map(|ev| super::admission::Rejection::of_event(ev).map(|r| (ev, r)))
+                .max_by(|a, b| a.0.last.cmp(&b.0.last))
+                .map(|(_, r)| (namespace.to_string(), r))
+        })
+        .collect()
 }
 
 /// How many nodes each RuntimeClass's selector matches. Groups nodes by their values of
