@@ -1571,7 +1571,7 @@ fn has_generation(plural: &str) -> bool {
 }
 
 /// What kube-apiserver itself writes on an applied object, outside any field manager
-/// (captured in ../shared/fixtures/kube-apiserver-1.36/10 and 13): a DaemonSet's
+/// (captured in crates/cluster/tests/fixtures/kube-apiserver-1.36/10 and 13): a DaemonSet's
 /// `deprecated.daemonset.template.generation` starts at 1 and moves with every change of
 /// its pod template.
 fn server_set_on_apply(plural: &str, old: Option<&Value>, obj: &mut Value) {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 /// An exchange's response body, by its path from the workspace root.
 fn captured(file: &str) -> Value {
     let path = format!(
-        "{}/../../../shared/fixtures/kube-apiserver-1.36/{file}",
+        "{}/tests/fixtures/kube-apiserver-1.36/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -1,5 +1,5 @@
 //! The stand-in against a real kube-apiserver v1.36.2 (issue 18 item 12): every exchange
-//! in `../shared/fixtures/kube-apiserver-1.36/` is replayed, in order, against one fresh
+//! in `tests/fixtures/kube-apiserver-1.36/` (captured from a real kube-apiserver v1.36.2) is replayed, in order, against one fresh
 //! stand-in, and the answer's status and body shape are compared: field names, JSON
 //! types, and the values that identify an answer (`kind`, `apiVersion`, `reason`, `code`,
 //! `status`, `details.group`, `details.kind`); per-run values (uids, resourceVersions,
@@ -92,7 +92,7 @@ const IDENTIFYING: &[&str] = &["kind", "apiVersion", "reason", "code", "status",
 
 fn fixtures() -> Vec<(String, Value)> {
     let dir = format!(
-        "{}/../../../shared/fixtures/kube-apiserver-1.36",
+        "{}/tests/fixtures/kube-apiserver-1.36",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut v: Vec<(String, Value)> = std::fs::read_dir(&dir)

@@ -1,6 +1,6 @@
 //! The fields kube-apiserver fills in on every write, outside any field manager: API
 //! defaulting (`SetDefaults_*` of the core, apps and batch groups) and the status a new
-//! object starts with. Captured in ../shared/fixtures/kube-apiserver-1.36/10 (a DaemonSet:
+//! object starts with. Captured in crates/cluster/tests/fixtures/kube-apiserver-1.36/10 (a DaemonSet:
 //! pod-spec and probe defaults, `revisionHistoryLimit`, `maxSurge`, zeroed status) and 07
 //! (a Namespace's `phase: Active`).
 //!

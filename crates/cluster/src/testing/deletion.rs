@@ -4,7 +4,7 @@
 //! are refused (`403`, cause `NamespaceTerminating`) and existing ones can still be
 //! written. A foreground deletion answers with the object carrying the
 //! `foregroundDeletion` finalizer and keeps it until the garbage collector has removed
-//! its dependents. Captured in ../shared/fixtures/kube-apiserver-1.36/48-53, 57-59.
+//! its dependents. Captured in crates/cluster/tests/fixtures/kube-apiserver-1.36/48-53, 57-59.
 //!
 //! The controllers run on the stand-in's clock whether or not the kubelet simulation is
 //! on (they are part of the control plane): content of a terminating namespace goes

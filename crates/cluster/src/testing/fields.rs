@@ -1,5 +1,5 @@
 //! `managedFields[].fieldsV1` as kube-apiserver's structured-merge-diff writes it for the
-//! types cococtl applies (../shared/fixtures/kube-apiserver-1.36/09-11, 44, 48): every
+//! types cococtl applies (crates/cluster/tests/fixtures/kube-apiserver-1.36/09-11, 44, 48): every
 //! leaf a manager set, keyed list items as `k:{"name":…}` with a `"."` entry for the item
 //! itself, atomic fields (label selectors, node selectors, required node affinity, RBAC
 //! rules and subjects, tolerations, lists of scalars and unkeyed lists) as one leaf, and

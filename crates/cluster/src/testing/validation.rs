@@ -1,7 +1,7 @@
 //! The API server's validation for the objects cococtl writes, as far as a wrong manifest
 //! would trip it: object names (RFC 1123 subdomains), ConfigMap keys, a DaemonSet's
 //! selector (immutable, and it must match the template's labels) and port ranges. The
-//! `422` body is shaped as in ../shared/fixtures/kube-apiserver-1.36/23 and 24:
+//! `422` body is shaped as in crates/cluster/tests/fixtures/kube-apiserver-1.36/23 and 24:
 //! `details.kind` is the Kind (not the plural), causes carry index paths without a
 //! leading dot, and the core group has no `group` key.
 
