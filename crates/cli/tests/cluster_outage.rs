@@ -1,7 +1,7 @@
 //! The control plane blinks (issue 18 item 1), as a user meets it: the stand-in stops
 //! listening (connection refused, open watches cut) for a few seconds in the middle of a
 //! phase or a wait of install, upgrade and uninstall, under `status --watch` and during
-//! `check`'s wait for the probe results; the command completes (or keeps watching), says
+//! `check`'s wait for the probe results and `verify`'s pod; the command completes (or keeps watching), says
 //! it is retrying, and the release record shows no failure.
 
 mod standin;
@@ -111,6 +111,40 @@ fn install_upgrade_and_uninstall_ride_out_api_server_restarts_in_each_phase_and_
         ],
     );
     assert!(t.contains("nothing left"), "{t}");
+}
+
+#[test]
+fn verify_rides_out_api_server_restarts_while_it_creates_watches_and_reads_its_pod() {
+    let (server, _dir, kc) = standin::with_nodes(1);
+    let o = cococtl(&kc, &["install", "--wait", "--timeout", "1m"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = survives(
+        &server,
+        &kc,
+        &[
+            "verify",
+            "--runtime-class",
+            "kata-qemu-coco-dev",
+            "--timeout",
+            "1m",
+        ],
+        vec![
+            on("POST", "/pods", false),
+            on("GET", "/pods", true),
+            on("GET", "/log", false),
+        ],
+    );
+    assert!(t.contains("guest kernel"), "{t}");
+    assert!(
+        server
+            .list("/api/v1", "pods")
+            .iter()
+            .all(|p| !p["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("cococtl-verify")),
+        "the verify pod is deleted after the outages:\n{t}"
+    );
 }
 
 /// Reads `pipe` line by line on a thread, so a test can look at what a running command

@@ -65,6 +65,10 @@ check_ids! {
     ErofsKernel => "erofs.kernel", Host, "Kernel erofs support";
     /// The host's `mkfs.erofs` (erofs-utils ≥ 1.8.2 with `--mkfs-time` and `--sort`).
     ErofsMkfs => "erofs.mkfs", Host, "Host mkfs.erofs (erofs-utils 1.8.2 or newer)";
+    /// The kernel's fs-verity, which kata-deploy's erofs configuration turns on.
+    ErofsFsverity => "erofs.fsverity", Host, "Kernel fs-verity for the erofs snapshotter";
+    /// The kernel's dm-verity (`snapshotter.erofsDmverity`).
+    ErofsDmverity => "erofs.dmverity", Host, "Kernel dm-verity for erofs layers (snapshotter.erofsDmverity)";
     /// Inside an Intel TDX guest.
     CvmTdx => "cvm.tdx", Cvm, "Intel TDX guest";
     /// Inside an AMD SEV, SEV-ES or SEV-SNP guest.

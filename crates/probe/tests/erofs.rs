@@ -242,3 +242,74 @@ fn in_the_probe_pod_the_mounted_host_programs_are_read_and_the_rest_is_not_obser
     let o = &report.get(CheckId::ErofsMkfs).unwrap().outcome;
     assert_eq!(o.status, Status::Skip, "{}", o.message);
 }
+
+fn verdict(f: Fixture, id: CheckId) -> cococtl_probe::check::Outcome {
+    let r = f.probe();
+    assert!(r.defects.is_empty(), "{:?}", r.defects);
+    r.get(id).unwrap().outcome.clone()
+}
+
+#[test]
+fn fs_verity_is_read_from_the_filesystems_sysfs_features_and_only_warned() {
+    // ext4 with CONFIG_FS_VERITY lists `verity` among its features.
+    let with = Fixture::empty()
+        .file("sys/fs/ext4/features/verity", "supported")
+        .file("sys/fs/ext4/features/casefold", "supported");
+    let o = verdict(with, CheckId::ErofsFsverity);
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    assert!(
+        o.message.contains("ext4") && o.message.contains("cannot see"),
+        "{}",
+        o.message
+    );
+    // Only btrfs has it: still the kernel's fs-verity.
+    let btrfs = Fixture::empty()
+        .file("sys/fs/ext4/features/casefold", "supported")
+        .file("sys/fs/btrfs/features/verity", "0");
+    assert_eq!(verdict(btrfs, CheckId::ErofsFsverity).status, Status::Pass);
+    // ext4 listed without `verity`, no other filesystem: the kernel has none.
+    let without = Fixture::empty().file("sys/fs/ext4/features/casefold", "supported");
+    let o = verdict(without, CheckId::ErofsFsverity);
+    assert_eq!(o.status, Status::Warn, "{}", o.message);
+    assert!(o.message.contains("enable_fsverity=true"), "{}", o.message);
+    assert!(o
+        .fix
+        .as_deref()
+        .is_some_and(|f| f.contains("CONFIG_FS_VERITY")));
+    // Nothing listed, or a features directory unreadable: cannot tell.
+    assert_eq!(
+        verdict(Fixture::empty(), CheckId::ErofsFsverity).status,
+        Status::Skip
+    );
+    let denied = Fixture::empty()
+        .file("sys/fs/ext4/features/casefold", "supported")
+        .denied("sys/fs/btrfs/features");
+    assert_eq!(verdict(denied, CheckId::ErofsFsverity).status, Status::Skip);
+}
+
+#[test]
+fn dm_verity_is_loaded_shipped_absent_or_not_observable() {
+    let rel = "proc/sys/kernel/osrelease";
+    let loaded = Fixture::empty().dir("sys/module/dm_verity");
+    assert_eq!(verdict(loaded, CheckId::ErofsDmverity).status, Status::Pass);
+    let shipped = Fixture::empty().file(rel, "6.12.8-snp").file(
+        DEP,
+        "kernel/drivers/md/dm-verity.ko: kernel/drivers/md/dm-bufio.ko kernel/drivers/md/dm-mod.ko",
+    );
+    let o = verdict(shipped, CheckId::ErofsDmverity);
+    assert_eq!(o.status, Status::Pass, "{}", o.message);
+    let absent = Fixture::empty()
+        .file(rel, "6.12.8-snp")
+        .file(DEP, "kernel/fs/ext4/ext4.ko:");
+    let o = verdict(absent, CheckId::ErofsDmverity);
+    assert_eq!(o.status, Status::Warn, "{}", o.message);
+    assert!(o.message.contains("erofsDmverity"), "{}", o.message);
+    // The modules list unreadable (the probe pod's /lib/modules is the image's): unknown.
+    let unseen = Fixture::empty().file(rel, "6.12.8-snp");
+    assert_eq!(verdict(unseen, CheckId::ErofsDmverity).status, Status::Skip);
+    let denied = Fixture::empty()
+        .file(rel, "6.12.8-snp")
+        .file(DEP, "kernel/fs/ext4/ext4.ko:")
+        .denied("sys/module/dm_verity");
+    assert_eq!(verdict(denied, CheckId::ErofsDmverity).status, Status::Skip);
+}

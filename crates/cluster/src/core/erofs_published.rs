@@ -15,7 +15,7 @@ use super::runtime_versions::Needs;
 
 /// The erofs checks whose published failure refuses the node, with the fix to give when
 /// the summary carries none (it keeps at most a few remediations).
-const CHECKS: [(&str, &str); 2] = [
+const CHECKS: [(&str, &str); 3] = [
     (
         "erofs.kernel",
         "use a kernel with CONFIG_EROFS_FS on those nodes (most distribution kernels since 5.4 ship the erofs module)",
@@ -24,7 +24,14 @@ const CHECKS: [(&str, &str); 2] = [
         "erofs.mkfs",
         "install erofs-utils 1.8.2 or newer on those nodes (Debian trixie or bookworm-backports, Ubuntu 25.04+, Fedora 41+)",
     ),
+    (
+        "erofs.dmverity",
+        "use a kernel with CONFIG_DM_VERITY on those nodes, or snapshotter.erofsDmverity=false",
+    ),
 ];
+/// A check whose published warning matters to an erofs mapping, noted, never refused
+/// (docs/probe-checks.md#erofs-fsverity).
+const FSVERITY: &str = "erofs.fsverity";
 const OR_ELSE: &str = "or map those shims to nydus, or leave those nodes out with a nodeSelector; then `cococtl check` to publish new results";
 
 /// A failing check's nodes, the shims mapped to erofs there, and the fixes as published.
@@ -80,7 +87,15 @@ pub fn check(nodes: &[ProbedNode], needs: &Needs) -> (Vec<Finding>, Vec<String>)
             continue;
         }
         for (id, _) in CHECKS {
-            match s.checks.get(id) {
+            // dm-verity is only needed when erofs layers use it; its absence is a warning.
+            if id == "erofs.dmverity" && !needs.dmverity {
+                continue;
+            }
+            let refused = match s.checks.get(id) {
+                Some('w') if id == "erofs.dmverity" => Some('f'),
+                other => other.copied(),
+            };
+            match refused.as_ref() {
                 Some('f') => {
                     let e = failed.entry(id).or_default();
                     e.0.push(n.name.clone());
@@ -106,6 +121,12 @@ pub fn check(nodes: &[ProbedNode], needs: &Needs) -> (Vec<Finding>, Vec<String>)
                     n.name
                 )),
             }
+        }
+        if s.checks.get(FSVERITY) == Some(&'w') {
+            notes.push(format!(
+                "node {}: the probe found no fs-verity in its kernel; containerd's erofs snapshotter, configured with enable_fsverity=true, does not start where fs-verity cannot be enabled (docs/probe-checks.md#erofs-fsverity)",
+                n.name
+            ));
         }
     }
     if !not_probed.is_empty() {
@@ -155,6 +176,7 @@ mod tests {
                 )]),
             )]),
             custom: None,
+            dmverity: false,
         }
     }
 
@@ -244,6 +266,49 @@ mod tests {
             all.contains("node w4: its published probe summary cannot be read"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn no_dm_verity_refuses_only_when_erofs_layers_use_it_and_no_fs_verity_is_a_note() {
+        let s = summary(
+            &[
+                ("erofs.kernel", 'p'),
+                ("erofs.mkfs", 'p'),
+                ("erofs.fsverity", 'w'),
+                ("erofs.dmverity", 'w'),
+            ],
+            &[],
+        );
+        let (f, notes) = check(&[node("w1", Some(s.clone()))], &needs("erofs"));
+        assert!(f.is_empty(), "dm-verity not asked for: {f:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains("node w1: the probe found no fs-verity")
+                && notes[0].contains("enable_fsverity=true"),
+            "{notes:?}"
+        );
+        let dm = Needs {
+            dmverity: true,
+            ..needs("erofs")
+        };
+        let (f, _) = check(&[node("w1", Some(s))], &dm);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].problem.contains("erofs.dmverity: w1"),
+            "{}",
+            f[0].problem
+        );
+        assert!(f[0].fix.contains("CONFIG_DM_VERITY"), "{}", f[0].fix);
+        let loaded = summary(
+            &[
+                ("erofs.kernel", 'p'),
+                ("erofs.mkfs", 'p'),
+                ("erofs.dmverity", 'p'),
+            ],
+            &[],
+        );
+        let (f, _) = check(&[node("w1", Some(loaded))], &dm);
+        assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]

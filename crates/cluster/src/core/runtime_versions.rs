@@ -70,6 +70,8 @@ pub struct Needs {
     /// `customContainerd` on: per architecture, the version its tarball installs (`None`:
     /// the file name does not say).
     pub custom: Option<BTreeMap<String, Option<Version>>>,
+    /// `snapshotter.erofsDmverity`: erofs layers behind dm-verity.
+    pub dmverity: bool,
 }
 
 /// What `config` needs: each enabled shim's snapshotter mapping per architecture, and the
@@ -94,7 +96,11 @@ pub fn needs_of(config: &cococtl_profile::Config) -> Needs {
             })
             .collect()
     });
-    Needs { mappings, custom }
+    Needs {
+        mappings,
+        custom,
+        dmverity: config.erofs_dmverity,
+    }
 }
 
 const SNAPSHOTTER_MIN: Version = (1, 7, 0);
@@ -219,6 +225,7 @@ mod tests {
             )]
             .into(),
             custom: custom.map(|c| [("amd64".to_string(), c)].into()),
+            dmverity: false,
         }
     }
 

@@ -36,7 +36,135 @@ pub fn checks() -> Vec<Check> {
         .map(|d| Input::strings(&format!("{d}/mkfs.erofs")))
         .collect();
     inputs.push(Input::strings(DPKG_STATUS));
-    vec![Check::new(CheckId::ErofsMkfs, inputs, erofs_mkfs)]
+    vec![
+        Check::new(CheckId::ErofsMkfs, inputs, erofs_mkfs),
+        Check::new(
+            CheckId::ErofsFsverity,
+            VERITY_FILESYSTEMS
+                .iter()
+                .map(|f| Input::dir(&format!("sys/fs/{f}/features")))
+                .collect(),
+            erofs_fsverity,
+        ),
+        Check::new(
+            CheckId::ErofsDmverity,
+            vec![
+                Input::dir("sys/module/dm_verity"),
+                Input::file(OSRELEASE),
+                Input::each_file("lib/modules", "modules.dep"),
+            ],
+            erofs_dmverity,
+        ),
+    ]
+}
+
+/// The filesystems with fs-verity; each lists `verity` among its sysfs features when the
+/// kernel has CONFIG_FS_VERITY (ext4 `sysfs.c`, f2fs `sysfs.c`, btrfs `sysfs.c`).
+const VERITY_FILESYSTEMS: [&str; 3] = ["ext4", "f2fs", "btrfs"];
+/// `/proc/sys/kernel/osrelease`.
+const OSRELEASE: &str = "proc/sys/kernel/osrelease";
+const FSVERITY_FIX: &str = "a kernel with CONFIG_FS_VERITY, and fs-verity enabled on the filesystem of /var/lib/containerd (ext4: `tune2fs -O verity` on the unmounted device; f2fs: created with `-O verity`), or keep the nydus/overlayfs snapshotters";
+
+/// `erofs.fsverity`: see `docs/probe-checks.md#erofs-fsverity`.
+fn erofs_fsverity(ctx: &Ctx) -> Outcome {
+    let mut ev = vec![];
+    let mut with = vec![];
+    let mut unknown = false;
+    let mut listed = false;
+    for f in VERITY_FILESYSTEMS {
+        let input = Input::dir(&format!("sys/fs/{f}/features"));
+        let r = ctx.view.get(&input);
+        ev.push(ctx.ev(&input));
+        match r.present() {
+            Some(true) => {
+                listed = true;
+                if r.entries().iter().any(|e| e == "verity") {
+                    with.push(f);
+                }
+            }
+            Some(false) => {}
+            None => unknown = true,
+        }
+    }
+    if !with.is_empty() {
+        return Outcome::pass(format!(
+            "the kernel has fs-verity for {}; the filesystem of /var/lib/containerd must also have it enabled (ext4's `verity` feature), which the probe cannot see",
+            with.join(", ")
+        ))
+        .with(ev);
+    }
+    if unknown || !listed {
+        return Outcome::skip(
+            SkipReason::NotObservable,
+            "cannot tell whether the kernel has fs-verity (no readable /sys/fs/{ext4,f2fs,btrfs}/features)",
+        )
+        .with(ev);
+    }
+    // kata-deploy only warns; containerd's erofs snapshotter, configured by it with
+    // enable_fsverity=true, refuses to start where fs-verity cannot be enabled.
+    Outcome::warn(
+        "this kernel has no fs-verity (no `verity` among the ext4/f2fs/btrfs sysfs features): kata-deploy configures containerd's erofs snapshotter with enable_fsverity=true, and that snapshotter does not start where fs-verity cannot be enabled",
+    )
+    .fix(FSVERITY_FIX)
+    .with(ev)
+}
+
+/// `erofs.dmverity`: see `docs/probe-checks.md#erofs-dmverity`.
+fn erofs_dmverity(ctx: &Ctx) -> Outcome {
+    let module = ctx.view.get(&Input::dir("sys/module/dm_verity"));
+    let mut ev = vec![ctx.ev(&Input::dir("sys/module/dm_verity"))];
+    if module.present() == Some(true) {
+        return Outcome::pass("dm-verity is loaded or built in (/sys/module/dm_verity)").with(ev);
+    }
+    let dep = ctx
+        .view
+        .file(OSRELEASE)
+        .text()
+        .map(|r| format!("lib/modules/{}/modules.dep", r.trim()));
+    let listed = dep.as_deref().map(|p| (p, ctx.view.file(p)));
+    match listed {
+        Some((p, r)) => match r.text() {
+            Some(t) => {
+                let shipped = t.contains("/dm-verity.ko");
+                ev.push(Evidence {
+                    source: format!("/{p}"),
+                    value: if shipped {
+                        "dm-verity.ko listed".into()
+                    } else {
+                        "no dm-verity.ko".into()
+                    },
+                });
+                if shipped {
+                    Outcome::pass(
+                        "the dm-verity module ships with this kernel (loaded when a verity device is set up)",
+                    )
+                    .with(ev)
+                } else if module.present() == Some(false) {
+                    // Only `snapshotter.erofsDmverity` needs it: a warning, refused by
+                    // install when that is set.
+                    Outcome::warn(
+                        "this kernel has no dm-verity: not loaded, not built in, and no dm-verity.ko in its modules; snapshotter.erofsDmverity needs it",
+                    )
+                    .fix("a kernel with CONFIG_DM_VERITY (most distribution kernels ship dm-verity.ko), or leave snapshotter.erofsDmverity off")
+                    .with(ev)
+                } else {
+                    ctx.unreadable(module, "/sys/module/dm_verity").with(ev)
+                }
+            }
+            None => {
+                ev.push(ctx.ev_file(p));
+                ctx.unreadable(r, &format!("/{p}")).with(ev)
+            }
+        },
+        None => {
+            ev.push(ctx.ev_file(OSRELEASE));
+            Outcome::skip(
+                SkipReason::NotObservable,
+                "cannot tell whether the kernel has dm-verity (/sys/module/dm_verity absent and the kernel release unreadable)",
+            )
+            .with(ev)
+        }
+    }
 }
 
 /// `a.b.c` (or `a.b`) at the start of `s`, and whether the whole of `s` is a version
