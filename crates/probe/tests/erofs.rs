@@ -273,7 +273,7 @@ fn fs_verity_is_read_from_the_filesystems_sysfs_features_and_only_warned() {
     assert_eq!(o.status, Status::Warn, "{}", o.message);
     assert!(o.message.contains("enable_fsverity=true"), "{}", o.message);
     assert!(o
-        .fix
+        .remediation
         .as_deref()
         .is_some_and(|f| f.contains("CONFIG_FS_VERITY")));
     // Nothing listed, or a features directory unreadable: cannot tell.
