@@ -11,6 +11,7 @@ mod cmd;
 mod env_errors;
 mod exit;
 mod host_exec;
+mod idle;
 
 /// The log filter for `-v` given `verbosity` times: cococtl's own words by default (its
 /// crates' targets all start with `cococtl`), then cococtl's debug lines and other crates'

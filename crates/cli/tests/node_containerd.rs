@@ -884,9 +884,13 @@ impl Api {
 }
 
 /// The agent as its DaemonSet runs it: stays up after installing; SIGTERM then decides.
+/// `COCOCTL_BENCH_AGENT` runs another build of it (scripts/bench-agents: the release build
+/// with the process-based systemd) instead of the test build.
 fn agent_pod(h: &Host, api: &Api, url: &str, sha256: &str) -> std::process::Child {
     let kc = api.kubeconfig(h.root());
-    Command::new(env!("CARGO_BIN_EXE_cococtl"))
+    let bin = std::env::var("COCOCTL_BENCH_AGENT")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_cococtl").to_string());
+    Command::new(bin)
         .args([
             "node",
             "containerd",
@@ -1059,8 +1063,12 @@ fn an_idle_agent_does_not_wake_up_and_says_how_long_the_node_had_no_cri() {
     let (rss0, sw0) = rss_and_switches(pod.id());
     std::thread::sleep(Duration::from_secs(5));
     let (rss1, sw1) = rss_and_switches(pod.id());
+    let build = match std::env::var("COCOCTL_BENCH_AGENT") {
+        Ok(b) => b,
+        Err(_) => "test build".into(),
+    };
     eprintln!(
-        "idle agent (test build): VmRSS {} KiB then {} KiB; {} context switch(es) in 5 s",
+        "idle containerd agent ({build}): VmRSS {} KiB then {} KiB; {} context switch(es) in 5 s",
         rss0,
         rss1,
         sw1 - sw0

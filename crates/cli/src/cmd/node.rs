@@ -543,7 +543,13 @@ async fn install(a: InstallArgs) -> ExitCode {
     if a.once && !agent.stop.requested() {
         return ExitCode::SUCCESS;
     }
-    // Keep the pod running until SIGTERM; then decide whether it means uninstall.
+    // Keep the pod running until SIGTERM; then decide whether it means uninstall. Nothing
+    // runs meanwhile: the code pages go back (docs/node-agent.md#idle).
+    let released = crate::idle::release_code_pages();
+    tracing::debug!(
+        "idle until SIGTERM; released {} KiB of code mappings",
+        released >> 10
+    );
     let _ = signalled.await;
     on_sigterm(&a, &agent).await
 }

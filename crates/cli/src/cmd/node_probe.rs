@@ -139,6 +139,11 @@ pub async fn run(args: ProbeAgentArgs) -> ExitCode {
         if args.once {
             return ExitCode::SUCCESS;
         }
+        let released = crate::idle::release_code_pages();
+        tracing::debug!(
+            "idle until the next probe; released {} KiB of code mappings",
+            released >> 10
+        );
         tokio::select! {
             _ = tokio::time::sleep(args.interval) => {}
             _ = hup.recv() => tracing::info!("SIGHUP: probing again"),
