@@ -903,12 +903,20 @@ fn the_probe_pod_says_why_it_needs_each_privilege() {
     assert_eq!(c["securityContext"]["privileged"], true);
     assert!(why.contains("privileged:") && why.contains("/dev/kvm"));
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    // Every mount is read-only and explained: the host path, and where the pod sees it.
+    let volumes = pod["spec"]["volumes"].as_array().unwrap();
     for m in c["volumeMounts"].as_array().unwrap() {
         assert_eq!(m["readOnly"], true, "{m}");
-        assert!(
-            why.contains(&format!("hostPath {}", m["mountPath"].as_str().unwrap())),
-            "{why}"
-        );
+        let host = volumes
+            .iter()
+            .find(|v| v["name"] == m["name"])
+            .and_then(|v| v["hostPath"]["path"].as_str())
+            .unwrap_or_else(|| panic!("no hostPath volume for {m}"));
+        let at = m["mountPath"].as_str().unwrap();
+        let explained = why.lines().any(|l| {
+            l.starts_with("hostPath ") && l.contains(host) && (at == host || l.contains(at))
+        });
+        assert!(explained, "{host} at {at}:\n{why}");
     }
     for k in ["hostPID", "hostNetwork", "hostIPC"] {
         assert!(pod["spec"].get(k).is_none(), "{k}");

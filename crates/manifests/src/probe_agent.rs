@@ -28,7 +28,7 @@ pub const PRIVILEGES_ANNOTATION: &str = "cococtl.confidentialcontainers.org/priv
 pub const PRIVILEGES: &[(&str, &str)] = &[
     ("privileged", "opening host device nodes (/dev/kvm for read-only KVM ioctls, /dev/sev for SNP_PLATFORM_STATUS, /dev/cpu/*/msr for the SNP/TDX BIOS MSRs) is denied by the device cgroup to any non-privileged container; reading /dev/kmsg needs CAP_SYSLOG and the MSRs CAP_SYS_RAWIO. The probe never writes: the root filesystem is read-only"),
     ("hostPath /var/lib/kubelet (read-only)", "the kubelet configuration (KubeletPodResourcesGet, needed to hand GPUs to Kata pods)"),
-    ("hostPath /usr, /bin, /sbin (read-only, under /host)", "the host's mkfs.erofs, read as bytes for its version and options (erofs.mkfs), never run"),
+    ("hostPath /usr, /bin, /sbin at /host/usr, /host/bin, /host/sbin (read-only)", "the host's programs the probe reads as bytes, never runs: mkfs.erofs for its version and options (erofs.mkfs)"),
     ("nodes get, patch", "publishes the verdict labels and the summary annotation on its own Node"),
 ];
 
