@@ -84,10 +84,12 @@ fn daemonset(s: Spec<'_>) -> DaemonSet {
             read_only_root_filesystem: Some(true),
             ..Default::default()
         }),
+        // From the measurement (docs/node-agent.md#idle): 4.7 MiB resident between probes,
+        // 13 MiB at the peak of one.
         resources: Some(ResourceRequirements {
             requests: Some(BTreeMap::from([
                 ("cpu".to_string(), Quantity("10m".into())),
-                ("memory".to_string(), Quantity("32Mi".into())),
+                ("memory".to_string(), Quantity("16Mi".into())),
             ])),
             limits: Some(BTreeMap::from([(
                 "memory".to_string(),
