@@ -85,12 +85,30 @@ mod tests {
         assert!(code_ranges(maps, "/other").is_empty());
     }
 
+    /// The resident KiB of this process's own code mappings (`/proc/self/smaps`).
+    fn resident_code_kib() -> u64 {
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let exe = exe.to_str().unwrap();
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut in_code = false;
+        let mut kib = 0;
+        for l in smaps.lines() {
+            if l.contains('-') && l.split_whitespace().count() >= 5 && !l.ends_with(" kB") {
+                in_code = l.split_whitespace().nth(1) == Some("r-xp") && l.ends_with(exe);
+            } else if let (true, Some(v)) = (in_code, l.strip_prefix("Rss:")) {
+                kib += v.trim().trim_end_matches(" kB").trim().parse::<u64>().unwrap();
+            }
+        }
+        kib
+    }
+
     #[test]
-    fn releasing_our_own_code_keeps_the_process_running() {
-        let released = release_code_pages();
-        assert!(released > 0, "the test binary has code mappings");
-        // Code runs again after the release: it faults back in.
-        assert_eq!(code_ranges("", "x"), vec![]);
-        assert_eq!(format!("{}", 6 * 7), "42");
+    fn our_own_code_pages_go_back_and_fault_in_again() {
+        let before = resident_code_kib();
+        assert!(before > 0, "the test binary runs code from its own file");
+        assert!(release_code_pages() > 0, "the test binary has code mappings");
+        let after = resident_code_kib();
+        // This code kept running (its pages faulted back in), and far fewer are resident.
+        assert!(after < before, "{after} KiB resident, {before} KiB before");
     }
 }
