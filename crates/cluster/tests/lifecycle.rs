@@ -1289,6 +1289,14 @@ async fn install_over_an_existing_kata_install_names_it_and_points_at_the_take_o
                 "CoCo chart confidential-containers 0.16.0 (kata-deploy 3.22.0) from Helm release coco (namespace coco-system, revision 1, deployed)",
             ][..],
         ),
+        (
+            "05-manifests-kata-deploy-3.21.0-kube-system",
+            &["applied by hand (kubectl), image quay.io/kata-containers/kata-deploy:latest"][..],
+        ),
+        (
+            "06-operator-v0.17.0-ccruntime-sample",
+            &["CoCo operator v0.17.0, CcRuntime(s): ccruntime-sample"][..],
+        ),
     ] {
         let server = brownfield(dir);
         let e = preflight_x86(&server).await.unwrap_err();
