@@ -524,3 +524,64 @@ fn the_plan_text_per_starting_point_matches_its_golden_file() {
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+#[test]
+fn legacy_runtime_labeler_and_kata_cleanup_daemonsets_are_one_legacy_install() {
+    let ds = |name: &str, image: &str| {
+        json!({
+            "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": "kube-system",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"template": {"spec": {
+                "nodeSelector": {"katacontainers.io/kata-runtime": "cleanup"},
+                "containers": [{"name": "x", "image": image}]}}}
+        })
+    };
+    let mut all = vec![
+        ds("kubelet-kata-cleanup", "katadocker/kata-deploy:1.13.0"),
+        ds("runtime-labeler", "katadocker/kata-deploy:1.13.0"),
+    ];
+    all.extend(items(FOLDERS[8], "nodes.json"));
+    let (f, _) = detect(&Inputs::from_items(all.iter()));
+    let legacy: Vec<&FoundInstall> = f
+        .iter()
+        .filter(|f| matches!(f.kind, InstallKind::LegacyKataDeploy { .. }))
+        .collect();
+    assert_eq!(
+        legacy.len(),
+        1,
+        "{:#?}",
+        f.iter().map(FoundInstall::title).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        names(legacy[0], "DaemonSet"),
+        ["kubelet-kata-cleanup", "runtime-labeler"]
+    );
+    // Its nodeSelector picks no node of the capture (they carry kata-runtime=true): the
+    // nodes' label is then a leftover of nobody found, not the legacy install's.
+    assert!(legacy[0].nodes.is_empty());
+    assert!(plan(&f, &target()).refusals.is_empty());
+}
+
+#[test]
+fn an_old_install_in_cococtls_namespace_keeps_the_namespace() {
+    let f = found(FOLDERS[2]);
+    let t = Target {
+        namespace: "coco-system".into(),
+        ..target()
+    };
+    let p = plan(&f, &t);
+    assert!(
+        p.installs[0]
+            .steps
+            .iter()
+            .any(|s| s.starts_with("namespace coco-system stays")),
+        "{:#?}",
+        p.installs[0].steps
+    );
+    let p = plan(&f, &target());
+    assert!(!p.installs[0]
+        .steps
+        .iter()
+        .any(|s| s.starts_with("namespace")));
+}

@@ -2,7 +2,8 @@
 //! (crates/cluster/tests/fixtures/brownfield/INDEX.md): Helm's release payload says chart
 //! and version; kubectl-applied DaemonSets are the plain manifests; an ownerReference to a
 //! CcRuntime is the operator's; what an uninstall left is reported as leftovers. The
-//! shared node label `katacontainers.io/kata-runtime` alone never decides who owns a node.
+//! shared node label `katacontainers.io/kata-runtime` alone never decides who owns a node
+//! (docs/take-over.md#recognised).
 
 use std::collections::{BTreeMap, BTreeSet};
 

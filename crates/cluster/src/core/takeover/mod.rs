@@ -2,7 +2,8 @@
 //! ([`detect`]), read from the objects the API lists (Helm's release payload in
 //! [`helm_release`]), and what a take-over would do about each ([`plan`]). Pure: the edge
 //! (`crate::preflight`) lists the objects as JSON; nothing here reads or writes a cluster.
-//! The take-over itself (deleting, cleaning nodes) is not implemented yet.
+//! The take-over itself (deleting, cleaning nodes) is not implemented yet
+//! (docs/take-over.md#not-yet).
 
 pub mod detect;
 pub mod helm_release;

@@ -1,7 +1,7 @@
 //! The take-over plan: per found install, the steps in the order they would run, in the
 //! words a user reads, and the reasons to refuse (exit 2). Only what was found is removed;
 //! a custom containerd an old install put on a node stays (cococtl's agent leaves it).
-//! Nothing here runs the steps: the execution is later work.
+//! Nothing here runs the steps: the execution is later work (docs/take-over.md#plan).
 
 use std::collections::BTreeSet;
 
@@ -307,6 +307,19 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                 ));
                 steps.push("none: not recognised (see refusals)".into());
             }
+        }
+        // The old install's namespace may be the one cococtl installs into (the CoCo chart's
+        // coco-system is cococtl's default): say it is kept, since nothing here deletes it.
+        let same_ns = f
+            .objects
+            .iter()
+            .any(|o| o.namespace.as_deref() == Some(t.namespace.as_str()));
+        if same_ns && !matches!(f.kind, InstallKind::Unknown { .. }) {
+            steps.push(format!(
+                "namespace {} stays: cococtl installs into it; the steps above leave none of \
+                 the old install's objects there",
+                t.namespace
+            ));
         }
         installs.push(InstallPlan {
             install: f.title(),
