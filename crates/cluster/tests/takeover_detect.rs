@@ -2,8 +2,8 @@
 //! (tests/fixtures/brownfield/, copied from real kube-apiserver captures): each starting point
 //! is recognised as what it is, with its owner, objects, nodes and RuntimeClasses, and the
 //! plan text per starting point matches tests/golden/takeover/<folder>.txt exactly.
-//! Regenerate the golden files with `UPDATE_GOLDEN=1` (refused under CI), as
-//! crates/cli/tests/render.rs does.
+//! Regenerate the golden files with `scripts/update-golden` (UPDATE_GOLDEN=1, refused
+//! under CI), as crates/cli/tests/render.rs does.
 
 use std::path::{Path, PathBuf};
 
