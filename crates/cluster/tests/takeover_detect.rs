@@ -585,3 +585,42 @@ fn an_old_install_in_cococtls_namespace_keeps_the_namespace() {
         .iter()
         .any(|s| s.starts_with("namespace")));
 }
+
+#[test]
+fn cococtls_own_install_is_not_someone_elses_and_its_node_labels_are_no_leftovers() {
+    let ds = json!({
+        "kind": "DaemonSet",
+        "metadata": {"name": "kata-deploy", "namespace": "coco-system",
+            "labels": {"cococtl.confidentialcontainers.org/instance": "default"}},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "x", "image": "quay.io/kata-containers/kata-deploy:4.1.0"}]}}}
+    });
+    let rc = json!({"kind": "RuntimeClass", "handler": "kata-qemu-snp",
+        "metadata": {"name": "kata-qemu-snp",
+            "labels": {"cococtl.confidentialcontainers.org/instance": "default"}}});
+    // The 05 capture's nodes carry katacontainers.io/kata-runtime=true.
+    let mut all = vec![ds, rc];
+    all.extend(items(FOLDERS[8], "nodes.json"));
+    let (f, _) = detect(&Inputs::from_items(all.iter()));
+    assert_eq!(f, vec![]);
+    // Without cococtl's DaemonSet the same labels are leftovers of nobody found.
+    let (f, _) = detect(&Inputs::from_items(items(FOLDERS[8], "nodes.json").iter()));
+    assert_eq!(f.len(), 1);
+    assert!(matches!(f[0].kind, InstallKind::Leftovers { .. }));
+}
+
+#[test]
+fn pods_using_an_installs_runtime_classes_are_listed_when_given() {
+    let mut all = items(FOLDERS[0], "objects.json");
+    all.extend(items(FOLDERS[0], "nodes.json"));
+    all.push(
+        json!({"kind": "Pod", "metadata": {"name": "web-0", "namespace": "apps"},
+        "spec": {"runtimeClassName": "kata-qemu-snp"}}),
+    );
+    all.push(
+        json!({"kind": "Pod", "metadata": {"name": "plain", "namespace": "apps"},
+        "spec": {}}),
+    );
+    let (f, _) = detect(&Inputs::from_items(all.iter()));
+    assert_eq!(f[0].kata_pods, ["apps/web-0"]);
+}

@@ -681,11 +681,19 @@ fn leftovers(i: &Inputs, releases: &Releases, found: &[FoundInstall]) -> Vec<Fou
             "none: nothing runs".into(),
         ));
     }
-    let served: BTreeSet<&str> = found
+    let mut served: BTreeSet<String> = found
         .iter()
         .filter(|f| !matches!(f.kind, InstallKind::Leftovers { .. }))
-        .flat_map(|f| f.nodes.iter().map(String::as_str))
+        .flat_map(|f| f.nodes.iter().cloned())
         .collect();
+    // cococtl's own kata-deploy labels the nodes it serves too: those labels are not left
+    // over from anyone.
+    for ds in i.daemonsets.iter().filter(|d| ours(d)) {
+        if images(ds).iter().any(|m| is_kata_deploy(m)) {
+            let sel = pod_spec(ds).and_then(|s| s.get("nodeSelector"));
+            served.extend(select(&i.nodes, sel));
+        }
+    }
     let mut labelled = vec![];
     for n in &i.nodes {
         if served.contains(name(n)) {
