@@ -492,6 +492,28 @@ fn the_highest_deployed_revision_counts() {
         3,
         "every revision's Secret is Helm's record"
     );
+    assert!(plan(&f, &target()).refusals.is_empty());
+
+    // Mid-upgrade (no deployed revision): the highest counts, and the take-over waits.
+    let (f, _) = detect(&Inputs::from_items([&secret(
+        4,
+        "pending-upgrade",
+        "4.2.0",
+    )]));
+    let InstallKind::HelmKataDeploy { release, .. } = &f[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (release.revision, release.status.as_str()),
+        (4, "pending-upgrade")
+    );
+    let p = plan(&f, &target());
+    assert_eq!(p.refusals.len(), 1, "{:?}", p.refusals);
+    assert!(
+        p.refusals[0].contains("is pending-upgrade (revision 4)"),
+        "{:?}",
+        p.refusals
+    );
 }
 
 fn updating() -> bool {
