@@ -528,8 +528,14 @@ fn the_plan_text_per_starting_point_matches_its_golden_file() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/takeover");
     let update = updating();
     let mut failed = vec![];
-    for folder in FOLDERS {
-        let f = found(folder);
+    // Every starting point, and the two-installs-on-one-node refusal (03a and 05 together).
+    let mut cases: Vec<(String, Vec<FoundInstall>)> =
+        FOLDERS.iter().map(|f| (f.to_string(), found(f))).collect();
+    cases.push((
+        "two-installs-03a-and-05".into(),
+        detect(&inputs(&[FOLDERS[2], FOLDERS[8]])).0,
+    ));
+    for (folder, f) in cases {
         let t = target();
         let text = render(&f, &plan(&f, &t), &t);
         let path = dir.join(format!("{folder}.txt"));
