@@ -76,31 +76,56 @@ fn classes_step(f: &FoundInstall, t: &Target, deleted_by_cleanup: bool) -> Optio
         return None;
     }
     let planned: BTreeSet<&str> = t.runtime_classes.iter().map(String::as_str).collect();
-    let (stay, go): (Vec<&String>, Vec<&String>) = f
-        .runtime_classes
-        .iter()
-        .partition(|c| planned.contains(c.as_str()));
-    let join = |v: &[&String]| {
+    // A suffixed install's `kata-<shim>-<sfx>` is cococtl's `kata-<shim>`: the name changes.
+    let suffix = match &f.kind {
+        InstallKind::HelmKataDeploy {
+            suffix: Some(s), ..
+        } => Some(format!("-{s}")),
+        _ => None,
+    };
+    let mut stay = vec![];
+    let mut renamed = vec![];
+    let mut go = vec![];
+    for c in &f.runtime_classes {
+        let unsuffixed = suffix.as_deref().and_then(|s| c.strip_suffix(s));
+        if planned.contains(c.as_str()) {
+            stay.push(c.clone());
+        } else if let Some(new) = unsuffixed.filter(|n| planned.contains(n)) {
+            renamed.push(format!("{c} → {new}"));
+        } else {
+            go.push(c.clone());
+        }
+    }
+    let join = |v: &[String]| {
         if v.is_empty() {
             "none".to_string()
         } else {
-            v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            v.join(", ")
         }
     };
-    let stay = join(&stay);
+    let renamed_text = if renamed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the name changes ({}, pods must name cococtl's): {}",
+            renamed.len(),
+            join(&renamed)
+        )
+    };
     let go_n = go.len();
+    let stay = join(&stay);
     let go = join(&go);
     Some(if deleted_by_cleanup {
         format!(
             "RuntimeClasses: the old clean-up deletes all {} of them; cococtl creates its own \
-             again under these names: {stay}; gone for good ({go_n}, cococtl does not plan \
-             them): {go}; until cococtl's exist, a pod naming one cannot be scheduled",
+             again under these names: {stay}{renamed_text}; gone for good ({go_n}, cococtl does \
+             not plan them): {go}; until cococtl's exist, a pod naming one cannot be scheduled",
             f.runtime_classes.len()
         )
     } else {
         format!(
             "RuntimeClasses: cococtl takes over the ones it plans under the same name (they \
-             stay): {stay}; deleted ({go_n}, cococtl does not plan them): {go}"
+             stay): {stay}{renamed_text}; deleted ({go_n}, cococtl does not plan them): {go}"
         )
     })
 }
