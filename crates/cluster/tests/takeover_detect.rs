@@ -170,6 +170,16 @@ fn helm_kata_deploy_4_1_0_with_a_suffix_names_its_instance() {
     assert!(f
         .nodes_by
         .contains("kata-deploy.katacontainers.io/coco=true"));
+    // The suffixed names are cococtl's unsuffixed ones: the plan says the name changes.
+    let p = plan(&[f], &target());
+    let rc = p.installs[0]
+        .steps
+        .iter()
+        .find(|s| s.starts_with("RuntimeClasses:"))
+        .unwrap();
+    assert!(rc.contains("the name changes (4, "), "{rc}");
+    assert!(rc.contains("kata-qemu-snp-coco → kata-qemu-snp,"), "{rc}");
+    assert!(rc.contains("deleted (21, "), "{rc}");
 }
 
 #[test]
