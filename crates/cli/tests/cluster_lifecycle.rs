@@ -257,11 +257,14 @@ fn preflight_names_missing_permissions_and_another_kata_deploy_before_writing() 
         "spec": {"selector": {"matchLabels": {"name": "x"}}, "template": {"metadata": {"labels": {"name": "x"}}, "spec": {"containers": [{"name": "k", "image": "quay.io/kata-containers/kata-deploy:3.22.0"}]}}}}));
     let o = cococtl(&e, &["install", "--wait=false"]);
     let t = text(&o);
-    assert_eq!(o.status.code(), Some(3), "{t}");
+    // A kata-deploy in none of the known shapes (no Helm release, not kubectl-applied):
+    // named, and the take-over plan is where to look (exit 2: the user's to resolve).
+    assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(
-        t.contains("another kata-deploy runs on this cluster: DaemonSet kube-system/kata-deploy"),
+        t.contains("unknown kata install: DaemonSet kube-system/kata-deploy"),
         "{t}"
     );
+    assert!(t.contains("cococtl diff --profile"), "{t}");
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub mod release_store;
 pub mod retry;
 pub mod spec;
 pub mod status;
+pub mod takeover;
 pub mod uninstall;
 pub mod verify;
 pub mod wait;

@@ -168,18 +168,34 @@ async fn access_reviews(
     Ok(out)
 }
 
-/// The full preflight for install/upgrade. `configured`: `k8sDistribution`; `user_set`:
-/// whether the user gave it; `force_conflicts`: the user lets cococtl take fields over
-/// (the namespace's Pod Security labels among them).
+/// How install/upgrade was asked for, as preflight needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// The user gave `k8sDistribution`.
+    pub user_set: bool,
+    /// The user lets cococtl take fields over (`--force-conflicts`).
+    pub force_conflicts: bool,
+    /// The profile's name, for the lines to run that a refusal prints.
+    pub profile: &'a str,
+}
+
+/// The full preflight for install/upgrade. `configured`: `k8sDistribution`; `opts`: whether
+/// the user gave it, whether cococtl may take fields over (the namespace's Pod Security
+/// labels among them), the profile's name. Another kata install refuses with what it is
+/// (crate::takeover) and the `diff --take-over` line.
 pub async fn run(
     cluster: &Cluster,
     spec: &ReleaseSpec,
     plan: &Plan,
     runtime: &crate::core::runtime_versions::Needs,
     configured: Distribution,
-    user_set: bool,
-    force_conflicts: bool,
+    opts: Options<'_>,
 ) -> Result<Facts, ClusterError> {
+    let Options {
+        user_set,
+        force_conflicts,
+        profile,
+    } = opts;
     let server_version = server_version(cluster).await?;
     if let Err(f) = pf::check_version(&server_version) {
         return Err(ClusterError::Preflight(vec![f]));
@@ -235,6 +251,7 @@ pub async fn run(
                 .cloned(),
         })
         .collect();
+    let nodes_json = crate::takeover::to_json(&nodes);
     let nodes: Vec<NodeSnap> = nodes.iter().map(NodeSnap::of).collect();
     if let Err(f) = pf::check_arches(&nodes, &spec.arches) {
         findings.push(f);
@@ -262,11 +279,12 @@ pub async fn run(
     };
 
     let ds_api: Api<DaemonSet> = Api::all(cluster.client.clone());
-    let (dss, _) = list_all(cluster, &ds_api, None, None, "listing DaemonSets").await?;
-    let dss: Vec<ForeignDaemonSet> = dss.iter().map(ForeignDaemonSet::of).collect();
+    let (dss_listed, _) = list_all(cluster, &ds_api, None, None, "listing DaemonSets").await?;
+    let dss: Vec<ForeignDaemonSet> = dss_listed.iter().map(ForeignDaemonSet::of).collect();
     let nfd = pf::nfd_detected(&dss);
     let rc_api: Api<RuntimeClass> = Api::all(cluster.client.clone());
     let (rcs, _) = list_all(cluster, &rc_api, None, None, "listing RuntimeClasses").await?;
+    let rcs_json = crate::takeover::to_json(&rcs);
     let rcs: Vec<pf::ForeignRuntimeClass> = rcs
         .iter()
         .map(|r| pf::ForeignRuntimeClass {
@@ -285,7 +303,7 @@ pub async fn run(
         .filter(|o| o.kind() == "RuntimeClass")
         .filter_map(|o| o.name().map(str::to_string))
         .collect();
-    findings.extend(pf::other_kata_deploy(
+    let other = pf::other_kata_deploy(
         &dss,
         &rcs,
         &spec.namespace,
@@ -293,7 +311,30 @@ pub async fn run(
         &spec.instance,
         !spec.suffix.is_empty(),
         &planned,
-    ));
+    );
+    if !other.is_empty() {
+        // Name what is installed (Helm release, by hand, the operator) and point at the
+        // take-over plan; only on this path, so a clean cluster costs no extra requests.
+        let have = crate::takeover::Listed {
+            daemonsets: Some(crate::takeover::to_json(&dss_listed)),
+            runtime_classes: Some(rcs_json),
+            nodes: Some(nodes_json),
+        };
+        match crate::takeover::detect(cluster, have).await {
+            Ok((found, _)) if !found.is_empty() => {
+                // The user's to resolve: exit 2, like any other owner's objects in the way.
+                return Err(ClusterError::Input(crate::takeover::refusal(
+                    &found, profile,
+                )));
+            }
+            Ok(_) => findings.extend(other),
+            Err(e) => {
+                // Without the lists (a 403 on Jobs, say) the old findings still hold.
+                tracing::debug!("take-over detection: {e}");
+                findings.extend(other);
+            }
+        }
+    }
 
     let ns_api: Api<Namespace> = Api::all(cluster.client.clone());
     let ns = cluster

@@ -863,14 +863,15 @@ async fn the_leftovers_check_names_a_probe_label_and_a_recorded_foreign_label_st
 }
 
 /// Seeds the stand-in with a brownfield capture (`objects.json` and `nodes.json` of
-/// `../shared/fixtures/brownfield/<dir>`), objects exactly as the real server returned them.
+/// `tests/fixtures/brownfield/<dir>`, copied from ../shared/fixtures/brownfield), objects
+/// exactly as the real server returned them.
 fn brownfield(dir: &str) -> ApiServer {
     let server = ApiServer::start(Sim {
         watch_quiet: Duration::from_millis(400),
         ..Default::default()
     });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/brownfield")
+        .join("tests/fixtures/brownfield")
         .join(dir);
     for file in ["objects.json", "nodes.json"] {
         let text = std::fs::read_to_string(root.join(file))
@@ -891,6 +892,12 @@ fn brownfield(dir: &str) -> ApiServer {
                 "RoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
                 "DaemonSet" => ("/apis/apps/v1", "daemonsets"),
                 "RuntimeClass" => ("/apis/node.k8s.io/v1", "runtimeclasses"),
+                "Deployment" => ("/apis/apps/v1", "deployments"),
+                "Job" => ("/apis/batch/v1", "jobs"),
+                "CustomResourceDefinition" => {
+                    ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions")
+                }
+                "CcRuntime" => ("/apis/confidentialcontainers.org/v1beta1", "ccruntimes"),
                 _ => continue,
             };
             let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
@@ -916,8 +923,11 @@ async fn preflight_with(
         &p,
         &needs,
         r.config.k8s_distribution,
-        false,
-        false,
+        cococtl_cluster::preflight::Options {
+            user_set: false,
+            force_conflicts: false,
+            profile: "x86_64",
+        },
     )
     .await
 }
@@ -1259,4 +1269,68 @@ async fn preflight_notes_the_nodes_the_probe_never_saw_instead_of_refusing_them(
                 && n.contains("run `cococtl check`")),
         "{notes:?}"
     );
+}
+
+/// Install on a cluster that already runs a kata install refuses (exit 2), naming it (kind,
+/// version, owner) and the line that shows the take-over plan, and writes nothing: the only
+/// POSTs are the permission reviews, which store nothing.
+#[tokio::test]
+async fn install_over_an_existing_kata_install_names_it_and_points_at_the_take_over_plan() {
+    for (dir, wants) in [
+        (
+            "01-helm-kata-deploy-4.1.0-kube-system",
+            &[
+                "kata-deploy chart 4.1.0 from Helm release kata-deploy (namespace kube-system, revision 1, deployed)",
+            ][..],
+        ),
+        (
+            "03a-helm-coco-0.16.0-coco-system",
+            &[
+                "CoCo chart confidential-containers 0.16.0 (kata-deploy 3.22.0) from Helm release coco (namespace coco-system, revision 1, deployed)",
+            ][..],
+        ),
+        (
+            "05-manifests-kata-deploy-3.21.0-kube-system",
+            &["applied by hand (kubectl), image quay.io/kata-containers/kata-deploy:latest"][..],
+        ),
+        (
+            "06-operator-v0.17.0-ccruntime-sample",
+            &["CoCo operator v0.17.0, CcRuntime(s): ccruntime-sample"][..],
+        ),
+    ] {
+        let server = brownfield(dir);
+        let e = preflight_x86(&server).await.unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{dir}: {e}");
+        let t = e.to_string();
+        for want in wants {
+            assert!(t.contains(want), "{dir}: missing `{want}` in:\n{t}");
+        }
+        assert!(
+            t.trim_end()
+                .ends_with("cococtl diff --profile x86_64 --take-over"),
+            "{dir}: the last line runs the diff:\n{t}"
+        );
+        for r in server.requests() {
+            let review = r.method == "POST" && r.path.contains("/selfsubject");
+            assert!(
+                !matches!(r.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE") || review,
+                "{dir}: preflight wrote: {}",
+                r.line()
+            );
+        }
+        // Helm's release Secrets are listed by their label, never all Secrets.
+        assert!(
+            server.requests().iter().any(|r| r.method == "GET"
+                && r.path == "/api/v1/secrets"
+                && r.query.get("labelSelector").map(String::as_str) == Some("owner=helm")),
+            "{dir}: no labelled Secret list"
+        );
+        assert!(
+            !server
+                .requests()
+                .iter()
+                .any(|r| r.path == "/api/v1/secrets" && !r.query.contains_key("labelSelector")),
+            "{dir}: listed every Secret"
+        );
+    }
 }

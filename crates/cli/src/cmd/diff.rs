@@ -1,5 +1,7 @@
 //! `cococtl diff`: what install/upgrade would create, change (field paths, old → new) and
-//! prune, from server-side dry-run applies; exit 1 when something would change.
+//! prune, from server-side dry-run applies; exit 1 when something would change. With
+//! `--take-over`: the kata installs the cluster already has and the plan to take them over
+//! (nothing is changed; the take-over itself is not implemented yet).
 
 use std::process::ExitCode;
 
@@ -7,14 +9,15 @@ use cococtl_cluster::diff::{self, Change};
 use cococtl_cluster::release_store;
 use cococtl_manifests::{plan, ClusterFacts};
 
-use super::kube_args::{fail, KubeArgs, NOT_READY};
+use super::kube_args::{fail, KubeArgs, Output, INPUT, NOT_READY};
 use super::values_args::ValuesArgs;
 use crate::exit;
 
 /// Show what install or upgrade would change, object by object
 #[derive(clap::Args)]
 #[command(
-    after_help = "Exit codes (like kubectl diff): 0 no changes, 1 changes, 2 input, 3 cluster or API error."
+    after_help = "Exit codes (like kubectl diff): 0 no changes, 1 changes, 2 input, 3 cluster or API error.
+With --take-over: 0 the plan can run, 2 something refuses it (listed), 3 cluster or API error."
 )]
 pub struct DiffArgs {
     #[command(flatten)]
@@ -24,6 +27,56 @@ pub struct DiffArgs {
     /// Compare as if taking over fields other managers own (--force-conflicts)
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Show the kata installs the cluster already has and the plan to take them over
+    #[arg(long)]
+    pub take_over: bool,
+    /// Output format of --take-over
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+/// `--take-over`: what is found, then the plan (text, or the same as JSON/YAML).
+async fn take_over(
+    cluster: &cococtl_cluster::client::Cluster,
+    p: &cococtl_manifests::Plan,
+    namespace: &str,
+    output: Output,
+) -> ExitCode {
+    use cococtl_cluster::core::takeover;
+    let (found, errors) = match cococtl_cluster::takeover::detect(cluster, Default::default()).await
+    {
+        Ok(f) => f,
+        Err(e) => return fail(&e),
+    };
+    for e in &errors {
+        eprintln!("warning: {e}: that release is not taken into account");
+    }
+    let mut runtime_classes: Vec<String> = p
+        .install()
+        .filter(|o| o.kind() == "RuntimeClass")
+        .filter_map(|o| o.name().map(str::to_string))
+        .collect();
+    runtime_classes.sort();
+    let target = takeover::Target {
+        namespace: namespace.to_string(),
+        runtime_classes,
+    };
+    let the_plan = takeover::plan(&found, &target);
+    let doc = serde_json::json!({"found": found, "plan": the_plan, "target": target});
+    let out = match output {
+        Output::Text => takeover::render(&found, &the_plan, &target),
+        Output::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ),
+        Output::Yaml => serde_yaml::to_string(&doc).unwrap_or_default(),
+    };
+    let code = exit::print(&out);
+    if the_plan.refusals.is_empty() {
+        code
+    } else {
+        ExitCode::from(INPUT)
+    }
 }
 
 pub async fn run(args: DiffArgs) -> ExitCode {
@@ -45,6 +98,9 @@ pub async fn run(args: DiffArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let p = plan(&resolved.config, ClusterFacts { nfd_detected });
+    if args.take_over {
+        return take_over(&cluster, &p, &resolved.config.namespace, args.output).await;
+    }
     let history = match release_store::history(
         &cluster,
         &resolved.config.namespace,

@@ -71,6 +71,10 @@ pub struct InstallArgs {
     pub kube: KubeArgs,
     #[command(flatten)]
     pub deploy: DeployArgs,
+    /// Take over the kata installs the cluster already has (not implemented yet: `cococtl
+    /// diff --take-over` shows the plan)
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 pub async fn run(args: InstallArgs) -> ExitCode {
@@ -78,6 +82,12 @@ pub async fn run(args: InstallArgs) -> ExitCode {
         Ok(i) => i,
         Err(e) => return exit::invalid(&e),
     };
+    if args.take_over {
+        // Honest until the migration exists: refuse before touching the cluster.
+        return exit::invalid(
+            "--take-over is not implemented yet: run `cococtl diff --take-over` for the plan",
+        );
+    }
     deploy_inputs(Mode::Install, inputs, &args.kube, &args.deploy).await
 }
 
@@ -170,8 +180,14 @@ pub async fn deploy_inputs(
         &the_plan,
         &cococtl_cluster::core::runtime_versions::needs_of(&resolved.config),
         resolved.config.k8s_distribution,
-        distribution_set(&inputs),
-        args.force_conflicts,
+        preflight::Options {
+            user_set: distribution_set(&inputs),
+            force_conflicts: args.force_conflicts,
+            profile: inputs
+                .profile
+                .as_ref()
+                .map_or("<profile>", |(name, _)| name.as_str()),
+        },
     )
     .await
     {

@@ -11,6 +11,7 @@
 //! - [`preflight`]: the checks before the first write ([`runtime_versions`] and
 //!   [`erofs_published`] among them);
 //! - [`admission`]: pods a webhook rejects, and when a wait stops waiting for them.
+//! - [`takeover`]: the kata installs a cluster already has, and the plan to take them over.
 
 pub mod admission;
 pub mod erofs_published;
@@ -25,5 +26,6 @@ pub mod release;
 pub mod runtime_versions;
 pub mod snapshot;
 pub mod status;
+pub mod takeover;
 pub mod uninstall;
 pub mod upgrade;

@@ -1,0 +1,419 @@
+//! The take-over plan: per found install, the steps in the order they would run, in the
+//! words a user reads, and the reasons to refuse (exit 2). Only what was found is removed;
+//! a custom containerd an old install put on a node stays (cococtl's agent leaves it).
+//! Nothing here runs the steps: the execution is later work (docs/take-over.md#plan).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::detect::shared_nodes;
+use super::{FoundInstall, InstallKind, ObjRef};
+
+/// What cococtl is about to install, as far as the plan needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// The release namespace.
+    pub namespace: String,
+    /// The RuntimeClass names cococtl plans.
+    pub runtime_classes: Vec<String>,
+}
+
+/// The steps for one found install.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstallPlan {
+    /// The install, named for a user.
+    pub install: String,
+    /// The steps, in order.
+    pub steps: Vec<String>,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Per found install, in the order found.
+    pub installs: Vec<InstallPlan>,
+    /// Why the take-over cannot be done safely (empty: it can).
+    pub refusals: Vec<String>,
+}
+
+fn list(v: &[ObjRef]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn nodes(f: &FoundInstall) -> String {
+    if f.nodes.is_empty() {
+        "no node".into()
+    } else {
+        f.nodes.join(", ")
+    }
+}
+
+/// Objects of `f` that are not of these kinds.
+fn rest(f: &FoundInstall, skip: &[&str]) -> Vec<ObjRef> {
+    f.objects
+        .iter()
+        .filter(|o| !skip.contains(&o.kind.as_str()))
+        .cloned()
+        .collect()
+}
+
+fn of_kind(f: &FoundInstall, kind: &str) -> Vec<ObjRef> {
+    f.objects
+        .iter()
+        .filter(|o| o.kind == kind)
+        .cloned()
+        .collect()
+}
+
+/// What happens to the old install's RuntimeClasses: those cococtl plans too are replaced
+/// by cococtl's of the same name; the others go.
+fn classes_step(f: &FoundInstall, t: &Target, deleted_by_cleanup: bool) -> Option<String> {
+    if f.runtime_classes.is_empty() {
+        return None;
+    }
+    let planned: BTreeSet<&str> = t.runtime_classes.iter().map(String::as_str).collect();
+    // A suffixed install's `kata-<shim>-<sfx>` is cococtl's `kata-<shim>`: the name changes.
+    let suffix = match &f.kind {
+        InstallKind::HelmKataDeploy {
+            suffix: Some(s), ..
+        } => Some(format!("-{s}")),
+        _ => None,
+    };
+    let mut stay = vec![];
+    let mut renamed = vec![];
+    let mut go = vec![];
+    for c in &f.runtime_classes {
+        let unsuffixed = suffix.as_deref().and_then(|s| c.strip_suffix(s));
+        if planned.contains(c.as_str()) {
+            stay.push(c.clone());
+        } else if let Some(new) = unsuffixed.filter(|n| planned.contains(n)) {
+            renamed.push(format!("{c} → {new}"));
+        } else {
+            go.push(c.clone());
+        }
+    }
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let renamed_text = if renamed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the name changes ({}, pods must name cococtl's): {}",
+            renamed.len(),
+            join(&renamed)
+        )
+    };
+    let go_n = go.len();
+    let stay = join(&stay);
+    let go = join(&go);
+    Some(if deleted_by_cleanup {
+        format!(
+            "RuntimeClasses: the old clean-up deletes all {} of them; cococtl creates its own \
+             again under these names: {stay}{renamed_text}; gone for good ({go_n}, cococtl does \
+             not plan them): {go}; until cococtl's exist, a pod naming one cannot be scheduled",
+            f.runtime_classes.len()
+        )
+    } else {
+        format!(
+            "RuntimeClasses: cococtl takes over the ones it plans under the same name (they \
+             stay): {stay}{renamed_text}; deleted ({go_n}, cococtl does not plan them): {go}"
+        )
+    })
+}
+
+fn helm_record_step(f: &FoundInstall) -> Option<String> {
+    let secrets = of_kind(f, "Secret");
+    (!secrets.is_empty()).then(|| {
+        format!(
+            "Helm's record, last (so `helm` still shows the release until everything else is \
+             gone): delete {}",
+            list(&secrets)
+        )
+    })
+}
+
+/// The clean-up DaemonSet the 3.x script installs need: their pods do no clean-up when
+/// killed, so the old image's own clean-up command runs on the nodes they served.
+fn script_cleanup_step(f: &FoundInstall, image: &str) -> String {
+    format!(
+        "run a clean-up DaemonSet with the old image {image} and its command \
+         `/opt/kata-artifacts/scripts/kata-deploy.sh cleanup` (reverts containerd's \
+         configuration, removes /opt/kata, removes the node label katacontainers.io/kata-runtime) \
+         on {}; wait until each of those nodes has no katacontainers.io/kata-runtime label, then \
+         delete that DaemonSet; a rolling clean-up: --max-unavailable bounds how many \
+         nodes restart containerd at once",
+        nodes(f)
+    )
+}
+
+/// The plan for every found install, and what refuses it.
+pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
+    let mut installs = vec![];
+    let mut refusals = vec![];
+    for f in found {
+        let mut steps: Vec<String> = vec![];
+        match &f.kind {
+            InstallKind::HelmKataDeploy {
+                release, suffix, ..
+            } => {
+                if release.status != "deployed" {
+                    refusals.push(format!(
+                        "Helm release {} (namespace {}) is {} (revision {}): wait until Helm \
+                         finishes, or repair it with helm first",
+                        release.name, release.namespace, release.status, release.revision
+                    ));
+                }
+                for ds in of_kind(f, "DaemonSet") {
+                    steps.push(format!(
+                        "delete {ds}: kata-deploy 4.x cleans up in its pods' SIGTERM path, so \
+                         deleting the DaemonSet stops its pods and cleans every node it serves \
+                         ({}) at once, each restarting containerd; --max-unavailable cannot \
+                         bound this",
+                        nodes(f)
+                    ));
+                }
+                steps.push(format!(
+                    "wait until its pods are gone and no node carries \
+                     kata-deploy.katacontainers.io/{}=true (its pods need their RBAC to \
+                     relabel the nodes until then)",
+                    suffix.as_deref().unwrap_or("default")
+                ));
+                let others = rest(f, &["DaemonSet", "RuntimeClass", "Secret"]);
+                if !others.is_empty() {
+                    steps.push(format!(
+                        "delete what the release kept (helm.sh/resource-policy: keep included): {}",
+                        list(&others)
+                    ));
+                }
+                steps.extend(classes_step(f, t, false));
+                steps.extend(helm_record_step(f));
+            }
+            InstallKind::CocoChart {
+                image,
+                custom_containerd_job,
+                ..
+            } => {
+                for ds in of_kind(f, "DaemonSet") {
+                    steps.push(format!(
+                        "delete {ds}: kata-deploy 3.22.0 does no clean-up when its pods are \
+                         killed (only Helm's post-delete Job does, on one node)"
+                    ));
+                }
+                steps.push(script_cleanup_step(
+                    f,
+                    image.as_deref().unwrap_or("of the DaemonSet"),
+                ));
+                let others = rest(f, &["DaemonSet", "RuntimeClass", "Secret", "Job"]);
+                if !others.is_empty() {
+                    steps.push(format!("delete: {}", list(&others)));
+                }
+                if let Some(job) = custom_containerd_job {
+                    steps.push(format!(
+                        "custom containerd: the containerd Job {job} installed stays on the \
+                         nodes (cococtl's agent leaves it; its backup in .containerd-backup is \
+                         not restored); the Job object is deleted"
+                    ));
+                }
+                let jobs: Vec<ObjRef> = of_kind(f, "Job")
+                    .into_iter()
+                    .filter(|j| Some(&j.name) != custom_containerd_job.as_ref())
+                    .collect();
+                if !jobs.is_empty() {
+                    steps.push(format!("delete Helm hook Jobs: {}", list(&jobs)));
+                }
+                steps.extend(classes_step(f, t, true));
+                steps.extend(helm_record_step(f));
+            }
+            InstallKind::ManifestKataDeploy { image, version } => {
+                for ds in of_kind(f, "DaemonSet") {
+                    steps.push(format!(
+                        "delete {ds}: the {} manifests' script does no clean-up when its pods \
+                         are killed",
+                        version.as_deref().unwrap_or("kata-deploy")
+                    ));
+                }
+                steps.push(script_cleanup_step(f, image));
+                let others = rest(f, &["DaemonSet", "RuntimeClass"]);
+                if !others.is_empty() {
+                    steps.push(format!("delete: {}", list(&others)));
+                }
+                steps.extend(classes_step(f, t, true));
+                steps.push("no Helm record: it was applied by hand (kubectl)".into());
+            }
+            InstallKind::LegacyKataDeploy { images } => {
+                steps.push(format!("delete: {}", list(&of_kind(f, "DaemonSet"))));
+                steps.push(script_cleanup_step(
+                    f,
+                    images.first().map_or("of the DaemonSet", String::as_str),
+                ));
+                steps.extend(classes_step(f, t, true));
+                steps.push("no Helm record: it was applied by hand (kubectl)".into());
+            }
+            InstallKind::Operator {
+                ccruntimes,
+                deleting,
+                ..
+            } => {
+                if *deleting {
+                    refusals.push(format!(
+                        "the CoCo operator's CcRuntime ({}) is being deleted: its finalizer is \
+                         still cleaning the nodes; wait until `kubectl get ccruntime` lists none \
+                         and no node carries katacontainers.io/kata-runtime=cleanup, then run \
+                         again",
+                        ccruntimes.join(", ")
+                    ));
+                }
+                if ccruntimes.is_empty() {
+                    steps.push(
+                        "nothing to take over: the operator has no CcRuntime and serves no node; \
+                         it stays installed (it would install again if a CcRuntime were created)"
+                            .into(),
+                    );
+                } else {
+                    for c in ccruntimes {
+                        steps.push(format!(
+                            "delete CcRuntime {c}: the operator's finalizer labels each node it \
+                             serves ({}) confidentialcontainers.org/startuninstall=true, its \
+                             cc-operator-daemon-uninstall DaemonSet runs kata-deploy.sh cleanup \
+                             there (it deletes the RuntimeClasses) and the node label turns \
+                             katacontainers.io/kata-runtime=cleanup; then its post-uninstall \
+                             DaemonSet reverts its containerd/nydus side-install",
+                            nodes(f)
+                        ));
+                    }
+                    steps.push(
+                        "wait until the CcRuntime is gone and no node carries \
+                         katacontainers.io/kata-runtime=cleanup or \
+                         confidentialcontainers.org/startuninstall (the operator's DaemonSets \
+                         go with it)"
+                            .into(),
+                    );
+                    steps.extend(classes_step(f, t, true));
+                    steps.push(
+                        "containerd under /opt/confidential-containers (the operator's \
+                         side-install): what its post-uninstall leaves stays; cococtl's agent \
+                         leaves it"
+                            .into(),
+                    );
+                    steps.push(
+                        "the operator itself (Deployment, CRD, RBAC, namespace) stays: remove it \
+                         with its own manifests once no CcRuntime is left"
+                            .into(),
+                    );
+                }
+            }
+            InstallKind::Leftovers { what, .. } => {
+                if f.objects.is_empty() {
+                    steps.push(format!("remove the {what}"));
+                } else {
+                    steps.push(format!("delete: {}", list(&f.objects)));
+                    if what.contains("containerd") {
+                        steps.push(
+                            "custom containerd: whatever the hook Jobs left on the nodes stays \
+                             (cococtl's agent leaves it)"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            InstallKind::Unknown { reason } => {
+                refusals.push(format!(
+                    "{reason}: cococtl cannot tell what it installed or how to clean it up; \
+                     remove it yourself, then run again"
+                ));
+                steps.push("none: not recognised (see refusals)".into());
+            }
+        }
+        // The old install's namespace may be the one cococtl installs into (the CoCo chart's
+        // coco-system is cococtl's default): say it is kept, since nothing here deletes it.
+        let same_ns = f
+            .objects
+            .iter()
+            .any(|o| o.namespace.as_deref() == Some(t.namespace.as_str()));
+        if same_ns && !matches!(f.kind, InstallKind::Unknown { .. }) {
+            steps.push(format!(
+                "namespace {} stays: cococtl installs into it; the steps above leave none of \
+                 the old install's objects there",
+                t.namespace
+            ));
+        }
+        installs.push(InstallPlan {
+            install: f.title(),
+            steps,
+        });
+    }
+    for (node, who) in shared_nodes(found) {
+        refusals.push(format!(
+            "node {node} is served by {} installs at once ({}): cococtl cannot tell which owns \
+             its containerd configuration; remove all but one first",
+            who.len(),
+            who.join("; ")
+        ));
+    }
+    Plan { installs, refusals }
+}
+
+/// The text `diff --take-over` prints: what was found, then the plan.
+pub fn render(found: &[FoundInstall], p: &Plan, t: &Target) -> String {
+    let mut out = String::new();
+    if found.is_empty() {
+        out.push_str("Found: no other kata install.\n");
+        return out;
+    }
+    out.push_str(&format!("Found {} install(s):\n", found.len()));
+    for (n, f) in found.iter().enumerate() {
+        out.push_str(&format!("{}. {}\n", n + 1, f.title()));
+        let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+        for o in &f.objects {
+            *kinds.entry(o.kind.as_str()).or_default() += 1;
+        }
+        if !kinds.is_empty() {
+            out.push_str(&format!(
+                "   objects: {}\n",
+                kinds
+                    .iter()
+                    .map(|(k, c)| format!("{c} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        out.push_str(&format!("   nodes: {} (by {})\n", nodes(f), f.nodes_by));
+        if !f.runtime_classes.is_empty() {
+            out.push_str(&format!(
+                "   RuntimeClasses: {}\n",
+                f.runtime_classes.join(", ")
+            ));
+        }
+        if !f.kata_pods.is_empty() {
+            out.push_str(&format!("   kata pods: {}\n", f.kata_pods.join(", ")));
+        }
+    }
+    out.push_str(&format!(
+        "\nTake-over plan (into namespace {}; not implemented yet: nothing is changed):\n",
+        t.namespace
+    ));
+    for (n, ip) in p.installs.iter().enumerate() {
+        out.push_str(&format!("{}. {}\n", n + 1, ip.install));
+        for (s, step) in ip.steps.iter().enumerate() {
+            out.push_str(&format!("   {}.{} {step}\n", n + 1, s + 1));
+        }
+    }
+    if p.refusals.is_empty() {
+        out.push_str("\nNothing refuses the take-over.\n");
+    } else {
+        out.push_str("\nRefused (exit 2):\n");
+        for r in &p.refusals {
+            out.push_str(&format!("- {r}\n"));
+        }
+    }
+    out
+}
