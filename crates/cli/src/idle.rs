@@ -96,7 +96,12 @@ mod tests {
             if l.contains('-') && l.split_whitespace().count() >= 5 && !l.ends_with(" kB") {
                 in_code = l.split_whitespace().nth(1) == Some("r-xp") && l.ends_with(exe);
             } else if let (true, Some(v)) = (in_code, l.strip_prefix("Rss:")) {
-                kib += v.trim().trim_end_matches(" kB").trim().parse::<u64>().unwrap();
+                kib += v
+                    .trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap();
             }
         }
         kib
@@ -106,7 +111,10 @@ mod tests {
     fn our_own_code_pages_go_back_and_fault_in_again() {
         let before = resident_code_kib();
         assert!(before > 0, "the test binary runs code from its own file");
-        assert!(release_code_pages() > 0, "the test binary has code mappings");
+        assert!(
+            release_code_pages() > 0,
+            "the test binary has code mappings"
+        );
         let after = resident_code_kib();
         // This code kept running (its pages faulted back in), and far fewer are resident.
         assert!(after < before, "{after} KiB resident, {before} KiB before");
