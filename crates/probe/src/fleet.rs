@@ -71,6 +71,9 @@ pub struct Row {
     pub gpus: String,
     /// Confidential-VM kind, `no`, or `?`.
     pub cvm: String,
+    /// The erofs snapshotter's prerequisites (kernel, mkfs.erofs, fs-verity): `yes`,
+    /// `no (<check>)`, `? (<check>)`.
+    pub erofs: String,
     /// Recommended profile (or why there is none).
     pub profile: String,
     /// Ready for the requested profile.
@@ -117,6 +120,26 @@ fn cell(s: &Summary, c: Capability) -> String {
         }
         (Verdict::NotApplicable, _) => "-".into(),
         _ => v.verdict.as_str().into(),
+    }
+}
+
+/// The erofs checks the EROFS column reads, in the order a fix is needed.
+const EROFS_CHECKS: [&str; 3] = ["erofs.kernel", "erofs.mkfs", "erofs.fsverity"];
+
+/// `yes` when the kernel, mkfs.erofs and fs-verity passed; `no (<check>)` at the first that
+/// failed or warned (a warning there is an absence: no mkfs.erofs, no fs-verity);
+/// `? (<check>)` at the first not observed or not in the summary (an older probe).
+fn erofs_cell(s: &Summary) -> String {
+    let status = |id: &str| s.checks.get(id).copied();
+    if let Some(id) = EROFS_CHECKS
+        .iter()
+        .find(|id| matches!(status(id), Some('f' | 'w')))
+    {
+        return format!("no ({id})");
+    }
+    match EROFS_CHECKS.iter().find(|id| status(id) != Some('p')) {
+        Some(id) => format!("? ({id})"),
+        None => "yes".into(),
     }
 }
 
@@ -175,6 +198,7 @@ pub fn assess(nodes: &[NodeFacts], profile: Option<&ProfileSpec>) -> Fleet {
             verdicts: BTreeMap::new(),
             gpus: "?".into(),
             cvm: cvm.into(),
+            erofs: "?".into(),
             profile,
             ready_for_profile: None,
         };
@@ -225,6 +249,7 @@ pub fn assess(nodes: &[NodeFacts], profile: Option<&ProfileSpec>) -> Fleet {
             }
         }
         row.gpus = gpus_cell(s);
+        row.erofs = erofs_cell(s);
         if let Some(p) = profile {
             let shims = p.shims.get(&n.arch).cloned().unwrap_or_default();
             row.ready_for_profile = Some(ready_for(s, &shims));
@@ -302,7 +327,8 @@ fn table(rows: &[Vec<String>]) -> String {
 /// The view as a user reads it.
 pub fn render(f: &Fleet) -> String {
     let mut rows = vec![[
-        "NODE", "ARCH", "KERNEL", "RUNTIME", "KVM", "SNP", "TDX", "SE", "GPUS", "CVM", "PROFILE",
+        "NODE", "ARCH", "KERNEL", "RUNTIME", "KVM", "SNP", "TDX", "SE", "GPUS", "CVM", "EROFS",
+        "PROFILE",
     ]
     .map(String::from)
     .to_vec()];
@@ -323,6 +349,7 @@ pub fn render(f: &Fleet) -> String {
             v("se"),
             r.gpus.clone(),
             r.cvm.clone(),
+            r.erofs.clone(),
             profile,
         ]);
     }

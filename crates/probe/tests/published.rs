@@ -343,3 +343,68 @@ fn every_key_the_probe_agent_writes_is_in_the_core_list() {
         }
     }
 }
+
+#[test]
+fn the_erofs_column_says_ready_or_names_the_first_missing_prerequisite() {
+    let with = |checks: &[(&str, char)]| {
+        let mut s = publish::failed("unused", None);
+        s.error = None;
+        s.checks = checks.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        node("n", "amd64", Probe::Summary(Box::new(s)))
+    };
+    let all_pass = [
+        ("erofs.kernel", 'p'),
+        ("erofs.mkfs", 'p'),
+        ("erofs.fsverity", 'p'),
+    ];
+    let cases: Vec<(Vec<(&str, char)>, &str)> = vec![
+        (all_pass.to_vec(), "yes"),
+        (
+            vec![
+                ("erofs.kernel", 'p'),
+                ("erofs.mkfs", 'w'),
+                ("erofs.fsverity", 'p'),
+            ],
+            "no (erofs.mkfs)",
+        ),
+        (
+            vec![
+                ("erofs.kernel", 'f'),
+                ("erofs.mkfs", 'p'),
+                ("erofs.fsverity", 's'),
+            ],
+            "no (erofs.kernel)",
+        ),
+        (
+            vec![
+                ("erofs.kernel", 'p'),
+                ("erofs.mkfs", 'p'),
+                ("erofs.fsverity", 'w'),
+            ],
+            "no (erofs.fsverity)",
+        ),
+        (
+            vec![
+                ("erofs.kernel", 's'),
+                ("erofs.mkfs", 'p'),
+                ("erofs.fsverity", 'p'),
+            ],
+            "? (erofs.kernel)",
+        ),
+        // A summary from before erofs.fsverity existed.
+        (
+            vec![("erofs.kernel", 'p'), ("erofs.mkfs", 'p')],
+            "? (erofs.fsverity)",
+        ),
+    ];
+    for (checks, want) in cases {
+        let f = fleet::assess(&[with(&checks)], None);
+        assert_eq!(f.rows[0].erofs, want, "{checks:?}");
+        let text = fleet::render(&f);
+        assert!(text.lines().next().unwrap().contains("EROFS"), "{text}");
+        assert!(text.contains(want), "{text}");
+    }
+    // A node without a result: unknown, like every other column.
+    let f = fleet::assess(&[node("n", "amd64", Probe::Missing)], None);
+    assert_eq!(f.rows[0].erofs, "?");
+}
