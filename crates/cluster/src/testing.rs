@@ -1041,6 +1041,7 @@ fn serve(conn: TcpStream, st: Arc<(Mutex<State>, Condvar)>, gate: Arc<outage::Ga
 }
 
 fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
+    deletion::before_request(s);
     let dry = req.query.get("dryRun").is_some_and(|d| d == "All");
     let k = key(&r.prefix, &r.plural, &r.ns, &r.name);
     let ns_missing = |s: &State| {
@@ -1148,6 +1149,22 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                 );
             }
             let mut body = req.body.clone();
+            // The creator owns what it sent, not what defaulting added, and never the
+            // status, which a create resets (fixture 44).
+            if body.pointer("/metadata/managedFields").is_none() {
+                let mut sent = req.body.clone();
+                if let Some(m) = sent.as_object_mut() {
+                    m.remove("status");
+                }
+                let manager = req
+                    .query
+                    .get("fieldManager")
+                    .cloned()
+                    .unwrap_or_else(|| "kubectl-create".into());
+                body["metadata"]["managedFields"] = json!([{"manager": manager,
+                    "operation": "Update", "apiVersion": body["apiVersion"], "time": now(),
+                    "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&sent, true)}]);
+            }
             defaults::apply(&r.plural, &mut body);
             defaults::initial_status(&r.plural, &mut body);
             if r.plural == "nodes" {

@@ -65,11 +65,58 @@ const CANNOT_FOLLOW: &[(&str, &str)] = &[
 /// controllers, so `.status` is masked there and everything else must match.
 const CONTROLLER_STATUS: &[&str] = &["13-", "17-", "18-", "48-", "53-"];
 
-/// Exchanges the stand-in answers differently today (each asserted to still differ).
-const KNOWN_GAPS: &[&str] = &[
-    "02-", "03-", "04-", "05-", "06-", "15-", "17-", "18-", "30-", "33-", "37-", "44-", "45-",
-    "46-", "47-", "48-", "65-", "66-", "67-", "68-", "69-", "70-", "71-", "72-", "73-", "74-",
-    "75-", "76-",
+/// Exchanges the stand-in answers differently today, each with what differs and why (each
+/// asserted to still differ, so a fix must take it off the list).
+const KNOWN_GAPS: &[(&str, &str)] = &[
+    (
+        "02-",
+        "discovery (/api) is not served: cococtl's typed client never asks for it",
+    ),
+    ("03-", "discovery (/apis) is not served"),
+    ("04-", "discovery (/apis/apps/v1) is not served"),
+    ("05-", "discovery (/api/v1) is not served"),
+    ("06-", "discovery (/apis/node.k8s.io/v1) is not served"),
+    (
+        "15-",
+        "a forced apply over the DaemonSet of 12-14, whose earlier state the replay cannot have (12 follows the controller)",
+    ),
+    (
+        "17-",
+        "managedFields after a forced reclaim: the stand-in gives the reclaiming manager only what its last apply listed, the real server the whole set it owns again",
+    ),
+    ("18-", "the same multi-manager ownership, on a dry run"),
+    (
+        "30-",
+        "the real namespace held 9 ConfigMaps made by requests that were not captured; paging itself is followed (34)",
+    ),
+    ("33-", "the same uncaptured ConfigMaps, with a label selector"),
+    (
+        "37-",
+        "a watch from a compacted resourceVersion: the stand-in keeps its whole history, so an old one is never expired",
+    ),
+    (
+        "47-",
+        "the node lifecycle controller removed the not-ready taint seconds after the Nodes reported Ready; the stand-in has no node lifecycle controller",
+    ),
+    ("48-", "the multi-manager ownership of 17, at the foreground delete"),
+    (
+        "65-",
+        "65-76 were captured in a re-created namespace `capture` holding objects made by uncaptured requests; the replay's namespace is gone after 48-64",
+    ),
+    ("66-", "see 65"),
+    ("67-", "see 65"),
+    ("68-", "see 65; the stand-in also has no PUT (cococtl only applies)"),
+    ("69-", "see 65"),
+    ("70-", "see 65"),
+    ("71-", "see 65"),
+    ("72-", "see 65"),
+    (
+        "73-",
+        "aggregated discovery (/api, apidiscovery.k8s.io/v2) is not served",
+    ),
+    ("74-", "aggregated discovery (/apis) is not served"),
+    ("75-", "see 65"),
+    ("76-", "see 65"),
 ];
 
 const PER_RUN: &[&str] = &[
@@ -277,7 +324,8 @@ fn the_stand_in_answers_every_captured_exchange_as_kube_apiserver_did() {
         if std::env::var_os("FIDELITY_SHOW").is_some() && !diffs.is_empty() {
             println!("{name}:\n  {}", diffs.join("\n  "));
         }
-        if listed(name, KNOWN_GAPS) {
+        let gaps: Vec<&str> = KNOWN_GAPS.iter().map(|(p, _)| *p).collect();
+        if listed(name, &gaps) {
             if diffs.is_empty() {
                 failures.push(format!("{name} now matches: take it off KNOWN_GAPS"));
             }
