@@ -157,6 +157,11 @@ struct State {
     create_backoff: BTreeMap<String, (Instant, Duration)>,
     /// Owner key → (the last refusal's message, since when): `ReplicaFailure`.
     create_failures: BTreeMap<String, (String, String)>,
+    /// A paged list's snapshot: (collection and selectors, continue token) → the
+    /// resourceVersion of its first page, which every later page carries (as the real
+    /// server's do: the client watches from it and must not miss a change made between
+    /// two pages).
+    list_snapshots: BTreeMap<(String, String), String>,
 }
 
 /// The running stand-in.
@@ -1302,7 +1307,7 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
     }
 }
 
-fn list(s: &State, r: &Route, req: &Request) -> (u16, Value) {
+fn list(s: &mut State, r: &Route, req: &Request) -> (u16, Value) {
     let mut items: Vec<Value> = if r.ns.is_empty() {
         s.all_ns_items(&r.prefix, &r.plural)
             .into_iter()
@@ -1359,9 +1364,25 @@ fn list(s: &State, r: &Route, req: &Request) -> (u16, Value) {
         })
         .collect();
     let next = start + page.len();
-    let mut meta = json!({"resourceVersion": s.rv.to_string()});
+    let list_key = format!(
+        "{}|{}|{}|{}|{}",
+        r.prefix,
+        r.plural,
+        r.ns,
+        req.query.get("labelSelector").map_or("", String::as_str),
+        req.query.get("fieldSelector").map_or("", String::as_str)
+    );
+    let snapshot = req
+        .query
+        .get("continue")
+        .and_then(|c| s.list_snapshots.remove(&(list_key.clone(), c.clone())))
+        .unwrap_or_else(|| s.rv.to_string());
+    let mut meta = json!({"resourceVersion": snapshot});
     if next < total {
-        meta["continue"] = json!(format!("standin:{next}"));
+        let token = format!("standin:{next}");
+        s.list_snapshots
+            .insert((list_key, token.clone()), snapshot.clone());
+        meta["continue"] = json!(token);
         meta["remainingItemCount"] = json!(total - next);
     }
     (

@@ -227,6 +227,38 @@ async fn an_unreachable_server_is_named_after_the_retries() {
     assert!(text.contains("fix:"), "{text}");
 }
 
+/// As on the real server, every page of a paged list carries the first page's
+/// resourceVersion: a watch started from it sees what changed while the pages were read.
+#[tokio::test]
+async fn every_page_of_a_list_carries_the_first_pages_resource_version() {
+    let server = quiet();
+    for i in 0..700 {
+        server.add_node(&format!("n{i:04}"), &[]);
+    }
+    let cl = cluster(&server);
+    let api: Api<Node> = Api::all(cl.client.clone());
+    let first = api
+        .list(&kube::api::ListParams::default().limit(500))
+        .await
+        .unwrap();
+    // A change between the two pages moves the server's resourceVersion on.
+    server.add_node("zz-added-between-pages", &[]);
+    let token = first.metadata.continue_.clone().unwrap();
+    let second = api
+        .list(
+            &kube::api::ListParams::default()
+                .limit(500)
+                .continue_token(&token),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 500);
+    assert_eq!(
+        second.metadata.resource_version, first.metadata.resource_version,
+        "the second page is of the first page's snapshot"
+    );
+}
+
 #[tokio::test]
 async fn lists_are_paged_with_continue_and_restart_when_the_token_expired() {
     let server = quiet();
