@@ -1,7 +1,9 @@
-//! `cococtl diff --take-over` against the stand-in seeded with a brownfield capture (the
-//! kata-deploy chart 4.1.0 installed by Helm in kube-system): what was found, then the plan,
-//! exit 0, and `-o json` gives the same as JSON; nothing is written. `install --take-over`
-//! refuses honestly (exit 2) while the take-over is not implemented.
+//! `cococtl diff --take-over` and `install --take-over` against the stand-in seeded with
+//! brownfield captures: `diff` prints what was found, then the plan, and writes nothing;
+//! `install` without `--take-over` refuses naming what is there; `install --take-over` on
+//! the CoCo chart 0.16.0 prints the plan, cleans every node with the old image's clean-up
+//! and installs a ready release, and a kill -9 in the middle of it is continued by the
+//! rerun.
 
 mod standin;
 
@@ -15,34 +17,21 @@ const DIR: &str = "01-helm-kata-deploy-4.1.0-kube-system";
 
 /// The stand-in with the capture's objects and nodes, and a kubeconfig for it.
 fn seeded() -> (ApiServer, tempfile::TempDir, std::path::PathBuf) {
+    seeded_with(DIR)
+}
+
+fn seeded_with(folder: &str) -> (ApiServer, tempfile::TempDir, std::path::PathBuf) {
     let server = ApiServer::start(Sim {
         watch_quiet: Duration::from_millis(400),
         ..Default::default()
     });
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../cluster/tests/fixtures/brownfield")
-        .join(DIR);
+        .join(folder);
     for file in ["objects.json", "nodes.json"] {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         let list: serde_json::Value = serde_json::from_str(&text).unwrap();
-        for o in list["items"].as_array().unwrap() {
-            let (prefix, plural) = match o["kind"].as_str().unwrap() {
-                "Node" => ("/api/v1", "nodes"),
-                "Namespace" => ("/api/v1", "namespaces"),
-                "ServiceAccount" => ("/api/v1", "serviceaccounts"),
-                "ConfigMap" => ("/api/v1", "configmaps"),
-                "Secret" => ("/api/v1", "secrets"),
-                "ClusterRole" => ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
-                "ClusterRoleBinding" => {
-                    ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings")
-                }
-                "DaemonSet" => ("/apis/apps/v1", "daemonsets"),
-                "RuntimeClass" => ("/apis/node.k8s.io/v1", "runtimeclasses"),
-                _ => continue,
-            };
-            let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
-            server.put_raw(prefix, plural, ns, o.clone());
-        }
+        assert!(server.seed_list(&list) > 0);
     }
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("config");
@@ -115,17 +104,8 @@ fn diff_take_over_prints_what_was_found_then_the_plan_and_writes_nothing() {
 }
 
 #[test]
-fn install_take_over_refuses_while_it_is_not_implemented() {
+fn install_without_take_over_refuses_naming_what_is_there() {
     let (server, _dir, kc) = seeded();
-    let o = cococtl(&kc, &["install", "--profile", "x86_64", "--take-over"]);
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{t}");
-    assert!(
-        t.contains("not implemented yet: run `cococtl diff --take-over` for the plan"),
-        "{t}"
-    );
-    assert!(server.requests().is_empty(), "refused before any request");
-
     let o = cococtl(&kc, &["install", "--profile", "x86_64", "--wait=false"]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
@@ -145,4 +125,168 @@ fn install_take_over_refuses_while_it_is_not_implemented() {
             r.line()
         );
     }
+}
+
+const COCO: &str = "03a-helm-coco-0.16.0-coco-system";
+
+fn install_take_over(kc: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_cococtl"));
+    c.args([
+        "install",
+        "--profile",
+        "x86_64",
+        "--take-over",
+        "--wait",
+        "--timeout",
+        "2m",
+        "--kubeconfig",
+    ])
+    .arg(kc)
+    .env_remove("KUBECONFIG")
+    .env_remove("RUST_LOG");
+    c
+}
+
+/// Nothing of the CoCo chart's install is left, and cococtl's release is there.
+fn coco_chart_replaced(server: &ApiServer) {
+    assert!(server
+        .get(
+            "/apis/apps/v1",
+            "daemonsets",
+            "coco-system",
+            "kata-as-coco-runtime"
+        )
+        .is_none());
+    assert!(server
+        .get(
+            "/api/v1",
+            "serviceaccounts",
+            "coco-system",
+            "kata-as-coco-runtime-sa"
+        )
+        .is_none());
+    assert!(server
+        .get(
+            "/apis/rbac.authorization.k8s.io/v1",
+            "clusterroles",
+            "",
+            "kata-as-coco-runtime-role"
+        )
+        .is_none());
+    let helm: Vec<_> = server
+        .list("/api/v1", "secrets")
+        .into_iter()
+        .filter(|s| s["type"] == "helm.sh/release.v1")
+        .collect();
+    assert!(helm.is_empty(), "Helm's record is gone: {helm:?}");
+    assert!(server
+        .get("/api/v1", "configmaps", "coco-system", "cococtl-takeover")
+        .is_none());
+    let dss: Vec<String> = server
+        .list("/apis/apps/v1", "daemonsets")
+        .iter()
+        .map(|d| {
+            d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert!(dss.iter().any(|d| d == "kata-deploy"), "{dss:?}");
+    assert!(
+        !dss.iter().any(|d| d.starts_with("cococtl-takeover")),
+        "{dss:?}"
+    );
+    // cococtl's RuntimeClass under an old name, owned by cococtl now.
+    let rc = server
+        .get(
+            "/apis/node.k8s.io/v1",
+            "runtimeclasses",
+            "",
+            "kata-qemu-snp",
+        )
+        .expect("kata-qemu-snp");
+    assert!(
+        rc.pointer("/metadata/labels/cococtl.confidentialcontainers.org~1instance")
+            .is_some(),
+        "{rc}"
+    );
+    for rc in server.list("/apis/node.k8s.io/v1", "runtimeclasses") {
+        assert!(
+            rc.pointer("/metadata/labels/cococtl.confidentialcontainers.org~1instance")
+                .is_some(),
+            "only cococtl's RuntimeClasses are left: {rc}"
+        );
+    }
+}
+
+#[test]
+fn install_take_over_of_the_coco_chart_prints_the_plan_cleans_every_node_and_installs() {
+    let (server, _dir, kc) = seeded_with(COCO);
+    let o = install_take_over(&kc).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let plan_at = err.find("Take-over plan").expect("the plan first");
+    let first_step = err.find("take-over 1/").expect("the steps");
+    assert!(plan_at < first_step, "{err}");
+    for want in [
+        "deleting DaemonSet coco-system/kata-as-coco-runtime",
+        "running the old clean-up (DaemonSet coco-system/cococtl-takeover-kata-as-coco-runtime) on 2 node(s)",
+        "node bf-node-1: cleaning up",
+        "node bf-node-2: clean",
+        "deleted Secret coco-system/sh.helm.release.v1.coco.v1",
+        "take-over: the old install(s) are gone",
+    ] {
+        assert!(err.contains(want), "missing {want:?}:\n{err}");
+    }
+    coco_chart_replaced(&server);
+    println!("{err}");
+}
+
+#[test]
+fn a_take_over_killed_mid_way_is_continued_by_the_rerun() {
+    let (server, _dir, kc) = seeded_with(COCO);
+    let mut child = install_take_over(&kc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the record says the old DaemonSet is gone (step 1 done).
+    let start = std::time::Instant::now();
+    loop {
+        let done = server
+            .get("/api/v1", "configmaps", "coco-system", "cococtl-takeover")
+            .and_then(|cm| {
+                let r: serde_json::Value =
+                    serde_json::from_str(cm["data"]["takeover.json"].as_str()?).ok()?;
+                r["done"].as_u64()
+            });
+        if done.is_some_and(|d| d >= 1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never got to step 2"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(server
+        .get("/api/v1", "configmaps", "coco-system", "cococtl-takeover")
+        .is_some());
+
+    let o = cococtl(&kc, &["status", "-n", "coco-system"]);
+    let t = text(&o);
+    assert!(
+        t.contains("take-over started"),
+        "status shows the record:\n{t}"
+    );
+
+    let o = install_take_over(&kc).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("take-over: continuing the recorded one"), "{t}");
+    coco_chart_replaced(&server);
 }

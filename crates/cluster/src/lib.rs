@@ -33,6 +33,7 @@ pub mod retry;
 pub mod spec;
 pub mod status;
 pub mod takeover;
+pub mod takeover_run;
 pub mod uninstall;
 pub mod verify;
 pub mod wait;

@@ -319,6 +319,7 @@ pub async fn run(
             daemonsets: Some(crate::takeover::to_json(&dss_listed)),
             runtime_classes: Some(rcs_json),
             nodes: Some(nodes_json),
+            with_pods: false,
         };
         match crate::takeover::detect(cluster, have).await {
             Ok((found, _)) if !found.is_empty() => {

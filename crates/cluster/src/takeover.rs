@@ -30,6 +30,8 @@ pub struct Listed {
     pub runtime_classes: Option<Vec<Value>>,
     /// Nodes, as JSON.
     pub nodes: Option<Vec<Value>>,
+    /// Also list every pod (the kata pods an old install runs refuse a take-over).
+    pub with_pods: bool,
 }
 
 /// Typed objects as JSON (k8s-openapi writes `apiVersion` and `kind`).
@@ -63,8 +65,8 @@ where
 }
 
 /// Lists what detection reads: one list per kind (cluster-wide), plus one GET of the
-/// CcRuntime CRD and, when it exists, one list of CcRuntimes. Pods are not listed (the
-/// kata pods an install runs are left for later).
+/// CcRuntime CRD and, when it exists, one list of CcRuntimes; pods only when asked
+/// (`diff --take-over`, `install --take-over`: one more paged list).
 pub async fn gather(cluster: &Cluster, have: Listed) -> Result<Inputs, ClusterError> {
     let daemonsets = match have.daemonsets {
         Some(d) => d,
@@ -133,7 +135,11 @@ pub async fn gather(cluster: &Cluster, have: Listed) -> Result<Inputs, ClusterEr
         ccruntimes,
         crds,
         nodes,
-        pods: vec![],
+        pods: if have.with_pods {
+            all::<k8s_openapi::api::core::v1::Pod>(cluster, "listing pods", None).await?
+        } else {
+            vec![]
+        },
     })
 }
 
@@ -144,6 +150,17 @@ pub async fn detect(
 ) -> Result<(Vec<FoundInstall>, Vec<TakeoverError>), ClusterError> {
     let i = gather(cluster, have).await?;
     Ok(takeover::detect(&i))
+}
+
+/// Like [`detect`], with the listed objects (the take-over's actions copy the old pod
+/// templates from them).
+pub async fn detect_with_inputs(
+    cluster: &Cluster,
+    have: Listed,
+) -> Result<(Vec<FoundInstall>, Vec<TakeoverError>, Inputs), ClusterError> {
+    let i = gather(cluster, have).await?;
+    let (found, errors) = takeover::detect(&i);
+    Ok((found, errors, i))
 }
 
 /// The refusal `install` gives when installs were found: what they are (kind, version,

@@ -25,6 +25,7 @@ mod admission;
 mod defaults;
 mod deletion;
 mod fields;
+mod old_installs;
 mod outage;
 mod validation;
 
@@ -618,6 +619,42 @@ impl ApiServer {
         self.with(|s| {
             s.create(prefix, plural, ns, obj);
         });
+    }
+
+    /// Stores every item of a v1 List as it is (a capture: resourceVersion, uid, managed
+    /// fields and status kept), routed by its kind; kinds the stand-in does not serve are
+    /// skipped, and so are Pods: its DaemonSet controller makes the pods of the seeded
+    /// DaemonSets, as it does for applied ones. Returns how many were stored.
+    pub fn seed_list(&self, list: &Value) -> usize {
+        let mut n = 0;
+        for o in list["items"].as_array().into_iter().flatten() {
+            let (prefix, plural) = match o["kind"].as_str().unwrap_or_default() {
+                "Node" => ("/api/v1", "nodes"),
+                "Namespace" => ("/api/v1", "namespaces"),
+                "ServiceAccount" => ("/api/v1", "serviceaccounts"),
+                "ConfigMap" => ("/api/v1", "configmaps"),
+                "Secret" => ("/api/v1", "secrets"),
+                "ClusterRole" => ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
+                "ClusterRoleBinding" => {
+                    ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings")
+                }
+                "Role" => ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+                "RoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
+                "DaemonSet" => ("/apis/apps/v1", "daemonsets"),
+                "Deployment" => ("/apis/apps/v1", "deployments"),
+                "RuntimeClass" => ("/apis/node.k8s.io/v1", "runtimeclasses"),
+                "Job" => ("/apis/batch/v1", "jobs"),
+                "CustomResourceDefinition" => {
+                    ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions")
+                }
+                "CcRuntime" => ("/apis/confidentialcontainers.org/v1beta1", "ccruntimes"),
+                _ => continue,
+            };
+            let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+            self.put_raw(prefix, plural, ns, o.clone());
+            n += 1;
+        }
+        n
     }
 
     /// An object, if stored.
@@ -1263,6 +1300,23 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             }
             if r.plural == "namespaces" {
                 return deletion::delete_namespace(s, &r.name);
+            }
+            if r.plural == "ccruntimes" {
+                // Held by the operator's finalizer (played in old_installs) until it has
+                // cleaned the nodes: the DELETE answers with the object, now terminating.
+                let mut o = s.objects[&k].clone();
+                let held = o
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|f| !f.is_empty());
+                if held {
+                    if o.pointer("/metadata/deletionTimestamp").is_none() {
+                        o["metadata"]["deletionTimestamp"] = json!(now());
+                        o["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                        o = s.put(&k, o, false);
+                    }
+                    return (200, o);
+                }
             }
             on_delete(s, r, &k);
             if deletion::foreground(&req.body, &req.query) {
@@ -1920,6 +1974,7 @@ fn tick(s: &mut State) {
     s.ticks += 1;
     ca_injector::tick(s);
     tick_peerpods(s);
+    old_installs::tick_operator(s);
     let nodes: Vec<(String, Value)> = s.all_ns_items("/api/v1", "nodes");
     let dss: Vec<(String, Value)> = s.all_ns_items("/apis/apps/v1", "daemonsets");
     // DaemonSet controller: one pod per selected node.
@@ -2010,7 +2065,7 @@ fn tick(s: &mut State) {
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": pod_name, "namespace": ns, "labels": tmpl_labels,
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": dsname, "uid": ds.pointer("/metadata/uid").cloned().unwrap_or_default(), "controller": true}]},
-                "spec": {"nodeName": snap.name, "containers": spec.containers.iter().map(|c| json!({"name": c.name, "image": c.image})).collect::<Vec<_>>()},
+                "spec": {"nodeName": snap.name, "containers": spec.containers.iter().map(container_of).collect::<Vec<_>>()},
                 "status": {"phase": phase, "containerStatuses": [{"name": "main", "ready": ready, "restartCount": 0, "image": "", "imageID": "", "state": waiting}]}
             });
             if !admission::controller_create(s, "DaemonSet", dk, ds, &ns, pod) {
@@ -2207,6 +2262,10 @@ fn tick(s: &mut State) {
         let Some(mut n) = s.objects.get(&nk).cloned() else {
             continue;
         };
+        if old_installs::run_cleanup_pod(s, &p, &node) {
+            work += 1;
+            continue;
+        }
         let l = n["metadata"]["labels"].as_object_mut().unwrap();
         if app == "cococtl-containerd"
             && l.get("cococtl.confidentialcontainers.org/containerd")
@@ -2235,6 +2294,19 @@ fn tick(s: &mut State) {
             }
         }
     }
+}
+
+/// A DaemonSet pod's container as the kubelet runs it: image, and the command and
+/// environment (what the played installers and clean-ups act on).
+fn container_of(c: &k8s_openapi::api::core::v1::Container) -> Value {
+    let mut out = json!({"name": c.name, "image": c.image});
+    if let Some(cmd) = &c.command {
+        out["command"] = json!(cmd);
+    }
+    if let Some(env) = &c.env {
+        out["env"] = serde_json::to_value(env).unwrap_or_default();
+    }
+    out
 }
 
 /// A verify pod: scheduled on a node its RuntimeClass selects, runs, prints the guest

@@ -179,7 +179,7 @@ fn helm_kata_deploy_4_1_0_with_a_suffix_names_its_instance() {
         .unwrap();
     assert!(rc.contains("the name changes (4, "), "{rc}");
     assert!(rc.contains("kata-qemu-snp-coco → kata-qemu-snp,"), "{rc}");
-    assert!(rc.contains("deleted (21, "), "{rc}");
+    assert!(rc.contains("gone for good (21, "), "{rc}");
 }
 
 #[test]

@@ -8,6 +8,10 @@ pub const PREFIX: &str = "cococtl.confidentialcontainers.org";
 /// On every object cococtl renders: which install it belongs to.
 pub const INSTANCE: &str = "cococtl.confidentialcontainers.org/instance";
 
+/// A node's turn in an old install's clean-up during `install --take-over` (the clean-up
+/// DaemonSet selects it; value: that DaemonSet's name).
+pub const TAKEOVER_CLEANUP: &str = "cococtl.confidentialcontainers.org/takeover-cleanup";
+
 /// Node label set by the containerd agent: `installing`, `ready`, `failed`, `rolled-back`,
 /// `restored`. kata-deploy is scheduled on a node only once it is `ready`.
 pub const CONTAINERD_STATE: &str = "cococtl.confidentialcontainers.org/containerd";

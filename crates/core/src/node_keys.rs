@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::labels::{
     CONTAINERD_MESSAGE, CONTAINERD_SHA256, CONTAINERD_STATE, CONTAINERD_VERSION,
-    GPU_WORKLOAD_LABEL, SE_NFD_LABEL, SNP_NFD_LABEL, TDX_NFD_LABEL,
+    GPU_WORKLOAD_LABEL, SE_NFD_LABEL, SNP_NFD_LABEL, TAKEOVER_CLEANUP, TDX_NFD_LABEL,
 };
 
 /// Label and annotation domain of the probe agent (`<domain>/<capability>`, `/profile`).
@@ -132,6 +132,12 @@ pub const KEYS: &[Key] = &[
         true,
         Kind::Annotation,
         "every writer of a foreign label: the record that cococtl set it",
+    ),
+    own(
+        TAKEOVER_CLEANUP,
+        false,
+        Kind::Label,
+        "install --take-over (a node's turn in an old install's clean-up)",
     ),
     foreign(WORKER_LABEL, "install --label-workers"),
     foreign(GPU_WORKLOAD_LABEL, "check --label-gpu-nodes"),

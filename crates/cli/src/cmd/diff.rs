@@ -43,8 +43,11 @@ async fn take_over(
     output: Output,
 ) -> ExitCode {
     use cococtl_cluster::core::takeover;
-    let (found, errors) = match cococtl_cluster::takeover::detect(cluster, Default::default()).await
-    {
+    let have = cococtl_cluster::takeover::Listed {
+        with_pods: true,
+        ..Default::default()
+    };
+    let (found, errors) = match cococtl_cluster::takeover::detect(cluster, have).await {
         Ok(f) => f,
         Err(e) => return fail(&e),
     };

@@ -61,6 +61,7 @@ pub struct DeployArgs {
   cococtl install --profile s390x -f site.yaml --set debug=true --wait --timeout 20m
   cococtl install --profile x86_64 --dry-run=server      # validate against the cluster
   cococtl install --context prod -n coco-system --atomic
+  cococtl install --profile x86_64 --take-over --max-unavailable 2   # replace a Helm/operator install
 
 Exit codes: 0 installed (and ready with --wait), 1 not ready in time or a node failed,
 2 invalid input, 3 cluster or API error (preflight refusals included).")]
@@ -71,10 +72,15 @@ pub struct InstallArgs {
     pub kube: KubeArgs,
     #[command(flatten)]
     pub deploy: DeployArgs,
-    /// Take over the kata installs the cluster already has (not implemented yet: `cococtl
-    /// diff --take-over` shows the plan)
+    /// Take over the kata installs the cluster already has: print the plan (`cococtl diff
+    /// --take-over` shows it without changing anything), clean each old install up the way
+    /// its version does, then install
     #[arg(long)]
     pub take_over: bool,
+    /// With --take-over: how many nodes an old install's clean-up DaemonSet works on at once
+    /// (each restarts its container runtime)
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "take_over")]
+    pub max_unavailable: usize,
 }
 
 pub async fn run(args: InstallArgs) -> ExitCode {
@@ -83,10 +89,10 @@ pub async fn run(args: InstallArgs) -> ExitCode {
         Err(e) => return exit::invalid(&e),
     };
     if args.take_over {
-        // Honest until the migration exists: refuse before touching the cluster.
-        return exit::invalid(
-            "--take-over is not implemented yet: run `cococtl diff --take-over` for the plan",
-        );
+        let t = super::take_over::TakeOver {
+            max_unavailable: args.max_unavailable,
+        };
+        return super::take_over::run(inputs, &args.kube, &args.deploy, t).await;
     }
     deploy_inputs(Mode::Install, inputs, &args.kube, &args.deploy).await
 }

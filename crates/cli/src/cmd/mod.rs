@@ -14,6 +14,7 @@ pub mod profiles;
 pub mod render;
 pub mod rollback;
 pub mod status;
+mod take_over;
 pub mod uninstall;
 pub mod upgrade;
 mod values_args;

@@ -113,6 +113,12 @@ pub fn text(r: &StatusReport) -> String {
     if let Some(p) = &r.peerpods {
         s.push_str(&peerpods_text(p));
     }
+    if let Some(t) = &r.takeover {
+        s.push_str(&format!("\n{}\n", t.summary));
+        for (node, state) in &t.nodes {
+            s.push_str(&format!("  {node:<14} {state}\n"));
+        }
+    }
     if !r.runtime_classes.is_empty() {
         s.push_str(&format!(
             "\n{:<32} {:<32} {}\n",
@@ -180,6 +186,16 @@ async fn full_report(
     facts: &status::Facts,
 ) -> Result<StatusReport, cococtl_cluster::error::ClusterError> {
     let mut rep = status::report(namespace, facts);
+    if let Some(rec) = cococtl_cluster::takeover_run::load(cluster, namespace).await? {
+        let labels: Vec<(String, std::collections::BTreeMap<String, String>)> = facts
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.labels.clone()))
+            .collect();
+        rep.takeover = Some(rec.progress(&labels));
+        // Between two installs: not what the user asked for yet.
+        rep.degraded = true;
+    }
     if let Some(r) = &facts.release {
         rep.peerpods = cococtl_cluster::peerpods::status(cluster, &r.inventory).await?;
         if rep

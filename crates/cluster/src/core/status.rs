@@ -180,6 +180,9 @@ pub struct StatusReport {
     /// Peer pods, when the release installed them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peerpods: Option<super::peerpods::PeerPodsReport>,
+    /// A take-over in progress (its record exists): where it is, per node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub takeover: Option<super::takeover::record::Progress>,
 }
 
 /// The inputs of the aggregation.
@@ -275,6 +278,7 @@ pub fn aggregate(i: &StatusInput<'_>) -> StatusReport {
         runtime_classes,
         webhooks,
         peerpods: None,
+        takeover: None,
     }
 }
 

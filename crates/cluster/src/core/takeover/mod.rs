@@ -2,12 +2,13 @@
 //! ([`detect`]), read from the objects the API lists (Helm's release payload in
 //! [`helm_release`]), and what a take-over would do about each ([`plan`]). Pure: the edge
 //! (`crate::preflight`) lists the objects as JSON; nothing here reads or writes a cluster.
-//! The take-over itself (deleting, cleaning nodes) is not implemented yet
-//! (docs/take-over.md#not-yet).
+//! The steps as data are [`actions`]; the record of how far a take-over got is [`record`].
 
+pub mod actions;
 pub mod detect;
 pub mod helm_release;
 pub mod plan;
+pub mod record;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -90,7 +91,7 @@ impl Inputs {
 }
 
 /// One object, by kind, namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct ObjRef {
     /// Kind.
     pub kind: String,
@@ -221,6 +222,13 @@ pub struct FoundInstall {
 }
 
 impl FoundInstall {
+    /// Whether a take-over leaves it as it is: only the CoCo operator without a CcRuntime
+    /// (it serves no node; removing the operator is its own manifests' job). Everything
+    /// else found, unknown installs included, is in the way of cococtl's release.
+    pub fn stays(&self) -> bool {
+        matches!(&self.kind, InstallKind::Operator { ccruntimes, .. } if ccruntimes.is_empty())
+    }
+
     /// One line naming it for a user: kind, version, owner.
     pub fn title(&self) -> String {
         match &self.kind {

@@ -1,7 +1,8 @@
 //! The take-over plan: per found install, the steps in the order they would run, in the
 //! words a user reads, and the reasons to refuse (exit 2). Only what was found is removed;
 //! a custom containerd an old install put on a node stays (cococtl's agent leaves it).
-//! Nothing here runs the steps: the execution is later work (docs/take-over.md#plan).
+//! Nothing here runs the steps: [`super::actions`] is the same plan as data, which
+//! `install --take-over` performs (docs/take-over.md#plan).
 
 use std::collections::BTreeSet;
 
@@ -112,20 +113,29 @@ fn classes_step(f: &FoundInstall, t: &Target, deleted_by_cleanup: bool) -> Optio
             join(&renamed)
         )
     };
-    let go_n = go.len();
+    let gone = if go.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; gone for good ({}, cococtl does not plan them): {}",
+            go.len(),
+            join(&go)
+        )
+    };
     let stay = join(&stay);
-    let go = join(&go);
     Some(if deleted_by_cleanup {
         format!(
-            "RuntimeClasses: the old clean-up deletes all {} of them; cococtl creates its own \
-             again under these names: {stay}{renamed_text}; gone for good ({go_n}, cococtl does \
-             not plan them): {go}; until cococtl's exist, a pod naming one cannot be scheduled",
+            "RuntimeClasses: the old clean-up deletes all {} of them (cococtl deletes any it \
+             leaves); cococtl creates its own again under these names: \
+             {stay}{renamed_text}{gone}; until cococtl's exist, a pod naming one cannot be \
+             scheduled",
             f.runtime_classes.len()
         )
     } else {
         format!(
-            "RuntimeClasses: cococtl takes over the ones it plans under the same name (they \
-             stay): {stay}{renamed_text}; deleted ({go_n}, cococtl does not plan them): {go}"
+            "RuntimeClasses: all {} deleted once the nodes are clean; cococtl creates its own \
+             again under these names: {stay}{renamed_text}{gone}",
+            f.runtime_classes.len()
         )
     })
 }
@@ -151,6 +161,18 @@ fn script_cleanup_step(f: &FoundInstall, image: &str) -> String {
          on {}; wait until each of those nodes has no katacontainers.io/kata-runtime label, then \
          delete that DaemonSet; a rolling clean-up: --max-unavailable bounds how many \
          nodes restart containerd at once",
+        nodes(f)
+    )
+}
+
+/// The legacy generation's clean-up: `reset` on the nodes its installer marked `cleanup`.
+fn legacy_reset_step(f: &FoundInstall, image: &str) -> String {
+    format!(
+        "run a clean-up DaemonSet with the old image {image} and its command \
+         `/opt/kata-artifacts/scripts/kata-deploy.sh reset` (releases the node labels, restarts \
+         the CRI and the kubelet) on {}; wait until each of those nodes has no \
+         kata-containers.io/kata-runtime label, then delete that DaemonSet; --max-unavailable \
+         bounds how many nodes restart at once",
         nodes(f)
     )
 }
@@ -182,9 +204,11 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                     ));
                 }
                 steps.push(format!(
-                    "wait until its pods are gone and no node carries \
-                     kata-deploy.katacontainers.io/{}=true (its pods need their RBAC to \
-                     relabel the nodes until then)",
+                    "wait until its pods are gone (its RBAC stays until then: the pods need \
+                     it to relabel their nodes); a node that still carries \
+                     kata-deploy.katacontainers.io/{} after that gets the image's own \
+                     `/usr/bin/kata-deploy cleanup` from a clean-up DaemonSet, \
+                     --max-unavailable nodes at a time",
                     suffix.as_deref().unwrap_or("default")
                 ));
                 let others = rest(f, &["DaemonSet", "RuntimeClass", "Secret"]);
@@ -236,25 +260,41 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
             InstallKind::ManifestKataDeploy { image, version } => {
                 for ds in of_kind(f, "DaemonSet") {
                     steps.push(format!(
-                        "delete {ds}: the {} manifests' script does no clean-up when its pods \
-                         are killed",
+                        "delete {ds} and wait until its pods are gone: the {} manifests' \
+                         preStop hook runs `kata-deploy.sh cleanup` as each pod stops",
                         version.as_deref().unwrap_or("kata-deploy")
                     ));
                 }
-                steps.push(script_cleanup_step(f, image));
+                steps.push(format!(
+                    "on nodes that still carry katacontainers.io/kata-runtime after that (the \
+                     preStop hook did not finish): {}",
+                    script_cleanup_step(f, image)
+                ));
                 let others = rest(f, &["DaemonSet", "RuntimeClass"]);
                 if !others.is_empty() {
-                    steps.push(format!("delete: {}", list(&others)));
+                    steps.push(format!(
+                        "delete (after the clean-up, which needs it): {}",
+                        list(&others)
+                    ));
                 }
                 steps.extend(classes_step(f, t, true));
                 steps.push("no Helm record: it was applied by hand (kubectl)".into());
             }
             InstallKind::LegacyKataDeploy { images } => {
-                steps.push(format!("delete: {}", list(&of_kind(f, "DaemonSet"))));
-                steps.push(script_cleanup_step(
+                steps.push(format!(
+                    "delete the installer DaemonSet(s) and wait until their pods are gone (their \
+                     preStop marks each node kata-containers.io/kata-runtime=cleanup); delete: {}",
+                    list(&of_kind(f, "DaemonSet"))
+                ));
+                steps.push(legacy_reset_step(
                     f,
                     images.first().map_or("of the DaemonSet", String::as_str),
                 ));
+                steps.push(
+                    "remove the node labels kata-containers.io/kata-runtime and \
+                     kata-containers.io/container-runtime where they are left"
+                        .into(),
+                );
                 steps.extend(classes_step(f, t, true));
                 steps.push("no Helm record: it was applied by hand (kubectl)".into());
             }
@@ -351,6 +391,19 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
             steps,
         });
     }
+    let pods: Vec<&str> = found
+        .iter()
+        .flat_map(|f| f.kata_pods.iter().map(String::as_str))
+        .collect();
+    if !pods.is_empty() {
+        refusals.push(format!(
+            "{} pod(s) run with the old RuntimeClasses ({}): the clean-up would pull kata from \
+             under them; move or delete them first (--drain, which would evict them node by \
+             node, is not implemented yet)",
+            pods.len(),
+            pods.join(", ")
+        ));
+    }
     for (node, who) in shared_nodes(found) {
         refusals.push(format!(
             "node {node} is served by {} installs at once ({}): cococtl cannot tell which owns \
@@ -398,7 +451,7 @@ pub fn render(found: &[FoundInstall], p: &Plan, t: &Target) -> String {
         }
     }
     out.push_str(&format!(
-        "\nTake-over plan (into namespace {}; not implemented yet: nothing is changed):\n",
+        "\nTake-over plan (into namespace {}; `install --take-over` runs it, `diff` changes nothing):\n",
         t.namespace
     ));
     for (n, ip) in p.installs.iter().enumerate() {
@@ -406,6 +459,14 @@ pub fn render(found: &[FoundInstall], p: &Plan, t: &Target) -> String {
         for (s, step) in ip.steps.iter().enumerate() {
             out.push_str(&format!("   {}.{} {step}\n", n + 1, s + 1));
         }
+    }
+    if found.iter().any(|f| !f.stays()) {
+        out.push_str(
+            "\nThen cococtl installs its own release. Its kata-deploy starts on every node at \
+             once, after every old install is cleaned up: no node has two installers writing \
+             its containerd configuration, and kata is unavailable on a node from its clean-up \
+             until cococtl's install reaches it.\n",
+        );
     }
     if p.refusals.is_empty() {
         out.push_str("\nNothing refuses the take-over.\n");

@@ -1,0 +1,209 @@
+//! What the installs cococtl takes over do on their own, played as the stand-in's kubelets
+//! and controllers would see it (docs/take-over.md#execution; the captures in
+//! tests/fixtures/brownfield/ and the contracts in docs/kata-deploy-contract.md):
+//!
+//! - a pod whose container runs kata-deploy's clean-up (`kata-deploy.sh cleanup`,
+//!   `/usr/bin/kata-deploy cleanup`) or the legacy `reset` cleans its node once running: the
+//!   script's labels go, and with `CREATE_RUNTIMECLASSES=true` the script's RuntimeClasses
+//!   (`kata-<shim>` for its `SHIMS`);
+//! - the CoCo operator's finalizer on a CcRuntime being deleted: the nodes get
+//!   `confidentialcontainers.org/startuninstall=true`, then its uninstall payload flips
+//!   `katacontainers.io/kata-runtime` to `cleanup` and deletes the RuntimeClasses, then the
+//!   operator strips its labels, deletes its DaemonSets and lets the CcRuntime go.
+//!
+//! The 3.22.0 installer (CoCo chart) does nothing when its pods stop, which is the kubelet's
+//! default here; kata-deploy 4.x's SIGTERM and the 3.21 manifests' preStop clean-up are in
+//! the main kubelet loop (they behave alike: the node's labels go as the pod stops).
+
+use serde_json::{json, Value};
+
+use super::{key, now, State};
+
+const KATA_RUNTIME: &str = "katacontainers.io/kata-runtime";
+const CC: &str = "/apis/confidentialcontainers.org/v1beta1";
+
+/// What a running pod's command cleans, if it is a clean-up.
+enum Cleanup {
+    /// kata-deploy's `cleanup` (script or binary).
+    Kata,
+    /// The legacy `reset`.
+    Reset,
+}
+
+fn cleanup_of(p: &Value) -> Option<Cleanup> {
+    let cmd = p
+        .pointer("/spec/containers/0/command")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    if !cmd.contains("kata-deploy") {
+        return None;
+    }
+    if cmd.contains("cleanup") {
+        Some(Cleanup::Kata)
+    } else if cmd.contains("reset") {
+        Some(Cleanup::Reset)
+    } else {
+        None
+    }
+}
+
+fn env<'a>(p: &'a Value, name: &str) -> Option<&'a str> {
+    p.pointer("/spec/containers/0/env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+        .and_then(|e| e.get("value").and_then(Value::as_str))
+}
+
+/// A running clean-up pod on `node` does its work; `true` when it changed something.
+pub(super) fn run_cleanup_pod(s: &mut State, p: &Value, node: &str) -> bool {
+    let Some(kind) = cleanup_of(p) else {
+        return false;
+    };
+    let nk = key("/api/v1", "nodes", "", node);
+    let Some(mut n) = s.objects.get(&nk).cloned() else {
+        return false;
+    };
+    let Some(l) = n
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    else {
+        return false;
+    };
+    let mut changed = false;
+    match kind {
+        Cleanup::Kata => {
+            let sfx = env(p, "MULTI_INSTALL_SUFFIX").unwrap_or("default");
+            changed |= l
+                .remove(&format!("kata-deploy.katacontainers.io/{sfx}"))
+                .is_some();
+            changed |= l.remove(KATA_RUNTIME).is_some();
+        }
+        Cleanup::Reset => {
+            changed |= l.remove("kata-containers.io/kata-runtime").is_some();
+            changed |= l.remove("kata-containers.io/container-runtime").is_some();
+        }
+    }
+    if changed {
+        s.put(&nk, n, false);
+        if env(p, "CREATE_RUNTIMECLASSES") == Some("true") {
+            for shim in env(p, "SHIMS").unwrap_or_default().split_whitespace() {
+                let rk = key(
+                    "/apis/node.k8s.io/v1",
+                    "runtimeclasses",
+                    "",
+                    &format!("kata-{shim}"),
+                );
+                s.remove(&rk);
+            }
+        }
+    }
+    changed
+}
+
+/// The CoCo operator's finalizer, one phase per tick, for every CcRuntime being deleted.
+pub(super) fn tick_operator(s: &mut State) {
+    let deleting: Vec<(String, Value)> = s
+        .all_ns_items(CC, "ccruntimes")
+        .into_iter()
+        .filter(|(_, c)| c.pointer("/metadata/deletionTimestamp").is_some())
+        .collect();
+    for (ck, cr) in deleting {
+        let cr_name = cr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let nodes = s.all_ns_items("/api/v1", "nodes");
+        let label = |n: &Value, k: &str| {
+            n.pointer("/metadata/labels")
+                .and_then(|l| l.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let served: Vec<&(String, Value)> = nodes
+            .iter()
+            .filter(|(_, n)| label(n, KATA_RUNTIME).is_some())
+            .collect();
+        let started = served
+            .iter()
+            .all(|(_, n)| label(n, "confidentialcontainers.org/startuninstall").is_some());
+        if !served.is_empty() && !started {
+            for (nk, n) in &served {
+                let mut n = n.clone();
+                n["metadata"]["labels"]["confidentialcontainers.org/startuninstall"] =
+                    json!("true");
+                s.put(nk, n, false);
+            }
+            continue;
+        }
+        if served
+            .iter()
+            .any(|(_, n)| label(n, KATA_RUNTIME).as_deref() != Some("cleanup"))
+        {
+            // The uninstall payload's `kata-deploy.sh cleanup` on every node.
+            for (nk, n) in &served {
+                let mut n = n.clone();
+                n["metadata"]["labels"][KATA_RUNTIME] = json!("cleanup");
+                s.put(nk, n, false);
+            }
+            for (rk, rc) in s.all_ns_items("/apis/node.k8s.io/v1", "runtimeclasses") {
+                if rc
+                    .get("handler")
+                    .and_then(Value::as_str)
+                    .is_some_and(|h| h.starts_with("kata"))
+                {
+                    s.remove(&rk);
+                }
+            }
+            continue;
+        }
+        // Done: labels stripped, DaemonSets gone, the finalizer off.
+        for (nk, n) in &nodes {
+            let mut n = n.clone();
+            let mut changed = false;
+            if let Some(l) = n
+                .pointer_mut("/metadata/labels")
+                .and_then(Value::as_object_mut)
+            {
+                for k in [
+                    KATA_RUNTIME,
+                    "confidentialcontainers.org/startuninstall",
+                    "confidentialcontainers.org/preinstall",
+                    "confidentialcontainers.org/postuninstall",
+                ] {
+                    changed |= l.remove(k).is_some();
+                }
+            }
+            if changed {
+                s.put(nk, n, false);
+            }
+        }
+        // The garbage collector: the CcRuntime's DaemonSets go, their pods stop.
+        for (dk, ds) in s.all_ns_items("/apis/apps/v1", "daemonsets") {
+            // By kind and name: a seeded capture keeps the owner's old uid.
+            let owned = ds
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|o| o["kind"] == "CcRuntime" && o["name"] == cr_name.as_str());
+            if !owned {
+                continue;
+            }
+            let ds_uid = ds.pointer("/metadata/uid").cloned();
+            s.remove(&dk);
+            for (pk, mut pod) in s.all_ns_items("/api/v1", "pods") {
+                if ds_uid.is_some()
+                    && pod.pointer("/metadata/ownerReferences/0/uid") == ds_uid.as_ref()
+                    && pod.pointer("/metadata/deletionTimestamp").is_none()
+                {
+                    pod["metadata"]["deletionTimestamp"] = json!(now());
+                    s.put(&pk, pod, false);
+                }
+            }
+        }
+        s.remove(&ck);
+    }
+}
