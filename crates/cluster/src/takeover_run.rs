@@ -183,7 +183,108 @@ async fn perform(
             Ok(())
         }
         Action::Unlabel { nodes, labels } => unlabel(cluster, nodes, labels).await,
+        Action::Drain { node, pods } => drain(cluster, node, pods, o, obs).await,
+        Action::Uncordon { nodes } => {
+            for n in nodes {
+                cordon(cluster, n, false).await?;
+                obs.line(&format!("node {n}: uncordoned"));
+            }
+            Ok(())
+        }
     }
+}
+
+async fn cordon(cluster: &Cluster, node: &str, on: bool) -> Result<(), ClusterError> {
+    let api: Api<Node> = Api::all(cluster.client.clone());
+    // `null`, not `false`: the field goes, as `kubectl uncordon` leaves it.
+    let patch = Patch::Merge(
+        json!({"spec": {"unschedulable": if on { json!(true) } else { Value::Null }}}),
+    );
+    let pp = PatchParams::default();
+    cluster
+        .call_opt(
+            &format!(
+                "{} node {node}",
+                if on { "cordoning" } else { "uncordoning" }
+            ),
+            || api.patch(node, &pp, &patch),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Cordons `node` and evicts `pods` through the Eviction API, so that PodDisruptionBudgets
+/// are honoured: an eviction refused with 429 is retried (the budget allows it once other
+/// pods are ready again) until the timeout, which names the pod and the reason.
+async fn drain(
+    cluster: &Cluster,
+    node: &str,
+    pods: &[String],
+    o: &Options<'_>,
+    obs: &mut dyn Observer,
+) -> Result<(), ClusterError> {
+    cordon(cluster, node, true).await?;
+    obs.line(&format!("node {node}: cordoned"));
+    let start = Instant::now();
+    for id in pods {
+        let (ns, name) = id.split_once('/').unwrap_or(("default", id));
+        let api: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+        let ep = kube::api::EvictParams::default();
+        let mut said = false;
+        loop {
+            match api.evict(name, &ep).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(s)) if s.code == 404 => break,
+                Err(kube::Error::Api(s)) if s.code == 429 => {
+                    if !said {
+                        obs.line(&format!(
+                            "pod {id}: eviction refused for now ({}); retrying",
+                            s.message
+                        ));
+                        said = true;
+                    }
+                    if start.elapsed() >= o.timeout {
+                        return Err(ClusterError::Timeout {
+                            what: format!("evicting the kata pods of node {node}"),
+                            after: o.timeout,
+                            still: vec![format!("pod {id}: {}", s.message)],
+                        });
+                    }
+                }
+                Err(e) if crate::retry::is_retryable(&e) && start.elapsed() < o.timeout => {}
+                Err(e) => {
+                    return Err(ClusterError::from_kube(
+                        e,
+                        &format!("evicting pod {id}"),
+                        &cluster.server,
+                    ))
+                }
+            }
+            tokio::time::sleep(o.poll).await;
+        }
+        obs.line(&format!("pod {id}: evicted"));
+    }
+    for id in pods {
+        let (ns, name) = id.split_once('/').unwrap_or(("default", id));
+        let api: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
+        loop {
+            let have = cluster
+                .call_opt(&format!("reading pod {id}"), || api.get(name))
+                .await?;
+            if have.is_none() {
+                break;
+            }
+            if start.elapsed() >= o.timeout {
+                return Err(ClusterError::Timeout {
+                    what: format!("the evicted kata pods of node {node} to stop"),
+                    after: o.timeout,
+                    still: vec![format!("pod {id}")],
+                });
+            }
+            tokio::time::sleep(o.poll).await;
+        }
+    }
+    Ok(())
 }
 
 /// The API of a kind the take-over deletes.

@@ -241,6 +241,8 @@ fn kind_of(plural: &str) -> &'static str {
         "customresourcedefinitions" => "CustomResourceDefinition",
         "mutatingwebhookconfigurations" => "MutatingWebhookConfiguration",
         "peerpods" => "PeerPod",
+        "poddisruptionbudgets" => "PodDisruptionBudget",
+        "ccruntimes" => "CcRuntime",
         _ => "Object",
     }
 }
@@ -1141,6 +1143,7 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             out["status"] = json!({"allowed": allowed});
             (201, out)
         }
+        "create" if r.plural == "pods" && r.sub == "eviction" => old_installs::evict(s, r, &k),
         "create" => {
             let mut body = req.body.clone();
             if body.pointer("/metadata/name").is_none() {

@@ -65,6 +65,7 @@ fn target() -> Target {
             "kata-qemu-tdx".into(),
             "kata-qemu-nvidia-gpu-snp".into(),
         ],
+        drain: false,
     }
 }
 

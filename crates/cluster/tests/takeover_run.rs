@@ -87,7 +87,7 @@ fn setup() -> Setup {
     }
 }
 
-fn opts<'a>(s: &'a Setup, stop_after: Option<usize>) -> takeover_run::Options<'a> {
+fn opts(s: &Setup, stop_after: Option<usize>) -> takeover_run::Options<'_> {
     takeover_run::Options {
         namespace: &s.spec.namespace,
         instance: &s.spec.instance,
@@ -104,6 +104,15 @@ async fn take_over(
     server: &ApiServer,
     s: &Setup,
     stop_after: Option<usize>,
+) -> Result<Record, String> {
+    take_over_with(server, s, stop_after, false).await
+}
+
+async fn take_over_with(
+    server: &ApiServer,
+    s: &Setup,
+    stop_after: Option<usize>,
+    drain: bool,
 ) -> Result<Record, String> {
     let cl = cluster(server);
     let o = opts(s, stop_after);
@@ -123,7 +132,7 @@ async fn take_over(
             assert!(errors.is_empty(), "{errors:?}");
             let r = Record {
                 started: "2026-12-07T10:00:00Z".into(),
-                installs: actions::actions(&found, &listed, &s.spec.instance),
+                installs: actions::actions(&found, &listed, &s.spec.instance, drain),
                 done: 0,
                 stopped: None,
             };
@@ -193,7 +202,7 @@ async fn left_over(server: &ApiServer, s: &Setup) -> Vec<String> {
     let (found, _, listed) = cococtl_cluster::takeover::detect_with_inputs(&cl, Default::default())
         .await
         .unwrap();
-    let acts = actions::actions(&found, &listed, &s.spec.instance);
+    let acts = actions::actions(&found, &listed, &s.spec.instance, false);
     found
         .iter()
         .zip(acts)
@@ -400,7 +409,7 @@ async fn a_take_over_interrupted_at_any_step_continues_from_its_record() {
                 cococtl_cluster::takeover::detect_with_inputs(&cl, Default::default())
                     .await
                     .unwrap();
-            actions::actions(&found, &listed, &s.spec.instance)
+            actions::actions(&found, &listed, &s.spec.instance, false)
                 .iter()
                 .map(|a| a.actions.len())
                 .sum::<usize>()
@@ -494,6 +503,7 @@ async fn kata_pods_on_the_old_runtime_classes_refuse_the_take_over_and_nothing_c
     let t = takeover::Target {
         namespace: NS.into(),
         runtime_classes: vec![],
+        drain: false,
     };
     let p = takeover::plan(&found, &t);
     assert!(
@@ -504,4 +514,101 @@ async fn kata_pods_on_the_old_runtime_classes_refuse_the_take_over_and_nothing_c
         p.refusals
     );
     assert_eq!(server.list("/apis/apps/v1", "daemonsets").len(), before);
+}
+
+#[tokio::test]
+async fn drain_cordons_evicts_through_the_disruption_budget_and_uncordons() {
+    let s = setup();
+    let server = seeded("03a-helm-coco-0.16.0-coco-system");
+    server.put_raw(
+        "/api/v1",
+        "pods",
+        "default",
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "confidential-app", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"runtimeClassName": "kata-qemu-snp", "nodeName": "bf-node-1", "containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Running"}}),
+    );
+    server.put_raw(
+        "/apis/policy/v1",
+        "poddisruptionbudgets",
+        "default",
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}),
+    );
+    let run = take_over_with(&server, &s, None, true);
+    let unblock = async {
+        // The budget holds the pod while the node is cordoned; then its owner relents.
+        let start = std::time::Instant::now();
+        loop {
+            let cordoned = server
+                .get("/api/v1", "nodes", "", "bf-node-1")
+                .is_some_and(|n| n.pointer("/spec/unschedulable") == Some(&json!(true)));
+            if cordoned {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "never cordoned");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            server
+                .get("/api/v1", "pods", "default", "confidential-app")
+                .is_some(),
+            "evicted through a budget that allows no disruption"
+        );
+        let refused = server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/confidential-app/eviction"))
+            .count();
+        assert!(refused >= 2, "the refused eviction is retried ({refused})");
+        server.remove("/apis/policy/v1", "poddisruptionbudgets", "default", "web");
+    };
+    let (r, _) = tokio::join!(run, unblock);
+    let rec = r.unwrap();
+    assert!(matches!(
+        rec.installs[0].actions[0],
+        actions::Action::Drain { .. }
+    ));
+    assert!(server
+        .get("/api/v1", "pods", "default", "confidential-app")
+        .is_none());
+    let n = server.get("/api/v1", "nodes", "", "bf-node-1").unwrap();
+    assert!(
+        n.pointer("/spec/unschedulable").is_none(),
+        "uncordoned: {n}"
+    );
+    assert_nothing_old_left(&server, "03a-helm-coco-0.16.0-coco-system");
+}
+
+#[tokio::test]
+async fn drain_leaves_a_node_the_user_had_cordoned_cordoned() {
+    let s = setup();
+    let server = seeded("03a-helm-coco-0.16.0-coco-system");
+    server.merge(
+        "/api/v1",
+        "nodes",
+        "",
+        "bf-node-2",
+        json!({"spec": {"unschedulable": true}}),
+    );
+    server.put_raw(
+        "/api/v1",
+        "pods",
+        "default",
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "app-2", "namespace": "default"},
+            "spec": {"runtimeClassName": "kata-qemu-tdx", "nodeName": "bf-node-2", "containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Running"}}),
+    );
+    take_over_with(&server, &s, None, true).await.unwrap();
+    assert!(server.get("/api/v1", "pods", "default", "app-2").is_none());
+    let n = server.get("/api/v1", "nodes", "", "bf-node-2").unwrap();
+    assert_eq!(
+        n.pointer("/spec/unschedulable"),
+        Some(&json!(true)),
+        "still the user's cordon"
+    );
 }

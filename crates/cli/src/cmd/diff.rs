@@ -30,6 +30,10 @@ pub struct DiffArgs {
     /// Show the kata installs the cluster already has and the plan to take them over
     #[arg(long)]
     pub take_over: bool,
+    /// With --take-over: plan to evict the kata pods of the old installs node by node
+    /// (`install --take-over --drain`) instead of refusing while they run
+    #[arg(long, requires = "take_over")]
+    pub drain: bool,
     /// Output format of --take-over
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: Output,
@@ -41,6 +45,7 @@ async fn take_over(
     p: &cococtl_manifests::Plan,
     namespace: &str,
     output: Output,
+    drain: bool,
 ) -> ExitCode {
     use cococtl_cluster::core::takeover;
     let have = cococtl_cluster::takeover::Listed {
@@ -63,6 +68,7 @@ async fn take_over(
     let target = takeover::Target {
         namespace: namespace.to_string(),
         runtime_classes,
+        drain,
     };
     let the_plan = takeover::plan(&found, &target);
     let doc = serde_json::json!({"found": found, "plan": the_plan, "target": target});
@@ -102,7 +108,14 @@ pub async fn run(args: DiffArgs) -> ExitCode {
     };
     let p = plan(&resolved.config, ClusterFacts { nfd_detected });
     if args.take_over {
-        return take_over(&cluster, &p, &resolved.config.namespace, args.output).await;
+        return take_over(
+            &cluster,
+            &p,
+            &resolved.config.namespace,
+            args.output,
+            args.drain,
+        )
+        .await;
     }
     let history = match release_store::history(
         &cluster,

@@ -81,6 +81,10 @@ pub struct InstallArgs {
     /// (each restarts its container runtime)
     #[arg(long, default_value_t = 1, value_name = "N", requires = "take_over")]
     pub max_unavailable: usize,
+    /// With --take-over: cordon each node that runs pods with an old install's
+    /// RuntimeClasses and evict them (PodDisruptionBudgets respected) instead of refusing
+    #[arg(long, requires = "take_over")]
+    pub drain: bool,
 }
 
 pub async fn run(args: InstallArgs) -> ExitCode {
@@ -91,6 +95,7 @@ pub async fn run(args: InstallArgs) -> ExitCode {
     if args.take_over {
         let t = super::take_over::TakeOver {
             max_unavailable: args.max_unavailable,
+            drain: args.drain,
         };
         return super::take_over::run(inputs, &args.kube, &args.deploy, t).await;
     }

@@ -22,6 +22,8 @@ use crate::exit;
 pub struct TakeOver {
     /// Nodes a clean-up DaemonSet works on at once.
     pub max_unavailable: usize,
+    /// `--drain`: evict the old installs' kata pods instead of refusing.
+    pub drain: bool,
 }
 
 /// Installs in the way of cococtl's release (the operator without a CcRuntime stays).
@@ -97,6 +99,7 @@ pub async fn run(inputs: Inputs, kube: &KubeArgs, args: &DeployArgs, t: TakeOver
         let target = takeover::Target {
             namespace: spec.namespace.clone(),
             runtime_classes,
+            drain: t.drain,
         };
         let words = takeover::plan(&found, &target);
         eprint!("{}", takeover::render(&found, &words, &target));
@@ -109,7 +112,7 @@ pub async fn run(inputs: Inputs, kube: &KubeArgs, args: &DeployArgs, t: TakeOver
         if !in_the_way(&found).is_empty() {
             let r = Record {
                 started: kube_args::now(),
-                installs: takeover::actions::actions(&found, &listed, &spec.instance),
+                installs: takeover::actions::actions(&found, &listed, &spec.instance, t.drain),
                 done: 0,
                 stopped: None,
             };

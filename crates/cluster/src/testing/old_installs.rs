@@ -17,7 +17,7 @@
 
 use serde_json::{json, Value};
 
-use super::{key, now, State};
+use super::{key, now, status, Route, State};
 
 const KATA_RUNTIME: &str = "katacontainers.io/kata-runtime";
 const CC: &str = "/apis/confidentialcontainers.org/v1beta1";
@@ -206,4 +206,94 @@ pub(super) fn tick_operator(s: &mut State) {
         }
         s.remove(&ck);
     }
+}
+
+/// POST `pods/<name>/eviction`, as the API server answers it: 404 for a pod that is gone;
+/// 429 while a PodDisruptionBudget selecting the pod allows no disruption (its
+/// `disruptionsAllowed`, computed here from the matching pods as the disruption controller
+/// would); otherwise the pod is deleted gracefully and the answer is a `Success` Status.
+pub(super) fn evict(s: &mut State, r: &Route, k: &str) -> (u16, Value) {
+    let Some(mut pod) = s.objects.get(k).cloned() else {
+        return (
+            404,
+            status(
+                404,
+                "NotFound",
+                &format!("pods \"{}\" not found", r.name),
+                json!({"name": r.name, "kind": "pods"}),
+            ),
+        );
+    };
+    let labels = pod
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    let selects = |pdb: &Value| {
+        pdb.pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+    };
+    let pdbs: Vec<Value> = s
+        .all_ns_items("/apis/policy/v1", "poddisruptionbudgets")
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|p| p.pointer("/metadata/namespace").and_then(Value::as_str) == Some(r.ns.as_str()))
+        .filter(|p| selects(p))
+        .collect();
+    for pdb in &pdbs {
+        let matching: Vec<Value> = s
+            .all_ns_items("/api/v1", "pods")
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| {
+                p.pointer("/metadata/namespace").and_then(Value::as_str) == Some(r.ns.as_str())
+            })
+            .filter(|p| {
+                let l = p.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+                pdb.pointer("/spec/selector/matchLabels")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| m.iter().all(|(k, v)| l.get(k) == Some(v)))
+            })
+            .collect();
+        let healthy = matching
+            .iter()
+            .filter(|p| {
+                p.pointer("/status/phase") == Some(&json!("Running"))
+                    && p.pointer("/metadata/deletionTimestamp").is_none()
+            })
+            .count() as i64;
+        let allowed = match (
+            pdb.pointer("/spec/minAvailable").and_then(Value::as_i64),
+            pdb.pointer("/spec/maxUnavailable").and_then(Value::as_i64),
+        ) {
+            (Some(min), _) => healthy - min,
+            (None, Some(max)) => max - (matching.len() as i64 - healthy),
+            _ => 0,
+        };
+        if allowed <= 0 {
+            let pdb_name = pdb
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            return (
+                429,
+                status(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    json!({"causes": [{"reason": "DisruptionBudget",
+                        "message": format!("The disruption budget {pdb_name} needs {} healthy pods and has {healthy} currently", healthy - allowed)}]}),
+                ),
+            );
+        }
+    }
+    if pod.pointer("/metadata/deletionTimestamp").is_none() {
+        pod["metadata"]["deletionTimestamp"] = json!(now());
+        pod["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+        s.put(k, pod, false);
+    }
+    (
+        201,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+    )
 }

@@ -63,6 +63,19 @@ pub enum Action {
         /// The objects.
         objects: Vec<ObjRef>,
     },
+    /// `--drain`: cordon the node (unless it is cordoned already) and evict these pods
+    /// (`namespace/name`), PodDisruptionBudgets respected; wait until they are gone.
+    Drain {
+        /// The node.
+        node: String,
+        /// Its pods that use an old RuntimeClass.
+        pods: Vec<String>,
+    },
+    /// Undo the cordons of [`Action::Drain`].
+    Uncordon {
+        /// The nodes cococtl cordoned.
+        nodes: Vec<String>,
+    },
     /// Remove these label keys from these nodes.
     Unlabel {
         /// The nodes.
@@ -103,6 +116,10 @@ impl Action {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Action::Drain { node, pods } => {
+                format!("draining node {node}: cordon, evict {}", pods.join(", "))
+            }
+            Action::Uncordon { nodes } => format!("uncordoning {}", nodes.join(", ")),
             Action::Unlabel { nodes, labels } => {
                 format!("removing {} from {}", labels.join(", "), nodes.join(", "))
             }
@@ -274,15 +291,63 @@ fn classes(f: &FoundInstall) -> Option<Action> {
 
 /// The actions for every found install, in the order found. `instance`: cococtl's
 /// instance label value (the clean-up DaemonSets carry it, so detection and uninstall know
-/// them as cococtl's).
-pub fn actions(found: &[FoundInstall], i: &Inputs, instance: &str) -> Vec<InstallActions> {
+/// them as cococtl's). `drain`: each install's kata pods are evicted, node by node, before
+/// its clean-up, and the nodes cordoned for it are uncordoned after it.
+pub fn actions(
+    found: &[FoundInstall],
+    i: &Inputs,
+    instance: &str,
+    drain: bool,
+) -> Vec<InstallActions> {
     found
         .iter()
-        .map(|f| InstallActions {
-            install: f.title(),
-            actions: install_actions(f, i, instance),
+        .map(|f| {
+            let (drains, cordoned) = if drain {
+                drains(f, i)
+            } else {
+                (vec![], vec![])
+            };
+            let mut actions = drains;
+            actions.extend(install_actions(f, i, instance));
+            if !cordoned.is_empty() {
+                actions.push(Action::Uncordon { nodes: cordoned });
+            }
+            InstallActions {
+                install: f.title(),
+                actions,
+            }
         })
         .collect()
+}
+
+/// One [`Action::Drain`] per node running the install's kata pods, and the nodes it
+/// cordons (not those the user had cordoned: theirs stay as they were).
+fn drains(f: &FoundInstall, i: &Inputs) -> (Vec<Action>, Vec<String>) {
+    let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in &i.pods {
+        let id = format!("{}/{}", namespace(p), name(p));
+        if !f.kata_pods.contains(&id) {
+            continue;
+        }
+        let node = p
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        by_node.entry(node).or_default().push(id);
+    }
+    let mut out = vec![];
+    let mut cordoned = vec![];
+    for (node, pods) in by_node {
+        let already = i.nodes.iter().any(|n| {
+            name(n) == node && n.pointer("/spec/unschedulable") == Some(&Value::Bool(true))
+        });
+        if !already && !node.is_empty() {
+            cordoned.push(node.clone());
+        }
+        out.push(Action::Drain { node, pods });
+    }
+    (out, cordoned)
 }
 
 fn install_actions(f: &FoundInstall, i: &Inputs, instance: &str) -> Vec<Action> {

@@ -18,6 +18,9 @@ pub struct Target {
     pub namespace: String,
     /// The RuntimeClass names cococtl plans.
     pub runtime_classes: Vec<String>,
+    /// `--drain`: evict the old installs' kata pods node by node instead of refusing.
+    #[serde(default)]
+    pub drain: bool,
 }
 
 /// The steps for one found install.
@@ -183,6 +186,16 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
     let mut refusals = vec![];
     for f in found {
         let mut steps: Vec<String> = vec![];
+        if t.drain && !f.kata_pods.is_empty() {
+            steps.push(format!(
+                "--drain, first: node by node, cordon the node and evict its pods that use these \
+                 RuntimeClasses ({}); an eviction a PodDisruptionBudget refuses is retried until \
+                 --timeout; the nodes cococtl cordoned are uncordoned at the end of the \
+                 take-over (the pods' controllers recreate them; they run once cococtl's \
+                 RuntimeClasses exist)",
+                f.kata_pods.join(", ")
+            ));
+        }
         match &f.kind {
             InstallKind::HelmKataDeploy {
                 release, suffix, ..
@@ -395,11 +408,11 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
         .iter()
         .flat_map(|f| f.kata_pods.iter().map(String::as_str))
         .collect();
-    if !pods.is_empty() {
+    if !pods.is_empty() && !t.drain {
         refusals.push(format!(
             "{} pod(s) run with the old RuntimeClasses ({}): the clean-up would pull kata from \
-             under them; move or delete them first (--drain, which would evict them node by \
-             node, is not implemented yet)",
+             under them; move or delete them first, or give --drain (cordon each of their \
+             nodes and evict them, PodDisruptionBudgets respected)",
             pods.len(),
             pods.join(", ")
         ));
