@@ -2196,6 +2196,11 @@ fn tick(s: &mut State) {
                 continue;
             }
             work += 1;
+            if old_installs::legacy(&p) {
+                old_installs::legacy_pre_stop(s, &p, &node);
+                s.remove(&pk);
+                continue;
+            }
             if let Some(mut n) = s.objects.get(&nk).cloned() {
                 let l = n["metadata"]["labels"].as_object_mut().unwrap();
                 let mut changed = false;
@@ -2282,7 +2287,7 @@ fn tick(s: &mut State) {
                 json!({"cococtl.confidentialcontainers.org/containerd-version": "2.1.9"});
             s.put(&nk, n, false);
             work += 1;
-        } else if app.starts_with("kata-deploy") {
+        } else if app.starts_with("kata-deploy") && !old_installs::legacy(&p) {
             let inst = if app == "kata-deploy" {
                 "default".to_string()
             } else {
@@ -2308,6 +2313,9 @@ fn container_of(c: &k8s_openapi::api::core::v1::Container) -> Value {
     }
     if let Some(env) = &c.env {
         out["env"] = serde_json::to_value(env).unwrap_or_default();
+    }
+    if let Some(l) = &c.lifecycle {
+        out["lifecycle"] = serde_json::to_value(l).unwrap_or_default();
     }
     out
 }

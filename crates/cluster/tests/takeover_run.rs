@@ -612,3 +612,112 @@ async fn drain_leaves_a_node_the_user_had_cordoned_cordoned() {
         "still the user's cordon"
     );
 }
+
+/// The legacy generation, built from its manifests' description (no capture exists): a
+/// `kata-deploy` installer whose preStop marks its node `cleanup`, `kubelet-kata-cleanup`
+/// running `reset` there, and the `runtime-labeler`.
+fn legacy_cluster() -> ApiServer {
+    let server = ApiServer::start(Sim {
+        watch_quiet: Duration::from_millis(400),
+        ..Default::default()
+    });
+    server.put_raw(
+        "/api/v1",
+        "namespaces",
+        "",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+    );
+    for n in ["old-1", "old-2"] {
+        server.add_node(
+            n,
+            &[
+                ("kata-containers.io/kata-runtime", "true"),
+                ("kata-containers.io/container-runtime", "containerd"),
+            ],
+        );
+    }
+    let ds = |name: &str, cmd: &str, pre_stop: Option<&str>, sel: Value| {
+        let mut c = json!({"name": name, "image": "katadocker/kata-deploy:1.13.0",
+            "command": ["bash", "-c", format!("/opt/kata-artifacts/scripts/kata-deploy.sh {cmd}")],
+            "securityContext": {"privileged": true}});
+        if let Some(h) = pre_stop {
+            c["lifecycle"] = json!({"preStop": {"exec": {"command": ["bash", "-c", format!("/opt/kata-artifacts/scripts/kata-deploy.sh {h}")]}}});
+        }
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": "kube-system",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"selector": {"matchLabels": {"name": name}}, "template": {
+                "metadata": {"labels": {"name": name}},
+                "spec": {"serviceAccountName": "kata-label-node", "hostPID": true,
+                    "nodeSelector": sel, "containers": [c]}}}})
+    };
+    for d in [
+        ds(
+            "kata-deploy",
+            "install",
+            Some("cleanup"),
+            json!({"kata-containers.io/container-runtime": "containerd"}),
+        ),
+        ds(
+            "kubelet-kata-cleanup",
+            "reset",
+            None,
+            json!({"kata-containers.io/kata-runtime": "cleanup"}),
+        ),
+        ds("runtime-labeler", "label", None, json!({})),
+    ] {
+        server.put_raw("/apis/apps/v1", "daemonsets", "kube-system", d);
+    }
+    server.put_raw(
+        "/apis/node.k8s.io/v1",
+        "runtimeclasses",
+        "",
+        json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+            "metadata": {"name": "kata-qemu"}, "handler": "kata-qemu"}),
+    );
+    server
+}
+
+#[tokio::test]
+async fn the_legacy_generation_is_taken_over_through_its_reset_and_leaves_no_label() {
+    let s = setup();
+    let server = legacy_cluster();
+    let cl = cluster(&server);
+    let (found, _) = cococtl_cluster::takeover::detect(&cl, Default::default())
+        .await
+        .unwrap();
+    let legacy: Vec<_> = found
+        .iter()
+        .filter(|f| matches!(f.kind, InstallKind::LegacyKataDeploy { .. }))
+        .collect();
+    assert_eq!(
+        legacy.len(),
+        1,
+        "{:?}",
+        found.iter().map(|f| f.title()).collect::<Vec<_>>()
+    );
+    assert_eq!(legacy[0].nodes, ["old-1", "old-2"]);
+    assert!(
+        !found
+            .iter()
+            .any(|f| matches!(f.kind, InstallKind::Unknown { .. })),
+        "{:?}",
+        found.iter().map(|f| f.title()).collect::<Vec<_>>()
+    );
+    // The stand-in's installer pods run before the take-over starts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    take_over(&server, &s, None).await.unwrap();
+    for (node, l) in node_labels(&server) {
+        assert!(!l.starts_with("kata-containers.io/"), "{node}: {l}");
+    }
+    for d in ["kata-deploy", "kubelet-kata-cleanup", "runtime-labeler"] {
+        assert!(server
+            .get("/apis/apps/v1", "daemonsets", "kube-system", d)
+            .is_none());
+    }
+    assert!(server
+        .get("/apis/node.k8s.io/v1", "runtimeclasses", "", "kata-qemu")
+        .is_none());
+    assert_eq!(left_over(&server, &s).await, Vec::<String>::new());
+    install(&server, &s).await;
+}

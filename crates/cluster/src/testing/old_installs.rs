@@ -11,6 +11,10 @@
 //!   `katacontainers.io/kata-runtime` to `cleanup` and deletes the RuntimeClasses, then the
 //!   operator strips its labels, deletes its DaemonSets and lets the CcRuntime go.
 //!
+//! - the legacy generation (`katadocker/kata-deploy` 1.x images): its installer's preStop
+//!   marks the node `kata-containers.io/kata-runtime=cleanup`, and its `kata-cleanup`
+//!   DaemonSet's `reset` (a running clean-up pod above) removes the labels.
+//!
 //! The 3.22.0 installer (CoCo chart) does nothing when its pods stop, which is the kubelet's
 //! default here; kata-deploy 4.x's SIGTERM and the 3.21 manifests' preStop clean-up are in
 //! the main kubelet loop (they behave alike: the node's labels go as the pod stops).
@@ -296,4 +300,32 @@ pub(super) fn evict(s: &mut State, r: &Route, k: &str) -> (u16, Value) {
         201,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
     )
+}
+
+/// A pod of the legacy generation (its images were `katadocker/kata-deploy` 1.x).
+pub(super) fn legacy(p: &Value) -> bool {
+    p.pointer("/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .is_some_and(|i| i.contains("katadocker/kata-deploy"))
+}
+
+/// A stopping legacy installer pod: its preStop (`kata-deploy.sh cleanup`) removed the
+/// runtime and marks the node `cleanup` for the `kata-cleanup` DaemonSet.
+pub(super) fn legacy_pre_stop(s: &mut State, p: &Value, node: &str) {
+    let hook = p
+        .pointer("/spec/containers/0/lifecycle/preStop")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    if !hook.contains("cleanup") {
+        return;
+    }
+    let nk = key("/api/v1", "nodes", "", node);
+    if let Some(mut n) = s.objects.get(&nk).cloned() {
+        if n.pointer("/metadata/labels/kata-containers.io~1kata-runtime")
+            .is_some()
+        {
+            n["metadata"]["labels"]["kata-containers.io/kata-runtime"] = json!("cleanup");
+            s.put(&nk, n, false);
+        }
+    }
 }

@@ -19,6 +19,8 @@ const RELEASE_NAME: &str = "meta.helm.sh/release-name";
 const RELEASE_NS: &str = "meta.helm.sh/release-namespace";
 const KATA_RUNTIME: &str = cococtl_core::labels::KATA_RUNTIME_LABEL;
 const INSTANCE_PREFIX: &str = "kata-deploy.katacontainers.io/";
+/// The legacy generation's node label (`true`, then `cleanup` on the way out).
+const LEGACY_RUNTIME: &str = "kata-containers.io/kata-runtime";
 
 /// Every install found, in a stable order (kind of install, then name), and the release
 /// Secrets that did not decode.
@@ -505,7 +507,14 @@ fn manual_install(i: &Inputs, ds: &Value) -> FoundInstall {
     let by = format!("DaemonSet {ns}/{n} nodeSelector: {}", selector_text(sel));
     let ds_ref = ObjRef::of("DaemonSet", ds);
     let legacy = |x: &str| x.contains("runtime-labeler") || x.contains("kata-cleanup");
-    if legacy(n) {
+    // The installer of the legacy family is a plain `kata-deploy` DaemonSet: it belongs to
+    // the family when a labeler or clean-up DaemonSet sits next to it.
+    let family = legacy(n)
+        || (n == "kata-deploy"
+            && i.daemonsets
+                .iter()
+                .any(|d| namespace(d) == ns && legacy(name(d))));
+    if family {
         // The legacy manifests: every DaemonSet of that family in the namespace.
         let mut objects: Vec<ObjRef> = i
             .daemonsets
@@ -522,6 +531,24 @@ fn manual_install(i: &Inputs, ds: &Value) -> FoundInstall {
             .collect();
         imgs.sort();
         imgs.dedup();
+        // Served: what its installer selects, and every node carrying the family's own
+        // label (`true` installed, `cleanup` half-way out).
+        let installer = i
+            .daemonsets
+            .iter()
+            .find(|d| namespace(d) == ns && name(d) == "kata-deploy");
+        let mut nodes: Vec<String> = installer
+            .map(|d| select(&i.nodes, pod_spec(d).and_then(|s| s.get("nodeSelector"))))
+            .unwrap_or(nodes);
+        nodes.extend(
+            i.nodes
+                .iter()
+                .filter(|n| label(n, LEGACY_RUNTIME).is_some())
+                .map(|n| name(n).to_string()),
+        );
+        nodes.sort();
+        nodes.dedup();
+        let by = format!("the legacy installer's nodeSelector and the node label {LEGACY_RUNTIME}");
         return finish(
             i,
             InstallKind::LegacyKataDeploy { images: imgs },
@@ -706,6 +733,7 @@ fn leftovers(i: &Inputs, releases: &Releases, found: &[FoundInstall]) -> Vec<Fou
             .flatten()
             .filter(|(k, _)| {
                 k.as_str() == KATA_RUNTIME
+                    || k.starts_with("kata-containers.io/")
                     || k.starts_with(INSTANCE_PREFIX)
                     || k.starts_with("confidentialcontainers.org/")
             })
