@@ -241,7 +241,12 @@ fn install_take_over_of_the_coco_chart_prints_the_plan_cleans_every_node_and_ins
         assert!(err.contains(want), "missing {want:?}:\n{err}");
     }
     coco_chart_replaced(&server);
-    println!("{err}");
+    let reqs = server.requests();
+    let writes = reqs
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE"))
+        .count();
+    println!("{err}\n{} API requests ({writes} writes)", reqs.len());
 }
 
 #[test]

@@ -877,32 +877,7 @@ fn brownfield(dir: &str) -> ApiServer {
         let text = std::fs::read_to_string(root.join(file))
             .unwrap_or_else(|e| panic!("{}: {e}", root.join(file).display()));
         let list: serde_json::Value = serde_json::from_str(&text).unwrap();
-        for o in list["items"].as_array().unwrap() {
-            let (prefix, plural) = match o["kind"].as_str().unwrap() {
-                "Node" => ("/api/v1", "nodes"),
-                "Namespace" => ("/api/v1", "namespaces"),
-                "ServiceAccount" => ("/api/v1", "serviceaccounts"),
-                "ConfigMap" => ("/api/v1", "configmaps"),
-                "Secret" => ("/api/v1", "secrets"),
-                "ClusterRole" => ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
-                "ClusterRoleBinding" => {
-                    ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings")
-                }
-                "Role" => ("/apis/rbac.authorization.k8s.io/v1", "roles"),
-                "RoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
-                "DaemonSet" => ("/apis/apps/v1", "daemonsets"),
-                "RuntimeClass" => ("/apis/node.k8s.io/v1", "runtimeclasses"),
-                "Deployment" => ("/apis/apps/v1", "deployments"),
-                "Job" => ("/apis/batch/v1", "jobs"),
-                "CustomResourceDefinition" => {
-                    ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions")
-                }
-                "CcRuntime" => ("/apis/confidentialcontainers.org/v1beta1", "ccruntimes"),
-                _ => continue,
-            };
-            let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
-            server.put_raw(prefix, plural, ns, o.clone());
-        }
+        server.seed_list(&list);
     }
     server
 }
