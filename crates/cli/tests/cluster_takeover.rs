@@ -249,49 +249,116 @@ fn install_take_over_of_the_coco_chart_prints_the_plan_cleans_every_node_and_ins
     println!("{err}\n{} API requests ({writes} writes)", reqs.len());
 }
 
-#[test]
-fn a_take_over_killed_mid_way_is_continued_by_the_rerun() {
-    let (server, _dir, kc) = seeded_with(COCO);
-    let mut child = install_take_over(&kc)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it once the record says the old DaemonSet is gone (step 1 done).
-    let start = std::time::Instant::now();
-    loop {
-        let done = server
-            .get("/api/v1", "configmaps", "coco-system", "cococtl-takeover")
-            .and_then(|cm| {
-                let r: serde_json::Value =
-                    serde_json::from_str(cm["data"]["takeover.json"].as_str()?).ok()?;
-                r["done"].as_u64()
-            });
-        if done.is_some_and(|d| d >= 1) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "never got to step 2"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(server
+fn record_done(server: &ApiServer) -> Option<u64> {
+    server
         .get("/api/v1", "configmaps", "coco-system", "cococtl-takeover")
-        .is_some());
+        .and_then(|cm| {
+            let r: serde_json::Value =
+                serde_json::from_str(cm["data"]["takeover.json"].as_str()?).ok()?;
+            r["done"].as_u64()
+        })
+}
 
-    let o = cococtl(&kc, &["status", "-n", "coco-system"]);
+#[test]
+fn a_take_over_killed_at_every_step_is_continued_by_the_rerun() {
+    // The CoCo chart's take-over has 5 steps; kill -9 once the record exists (0 done) and
+    // after each of the first four.
+    for k in 0..5u64 {
+        let (server, _dir, kc) = seeded_with(COCO);
+        let mut child = install_take_over(&kc)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            if record_done(&server).is_some_and(|d| d >= k) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "never got past step {k}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let Some(at) = record_done(&server) else {
+            // It finished the take-over between the poll and the kill.
+            continue;
+        };
+
+        let o = cococtl(&kc, &["status", "-n", "coco-system"]);
+        let t = text(&o);
+        assert!(
+            t.contains(&format!("{at} of 5 step(s) done")),
+            "status shows the record after a kill at {k}:\n{t}"
+        );
+        assert_eq!(o.status.code(), Some(1), "degraded meanwhile: {t}");
+
+        let o = install_take_over(&kc).output().unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "rerun after a kill at {k}: {t}");
+        assert!(t.contains("take-over: continuing the recorded one"), "{t}");
+        coco_chart_replaced(&server);
+    }
+}
+
+/// Refused (exit 2) before any write: the plan names why.
+fn refused_without_a_write(server: &ApiServer, kc: &Path, want: &str) {
+    let o = install_take_over(kc).output().unwrap();
     let t = text(&o);
-    assert!(
-        t.contains("take-over started"),
-        "status shows the record:\n{t}"
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains(want), "{t}");
+    assert!(t.contains("nothing was changed"), "{t}");
+    for r in server.requests() {
+        assert!(
+            !matches!(r.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
+                || r.path.contains("/selfsubject"),
+            "wrote: {}",
+            r.line()
+        );
+    }
+}
+
+#[test]
+fn take_over_refuses_what_it_cannot_do_safely_and_writes_nothing() {
+    // Kata pods on the old RuntimeClasses, without --drain.
+    let (server, _dir, kc) = seeded_with(COCO);
+    server.put_raw(
+        "/api/v1",
+        "pods",
+        "default",
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "app", "namespace": "default"},
+            "spec": {"runtimeClassName": "kata-qemu-snp", "nodeName": "bf-node-1", "containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Running"}}),
     );
+    server.clear_requests();
+    refused_without_a_write(&server, &kc, "default/app");
 
-    let o = install_take_over(&kc).output().unwrap();
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{t}");
-    assert!(t.contains("take-over: continuing the recorded one"), "{t}");
-    coco_chart_replaced(&server);
+    // Two old installs on the same nodes.
+    let (server, _dir, kc) = seeded_with(COCO);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cluster/tests/fixtures/brownfield/05-manifests-kata-deploy-3.21.0-kube-system/objects.json");
+    let list: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root).unwrap()).unwrap();
+    server.seed_list(&list);
+    server.clear_requests();
+    refused_without_a_write(&server, &kc, "is served by 2 installs at once");
+
+    // A kata-deploy DaemonSet nobody can account for.
+    let (server, _dir, kc) = seeded_with(COCO);
+    server.put_raw(
+        "/apis/apps/v1",
+        "daemonsets",
+        "default",
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "mystery", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"name": "mystery"}}, "template": {
+                "metadata": {"labels": {"name": "mystery"}},
+                "spec": {"nodeSelector": {"mystery": "yes"}, "containers": [{"name": "c", "image": "quay.io/kata-containers/kata-deploy:3.99.0"}]}}}}),
+    );
+    server.clear_requests();
+    refused_without_a_write(&server, &kc, "cannot tell what it installed");
 }
