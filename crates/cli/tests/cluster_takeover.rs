@@ -362,3 +362,34 @@ fn take_over_refuses_what_it_cannot_do_safely_and_writes_nothing() {
     server.clear_requests();
     refused_without_a_write(&server, &kc, "cannot tell what it installed");
 }
+
+#[test]
+fn a_take_over_the_user_may_not_finish_is_refused_before_the_first_change() {
+    let (server, _dir, kc) = seeded_with(COCO);
+    server.deny("delete", "clusterroles");
+    server.clear_requests();
+    let o = install_take_over(&kc).output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{t}");
+    assert!(t.contains("missing 1 permission(s)"), "{t}");
+    assert!(
+        t.contains("delete clusterroles.rbac.authorization.k8s.io (cluster-wide)"),
+        "{t}"
+    );
+    for r in server.requests() {
+        assert!(
+            !matches!(r.method.as_str(), "PATCH" | "PUT" | "DELETE")
+                && (r.method != "POST" || r.path.contains("/selfsubject")),
+            "wrote: {}",
+            r.line()
+        );
+    }
+    assert!(server
+        .get(
+            "/apis/apps/v1",
+            "daemonsets",
+            "coco-system",
+            "kata-as-coco-runtime"
+        )
+        .is_some());
+}

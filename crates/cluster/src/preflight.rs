@@ -133,12 +133,18 @@ async fn access_reviews(
     let checks = futures::stream::iter(perms.iter().cloned().map(|p| {
         let api = api.clone();
         async move {
+            // `pods/eviction`: the review names the subresource in its own field.
+            let (resource, subresource) = match p.resource.split_once('/') {
+                Some((r, s)) => (r.to_string(), Some(s.to_string())),
+                None => (p.resource.clone(), None),
+            };
             let review = SelfSubjectAccessReview {
                 spec: SelfSubjectAccessReviewSpec {
                     resource_attributes: Some(ResourceAttributes {
                         verb: Some(p.verb.into()),
                         group: Some(p.group.clone()),
-                        resource: Some(p.resource.clone()),
+                        resource: Some(resource),
+                        subresource,
                         namespace: p.namespace.clone(),
                         ..Default::default()
                     }),

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::apply::FIELD_MANAGER;
 use crate::client::Cluster;
-use crate::core::takeover::actions::{Action, CLEANUP_NODE_LABEL};
+use crate::core::takeover::actions::{self, Action, CLEANUP_NODE_LABEL};
 use crate::core::takeover::record::{self, Record};
 use crate::error::ClusterError;
 use crate::list::list_all;
@@ -293,26 +293,10 @@ fn dynamic(
     kind: &str,
     namespace: Option<&str>,
 ) -> Result<Api<DynamicObject>, ClusterError> {
-    let (group, version, plural) = match kind {
-        "DaemonSet" => ("apps", "v1", "daemonsets"),
-        "Deployment" => ("apps", "v1", "deployments"),
-        "Job" => ("batch", "v1", "jobs"),
-        "RuntimeClass" => ("node.k8s.io", "v1", "runtimeclasses"),
-        "ServiceAccount" => ("", "v1", "serviceaccounts"),
-        "ConfigMap" => ("", "v1", "configmaps"),
-        "Secret" => ("", "v1", "secrets"),
-        "Service" => ("", "v1", "services"),
-        "ClusterRole" => ("rbac.authorization.k8s.io", "v1", "clusterroles"),
-        "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
-        "Role" => ("rbac.authorization.k8s.io", "v1", "roles"),
-        "RoleBinding" => ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-        "CcRuntime" => ("confidentialcontainers.org", "v1beta1", "ccruntimes"),
-        "NodeFeatureRule" => ("nfd.k8s-sigs.io", "v1alpha1", "nodefeaturerules"),
-        other => {
-            return Err(ClusterError::Input(format!(
-                "the take-over record lists a {other}, which cococtl does not know how to delete\n  fix: delete it yourself, then run again"
-            )))
-        }
+    let Some((group, version, plural)) = actions::resource_of(kind) else {
+        return Err(ClusterError::Input(format!(
+            "the take-over record lists a {kind}, which cococtl does not know how to delete\n  fix: delete it yourself, then run again"
+        )));
     };
     let ar = ApiResource {
         group: group.into(),

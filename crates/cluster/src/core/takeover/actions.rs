@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{name, namespace, FoundInstall, Inputs, InstallKind, ObjRef};
+use crate::core::preflight::Permission;
 
 /// The label cococtl puts on the nodes whose turn it is in a clean-up DaemonSet (the
 /// DaemonSet selects it): at most `--max-unavailable` nodes carry it at once.
@@ -125,6 +126,90 @@ impl Action {
             }
         }
     }
+}
+
+/// The API group, version and plural of a kind the take-over deletes (`None`: a kind it
+/// does not know how to delete).
+pub fn resource_of(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match kind {
+        "DaemonSet" => ("apps", "v1", "daemonsets"),
+        "Deployment" => ("apps", "v1", "deployments"),
+        "Job" => ("batch", "v1", "jobs"),
+        "RuntimeClass" => ("node.k8s.io", "v1", "runtimeclasses"),
+        "ServiceAccount" => ("", "v1", "serviceaccounts"),
+        "ConfigMap" => ("", "v1", "configmaps"),
+        "Secret" => ("", "v1", "secrets"),
+        "Service" => ("", "v1", "services"),
+        "ClusterRole" => ("rbac.authorization.k8s.io", "v1", "clusterroles"),
+        "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
+        "Role" => ("rbac.authorization.k8s.io", "v1", "roles"),
+        "RoleBinding" => ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+        "CcRuntime" => ("confidentialcontainers.org", "v1beta1", "ccruntimes"),
+        "NodeFeatureRule" => ("nfd.k8s-sigs.io", "v1alpha1", "nodefeaturerules"),
+        _ => return None,
+    })
+}
+
+/// Every permission the actions need (and the record in `namespace`), for one access
+/// check before the first change: a take-over that would stop half-way on a 403 is refused
+/// before it starts.
+pub fn permissions(installs: &[InstallActions], namespace: &str) -> Vec<Permission> {
+    let mut out: std::collections::BTreeSet<Permission> = Default::default();
+    let mut p = |verb: &'static str, group: &str, resource: &str, ns: Option<&str>| {
+        out.insert(Permission {
+            verb,
+            group: group.into(),
+            resource: resource.into(),
+            namespace: ns.map(str::to_string),
+        });
+    };
+    for verb in ["get", "create", "patch", "delete"] {
+        p(verb, "", "configmaps", Some(namespace));
+    }
+    p("get", "", "namespaces", None);
+    p("patch", "", "namespaces", None);
+    p("list", "", "nodes", None);
+    for a in installs.iter().flat_map(|i| i.actions.iter()) {
+        match a {
+            Action::DeleteDaemonSet { namespace, .. } => {
+                p("delete", "apps", "daemonsets", Some(namespace));
+                p("list", "", "pods", Some(namespace));
+            }
+            Action::Cleanup { daemonset, .. } => {
+                let ns = super::namespace(daemonset);
+                for verb in ["patch", "delete"] {
+                    p(verb, "apps", "daemonsets", Some(ns));
+                }
+                p("list", "", "pods", Some(ns));
+                p("patch", "", "nodes", None);
+            }
+            Action::DeleteCcRuntime { .. } => {
+                for verb in ["get", "delete"] {
+                    p(verb, "confidentialcontainers.org", "ccruntimes", None);
+                }
+            }
+            Action::WaitNodesUnlabelled { .. } => {}
+            Action::Delete { objects } => {
+                for o in objects {
+                    if let Some((group, _, plural)) = resource_of(&o.kind) {
+                        for verb in ["get", "delete"] {
+                            p(verb, group, plural, o.namespace.as_deref());
+                        }
+                    }
+                }
+            }
+            Action::Drain { pods, .. } => {
+                p("patch", "", "nodes", None);
+                for id in pods {
+                    let ns = id.split_once('/').map_or("default", |(n, _)| n);
+                    p("get", "", "pods", Some(ns));
+                    p("create", "", "pods/eviction", Some(ns));
+                }
+            }
+            Action::Uncordon { .. } | Action::Unlabel { .. } => p("patch", "", "nodes", None),
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// The actions of one found install.
