@@ -357,7 +357,13 @@ fn cleanup_for(
     })
 }
 
+/// A delete step, never of a Namespace: deleting one deletes whatever else lives there
+/// (cococtl's own release may be installed into it); the plan says it stays.
 fn delete(objects: Vec<ObjRef>) -> Option<Action> {
+    let objects: Vec<ObjRef> = objects
+        .into_iter()
+        .filter(|o| o.kind != "Namespace")
+        .collect();
     (!objects.is_empty()).then_some(Action::Delete { objects })
 }
 
@@ -558,6 +564,25 @@ fn leftover_label_keys(what: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_is_never_deleted() {
+        let ns = ObjRef {
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "coco-system".into(),
+        };
+        assert_eq!(delete(vec![ns.clone()]), None);
+        let sa = ObjRef {
+            kind: "ServiceAccount".into(),
+            namespace: Some("coco-system".into()),
+            name: "x".into(),
+        };
+        assert_eq!(
+            delete(vec![ns, sa.clone()]),
+            Some(Action::Delete { objects: vec![sa] })
+        );
+    }
 
     #[test]
     fn leftover_label_keys_are_read_back_from_the_description() {

@@ -368,7 +368,20 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                 if f.objects.is_empty() {
                     steps.push(format!("remove the {what}"));
                 } else {
-                    steps.push(format!("delete: {}", list(&f.objects)));
+                    let (ns, objs): (Vec<ObjRef>, Vec<ObjRef>) = f
+                        .objects
+                        .iter()
+                        .cloned()
+                        .partition(|o| o.kind == "Namespace");
+                    if !objs.is_empty() {
+                        steps.push(format!("delete: {}", list(&objs)));
+                    }
+                    if !ns.is_empty() {
+                        steps.push(format!(
+                            "stays (cococtl never deletes a namespace): {}",
+                            list(&ns)
+                        ));
+                    }
                     if what.contains("containerd") {
                         steps.push(
                             "custom containerd: whatever the hook Jobs left on the nodes stays \
