@@ -99,6 +99,12 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         &["render", "--profile", "x86_64", "-f", "fixtures/values/shim-drop-in.yaml"],
     ),
     ("uninstall-phase.yaml", &["render", "--profile", "x86_64", "--phase", "uninstall"]),
+    // kata-deploy 4.1.0 chart features beyond the defaults (docs/values.md#monitor,
+    // #customruntimes, #nodefeaturerules).
+    (
+        "monitor.yaml",
+        &["render", "--profile", "x86_64", "--set", "monitor.enabled=true,k8sDistribution=k3s"],
+    ),
     // Peer pods (docs/peerpods.md): every provider, create and reference secrets.
     (
         "peerpods-libvirt-reference.yaml",
@@ -724,16 +730,12 @@ fn unrendered_chart_features_are_refused_not_dropped() {
         &["deploymentMode", "does not render"],
     );
     assert_refused(
-        &["render", "--set", "monitor.enabled=true"],
-        &["monitor.enabled"],
+        &["render", "--set", "verification.pod=apiVersion: v1"],
+        &["verification.pod", "does not render"],
     );
     assert_refused(
-        &["render", "--set", "customRuntimes.enabled=true"],
-        &["customRuntimes.enabled"],
-    );
-    assert_refused(
-        &["render", "--set", "nodeFeatureRules.create=true"],
-        &["nodeFeatureRules.create"],
+        &["render", "--set", "nodeFeatureRules.create=maybe"],
+        &["nodeFeatureRules.create", "auto, true, false"],
     );
 }
 

@@ -5,6 +5,7 @@ pub mod cleanup;
 pub mod config_maps;
 pub mod daemonset;
 pub mod env;
+pub mod monitor;
 pub mod names;
 pub mod rbac;
 pub mod runtime_classes;
@@ -21,7 +22,7 @@ pub struct Objects {
     pub rbac: Vec<Object>,
     /// The drop-in ConfigMaps (when set) and the state ConfigMap.
     pub config: Vec<Object>,
-    /// The kata-deploy DaemonSet.
+    /// The kata-deploy DaemonSet, and kata-monitor's when enabled.
     pub workloads: Vec<Object>,
     /// The RuntimeClasses.
     pub runtime_classes: Vec<Object>,
@@ -37,7 +38,13 @@ pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects
             .map(Object::new)
             .chain([state::config_map(c)])
             .collect(),
-        workloads: vec![daemonset::daemonset(c, wait_for_agent)],
+        workloads: [
+            Some(daemonset::daemonset(c, wait_for_agent)),
+            monitor::daemonset(c),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         runtime_classes: runtime_classes::objects(c, facts),
     }
 }
