@@ -105,6 +105,10 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         "monitor.yaml",
         &["render", "--profile", "x86_64", "--set", "monitor.enabled=true,k8sDistribution=k3s"],
     ),
+    (
+        "custom-runtimes.yaml",
+        &["render", "--profile", "x86_64", "-f", "fixtures/values/custom-runtimes.yaml"],
+    ),
     // Peer pods (docs/peerpods.md): every provider, create and reference secrets.
     (
         "peerpods-libvirt-reference.yaml",

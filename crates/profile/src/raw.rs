@@ -283,7 +283,7 @@ pub struct Monitor {
 /// `customRuntimes.*` (docs/values.md#customruntimes); each runtime is read on its own so
 /// an error names its key path.
 #[derive(Deserialize, Default, Clone)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CustomRuntimes {
     #[serde(deserialize_with = "boolish")]
     pub enabled: bool,

@@ -3,6 +3,7 @@
 
 pub mod cleanup;
 pub mod config_maps;
+pub mod custom_runtimes;
 pub mod daemonset;
 pub mod env;
 pub mod monitor;
@@ -24,7 +25,7 @@ pub struct Objects {
     pub config: Vec<Object>,
     /// The kata-deploy DaemonSet, and kata-monitor's when enabled.
     pub workloads: Vec<Object>,
-    /// The RuntimeClasses.
+    /// The RuntimeClasses, the custom runtimes' after the shims'.
     pub runtime_classes: Vec<Object>,
 }
 
@@ -45,6 +46,9 @@ pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects
         .into_iter()
         .flatten()
         .collect(),
-        runtime_classes: runtime_classes::objects(c, facts),
+        runtime_classes: runtime_classes::objects(c, facts)
+            .into_iter()
+            .chain(custom_runtimes::objects(c))
+            .collect(),
     }
 }

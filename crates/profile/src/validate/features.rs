@@ -57,14 +57,7 @@ pub(super) fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
             );
         }
     }
-    // TEMPORARY (next commit renders them).
-    if r.custom_runtimes.enabled {
-        v.err(
-            "customRuntimes.enabled",
-            format!("custom runtimes: {not_yet}"),
-            "--set customRuntimes.enabled=false",
-        );
-    }
+    // TEMPORARY (next commit renders it).
     if r.node_feature_rules.create == "true" {
         v.err(
             "nodeFeatureRules.create",
