@@ -8,6 +8,7 @@ pub mod daemonset;
 pub mod env;
 pub mod monitor;
 pub mod names;
+pub mod node_feature_rules;
 pub mod rbac;
 pub mod runtime_classes;
 pub mod state;
@@ -21,7 +22,8 @@ use crate::{ClusterFacts, Object};
 pub struct Objects {
     /// The DaemonSet's ServiceAccount, ClusterRole and binding.
     pub rbac: Vec<Object>,
-    /// The drop-in ConfigMaps (when set) and the state ConfigMap.
+    /// The drop-in ConfigMaps (when set), the state ConfigMap, and the NodeFeatureRule
+    /// (when `nodeFeatureRules.create` is on).
     pub config: Vec<Object>,
     /// The kata-deploy DaemonSet, and kata-monitor's when enabled.
     pub workloads: Vec<Object>,
@@ -38,6 +40,7 @@ pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects
             .flatten()
             .map(Object::new)
             .chain([state::config_map(c)])
+            .chain(node_feature_rules::objects(c))
             .collect(),
         workloads: [
             Some(daemonset::daemonset(c, wait_for_agent)),

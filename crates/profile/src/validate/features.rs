@@ -57,14 +57,6 @@ pub(super) fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
             );
         }
     }
-    // TEMPORARY (next commit renders it).
-    if r.node_feature_rules.create == "true" {
-        v.err(
-            "nodeFeatureRules.create",
-            format!("the NodeFeatureRule: {not_yet}"),
-            "--set nodeFeatureRules.create=false",
-        );
-    }
     if !r.verification.pod.is_empty() {
         v.err(
             "verification.pod",

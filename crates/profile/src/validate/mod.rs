@@ -316,6 +316,15 @@ fn build(v: &mut V, mut r: raw::Values, id: Identity) -> Config {
     config.custom_containerd =
         crate::custom_containerd::validate(v_ctx(v), r.custom_containerd, &config);
     config.probe = crate::probe::validate(v_ctx(v), r.probe);
+    // The rule makes NFD publish the same TEE labels the probe would publish: the two would
+    // keep overwriting each other (as with a detected NFD, see cococtl_manifests::check_facts).
+    if config.node_feature_rules.active() && config.probe.as_ref().is_some_and(|p| p.tee_labels) {
+        v.err(
+            "probe.teeLabels",
+            "with nodeFeatureRules.create=true, Node Feature Discovery publishes the TEE labels (amd.feature.node.kubernetes.io/snp, intel.feature.node.kubernetes.io/tdx); cococtl's probe would fight it over them",
+            "--set probe.teeLabels=false, or --set nodeFeatureRules.create=false",
+        );
+    }
     config
 }
 
