@@ -197,4 +197,29 @@ fn a_snapshotter_must_be_set_up_and_the_pull_type_known() {
         )),
         &["customRuntimes.runtimes.my-rt.crio.pullType", "guest-pull"],
     );
+    let erofs = |base: &str| {
+        format!(
+            "snapshotter:\n  setup: [nydus, erofs]\n{}",
+            one_runtime(&format!(
+                "      baseConfig: {base}\n      containerd:\n        snapshotter: erofs\n{CLASS}"
+            ))
+        )
+    };
+    refused(
+        &erofs("qemu-snp"),
+        &[
+            "customRuntimes.runtimes.my-rt.containerd.snapshotter",
+            "#g22",
+        ],
+    );
+    assert!(resolve(&inputs(&erofs("qemu-snp-runtime-rs"))).is_ok());
+}
+
+#[test]
+fn a_misspelt_section_key_is_refused_not_ignored() {
+    let e = match resolve(&inputs("customRuntimes:\n  enabeld: true\n")) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("accepted"),
+    };
+    assert!(e.contains("customRuntimes") && e.contains("enabeld"), "{e}");
 }

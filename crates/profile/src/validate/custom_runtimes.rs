@@ -3,7 +3,7 @@
 //! built-in shims, because the chart copies the runtime's text into the node's containerd
 //! configuration and the cluster's RuntimeClasses without looking at it.
 
-use cococtl_core::catalog::{runtime_class_name, shim_by_name, SHIMS};
+use cococtl_core::catalog::{runtime_class_name, shim_by_name, Runtime, SHIMS};
 use k8s_openapi::api::node::v1::RuntimeClass;
 
 use super::{check_toml, V};
@@ -248,6 +248,16 @@ fn one(
                 format!("add {snapshotter} to snapshotter.setup, or remove {sn_path}"),
             );
         }
+    }
+    // As for the built-in Go shims (docs/kata-deploy-contract.md#g22): the base's runtime
+    // serves the handler, and the Go runtime cannot use merged erofs layers.
+    let merged = c.erofs_merge_mode.is_empty() || c.erofs_merge_mode == "merged";
+    if snapshotter == "erofs" && merged && base.is_some_and(|b| b.runtime == Runtime::Go) {
+        v.err(
+            &sn_path,
+            format!("maps the runtime to erofs, but its base `{}` is a Go shim and snapshotter.erofsMergeMode is merged (or unset): kata-deploy 4.1.0 refuses merged erofs layers for the Go runtime after it claimed the node (docs/kata-deploy-contract.md#g22)", raw.base_config.trim()),
+            "--set snapshotter.erofsMergeMode=unmerged, or use a runtime-rs baseConfig",
+        );
     }
     let pull_type = raw.crio.pull_type.trim().to_string();
     if !pull_type.is_empty() && pull_type != "guest-pull" {
