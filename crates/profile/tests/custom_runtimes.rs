@@ -147,6 +147,21 @@ fn a_builtin_runtime_class_name_is_never_taken_over() {
             ],
         );
     }
+    // A suffixed install must not take the names of the install without a suffix either.
+    for taken in ["kata-qemu-snp", "kata-qemu-snp-blue"] {
+        refused(
+            &format!(
+                "env:\n  multiInstallSuffix: blue\n{}",
+                one_runtime(
+                    &format!("      baseConfig: qemu-snp\n{CLASS}").replace("kata-my-rt", taken)
+                )
+            ),
+            &[
+                "customRuntimes.runtimes.my-rt.runtimeClass",
+                "built-in shim",
+            ],
+        );
+    }
 }
 
 #[test]

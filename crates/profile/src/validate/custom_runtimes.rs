@@ -38,18 +38,21 @@ fn check_dns_label(s: &str) -> Result<(), String> {
     }
 }
 
-/// Every RuntimeClass name the built-in shims can take in this install, whether or not the
-/// shim is enabled: a custom runtime must never take one over. The bare shim names too: the
-/// drop-in file of a custom runtime (`dropin-<handler>.toml`) shares the ConfigMap with the
-/// shims' (`dropin-<shim>.toml`).
+/// Every RuntimeClass name the built-in shims can take in this install, or in an install
+/// without a suffix on the same cluster, whether or not the shim is enabled: a custom
+/// runtime must never take one over. The bare shim names too: the drop-in file of a custom
+/// runtime (`dropin-<handler>.toml`) shares the ConfigMap with the shims'
+/// (`dropin-<shim>.toml`).
 fn builtin_names(c: &Config) -> Vec<String> {
     let mut out = vec![];
     for s in SHIMS {
         out.push(s.name.to_string());
-        let n = runtime_class_name(s.name, &c.suffix);
-        out.push(format!("{n}-debug"));
-        out.push(format!("{n}-devkit"));
-        out.push(n);
+        for suffix in [c.suffix.as_str(), ""] {
+            let n = runtime_class_name(s.name, suffix);
+            out.push(format!("{n}-debug"));
+            out.push(format!("{n}-devkit"));
+            out.push(n);
+        }
     }
     if c.runtime_classes.create_default && c.suffix.is_empty() {
         out.push(c.runtime_classes.default_name.clone());
