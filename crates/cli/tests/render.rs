@@ -99,6 +99,24 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         &["render", "--profile", "x86_64", "-f", "fixtures/values/shim-drop-in.yaml"],
     ),
     ("uninstall-phase.yaml", &["render", "--profile", "x86_64", "--phase", "uninstall"]),
+    // kata-deploy 4.1.0 chart features beyond the defaults (docs/values.md#monitor,
+    // #customruntimes, #nodefeaturerules).
+    (
+        "monitor.yaml",
+        &["render", "--profile", "x86_64", "--set", "monitor.enabled=true,k8sDistribution=k3s"],
+    ),
+    (
+        "custom-runtimes.yaml",
+        &["render", "--profile", "x86_64", "-f", "fixtures/values/custom-runtimes.yaml"],
+    ),
+    (
+        "node-feature-rules.yaml",
+        &["render", "--profile", "x86_64", "--set", "nodeFeatureRules.create=true"],
+    ),
+    (
+        "node-feature-rules-suffix.yaml",
+        &["render", "--profile", "x86_64", "--set", "nodeFeatureRules.create=true,env.multiInstallSuffix=blue,debug=true", "--assume-nfd"],
+    ),
     // Peer pods (docs/peerpods.md): every provider, create and reference secrets.
     (
         "peerpods-libvirt-reference.yaml",
@@ -178,6 +196,7 @@ const REFERENCE_SSH: &str = "peerpods.secrets.mode=reference,peerpods.secrets.ex
 /// print nothing.
 const WARNINGS: &[(&str, &[&str])] = &[
     ("structured-site-values.yaml", &[DEBUG_WARNING]),
+    ("node-feature-rules-suffix.yaml", &[DEBUG_WARNING]),
     ("set-overrides.yaml", &[DEBUG_WARNING]),
     ("profile-remote.yaml", &[CREATE_WARNING]),
     ("profile-remote.json", &[CREATE_WARNING]),
@@ -422,6 +441,82 @@ fn is_cert_manager(doc: &serde_yaml::Value) -> bool {
     doc["apiVersion"] == "cert-manager.io/v1"
 }
 
+/// NodeFeatureRule (NFD's CRD) has no schema in kubernetes-validate either: checked by
+/// [`node_feature_rule_is_well_formed`].
+fn is_node_feature_rule(doc: &serde_yaml::Value) -> bool {
+    doc["apiVersion"] == "nfd.k8s-sigs.io/v1alpha1" && doc["kind"] == "NodeFeatureRule"
+}
+
+/// The fields of NFD's `NodeFeatureRule` v1alpha1 CRD that the kata-tee-keys rule uses (a
+/// focused check, not the full CRD schema): cluster-scoped metadata with a name; every
+/// rule a `name`, `labels` and `extendedResources` maps of strings, and `matchFeatures`
+/// entries of a `feature` with `matchExpressions` of `{op, value?}`; nothing else.
+fn node_feature_rule_is_well_formed(golden: &str, v: &serde_yaml::Value) {
+    use serde_yaml::Value;
+    let id = format!(
+        "{golden}: NodeFeatureRule {}",
+        v["metadata"]["name"].as_str().unwrap_or("?")
+    );
+    let keys = |m: &Value| -> Vec<String> {
+        m.as_mapping()
+            .map(|m| {
+                m.keys()
+                    .map(|k| k.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let strings = |m: &Value| {
+        m.as_mapping()
+            .is_some_and(|m| m.iter().all(|(k, v)| k.is_string() && v.is_string()))
+    };
+    assert!(v["metadata"]["name"].is_string(), "{id}: name");
+    assert!(v["metadata"]["namespace"].is_null(), "{id}: cluster-scoped");
+    for k in keys(v) {
+        assert!(
+            ["apiVersion", "kind", "metadata", "spec"].contains(&k.as_str()),
+            "{id}: {k}"
+        );
+    }
+    assert_eq!(keys(&v["spec"]), ["rules"], "{id}: spec");
+    let rules = v["spec"]["rules"]
+        .as_sequence()
+        .expect("spec.rules is a list");
+    assert!(!rules.is_empty(), "{id}: no rules");
+    for r in rules {
+        for k in keys(r) {
+            assert!(
+                ["name", "labels", "extendedResources", "matchFeatures"].contains(&k.as_str()),
+                "{id}: rule key {k}"
+            );
+        }
+        assert!(r["name"].is_string(), "{id}: rule name");
+        assert!(
+            strings(&r["labels"]) && strings(&r["extendedResources"]),
+            "{id}: maps"
+        );
+        for m in r["matchFeatures"]
+            .as_sequence()
+            .expect("matchFeatures is a list")
+        {
+            assert_eq!(keys(m), ["feature", "matchExpressions"], "{id}: matcher");
+            assert!(m["feature"].is_string(), "{id}: feature");
+            for (_, e) in m["matchExpressions"]
+                .as_mapping()
+                .expect("matchExpressions map")
+            {
+                assert!(e["op"].is_string(), "{id}: op");
+                for k in keys(e) {
+                    assert!(
+                        ["op", "value"].contains(&k.as_str()),
+                        "{id}: expression {k}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn every_rendered_object_passes_the_kubernetes_openapi_schema() {
     let dir = tempfile::tempdir().unwrap();
@@ -433,6 +528,8 @@ fn every_rendered_object_passes_the_kubernetes_openapi_schema() {
             let v: serde_yaml::Value = serde_yaml::from_str(doc).unwrap();
             if is_cert_manager(&v) {
                 cert_manager_object_is_well_formed(name, &v);
+            } else if is_node_feature_rule(&v) {
+                node_feature_rule_is_well_formed(name, &v);
             } else {
                 kept.push_str("---\n");
                 kept.push_str(doc);
@@ -724,16 +821,12 @@ fn unrendered_chart_features_are_refused_not_dropped() {
         &["deploymentMode", "does not render"],
     );
     assert_refused(
-        &["render", "--set", "monitor.enabled=true"],
-        &["monitor.enabled"],
+        &["render", "--set", "verification.pod=apiVersion: v1"],
+        &["verification.pod", "does not render"],
     );
     assert_refused(
-        &["render", "--set", "customRuntimes.enabled=true"],
-        &["customRuntimes.enabled"],
-    );
-    assert_refused(
-        &["render", "--set", "nodeFeatureRules.create=true"],
-        &["nodeFeatureRules.create"],
+        &["render", "--set", "nodeFeatureRules.create=maybe"],
+        &["nodeFeatureRules.create", "auto, true, false"],
     );
 }
 

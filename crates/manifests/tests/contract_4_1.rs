@@ -704,3 +704,134 @@ fn the_global_proxy_reaches_every_enabled_shims_agent_and_a_shims_own_wins() {
     assert_eq!(e["AGENT_NO_PROXY"], expected_no.join(";"));
     assert!(e["AGENT_HTTPS_PROXY"].contains("qemu-snp=http://p:3128"));
 }
+
+fn overhead_of(rc: &RuntimeClass) -> BTreeMap<String, String> {
+    rc.overhead
+        .as_ref()
+        .and_then(|o| o.pod_fixed.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, q)| (k, q.0))
+        .collect()
+}
+
+#[test]
+fn the_node_feature_rule_and_the_tee_keys_come_together_and_only_for_true() {
+    let kinds = |c: &Config| -> Vec<String> {
+        plan(c, ClusterFacts::default())
+            .install()
+            .filter(|o| o.kind() == "NodeFeatureRule")
+            .map(|o| o.name().unwrap_or("").to_string())
+            .collect()
+    };
+    let snp = |c: &Config| {
+        runtime_classes(c, ClusterFacts::default())
+            .into_iter()
+            .find(|r| r.metadata.name.as_deref() == Some("kata-qemu-snp"))
+            .unwrap()
+    };
+    // `auto` (the default) renders nothing offline, even where NFD is assumed.
+    for c in [
+        config("x86_64", &[]),
+        config("x86_64", &["nodeFeatureRules.create=false"]),
+    ] {
+        assert!(kinds(&c).is_empty());
+        assert!(!overhead_of(&snp(&c)).contains_key("sev-snp.amd.com/esids"));
+    }
+    let on = config("x86_64", &["nodeFeatureRules.create=true"]);
+    assert_eq!(kinds(&on), ["kata-tee-keys"]);
+    assert_eq!(overhead_of(&snp(&on))["sev-snp.amd.com/esids"], "1");
+    let tdx = runtime_classes(&on, ClusterFacts::default())
+        .into_iter()
+        .find(|r| r.metadata.name.as_deref() == Some("kata-qemu-tdx"))
+        .unwrap();
+    assert_eq!(overhead_of(&tdx)["tdx.intel.com/keys"], "1");
+    assert!(!overhead_of(&tdx).contains_key("sev-snp.amd.com/esids"));
+    // The keys stay when the overhead is off: the scheduler must still count them.
+    let off = config(
+        "x86_64",
+        &[
+            "nodeFeatureRules.create=true",
+            "runtimeClasses.overheadEnabled=false",
+        ],
+    );
+    assert_eq!(
+        overhead_of(&snp(&off)),
+        BTreeMap::from([("sev-snp.amd.com/esids".to_string(), "1".to_string())])
+    );
+    let sfx = config(
+        "x86_64",
+        &[
+            "nodeFeatureRules.create=true",
+            "env.multiInstallSuffix=blue",
+        ],
+    );
+    assert_eq!(kinds(&sfx), ["kata-tee-keys-blue"]);
+}
+
+#[test]
+fn an_installer_settles_auto_against_the_cluster() {
+    use cococtl_profile::config::NodeFeatureRules;
+    let mut c = config("x86_64", &[]);
+    assert_eq!(c.node_feature_rules, NodeFeatureRules::Auto);
+    assert!(!c.node_feature_rules.active());
+    c.node_feature_rules = c.node_feature_rules.resolved(true);
+    assert!(plan(&c, ClusterFacts::default())
+        .install()
+        .any(|o| o.kind() == "NodeFeatureRule"));
+    assert_eq!(
+        NodeFeatureRules::Auto.resolved(false),
+        NodeFeatureRules::Off
+    );
+    assert_eq!(NodeFeatureRules::Off.resolved(true), NodeFeatureRules::Off);
+    assert_eq!(NodeFeatureRules::On.resolved(false), NodeFeatureRules::On);
+}
+
+#[test]
+fn kata_monitor_talks_to_the_distributions_socket_unless_told_otherwise() {
+    let monitor = |sets: &[&str]| {
+        let mut s = vec!["monitor.enabled=true"];
+        s.extend(sets);
+        daemonsets(&config("x86_64", &s))
+            .into_iter()
+            .find(|d| d.metadata.name.as_deref() == Some("kata-monitor"))
+            .unwrap()
+    };
+    let args_and_dir = |d: &DaemonSet| {
+        let spec = d.spec.clone().unwrap().template.spec.unwrap();
+        let ctr = &spec.containers[0];
+        let dir = spec.volumes.unwrap()[0].host_path.clone().unwrap().path;
+        (ctr.args.clone().unwrap(), dir)
+    };
+    let (args, dir) = args_and_dir(&monitor(&[]));
+    assert_eq!(
+        args,
+        [
+            "-listen-address=0.0.0.0:8090",
+            "-log-level=info",
+            "-runtime-endpoint=unix:///run/containerd/containerd.sock"
+        ]
+    );
+    assert_eq!(dir, "/run/containerd");
+    let (args, dir) = args_and_dir(&monitor(&["k8sDistribution=k0s", "debug=true"]));
+    assert_eq!(args[1], "-log-level=debug");
+    assert_eq!(args[2], "-runtime-endpoint=unix:///run/k0s/containerd.sock");
+    assert_eq!(dir, "/run/k0s");
+    let (args, dir) = args_and_dir(&monitor(&[
+        "containerd.runtimeSocket=unix:///run/a/c.sock",
+        "logLevel=warn",
+    ]));
+    assert_eq!(args[1], "-log-level=warn");
+    assert_eq!(dir, "/run/a");
+    let (args, _) = args_and_dir(&monitor(&[
+        "containerd.runtimeSocket=unix:///run/a/c.sock",
+        "monitor.runtimeEndpoint=unix:///run/b/c.sock",
+        "monitor.logLevel=error",
+    ]));
+    assert_eq!(args[1], "-log-level=error");
+    assert_eq!(args[2], "-runtime-endpoint=unix:///run/b/c.sock");
+    // Off: no monitor at all.
+    assert!(!daemonsets(&config("x86_64", &[]))
+        .iter()
+        .any(|d| d.metadata.name.as_deref() == Some("kata-monitor")));
+}

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy;
 use k8s_openapi::api::core::v1::{
-    Affinity, LocalObjectReference, ResourceRequirements, Toleration,
+    Affinity, LocalObjectReference, ResourceRequirements, SecurityContext, Toleration,
 };
+use k8s_openapi::api::node::v1::RuntimeClass;
 
 use cococtl_core::catalog::Shim;
 use cococtl_core::Arch;
@@ -114,6 +115,51 @@ pub struct RuntimeClasses {
     pub default_name: String,
     /// `runtimeClasses.overheadEnabled`: RuntimeClasses carry pod overheads.
     pub overhead_enabled: bool,
+}
+
+/// `monitor.*`, validated; present only when `monitor.enabled` (docs/values.md#monitor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitor {
+    /// The kata-monitor image reference (`monitor.image`, tag defaulting to AppVersion).
+    pub image: String,
+    /// `-listen-address`.
+    pub listen_address: String,
+    /// `-log-level`: `monitor.logLevel`, else `logLevel`, else `debug` with `debug: true`,
+    /// else `info`.
+    pub log_level: String,
+    /// `-runtime-endpoint`: `monitor.runtimeEndpoint`, else `containerd.runtimeSocket`, else
+    /// the distribution's CRI socket.
+    pub runtime_endpoint: String,
+    /// The host directory holding that socket, mounted at the same path.
+    pub socket_dir: String,
+    /// `containerPort` (`monitor.port`).
+    pub port: i32,
+    /// The container's `securityContext` as given.
+    pub security_context: SecurityContext,
+    /// The container's `resources` as given.
+    pub resources: ResourceRequirements,
+}
+
+/// One `customRuntimes.runtimes.<name>` entry, validated (docs/values.md#customruntimes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomRuntime {
+    /// The key under `customRuntimes.runtimes`.
+    pub name: String,
+    /// The containerd/CRI-O handler, from the `handler:` line of `runtimeClass`.
+    pub handler: String,
+    /// `baseConfig`: the catalog shim whose configuration the runtime starts from.
+    pub base: &'static Shim,
+    /// `dropIn`: TOML installed over the base configuration (`""` = none).
+    pub drop_in: String,
+    /// `containerd.snapshotter` (`""` = none).
+    pub snapshotter: String,
+    /// `crio.pullType` (`""` = none).
+    pub pull_type: String,
+    /// `runtimeClass`, parsed. The chart only ever renders entries that have one.
+    pub runtime_class: RuntimeClass,
+    /// `inheritBaseOverhead`: merge the base shim's overhead table entry under the class's
+    /// own `overhead.podFixed`.
+    pub inherit_base_overhead: bool,
 }
 
 /// `probe.*`, validated; present only when enabled (docs/values.md#probe).
@@ -229,6 +275,13 @@ pub struct Config {
     pub schedulable_arches: Vec<Arch>,
     /// `customContainerd.*`, when enabled.
     pub custom_containerd: Option<CustomContainerd>,
+    /// `monitor.*`, when enabled: the kata-monitor DaemonSet.
+    pub monitor: Option<Monitor>,
+    /// `customRuntimes.runtimes`, sorted by key; empty unless `customRuntimes.enabled`.
+    pub custom_runtimes: Vec<CustomRuntime>,
+    /// Whether the NodeFeatureRule is rendered and the TEE RuntimeClasses request the TEE
+    /// keys it advertises (`nodeFeatureRules.create`, docs/values.md#nodefeaturerules).
+    pub node_feature_rules: NodeFeatureRules,
     /// `probe.*`, when enabled.
     pub probe: Option<Probe>,
     /// `peerpods.*`, when enabled (docs/peerpods.md).
@@ -240,6 +293,48 @@ pub struct Config {
     /// `proxy.containerd`: the node agent also gives containerd the proxy (a systemd
     /// drop-in and a restart).
     pub proxy_containerd: bool,
+}
+
+/// `nodeFeatureRules.create`: `true` and `false` are final; `auto` depends on whether Node
+/// Feature Discovery is on the cluster, which only an install can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NodeFeatureRules {
+    /// `auto`: rendered when NFD is found on the cluster (resolved by the installer with
+    /// [`NodeFeatureRules::resolve`]); offline it means off.
+    #[default]
+    Auto,
+    /// `true`: always rendered.
+    On,
+    /// `false`: never rendered.
+    Off,
+}
+
+impl NodeFeatureRules {
+    /// Whether the rule is rendered, given whether NFD was found on the cluster (the
+    /// chart's `kata-deploy.nfdRulesActive`: this release's NFD, an existing NFD, or the
+    /// `nfd.k8s-sigs.io/v1alpha1` API). Offline `render` passes `false`.
+    pub fn resolve(self, nfd_found: bool) -> bool {
+        match self {
+            NodeFeatureRules::On => true,
+            NodeFeatureRules::Off => false,
+            NodeFeatureRules::Auto => nfd_found,
+        }
+    }
+
+    /// `auto` settled for a cluster where NFD was (`nfd_found`) or was not found; `true` and
+    /// `false` stay. The installer stores the result back in [`Config::node_feature_rules`].
+    pub fn resolved(self, nfd_found: bool) -> NodeFeatureRules {
+        if self.resolve(nfd_found) {
+            NodeFeatureRules::On
+        } else {
+            NodeFeatureRules::Off
+        }
+    }
+
+    /// Whether the objects render the rule now: only `true` (or `auto` once resolved to it).
+    pub fn active(self) -> bool {
+        self == NodeFeatureRules::On
+    }
 }
 
 /// `global.*`, Helm's common keys: already applied to every image reference in the

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy;
 use k8s_openapi::api::core::v1::{
-    Affinity, LocalObjectReference, ResourceRequirements, Toleration,
+    Affinity, LocalObjectReference, ResourceRequirements, SecurityContext, Toleration,
 };
 use serde::{Deserialize, Deserializer};
 
@@ -104,8 +104,8 @@ pub struct Values {
     #[serde(deserialize_with = "string_map")]
     pub default_shim: BTreeMap<String, String>,
     pub shims: BTreeMap<String, serde_yaml::Value>,
-    pub custom_runtimes: Toggle,
-    pub monitor: Toggle,
+    pub custom_runtimes: CustomRuntimes,
+    pub monitor: Monitor,
     pub verification: Verification,
     pub node_feature_rules: NodeFeatureRules,
     #[serde(rename = "node-feature-discovery")]
@@ -206,6 +206,8 @@ pub struct Containerd {
     pub config_file_name: String,
     #[serde(deserialize_with = "stringish")]
     pub user_drop_in: String,
+    #[serde(deserialize_with = "stringish")]
+    pub runtime_socket: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -258,6 +260,66 @@ pub struct RuntimeClasses {
 pub struct Verification {
     #[serde(deserialize_with = "stringish")]
     pub pod: String,
+}
+
+/// `monitor.*`: the optional kata-monitor DaemonSet (docs/values.md#monitor).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Monitor {
+    #[serde(deserialize_with = "boolish")]
+    pub enabled: bool,
+    pub image: Image,
+    #[serde(deserialize_with = "stringish")]
+    pub listen_address: String,
+    #[serde(deserialize_with = "stringish")]
+    pub log_level: String,
+    #[serde(deserialize_with = "stringish")]
+    pub runtime_endpoint: String,
+    pub port: i64,
+    pub security_context: Option<SecurityContext>,
+    pub resources: ResourceRequirements,
+}
+
+/// `customRuntimes.*` (docs/values.md#customruntimes); each runtime is read on its own so
+/// an error names its key path.
+#[derive(Deserialize, Default, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomRuntimes {
+    #[serde(deserialize_with = "boolish")]
+    pub enabled: bool,
+    pub runtimes: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// One `customRuntimes.runtimes.<name>` entry.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomRuntime {
+    #[serde(default, deserialize_with = "stringish")]
+    pub base_config: String,
+    #[serde(default, deserialize_with = "stringish")]
+    pub drop_in: String,
+    #[serde(default, deserialize_with = "stringish")]
+    pub runtime_class: String,
+    #[serde(default, deserialize_with = "opt_boolish")]
+    pub inherit_base_overhead: Option<bool>,
+    #[serde(default)]
+    pub containerd: CustomRuntimeContainerd,
+    #[serde(default)]
+    pub crio: CustomRuntimeCrio,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomRuntimeContainerd {
+    #[serde(default, deserialize_with = "stringish")]
+    pub snapshotter: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomRuntimeCrio {
+    #[serde(default, deserialize_with = "stringish")]
+    pub pull_type: String,
 }
 
 #[derive(Deserialize, Default)]

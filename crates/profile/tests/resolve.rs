@@ -197,3 +197,31 @@ fn a_health_port_out_of_range_is_refused_naming_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn node_feature_rules_auto_given_explicitly_notes_that_an_install_resolves_it() {
+    let i = with_file(
+        inputs("x86_64"),
+        "nfr.yaml",
+        "nodeFeatureRules:\n  create: auto\n",
+    );
+    let r = resolve(&i).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.path == "nodeFeatureRules.create"
+                && w.message.contains("resolves it on the cluster")),
+        "{:?}",
+        r.warnings
+    );
+    // The default says nothing.
+    assert!(resolve(&inputs("x86_64")).unwrap().warnings.is_empty());
+    let e = errors(&with_sets(
+        inputs("x86_64"),
+        &["nodeFeatureRules.create=true,probe.enabled=true,probe.teeLabels=true"],
+    ));
+    assert!(
+        e.contains("probe.teeLabels") && e.contains("nodeFeatureRules.create"),
+        "{e}"
+    );
+}

@@ -44,7 +44,9 @@ pub struct RenderArgs {
     #[arg(long, value_enum, default_value = "install")]
     pub phase: Phase,
     /// Render as if Node Feature Discovery ran in the cluster (adds the NFD TEE node
-    /// selectors to pure-TEE RuntimeClasses, as the chart does when it finds NFD)
+    /// selectors to pure-TEE RuntimeClasses, as the chart does when it finds NFD). It does
+    /// not settle `nodeFeatureRules.create: auto`: only `true` renders the NodeFeatureRule
+    /// offline
     #[arg(long)]
     pub assume_nfd: bool,
     /// Print the effective values (chart defaults, profile, files and --set merged) instead

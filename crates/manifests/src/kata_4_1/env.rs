@@ -158,6 +158,10 @@ pub fn env(c: &Config) -> Vec<EnvVar> {
     if !c.host_os.is_empty() {
         e.push(meta::env("HOST_OS", c.host_os.clone()));
     }
+    // The binary reads `/custom-configs/custom-runtimes.list` only when told to.
+    if !c.custom_runtimes.is_empty() {
+        e.push(meta::env("CUSTOM_RUNTIMES_ENABLED", "true"));
+    }
     if c.debug && c.devkit {
         e.push(meta::env("DEVKIT", "true"));
     }

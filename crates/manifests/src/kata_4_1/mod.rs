@@ -3,9 +3,12 @@
 
 pub mod cleanup;
 pub mod config_maps;
+pub mod custom_runtimes;
 pub mod daemonset;
 pub mod env;
+pub mod monitor;
 pub mod names;
+pub mod node_feature_rules;
 pub mod rbac;
 pub mod runtime_classes;
 pub mod state;
@@ -19,11 +22,12 @@ use crate::{ClusterFacts, Object};
 pub struct Objects {
     /// The DaemonSet's ServiceAccount, ClusterRole and binding.
     pub rbac: Vec<Object>,
-    /// The drop-in ConfigMaps (when set) and the state ConfigMap.
+    /// The drop-in ConfigMaps (when set), the state ConfigMap, and the NodeFeatureRule
+    /// (when `nodeFeatureRules.create` is on).
     pub config: Vec<Object>,
-    /// The kata-deploy DaemonSet.
+    /// The kata-deploy DaemonSet, and kata-monitor's when enabled.
     pub workloads: Vec<Object>,
-    /// The RuntimeClasses.
+    /// The RuntimeClasses, the custom runtimes' after the shims'.
     pub runtime_classes: Vec<Object>,
 }
 
@@ -36,8 +40,18 @@ pub fn install(c: &Config, facts: ClusterFacts, wait_for_agent: bool) -> Objects
             .flatten()
             .map(Object::new)
             .chain([state::config_map(c)])
+            .chain(node_feature_rules::objects(c))
             .collect(),
-        workloads: vec![daemonset::daemonset(c, wait_for_agent)],
-        runtime_classes: runtime_classes::objects(c, facts),
+        workloads: [
+            Some(daemonset::daemonset(c, wait_for_agent)),
+            monitor::daemonset(c),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        runtime_classes: runtime_classes::objects(c, facts)
+            .into_iter()
+            .chain(custom_runtimes::objects(c))
+            .collect(),
     }
 }

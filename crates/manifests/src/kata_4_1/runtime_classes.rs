@@ -1,6 +1,7 @@
 //! RuntimeClasses of kata-deploy 4.1.0 (docs/kata-deploy-contract.md#runtime-classes): one per
 //! enabled shim (not filtered by arch, docs/kata-deploy-contract.md#g12), debug/devkit variants, and
-//! the optional default alias. Overheads: docs/kata-deploy-contract.md#overheads.
+//! the optional default alias. Overheads: docs/kata-deploy-contract.md#overheads; the TEE
+//! keys they request with the NodeFeatureRule: docs/kata-deploy-contract.md#node-feature-rules.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use cococtl_profile::Config;
 use k8s_openapi::api::node::v1::{Overhead, RuntimeClass, Scheduling};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::node_feature_rules::TEE_KEYS;
 use crate::meta;
 use crate::{ClusterFacts, Object};
 
@@ -49,21 +51,31 @@ fn node_selector(c: &Config, s: &ShimConfig, facts: ClusterFacts) -> BTreeMap<St
     sel
 }
 
-fn overhead(s: &ShimConfig) -> Option<Overhead> {
-    // The shim's own setting already falls back to the global one (a shim's `true` wins).
-    if !s.overhead_enabled {
-        return None;
-    }
+/// The table entry with the shim's overrides (unless overhead is off for it), plus, while
+/// the NodeFeatureRule is rendered, one of the TEE keys it advertises for SEV-SNP and TDX
+/// shims: the chart adds those whatever `overheadEnabled` says, since the scheduler must
+/// count the keys (docs/kata-deploy-contract.md#g13).
+fn overhead(c: &Config, s: &ShimConfig) -> Option<Overhead> {
     let mut fixed = BTreeMap::new();
-    fixed.insert(
-        "memory".to_string(),
-        Quantity(s.shim.overhead.memory.into()),
-    );
-    fixed.insert("cpu".to_string(), Quantity(s.shim.overhead.cpu.into()));
-    for (k, v) in &s.overhead {
-        fixed.insert(k.clone(), Quantity(v.clone()));
+    // The shim's own setting already falls back to the global one (a shim's `true` wins).
+    if s.overhead_enabled {
+        fixed.insert(
+            "memory".to_string(),
+            Quantity(s.shim.overhead.memory.into()),
+        );
+        fixed.insert("cpu".to_string(), Quantity(s.shim.overhead.cpu.into()));
+        for (k, v) in &s.overhead {
+            fixed.insert(k.clone(), Quantity(v.clone()));
+        }
     }
-    Some(Overhead {
+    if c.node_feature_rules.active() {
+        for (needle, resource) in TEE_KEYS {
+            if s.name().contains(needle) {
+                fixed.insert(resource.to_string(), Quantity("1".into()));
+            }
+        }
+    }
+    (!fixed.is_empty()).then_some(Overhead {
         pod_fixed: Some(fixed),
     })
 }
@@ -87,7 +99,7 @@ fn runtime_class(c: &Config, name: String, s: &ShimConfig, facts: ClusterFacts) 
     RuntimeClass {
         metadata,
         handler: name,
-        overhead: overhead(s),
+        overhead: overhead(c, s),
         scheduling: Some(Scheduling {
             node_selector: Some(node_selector(c, s, facts)),
             tolerations: None,

@@ -1,10 +1,43 @@
 //! Chart features cococtl does not render yet: refused with the key to change, never
-//! silently dropped.
+//! silently dropped; and `nodeFeatureRules.create`, whose `auto` only an install resolves.
 
 use serde_yaml::Value;
 
 use super::{one_of, V};
+use crate::config::NodeFeatureRules;
 use crate::raw;
+
+/// `nodeFeatureRules.create` (docs/values.md#nodefeaturerules): `auto` stays unresolved
+/// here, since only the installer can look for NFD on the cluster; offline it renders no
+/// rule, and saying `auto` explicitly gets a note that an install resolves it.
+pub(super) fn node_feature_rules(v: &mut V, r: &raw::Values) -> NodeFeatureRules {
+    match r.node_feature_rules.create.as_str() {
+        "true" => NodeFeatureRules::On,
+        "false" => NodeFeatureRules::Off,
+        "auto" => {
+            let user_set = v
+                .prov
+                .get("nodeFeatureRules.create")
+                .is_some_and(|(_, s)| s.is_user_input());
+            if user_set {
+                v.warn(
+                    "nodeFeatureRules.create",
+                    "`auto`: rendered offline as `false` (no NodeFeatureRule, no TEE key requests); `cococtl install` resolves it on the cluster, rendering the rule when Node Feature Discovery is found there",
+                );
+            }
+            NodeFeatureRules::Auto
+        }
+        other => {
+            one_of(
+                v,
+                "nodeFeatureRules.create",
+                other,
+                &["auto", "true", "false"],
+            );
+            NodeFeatureRules::Auto
+        }
+    }
+}
 
 pub(super) fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
     let not_yet = "cococtl does not render this kata-deploy feature yet";
@@ -24,20 +57,6 @@ pub(super) fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
             );
         }
     }
-    if r.monitor.enabled {
-        v.err(
-            "monitor.enabled",
-            format!("kata-monitor: {not_yet}"),
-            "--set monitor.enabled=false",
-        );
-    }
-    if r.custom_runtimes.enabled {
-        v.err(
-            "customRuntimes.enabled",
-            format!("custom runtimes: {not_yet}"),
-            "--set customRuntimes.enabled=false",
-        );
-    }
     if !r.verification.pod.is_empty() {
         v.err(
             "verification.pod",
@@ -51,20 +70,6 @@ pub(super) fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
             format!("the NFD subchart: {not_yet}"),
             "install NFD separately and --set node-feature-discovery.enabled=false",
         );
-    }
-    match r.node_feature_rules.create.as_str() {
-        "auto" | "false" => {}
-        "true" => v.err(
-            "nodeFeatureRules.create",
-            format!("the NodeFeatureRule: {not_yet}"),
-            "--set nodeFeatureRules.create=false",
-        ),
-        other => one_of(
-            v,
-            "nodeFeatureRules.create",
-            other,
-            &["auto", "true", "false"],
-        ),
     }
 }
 

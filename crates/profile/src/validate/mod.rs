@@ -18,11 +18,14 @@ use crate::schema::did_you_mean;
 use crate::source::Source;
 use cococtl_core::Arch;
 
+mod custom_runtimes;
 mod features;
+mod monitor;
 mod peerpods;
 mod per_arch;
 mod shims;
 
+pub use monitor::{distribution_socket, socket_dir};
 pub use per_arch::schedulable_arches;
 
 /// Which input last set each leaf key path, with that input's position in the layering.
@@ -157,7 +160,7 @@ pub fn validate(
     }
 }
 
-fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
+fn build(v: &mut V, mut r: raw::Values, id: Identity) -> Config {
     features::refuse_unrendered_features(v, &r);
     // First: every image below is computed with the mirror applied.
     let global = global(v, &r.global);
@@ -211,6 +214,9 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
     let image = image_ref(v, "image", &r.image, KataVersion::DEFAULT.as_str());
     let kubectl_image = image_ref(v, "kubectlImage", &r.kubectl_image, "latest");
 
+    let monitor = monitor::monitor(v, &r);
+    let node_feature_rules = features::node_feature_rules(v, &r);
+    let custom = std::mem::take(&mut r.custom_runtimes);
     let mut shims = shims::shims(v, &r);
     let (proxy, proxy_containerd) =
         crate::proxy::validate(v_ctx(v), &r.proxy, r.custom_containerd.enabled);
@@ -284,6 +290,9 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
         pod_annotations: r.pod_annotations,
         schedulable_arches,
         custom_containerd: None,
+        monitor,
+        custom_runtimes: vec![],
+        node_feature_rules,
         probe: None,
         peerpods: None,
         global,
@@ -303,9 +312,19 @@ fn build(v: &mut V, r: raw::Values, id: Identity) -> Config {
     }
     per_arch::per_arch_rules(v, &config);
     runtime_class_rules(v, &config);
+    config.custom_runtimes = custom_runtimes::custom_runtimes(v, &custom, &config);
     config.custom_containerd =
         crate::custom_containerd::validate(v_ctx(v), r.custom_containerd, &config);
     config.probe = crate::probe::validate(v_ctx(v), r.probe);
+    // The rule makes NFD publish the same TEE labels the probe would publish: the two would
+    // keep overwriting each other (as with a detected NFD, see cococtl_manifests::check_facts).
+    if config.node_feature_rules.active() && config.probe.as_ref().is_some_and(|p| p.tee_labels) {
+        v.err(
+            "probe.teeLabels",
+            "with nodeFeatureRules.create=true, Node Feature Discovery publishes the TEE labels (amd.feature.node.kubernetes.io/snp, intel.feature.node.kubernetes.io/tdx); cococtl's probe would fight it over them",
+            "--set probe.teeLabels=false, or --set nodeFeatureRules.create=false",
+        );
+    }
     config
 }
 
