@@ -536,3 +536,58 @@ fn a_restricted_namespace_is_refused_before_writing_unless_forced() {
         "privileged"
     );
 }
+
+#[test]
+fn node_feature_rules_auto_follows_the_clusters_nfd_api_and_true_needs_it() {
+    let nfr = |e: &Env| {
+        e.server.get(
+            "/apis/nfd.k8s-sigs.io/v1alpha1",
+            "nodefeaturerules",
+            "",
+            "kata-tee-keys",
+        )
+    };
+    // No NFD: `auto` renders no rule; `true` is refused before any write.
+    let e = env(1);
+    let o = cococtl(
+        &e,
+        &[
+            "install",
+            "--profile",
+            "x86_64",
+            "--wait=false",
+            "--set",
+            "nodeFeatureRules.create=true",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no NodeFeatureRule API"), "{}", text(&o));
+    assert!(e
+        .server
+        .get("/api/v1", "namespaces", "", "coco-system")
+        .is_none());
+    let o = cococtl(&e, &["install", "--profile", "x86_64", "--wait=false"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(nfr(&e).is_none());
+
+    // NFD's CRD registered: `auto` renders the kata-tee-keys rule.
+    let e = env(1);
+    e.server.put_raw(
+        "/apis/apiextensions.k8s.io/v1",
+        "customresourcedefinitions",
+        "",
+        serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "nodefeaturerules.nfd.k8s-sigs.io"},
+            "spec": {"group": "nfd.k8s-sigs.io", "scope": "Cluster",
+                "names": {"kind": "NodeFeatureRule", "plural": "nodefeaturerules", "singular": "nodefeaturerule"},
+                "versions": [{"name": "v1alpha1", "served": true, "storage": true}]}}),
+    );
+    let o = cococtl(&e, &["install", "--profile", "x86_64", "--wait=false"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("renders the kata-tee-keys NodeFeatureRule"),
+        "{}",
+        text(&o)
+    );
+    assert!(nfr(&e).is_some(), "the rule is applied");
+}

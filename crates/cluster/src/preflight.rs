@@ -185,6 +185,47 @@ pub struct Options<'a> {
     pub profile: &'a str,
 }
 
+/// Whether the NodeFeatureRule API (`nfd.k8s-sigs.io`, the CRD NFD installs) is registered:
+/// one GET of the CRD.
+pub async fn node_feature_rule_api(cluster: &Cluster) -> Result<bool, ClusterError> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
+    let name = "nodefeaturerules.nfd.k8s-sigs.io";
+    Ok(cluster
+        .call_opt(&format!("reading CustomResourceDefinition {name}"), || {
+            api.get(name)
+        })
+        .await?
+        .is_some())
+}
+
+/// Settles `nodeFeatureRules.create` for this cluster as the chart's `lookup` does: `auto`
+/// becomes on when NFD runs (`nfd`) or its NodeFeatureRule API is registered, off
+/// otherwise; `true` without that API is refused (the rule could not be created). Returns
+/// a note when `auto` turned the rule on (the caller plans again).
+pub async fn settle_node_feature_rules(
+    cluster: &Cluster,
+    config: &mut cococtl_profile::Config,
+    nfd: bool,
+) -> Result<Option<String>, ClusterError> {
+    use cococtl_profile::config::NodeFeatureRules;
+    let nfr = config.node_feature_rules;
+    if nfr == NodeFeatureRules::Off {
+        return Ok(None);
+    }
+    let api = node_feature_rule_api(cluster).await?;
+    if nfr == NodeFeatureRules::On && !api {
+        return Err(ClusterError::Input(
+            "nodeFeatureRules.create=true, but the cluster has no NodeFeatureRule API (CRD nodefeaturerules.nfd.k8s-sigs.io): the rule cannot be created\n  fix: install Node Feature Discovery first, or --set nodeFeatureRules.create=auto (or false)".into(),
+        ));
+    }
+    let settled = nfr.resolved(api || nfd);
+    config.node_feature_rules = settled;
+    Ok((settled != nfr && settled == NodeFeatureRules::On).then(|| {
+        "Node Feature Discovery is there: nodeFeatureRules.create=auto renders the kata-tee-keys NodeFeatureRule".to_string()
+    }))
+}
+
 /// The full preflight for install/upgrade. `configured`: `k8sDistribution`; `opts`: whether
 /// the user gave it, whether cococtl may take fields over (the namespace's Pod Security
 /// labels among them), the profile's name. Another kata install refuses with what it is

@@ -93,7 +93,7 @@ pub async fn run(args: DiffArgs) -> ExitCode {
         Ok(i) => i,
         Err(e) => return exit::invalid(&e),
     };
-    let resolved = match cococtl_profile::resolve(&inputs) {
+    let mut resolved = match cococtl_profile::resolve(&inputs) {
         Ok(r) => r,
         Err(e) => return exit::invalid(&e.to_string()),
     };
@@ -106,6 +106,16 @@ pub async fn run(args: DiffArgs) -> ExitCode {
         Ok(n) => n,
         Err(e) => return fail(&e),
     };
+    // As install settles it, so the diff compares what install would apply.
+    if let Err(e) = cococtl_cluster::preflight::settle_node_feature_rules(
+        &cluster,
+        &mut resolved.config,
+        nfd_detected,
+    )
+    .await
+    {
+        return fail(&e);
+    }
     let p = plan(&resolved.config, ClusterFacts { nfd_detected });
     if args.take_over {
         return take_over(

@@ -243,6 +243,19 @@ pub async fn deploy_inputs(
             Err(c) => return c,
         };
     }
+    match preflight::settle_node_feature_rules(&cluster, &mut resolved.config, facts.nfd).await {
+        Ok(Some(note)) => {
+            eprintln!("preflight: {note}");
+            the_plan = plan(
+                &resolved.config,
+                ClusterFacts {
+                    nfd_detected: facts.nfd,
+                },
+            );
+        }
+        Ok(None) => {}
+        Err(e) => return fail(&e),
+    }
     let spec = ReleaseSpec::new(&resolved.config, &the_plan);
     if let Some(pp) = &resolved.config.peerpods {
         let apply_labels = args.dry_run.is_none();
