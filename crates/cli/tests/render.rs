@@ -167,6 +167,14 @@ const SCENARIOS: &[(&str, &[&str])] = &[
         "peerpods-ibmcloud-reference.yaml",
         &["render", "--profile", "remote", "-f", "fixtures/peerpods/ibmcloud.yaml", "--set", REFERENCE],
     ),
+    (
+        "peerpods-renamed.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/aws-keys.yaml", "--set", REFERENCE, "--set", RENAMED],
+    ),
+    (
+        "peerpods-renamed-no-cert-manager.yaml",
+        &["render", "--profile", "remote", "-f", "fixtures/peerpods/aws-keys.yaml", "--set", REFERENCE, "--set", RENAMED, "--set", "peerpods.webhook.certManager.enabled=false"],
+    ),
     ("peerpods-byom.yaml", &["render", "--profile", "remote", "-f", "fixtures/peerpods/byom.yaml"]),
     (
         "peerpods-byom-reference.yaml",
@@ -188,6 +196,8 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 
 /// `--set` turning a create-mode fixture into reference mode with the names peerpod-ctrl
 /// reads.
+/// The peer-pods sub-charts' renames (resourceCtrl/webhook namePrefix, webhook namespace).
+const RENAMED: &str = "peerpods.resourceCtrl.namePrefix=acme-ctrl-,peerpods.webhook.namePrefix=acme-wh-,peerpods.webhook.namespaceOverride=acme-webhooks";
 const REFERENCE: &str =
     "peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret";
 const REFERENCE_SSH: &str = "peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret,peerpods.secrets.existingSshKeySecretName=ssh-key-secret";
@@ -208,6 +218,11 @@ const WARNINGS: &[(&str, &[&str])] = &[
     ("peerpods-azure-client-secret-reference.yaml", &[REFERENCE_IGNORES]),
     ("peerpods-aws-keys.yaml", &[CREATE_WARNING]),
     ("peerpods-aws-keys-reference.yaml", &[REFERENCE_IGNORES]),
+    ("peerpods-renamed.yaml", &[REFERENCE_IGNORES]),
+    (
+        "peerpods-renamed-no-cert-manager.yaml",
+        &[REFERENCE_IGNORES, "false: no Issuer or Certificate is rendered"],
+    ),
     ("peerpods-gcp.yaml", &[CREATE_WARNING]),
     ("peerpods-gcp-reference.yaml", &[REFERENCE_IGNORES]),
     ("peerpods-ibmcloud.yaml", &[CREATE_WARNING]),

@@ -517,7 +517,8 @@ pub async fn status(
     };
     let webhook = match inventory
         .iter()
-        .find(|i| i.kind == "Service" && i.name == "peer-pods-webhook-webhook-service")
+        // `<webhook.namePrefix>webhook-service`: the only Service of that name ending.
+        .find(|i| i.kind == "Service" && i.name.ends_with("webhook-service"))
     {
         None => None,
         Some(svc) => {

@@ -2698,7 +2698,16 @@ fn tick_peerpods(s: &mut State) {
         .all_ns_items("/apis/apps/v1", "deployments")
         .iter()
         .any(|(_, d)| {
-            d.pointer("/metadata/name") == Some(&json!("peerpodctrl-controller-manager"))
+            // By what it runs: its name follows resourceCtrl.namePrefix.
+            d.pointer("/spec/template/spec/containers")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["image"]
+                            .as_str()
+                            .is_some_and(|i| i.contains("/peerpod-ctrl"))
+                    })
+                })
                 && d.pointer("/status/availableReplicas")
                     .and_then(Value::as_i64)
                     .unwrap_or(0)

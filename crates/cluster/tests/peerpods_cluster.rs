@@ -1163,3 +1163,48 @@ async fn a_release_namespace_holding_user_secrets_is_kept() {
         .get("/api/v1", "secrets", "coco-system", "ssh-key-secret")
         .is_none());
 }
+
+#[tokio::test]
+async fn renamed_sub_charts_install_wait_report_and_uninstall_under_their_names() {
+    let values = format!(
+        "{LIBVIRT}  resourceCtrl:\n    namePrefix: acme-ctrl-\n  webhook:\n    namePrefix: acme-wh-\n    namespaceOverride: acme-webhooks\n"
+    );
+    let s = server(true, true);
+    install(&s, &values, Some(Duration::from_secs(30)))
+        .await
+        .unwrap_or_else(|f| panic!("{}", f.error));
+    assert!(s
+        .get(
+            "/apis/apps/v1",
+            "deployments",
+            "acme-webhooks",
+            "acme-wh-controller-manager"
+        )
+        .is_some());
+    assert!(s
+        .list("/apis/apps/v1", "deployments")
+        .iter()
+        .any(|d| d["metadata"]["name"] == "acme-ctrl-controller-manager"));
+    assert!(s
+        .get("/api/v1", "namespaces", "", "peer-pods-webhook-system")
+        .is_none());
+    let c = cluster(&s);
+    let h = release_store::history(&c, "coco-system", "default")
+        .await
+        .unwrap();
+    let inv = h.latest().unwrap().inventory.clone();
+    let r = cococtl_cluster::peerpods::status(&c, &inv)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.webhook_ready_endpoints, Some(2), "{r:#?}");
+    assert_eq!(r.certificate.as_deref(), Some("Ready"), "{r:#?}");
+
+    let (r, _) = uninstall_release(&s, true, Duration::from_secs(20)).await;
+    let out = r.unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.leftovers.is_empty(), "{:?}", out.leftovers);
+    for d in s.list("/apis/apps/v1", "deployments") {
+        let name = d["metadata"]["name"].as_str().unwrap_or_default();
+        assert!(!name.starts_with("acme-"), "left: {name}");
+    }
+}

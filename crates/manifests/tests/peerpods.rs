@@ -449,3 +449,71 @@ fn without_a_proxy_the_caa_env_is_the_charts() {
     let names: Vec<&str> = e.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["NODE_NAME"]);
 }
+
+#[test]
+fn renamed_sub_charts_leave_no_default_name_and_every_reference_follows() {
+    for cert_manager in ["true", "false"] {
+        let c = config(
+            "remote",
+            None,
+            &[
+                AWS,
+                "peerpods.resourceCtrl.namePrefix=acme-ctrl-,peerpods.webhook.namePrefix=acme-wh-,peerpods.webhook.namespaceOverride=acme-webhooks",
+                &format!("peerpods.webhook.certManager.enabled={cert_manager}"),
+            ],
+        );
+        let p = plan(&c, ClusterFacts::default());
+        let objects: Vec<&Object> = p.install().collect();
+        let text = serde_json::to_string(&objects.iter().map(|o| o.to_json()).collect::<Vec<_>>())
+            .unwrap();
+        // Only the webhook's image keeps the upstream name.
+        let stripped = text.replace("quay.io/confidential-containers/peer-pods-webhook:", "");
+        for default in [
+            "peerpodctrl-",
+            "peer-pods-webhook-",
+            "peer-pods-webhook-system",
+        ] {
+            assert!(
+                !stripped.contains(default),
+                "{default} left (certManager {cert_manager})"
+            );
+        }
+        let mwc = find(
+            &objects,
+            "MutatingWebhookConfiguration",
+            "acme-wh-mutating-webhook-configuration",
+        )
+        .to_json();
+        assert_eq!(
+            mwc["webhooks"][0]["clientConfig"]["service"],
+            serde_json::json!({"name": "acme-wh-webhook-service", "namespace": "acme-webhooks", "path": "/mutate-v1-pod"})
+        );
+        let svc = find(&objects, "Service", "acme-wh-webhook-service").to_json();
+        assert_eq!(svc["metadata"]["namespace"], "acme-webhooks");
+        assert!(objects
+            .iter()
+            .any(|o| o.kind() == "Namespace" && o.name() == Some("acme-webhooks")));
+        find(&objects, "Deployment", "acme-ctrl-controller-manager");
+        let rb = find(
+            &objects,
+            "ClusterRoleBinding",
+            "acme-ctrl-manager-rolebinding",
+        )
+        .to_json();
+        assert_eq!(rb["roleRef"]["name"], "acme-ctrl-manager-role");
+        assert_eq!(rb["subjects"][0]["name"], "acme-ctrl-controller-manager");
+    }
+    // The webhook in the release namespace (an empty override): no Namespace of its own.
+    let c = config(
+        "remote",
+        None,
+        &[AWS, "peerpods.webhook.namespaceOverride="],
+    );
+    let p = plan(&c, ClusterFacts::default());
+    let ns: Vec<Option<&str>> = p
+        .install()
+        .filter(|o| o.kind() == "Namespace")
+        .map(|o| o.name())
+        .collect();
+    assert!(!ns.contains(&Some("peer-pods-webhook-system")), "{ns:?}");
+}

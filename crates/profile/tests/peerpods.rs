@@ -321,25 +321,56 @@ fn webhook_cipher_suites_with_tls13_or_an_unknown_min_version_are_refused() {
 }
 
 #[test]
-fn sub_chart_name_prefixes_and_namespace_override_other_than_the_defaults_are_refused() {
+fn sub_chart_name_prefixes_and_the_webhook_namespace_are_carried_as_given() {
     let base = "peerpods.provider=aws,peerpods.providerConfigs.aws.PODVM_AMI_ID=ami-0123,peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret";
-    for key in [
-        "peerpods.resourceCtrl.namePrefix",
-        "peerpods.webhook.namePrefix",
-        "peerpods.webhook.namespaceOverride",
-    ] {
-        let ps = problems(&inputs("remote", None, &[&format!("{base},{key}=other")]));
-        assert!(
-            ps.iter()
-                .any(|p| p.starts_with(&format!("{key} (from --set")) && p.contains("fix: remove")),
-            "{key}: {ps:?}"
-        );
-    }
-    // The defaults, given explicitly, are accepted.
-    let i = inputs(
+    let (pp, _) = ok(&inputs(
         "remote",
         None,
-        &[&format!("{base},peerpods.webhook.namePrefix=peer-pods-webhook-,peerpods.resourceCtrl.namePrefix=peerpodctrl-,peerpods.webhook.namespaceOverride=peer-pods-webhook-system")],
-    );
-    cococtl_profile::resolve(&i).unwrap();
+        &[&format!("{base},peerpods.resourceCtrl.namePrefix=acme-ctrl-,peerpods.webhook.namePrefix=acme-wh-,peerpods.webhook.namespaceOverride=acme-webhooks")],
+    ));
+    assert_eq!(pp.ctrl_prefix, "acme-ctrl-");
+    assert_eq!(pp.webhook_prefix, "acme-wh-");
+    assert_eq!(pp.webhook_namespace, "acme-webhooks");
+    // The defaults.
+    let (pp, _) = ok(&inputs("remote", None, &[base]));
+    assert_eq!(pp.ctrl_prefix, "peerpodctrl-");
+    assert_eq!(pp.webhook_prefix, "peer-pods-webhook-");
+    assert_eq!(pp.webhook_namespace, "peer-pods-webhook-system");
+    // An empty override: the sub-chart's `default .Release.Namespace`.
+    let (pp, _) = ok(&inputs(
+        "remote",
+        None,
+        &[&format!("{base},peerpods.webhook.namespaceOverride=")],
+    ));
+    assert_eq!(pp.webhook_namespace, pp.namespace);
+}
+
+#[test]
+fn a_prefix_or_namespace_that_makes_invalid_names_is_refused_naming_the_key() {
+    let base = "peerpods.provider=aws,peerpods.providerConfigs.aws.PODVM_AMI_ID=ami-0123,peerpods.secrets.mode=reference,peerpods.secrets.existingSecretName=peer-pods-secret";
+    for (set, key) in [
+        (
+            "peerpods.resourceCtrl.namePrefix=Acme-",
+            "peerpods.resourceCtrl.namePrefix",
+        ),
+        (
+            "peerpods.webhook.namePrefix=1-",
+            "peerpods.webhook.namePrefix",
+        ),
+        (
+            "peerpods.webhook.namePrefix=a-very-long-prefix-for-the-webhook-",
+            "peerpods.webhook.namePrefix",
+        ),
+        (
+            "peerpods.webhook.namespaceOverride=Not_A_Namespace",
+            "peerpods.webhook.namespaceOverride",
+        ),
+    ] {
+        let ps = problems(&inputs("remote", None, &[&format!("{base},{set}")]));
+        assert!(
+            ps.iter()
+                .any(|p| p.starts_with(&format!("{key} (from --set"))),
+            "{set}: {ps:?}"
+        );
+    }
 }

@@ -26,17 +26,17 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::{meta_cluster, meta_in, rule, scaffold, strings, url_rule};
 use crate::Object;
 
-const PREFIX: &str = "peerpodctrl-";
 const PART_OF: &str = "peerpodctrl";
 
-fn n(s: &str) -> String {
-    format!("{PREFIX}{s}")
+/// An object name: the sub-chart's `namePrefix`, then `s`.
+fn n(pp: &PeerPods, s: &str) -> String {
+    format!("{}{s}", pp.ctrl_prefix)
 }
 
 fn subject(pp: &PeerPods) -> Vec<Subject> {
     vec![Subject {
         kind: "ServiceAccount".into(),
-        name: n("controller-manager"),
+        name: n(pp, "controller-manager"),
         namespace: Some(pp.namespace.clone()),
         api_group: None,
     }]
@@ -68,7 +68,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
     let mut sa = meta_in(
         config,
         &pp.namespace,
-        &n("controller-manager"),
+        &n(pp, "controller-manager"),
         &scaffold("serviceaccount", "controller-manager", "rbac", PART_OF),
     );
     if let Some(a) = rc
@@ -83,7 +83,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             ..Default::default()
         }),
         Object::new(ClusterRole {
-            metadata: meta_cluster(config, &n("manager-role"), &[]),
+            metadata: meta_cluster(config, &n(pp, "manager-role"), &[]),
             rules: Some(vec![
                 rule(
                     &[""],
@@ -123,17 +123,17 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
         Object::new(ClusterRoleBinding {
             metadata: meta_cluster(
                 config,
-                &n("manager-rolebinding"),
+                &n(pp, "manager-rolebinding"),
                 &scaffold("clusterrolebinding", "manager-rolebinding", "rbac", PART_OF),
             ),
             subjects: Some(subject(pp)),
-            role_ref: role_ref("ClusterRole", n("manager-role")),
+            role_ref: role_ref("ClusterRole", n(pp, "manager-role")),
         }),
         Object::new(Role {
             metadata: meta_in(
                 config,
                 &pp.namespace,
-                &n("leader-election-role"),
+                &n(pp, "leader-election-role"),
                 &scaffold("role", "leader-election-role", "rbac", PART_OF),
             ),
             rules: Some(leader_election_rules()),
@@ -142,7 +142,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             metadata: meta_in(
                 config,
                 &pp.namespace,
-                &n("leader-election-rolebinding"),
+                &n(pp, "leader-election-rolebinding"),
                 &scaffold(
                     "rolebinding",
                     "leader-election-rolebinding",
@@ -151,7 +151,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                 ),
             ),
             subjects: Some(subject(pp)),
-            role_ref: role_ref("Role", n("leader-election-role")),
+            role_ref: role_ref("Role", n(pp, "leader-election-role")),
         }),
     ];
     // kube-rbac-proxy's own RBAC goes with it (resourceCtrl.authProxy.enabled).
@@ -160,7 +160,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             Object::new(ClusterRole {
                 metadata: meta_cluster(
                     config,
-                    &n("proxy-role"),
+                    &n(pp, "proxy-role"),
                     &scaffold("clusterrole", "proxy-role", "kube-rbac-proxy", PART_OF),
                 ),
                 rules: Some(vec![
@@ -182,7 +182,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             Object::new(ClusterRoleBinding {
                 metadata: meta_cluster(
                     config,
-                    &n("proxy-rolebinding"),
+                    &n(pp, "proxy-rolebinding"),
                     &scaffold(
                         "clusterrolebinding",
                         "proxy-rolebinding",
@@ -191,12 +191,12 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                     ),
                 ),
                 subjects: Some(subject(pp)),
-                role_ref: role_ref("ClusterRole", n("proxy-role")),
+                role_ref: role_ref("ClusterRole", n(pp, "proxy-role")),
             }),
             Object::new(ClusterRole {
                 metadata: meta_cluster(
                     config,
-                    &n("metrics-reader"),
+                    &n(pp, "metrics-reader"),
                     &scaffold("clusterrole", "metrics-reader", "kube-rbac-proxy", PART_OF),
                 ),
                 rules: Some(vec![url_rule("/metrics")]),
@@ -262,7 +262,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, rc: &ResourceCtrl) -> Vec<Objec
         metadata: meta_in(
             config,
             &pp.namespace,
-            &n("controller-manager-metrics-service"),
+            &n(pp, "controller-manager-metrics-service"),
             &[
                 ("app.kubernetes.io/component", "kube-rbac-proxy"),
                 ("app.kubernetes.io/created-by", PART_OF),
@@ -383,7 +383,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, rc: &ResourceCtrl) -> Vec<Objec
         metadata: meta_in(
             config,
             &pp.namespace,
-            &n("controller-manager"),
+            &n(pp, "controller-manager"),
             &[
                 ("app.kubernetes.io/component", "manager"),
                 ("app.kubernetes.io/created-by", PART_OF),
@@ -439,7 +439,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, rc: &ResourceCtrl) -> Vec<Objec
                         run_as_non_root: Some(false),
                         ..Default::default()
                     }),
-                    service_account_name: Some(n("controller-manager")),
+                    service_account_name: Some(n(pp, "controller-manager")),
                     termination_grace_period_seconds: Some(10),
                     volumes: Some(vec![Volume {
                         name: "ssh".into(),

@@ -63,10 +63,14 @@ pub fn objects(config: &Config) -> Objects {
         o.ctrl.extend(ctrl::workloads(config, pp, rc));
     }
     if let Some(w) = &pp.webhook {
-        o.namespaces.push(Object::new(Namespace {
-            metadata: meta::cluster(config, &pp.webhook_namespace),
-            ..Default::default()
-        }));
+        // Its own Namespace only when it is not one the release makes anyway (the chart:
+        // `namespaceOverride` set and not the release namespace).
+        if pp.webhook_namespace != pp.namespace && pp.webhook_namespace != config.namespace {
+            o.namespaces.push(Object::new(Namespace {
+                metadata: meta::cluster(config, &pp.webhook_namespace),
+                ..Default::default()
+            }));
+        }
         o.rbac.extend(webhook::rbac(config, pp));
         o.webhook.extend(webhook::workloads(config, pp, w));
         o.webhook_config.push(webhook::configuration(config, pp, w));

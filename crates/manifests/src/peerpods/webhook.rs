@@ -26,17 +26,17 @@ use super::ctrl::{http_probe, https_port, leader_election_rules, role_ref};
 use super::{meta_cluster, meta_in, rule, scaffold, strings, url_rule};
 use crate::{Object, ResourceType};
 
-const PREFIX: &str = "peer-pods-webhook-";
 const PART_OF: &str = "peerpods-webhook";
 
-fn n(s: &str) -> String {
-    format!("{PREFIX}{s}")
+/// An object name: the sub-chart's `namePrefix`, then `s`.
+fn n(pp: &PeerPods, s: &str) -> String {
+    format!("{}{s}", pp.webhook_prefix)
 }
 
 fn subject(pp: &PeerPods) -> Vec<Subject> {
     vec![Subject {
         kind: "ServiceAccount".into(),
-        name: n("controller-manager"),
+        name: n(pp, "controller-manager"),
         namespace: Some(pp.webhook_namespace.clone()),
         api_group: None,
     }]
@@ -50,13 +50,13 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             metadata: meta_in(
                 config,
                 ns,
-                &n("controller-manager"),
+                &n(pp, "controller-manager"),
                 &scaffold("serviceaccount", "controller-manager", "rbac", PART_OF),
             ),
             ..Default::default()
         }),
         Object::new(ClusterRole {
-            metadata: meta_cluster(config, &n("manager-role"), &[]),
+            metadata: meta_cluster(config, &n(pp, "manager-role"), &[]),
             rules: Some(vec![rule(
                 &[""],
                 &["pods"],
@@ -70,17 +70,17 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
         Object::new(ClusterRoleBinding {
             metadata: meta_cluster(
                 config,
-                &n("manager-rolebinding"),
+                &n(pp, "manager-rolebinding"),
                 &scaffold("clusterrolebinding", "manager-rolebinding", "rbac", PART_OF),
             ),
             subjects: Some(subject(pp)),
-            role_ref: role_ref("ClusterRole", n("manager-role")),
+            role_ref: role_ref("ClusterRole", n(pp, "manager-role")),
         }),
         Object::new(Role {
             metadata: meta_in(
                 config,
                 ns,
-                &n("leader-election-role"),
+                &n(pp, "leader-election-role"),
                 &scaffold("role", "leader-election-role", "rbac", PART_OF),
             ),
             rules: Some(leader_election_rules()),
@@ -89,7 +89,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
             metadata: meta_in(
                 config,
                 ns,
-                &n("leader-election-rolebinding"),
+                &n(pp, "leader-election-rolebinding"),
                 &scaffold(
                     "rolebinding",
                     "leader-election-rolebinding",
@@ -98,12 +98,12 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                 ),
             ),
             subjects: Some(subject(pp)),
-            role_ref: role_ref("Role", n("leader-election-role")),
+            role_ref: role_ref("Role", n(pp, "leader-election-role")),
         }),
         Object::new(ClusterRole {
             metadata: meta_cluster(
                 config,
-                &n("metrics-auth-role"),
+                &n(pp, "metrics-auth-role"),
                 &scaffold("clusterrole", "metrics-auth-role", "rbac", PART_OF),
             ),
             rules: Some(vec![
@@ -125,7 +125,7 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
         Object::new(ClusterRoleBinding {
             metadata: meta_cluster(
                 config,
-                &n("metrics-auth-rolebinding"),
+                &n(pp, "metrics-auth-rolebinding"),
                 &scaffold(
                     "clusterrolebinding",
                     "metrics-auth-rolebinding",
@@ -134,12 +134,12 @@ pub fn rbac(config: &Config, pp: &PeerPods) -> Vec<Object> {
                 ),
             ),
             subjects: Some(subject(pp)),
-            role_ref: role_ref("ClusterRole", n("metrics-auth-role")),
+            role_ref: role_ref("ClusterRole", n(pp, "metrics-auth-role")),
         }),
         Object::new(ClusterRole {
             metadata: meta_cluster(
                 config,
-                &n("metrics-reader"),
+                &n(pp, "metrics-reader"),
                 &scaffold("clusterrole", "metrics-reader", "rbac", PART_OF),
             ),
             rules: Some(vec![url_rule("/metrics")]),
@@ -169,26 +169,26 @@ fn control_plane() -> BTreeMap<String, String> {
 /// Certificate's Secret).
 pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
     let ns = &pp.webhook_namespace;
-    let service = n("webhook-service");
+    let service = n(pp, "webhook-service");
     // cert-manager kinds are not in k8s-openapi; their bodies are plain maps. The chart's
     // Helm hook annotations are dropped: the phases order them (docs/peerpods.md#deviations).
     let issuer = Object::from_parts(
         cert_manager("Issuer", "issuers"),
         &serde_json::json!({
-            "metadata": meta_in(config, ns, &n("selfsigned-issuer"), &[]),
+            "metadata": meta_in(config, ns, &n(pp, "selfsigned-issuer"), &[]),
             "spec": { "selfSigned": {} },
         }),
     );
     let certificate = Object::from_parts(
         cert_manager("Certificate", "certificates"),
         &serde_json::json!({
-            "metadata": meta_in(config, ns, &n("serving-cert"), &[]),
+            "metadata": meta_in(config, ns, &n(pp, "serving-cert"), &[]),
             "spec": {
                 "dnsNames": [
                     format!("{service}.{ns}.svc"),
                     format!("{service}.{ns}.svc.cluster.local"),
                 ],
-                "issuerRef": { "kind": "Issuer", "name": n("selfsigned-issuer") },
+                "issuerRef": { "kind": "Issuer", "name": n(pp, "selfsigned-issuer") },
                 "secretName": "webhook-server-cert",
             },
         }),
@@ -265,7 +265,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
         metadata: meta_in(
             config,
             ns,
-            &n("controller-manager"),
+            &n(pp, "controller-manager"),
             &[
                 ("app.kubernetes.io/component", "manager"),
                 ("app.kubernetes.io/created-by", PART_OF),
@@ -297,7 +297,7 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
                         ..Default::default()
                     }),
                     containers: vec![manager],
-                    service_account_name: Some(n("controller-manager")),
+                    service_account_name: Some(n(pp, "controller-manager")),
                     termination_grace_period_seconds: Some(10),
                     volumes: Some(vec![Volume {
                         name: "cert".into(),
@@ -330,11 +330,11 @@ pub fn workloads(config: &Config, pp: &PeerPods, w: &Webhook) -> Vec<Object> {
 /// `peer-pods-webhook-mutating-webhook-configuration`.
 pub fn configuration(config: &Config, pp: &PeerPods, w: &Webhook) -> Object {
     let ns = &pp.webhook_namespace;
-    let mut metadata = meta_cluster(config, &n("mutating-webhook-configuration"), &[]);
+    let mut metadata = meta_cluster(config, &n(pp, "mutating-webhook-configuration"), &[]);
     if w.cert_manager {
         metadata.annotations = Some(BTreeMap::from([(
             "cert-manager.io/inject-ca-from".to_string(),
-            format!("{ns}/{}", n("serving-cert")),
+            format!("{ns}/{}", n(pp, "serving-cert")),
         )]));
     }
     Object::new(MutatingWebhookConfiguration {
@@ -343,7 +343,7 @@ pub fn configuration(config: &Config, pp: &PeerPods, w: &Webhook) -> Object {
             admission_review_versions: strings(&["v1"]),
             client_config: WebhookClientConfig {
                 service: Some(ServiceReference {
-                    name: n("webhook-service"),
+                    name: n(pp, "webhook-service"),
                     namespace: ns.clone(),
                     path: Some("/mutate-v1-pod".into()),
                     port: None,

@@ -134,8 +134,13 @@ impl TlsCerts {
 pub struct PeerPods {
     /// The namespace of CAA and peerpod-ctrl (the chart's release namespace).
     pub namespace: String,
-    /// The namespace of the webhook (fixed by the webhook sub-chart).
+    /// The namespace of the webhook: `webhook.namespaceOverride`, or the release namespace
+    /// when that is empty (the sub-chart's `namespaceOverride | default .Release.Namespace`).
     pub webhook_namespace: String,
+    /// `resourceCtrl.namePrefix`: the start of every peerpod-ctrl object's name.
+    pub ctrl_prefix: String,
+    /// `webhook.namePrefix`: the start of every webhook object's name.
+    pub webhook_prefix: String,
     /// `provider`.
     pub provider: Provider,
     /// `peer-pods-cm` data: `CLOUD_PROVIDER`, the provider's configs, the TLS profile and

@@ -98,30 +98,3 @@ fn asks_for_something(v: &Value) -> bool {
         _ => true,
     }
 }
-
-/// The peer-pods sub-charts' `namePrefix` and `namespaceOverride`: only their defaults are
-/// rendered. Other values are refused, never ignored.
-pub(super) fn refuse_peerpods_renames(v: &mut V, tree: &Value) {
-    for (keys, default) in [
-        (["peerpods", "resourceCtrl", "namePrefix"], "peerpodctrl-"),
-        (["peerpods", "webhook", "namePrefix"], "peer-pods-webhook-"),
-        (
-            ["peerpods", "webhook", "namespaceOverride"],
-            "peer-pods-webhook-system",
-        ),
-    ] {
-        let Some(given) = crate::tree::get(tree, &keys) else {
-            continue;
-        };
-        let text = crate::tree::key_str(given);
-        if text == default || text.is_empty() {
-            continue;
-        }
-        let path = keys.join(".");
-        v.err(
-            &path,
-            format!("`{text}`: cococtl renders the peer-pods objects only under their default names and namespace (`{default}`) yet"),
-            format!("remove {path} (or --set {path}={default})"),
-        );
-    }
-}

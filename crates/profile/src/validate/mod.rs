@@ -138,7 +138,6 @@ pub fn validate(
     };
     let mut config = build(&mut v, raw, id);
     features::refuse_alibabacloud_rrsa(&mut v, tree);
-    features::refuse_peerpods_renames(&mut v, tree);
     config.peerpods = peerpods::peerpods(&mut v, tree);
     if let Some(w) = config.peerpods.as_ref().and_then(|p| p.webhook.as_ref()) {
         let class = format!("kata-remote-{}", config.suffix);

@@ -18,7 +18,6 @@ use crate::schema::did_you_mean;
 use crate::source::Source;
 use crate::tree;
 
-const WEBHOOK_NAMESPACE: &str = "peer-pods-webhook-system";
 const WI_USE: &str = "azure.workload.identity/use";
 const WI_CLIENT_ID: &str = "azure.workload.identity/client-id";
 const IRSA_ROLE: &str = "eks.amazonaws.com/role-arn";
@@ -133,6 +132,8 @@ struct RawResourceCtrl {
     pod_labels: BTreeMap<String, String>,
     service_account: RawServiceAccount,
     auth_proxy: RawEnabled,
+    #[serde(deserialize_with = "stringish")]
+    name_prefix: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -149,6 +150,10 @@ struct RawWebhook {
     tls_min_version: String,
     #[serde(deserialize_with = "stringish")]
     tls_cipher_suites: String,
+    #[serde(deserialize_with = "stringish")]
+    name_prefix: String,
+    #[serde(deserialize_with = "stringish")]
+    namespace_override: String,
 }
 
 #[derive(Deserialize)]
@@ -777,9 +782,37 @@ pub(super) fn peerpods(v: &mut V, tree: &Value) -> Option<PeerPods> {
         );
     }
 
+    check_prefix(
+        v,
+        "peerpods.resourceCtrl.namePrefix",
+        &r.resource_ctrl.name_prefix,
+        // The metrics Service: the longest name, and a DNS-1035 label.
+        "controller-manager-metrics-service",
+    );
+    check_prefix(
+        v,
+        "peerpods.webhook.namePrefix",
+        &r.webhook.name_prefix,
+        "controller-manager-metrics-service",
+    );
+    let webhook_namespace = if r.webhook.namespace_override.is_empty() {
+        namespace.clone()
+    } else {
+        let o = &r.webhook.namespace_override;
+        if !dns_label(o) {
+            v.err(
+                "peerpods.webhook.namespaceOverride",
+                format!("`{o}` is not a namespace name (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)"),
+                "--set peerpods.webhook.namespaceOverride=peer-pods-webhook-system",
+            );
+        }
+        o.clone()
+    };
     Some(PeerPods {
         namespace,
-        webhook_namespace: WEBHOOK_NAMESPACE.into(),
+        webhook_namespace,
+        ctrl_prefix: r.resource_ctrl.name_prefix.clone(),
+        webhook_prefix: r.webhook.name_prefix.clone(),
         provider,
         config: data,
         mode,
@@ -930,5 +963,38 @@ fn required_keys(
             }
         }
         Provider::Alibabacloud | Provider::Byom | Provider::Gcp | Provider::Libvirt => {}
+    }
+}
+
+/// A DNS-1123 label (namespace names), or a DNS-1035 one with `letter_first` (Service
+/// names).
+fn label_ok(s: &str, letter_first: bool) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+        && (!letter_first || b[0].is_ascii_lowercase())
+}
+
+fn dns_label(s: &str) -> bool {
+    label_ok(s, false)
+}
+
+/// A sub-chart's `namePrefix` must make valid names of every object it starts: its
+/// longest (`longest`, a Service: a DNS-1035 label of at most 63 characters) included.
+fn check_prefix(v: &mut V, key: &str, prefix: &str, longest: &str) {
+    let name = format!("{prefix}{longest}");
+    if !label_ok(&name, true) {
+        v.err(
+            key,
+            format!(
+                "`{prefix}` does not make valid object names (`{name}` must be lowercase letters, digits and '-', start with a letter and have at most 63 characters: the prefix at most {} characters)",
+                63 - longest.len()
+            ),
+            format!("--set {key}=<a shorter lowercase prefix ending in '-'>"),
+        );
     }
 }
