@@ -591,3 +591,96 @@ fn node_feature_rules_auto_follows_the_clusters_nfd_api_and_true_needs_it() {
     );
     assert!(nfr(&e).is_some(), "the rule is applied");
 }
+
+#[test]
+fn verification_pod_runs_after_the_wait_and_is_deleted_and_a_failing_one_exits_1() {
+    let e = env(2);
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kata-verify\nspec:\n  runtimeClassName: kata-qemu-coco-dev\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [uname, -r]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("v.yaml");
+    let values = |pod: &str, timeout: u32| {
+        format!(
+            "verification:\n  timeout: {timeout}\n  pod: |\n{}",
+            pod.lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        )
+    };
+    std::fs::write(&f, values(pod, 60)).unwrap();
+    let o = cococtl(
+        &e,
+        &[
+            "install",
+            "--profile",
+            "x86_64",
+            "--wait",
+            "--timeout",
+            "60s",
+            "-f",
+            f.to_str().unwrap(),
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("verification: running pod default/kata-verify"),
+        "{t}"
+    );
+    assert!(
+        t.contains("verification: pod default/kata-verify succeeded"),
+        "{t}"
+    );
+    assert!(e
+        .server
+        .get("/api/v1", "pods", "default", "kata-verify")
+        .is_none());
+    let created = e
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v1/namespaces/default/pods")
+        .count();
+    assert_eq!(created, 1);
+
+    // A RuntimeClass nobody made: never scheduled, so not Succeeded within the timeout.
+    let bad = pod.replace("kata-qemu-coco-dev", "kata-nobody");
+    std::fs::write(&f, values(&bad, 2)).unwrap();
+    let o = cococtl(
+        &e,
+        &[
+            "upgrade",
+            "--profile",
+            "x86_64",
+            "--wait",
+            "--timeout",
+            "60s",
+            "-f",
+            f.to_str().unwrap(),
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("did not succeed within verification.timeout (2 s)"),
+        "{t}"
+    );
+    assert!(e
+        .server
+        .get("/api/v1", "pods", "default", "kata-verify")
+        .is_none());
+
+    // Not a Pod: refused before anything is written.
+    std::fs::write(&f, values("kind: Deployment\nmetadata: {name: x}\n", 60)).unwrap();
+    let before = e.server.requests().len();
+    let o = cococtl(
+        &e,
+        &["install", "--profile", "x86_64", "-f", f.to_str().unwrap()],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("verification.pod") && t.contains("not Pod"),
+        "{t}"
+    );
+    assert_eq!(e.server.requests().len(), before, "no request");
+}

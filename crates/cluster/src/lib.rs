@@ -35,6 +35,7 @@ pub mod status;
 pub mod takeover;
 pub mod takeover_run;
 pub mod uninstall;
+pub mod verification;
 pub mod verify;
 pub mod wait;
 

@@ -100,6 +100,10 @@ pub struct Sim {
     pub work_per_tick: usize,
     /// Admission webhooks that refuse pod creations (the controllers' too).
     pub denying_webhooks: Vec<DenyingWebhook>,
+    /// How many kata pods (a RuntimeClass, no controller) still get a
+    /// `FailedCreatePodSandBox` instead of running: each such pod stays Pending on its
+    /// node with that event, as the kubelet leaves it.
+    pub sandbox_failures: usize,
 }
 
 impl Default for Sim {
@@ -115,6 +119,7 @@ impl Default for Sim {
             namespace_grace: Duration::from_millis(1000),
             work_per_tick: 1,
             denying_webhooks: vec![],
+            sandbox_failures: 0,
         }
     }
 }
@@ -576,12 +581,25 @@ impl ApiServer {
                 cv.notify_all();
             }
         });
-        ApiServer {
+        let server = ApiServer {
             url,
             state,
             stop,
             gate,
+        };
+        // The namespaces every cluster has from its first second (the real server makes
+        // them at start-up, with the name label the namespace controller adds).
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            server.put_raw(
+                "/api/v1",
+                "namespaces",
+                "",
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+            );
         }
+        server
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -2357,6 +2375,27 @@ fn verify_pod(s: &mut State, pk: &str, mut p: Value) {
                 .unwrap_or("")
                 .to_string();
             p["spec"]["nodeName"] = json!(name);
+            if s.sim.sandbox_failures > 0 {
+                s.sim.sandbox_failures -= 1;
+                let ns = p["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let pname = p["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let uid = p["metadata"]["uid"].clone();
+                p["status"] = json!({"phase": "Pending", "containerStatuses": [{"name": "c", "ready": false,
+                    "state": {"waiting": {"reason": "ContainerCreating"}}}]});
+                s.put(pk, p, false);
+                s.uid += 1;
+                let ev = json!({"apiVersion": "v1", "kind": "Event",
+                    "metadata": {"name": format!("{pname}.{}", s.uid), "namespace": ns},
+                    "involvedObject": {"kind": "Pod", "name": pname, "namespace": ns, "uid": uid},
+                    "reason": "FailedCreatePodSandBox", "type": "Warning",
+                    "message": "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to create containerd task: failed to create shim task: Failed to Check if grpc server is working: context deadline exceeded",
+                    "lastTimestamp": now(), "count": 1});
+                s.create("/api/v1", "events", &ns, ev);
+                return;
+            }
             if rc == "kata-remote" {
                 // cloud-api-adaptor creates the VM, and with it the PeerPod, before the
                 // pod runs (only where it is installed).

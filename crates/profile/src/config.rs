@@ -282,6 +282,9 @@ pub struct Config {
     /// Whether the NodeFeatureRule is rendered and the TEE RuntimeClasses request the TEE
     /// keys it advertises (`nodeFeatureRules.create`, docs/values.md#nodefeaturerules).
     pub node_feature_rules: NodeFeatureRules,
+    /// `verification.pod`, when given: the pod `install` runs once the release is ready,
+    /// as the chart's post-install verification Job does (docs/values.md#verification).
+    pub verification: Option<Verification>,
     /// `probe.*`, when enabled.
     pub probe: Option<Probe>,
     /// `peerpods.*`, when enabled (docs/peerpods.md).
@@ -404,4 +407,15 @@ impl Config {
             &self.suffix
         }
     }
+}
+
+/// The chart's verification Job, as `install` runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    /// The user's Pod, parsed (typed; its namespace is [`Verification::namespace`]).
+    pub pod: k8s_openapi::api::core::v1::Pod,
+    /// `verification.namespace`.
+    pub namespace: String,
+    /// `verification.timeout`: how long the pod may take to succeed.
+    pub timeout_secs: u64,
 }

@@ -256,10 +256,16 @@ pub struct RuntimeClasses {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Verification {
     #[serde(deserialize_with = "stringish")]
     pub pod: String,
+    #[serde(deserialize_with = "stringish")]
+    pub namespace: String,
+    #[serde(deserialize_with = "stringish")]
+    pub timeout: String,
+    #[serde(deserialize_with = "stringish")]
+    pub daemonset_timeout: String,
 }
 
 /// `monitor.*`: the optional kata-monitor DaemonSet (docs/values.md#monitor).

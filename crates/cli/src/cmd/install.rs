@@ -341,7 +341,7 @@ pub async fn deploy_inputs(
     match result {
         Ok(out) => {
             summary(&cluster, &spec, &out, wait).await;
-            ExitCode::SUCCESS
+            verification(&cluster, &resolved.config, mode, wait).await
         }
         Err(f) => {
             eprintln!("error: {}", f.error);
@@ -447,4 +447,41 @@ async fn summary(cluster: &Cluster, spec: &ReleaseSpec, out: &deploy::Outcome, w
         text.push_str("not waited: follow progress with `cococtl status --watch`\n");
     }
     let _ = exit::print(&text);
+}
+
+/// `verification.pod`: run after the release is ready, as the chart's post-install and
+/// post-upgrade verification Job does; it needs kata on the nodes, so only with --wait.
+async fn verification(
+    cluster: &cococtl_cluster::client::Cluster,
+    config: &cococtl_profile::Config,
+    mode: Mode,
+    wait: bool,
+) -> ExitCode {
+    let Some(v) = &config.verification else {
+        return ExitCode::SUCCESS;
+    };
+    if matches!(mode, Mode::Rollback { .. }) {
+        return ExitCode::SUCCESS;
+    }
+    if !wait {
+        eprintln!("note: verification.pod runs only with --wait (it needs kata ready on the nodes): run `cococtl install --wait` again, or `cococtl verify`");
+        return ExitCode::SUCCESS;
+    }
+    let mut display = Display::new();
+    let r = cococtl_cluster::verification::run(
+        cluster,
+        v,
+        std::time::Duration::from_secs(1),
+        &mut display,
+    )
+    .await;
+    display.done();
+    match r {
+        Ok(cococtl_cluster::verification::Verdict::Succeeded) => ExitCode::SUCCESS,
+        Ok(cococtl_cluster::verification::Verdict::Failed(why)) => kube_args::exit_with(
+            kube_args::NOT_READY,
+            &format!("verification failed: {why}\n  the release is installed and recorded as deployed; `cococtl verify` checks every RuntimeClass"),
+        ),
+        Err(e) => fail(&e),
+    }
 }

@@ -57,13 +57,6 @@ pub(super) fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
             );
         }
     }
-    if !r.verification.pod.is_empty() {
-        v.err(
-            "verification.pod",
-            format!("the verification Job: {not_yet}"),
-            "remove verification.pod",
-        );
-    }
     if r.node_feature_discovery.enabled {
         v.err(
             "node-feature-discovery.enabled",

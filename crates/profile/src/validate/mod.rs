@@ -24,6 +24,7 @@ mod monitor;
 mod peerpods;
 mod per_arch;
 mod shims;
+mod verification;
 
 pub use monitor::{distribution_socket, socket_dir};
 pub use per_arch::schedulable_arches;
@@ -215,6 +216,7 @@ fn build(v: &mut V, mut r: raw::Values, id: Identity) -> Config {
 
     let monitor = monitor::monitor(v, &r);
     let node_feature_rules = features::node_feature_rules(v, &r);
+    let verification = verification::verification(v, &r.verification);
     let custom = std::mem::take(&mut r.custom_runtimes);
     let mut shims = shims::shims(v, &r);
     let (proxy, proxy_containerd) =
@@ -292,6 +294,7 @@ fn build(v: &mut V, mut r: raw::Values, id: Identity) -> Config {
         monitor,
         custom_runtimes: vec![],
         node_feature_rules,
+        verification,
         probe: None,
         peerpods: None,
         global,
