@@ -230,7 +230,9 @@ fn dry_run_client_needs_no_cluster_and_server_accounts_for_the_missing_namespace
     );
     assert!(t.contains("DaemonSet/coco-system/kata-deploy would be created (in the namespace this install creates"), "{t}");
     assert!(
-        e.server.list("/api/v1", "namespaces").is_empty(),
+        e.server
+            .get("/api/v1", "namespaces", "", "coco-system")
+            .is_none(),
         "nothing stored"
     );
 }

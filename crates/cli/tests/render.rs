@@ -837,7 +837,7 @@ fn unrendered_chart_features_are_refused_not_dropped() {
     );
     assert_refused(
         &["render", "--set", "verification.pod=apiVersion: v1"],
-        &["verification.pod", "does not render"],
+        &["verification.pod", "kind is missing, not Pod"],
     );
     assert_refused(
         &["render", "--set", "nodeFeatureRules.create=maybe"],
