@@ -49,6 +49,18 @@ fn nothing_written(server: &ApiServer) {
     }
 }
 
+/// Only reads, and the access reviews (POSTs of self-subject reviews) preflight asks.
+fn nothing_written_but_access_reviews(server: &ApiServer) {
+    for r in server.requests() {
+        let review = r.method == "POST" && r.path.contains("/selfsubject");
+        assert!(
+            !matches!(r.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE") || review,
+            "wrote: {}",
+            r.line()
+        );
+    }
+}
+
 #[test]
 fn diff_take_over_prints_what_was_found_then_the_plan_and_writes_nothing() {
     let (server, _dir, kc) = seeded();
@@ -117,14 +129,7 @@ fn install_without_take_over_refuses_naming_what_is_there() {
         t.contains("cococtl diff --profile x86_64 --take-over"),
         "{t}"
     );
-    for r in server.requests() {
-        let review = r.method == "POST" && r.path.contains("/selfsubject");
-        assert!(
-            !matches!(r.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE") || review,
-            "wrote: {}",
-            r.line()
-        );
-    }
+    nothing_written_but_access_reviews(&server);
 }
 
 const COCO: &str = "03a-helm-coco-0.16.0-coco-system";
@@ -311,14 +316,7 @@ fn refused_without_a_write(server: &ApiServer, kc: &Path, want: &str) {
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(t.contains(want), "{t}");
     assert!(t.contains("nothing was changed"), "{t}");
-    for r in server.requests() {
-        assert!(
-            !matches!(r.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
-                || r.path.contains("/selfsubject"),
-            "wrote: {}",
-            r.line()
-        );
-    }
+    nothing_written_but_access_reviews(server);
 }
 
 #[test]
@@ -376,14 +374,7 @@ fn a_take_over_the_user_may_not_finish_is_refused_before_the_first_change() {
         t.contains("delete clusterroles.rbac.authorization.k8s.io (cluster-wide)"),
         "{t}"
     );
-    for r in server.requests() {
-        assert!(
-            !matches!(r.method.as_str(), "PATCH" | "PUT" | "DELETE")
-                && (r.method != "POST" || r.path.contains("/selfsubject")),
-            "wrote: {}",
-            r.line()
-        );
-    }
+    nothing_written_but_access_reviews(&server);
     assert!(server
         .get(
             "/apis/apps/v1",

@@ -516,11 +516,11 @@ async fn cleanup(
             .collect()
     };
     let api: Api<DaemonSet> = Api::namespaced(cluster.client.clone(), ns);
-    let now = nodes_named(cluster, nodes).await?;
-    if !dirty(&now).is_empty() {
+    let first = dirty(&nodes_named(cluster, nodes).await?);
+    if !first.is_empty() {
         obs.line(&format!(
             "{} node(s) still carry {label}: running the old image's clean-up there",
-            dirty(&now).len()
+            first.len()
         ));
         let mut body = daemonset.clone();
         if let Some(m) = body.get_mut("metadata").and_then(Value::as_object_mut) {

@@ -59,17 +59,7 @@ async fn take_over(
     for e in &errors {
         eprintln!("warning: {e}: that release is not taken into account");
     }
-    let mut runtime_classes: Vec<String> = p
-        .install()
-        .filter(|o| o.kind() == "RuntimeClass")
-        .filter_map(|o| o.name().map(str::to_string))
-        .collect();
-    runtime_classes.sort();
-    let target = takeover::Target {
-        namespace: namespace.to_string(),
-        runtime_classes,
-        drain,
-    };
+    let target = takeover::Target::of(p, namespace, drain);
     let the_plan = takeover::plan(&found, &target);
     let doc = serde_json::json!({"found": found, "plan": the_plan, "target": target});
     let out = match output {

@@ -90,17 +90,7 @@ pub async fn run(inputs: Inputs, kube: &KubeArgs, args: &DeployArgs, t: TakeOver
                     .join("; ")
             ));
         }
-        let mut runtime_classes: Vec<String> = the_plan
-            .install()
-            .filter(|o| o.kind() == "RuntimeClass")
-            .filter_map(|o| o.name().map(str::to_string))
-            .collect();
-        runtime_classes.sort();
-        let target = takeover::Target {
-            namespace: spec.namespace.clone(),
-            runtime_classes,
-            drain: t.drain,
-        };
+        let target = takeover::Target::of(&the_plan, &spec.namespace, t.drain);
         let words = takeover::plan(&found, &target);
         eprint!("{}", takeover::render(&found, &words, &target));
         if !words.refusals.is_empty() {

@@ -21,7 +21,7 @@
 
 use serde_json::{json, Value};
 
-use super::{key, now, status, Route, State};
+use super::{key, not_found, now, status, Route, State};
 
 const KATA_RUNTIME: &str = "katacontainers.io/kata-runtime";
 const CC: &str = "/apis/confidentialcontainers.org/v1beta1";
@@ -218,15 +218,7 @@ pub(super) fn tick_operator(s: &mut State) {
 /// would); otherwise the pod is deleted gracefully and the answer is a `Success` Status.
 pub(super) fn evict(s: &mut State, r: &Route, k: &str) -> (u16, Value) {
     let Some(mut pod) = s.objects.get(k).cloned() else {
-        return (
-            404,
-            status(
-                404,
-                "NotFound",
-                &format!("pods \"{}\" not found", r.name),
-                json!({"name": r.name, "kind": "pods"}),
-            ),
-        );
+        return not_found(r);
     };
     let labels = pod
         .pointer("/metadata/labels")

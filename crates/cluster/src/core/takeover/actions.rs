@@ -221,22 +221,6 @@ pub struct InstallActions {
     pub actions: Vec<Action>,
 }
 
-fn of_kind(f: &FoundInstall, kind: &str) -> Vec<ObjRef> {
-    f.objects
-        .iter()
-        .filter(|o| o.kind == kind)
-        .cloned()
-        .collect()
-}
-
-fn not_of(f: &FoundInstall, kinds: &[&str]) -> Vec<ObjRef> {
-    f.objects
-        .iter()
-        .filter(|o| !kinds.contains(&o.kind.as_str()))
-        .cloned()
-        .collect()
-}
-
 fn find<'a>(list: &'a [Value], r: &ObjRef) -> Option<&'a Value> {
     list.iter()
         .find(|o| name(o) == r.name && r.namespace.as_deref().unwrap_or_default() == namespace(o))
@@ -253,7 +237,7 @@ fn selector(ds: &Value) -> String {
 }
 
 fn delete_daemonsets(f: &FoundInstall, i: &Inputs, skip: &[&str]) -> Vec<Action> {
-    of_kind(f, "DaemonSet")
+    f.of_kind("DaemonSet")
         .into_iter()
         .filter(|d| !skip.contains(&d.name.as_str()))
         .map(|d| Action::DeleteDaemonSet {
@@ -450,7 +434,7 @@ fn install_actions(f: &FoundInstall, i: &Inputs, instance: &str) -> Vec<Action> 
                 cococtl_core::labels::KATA_INSTANCE_LABEL_PREFIX,
                 suffix.as_deref().unwrap_or("default")
             );
-            let dss = of_kind(f, "DaemonSet");
+            let dss = f.of_kind("DaemonSet");
             out.extend(delete_daemonsets(f, i, &[]));
             // Its pods' SIGTERM clean-up took the marker off; a node that kept it (the
             // clean-up failed there) gets the image's own `cleanup`, with the RBAC still in
@@ -459,26 +443,26 @@ fn install_actions(f: &FoundInstall, i: &Inputs, instance: &str) -> Vec<Action> 
                 dss.first()
                     .and_then(|d| cleanup_for(f, i, d, None, &marker, instance)),
             );
-            out.extend(delete(not_of(f, &["DaemonSet", "RuntimeClass", "Secret"])));
+            out.extend(delete(f.except(&["DaemonSet", "RuntimeClass", "Secret"])));
             out.extend(classes(f));
-            out.extend(delete(of_kind(f, "Secret")));
+            out.extend(delete(f.of_kind("Secret")));
         }
         InstallKind::CocoChart { .. } | InstallKind::ManifestKataDeploy { .. } => {
-            let dss = of_kind(f, "DaemonSet");
+            let dss = f.of_kind("DaemonSet");
             out.extend(delete_daemonsets(f, i, &[]));
             out.extend(
                 dss.first()
                     .and_then(|d| cleanup_for(f, i, d, None, KATA_RUNTIME, instance)),
             );
-            out.extend(delete(not_of(f, &["DaemonSet", "RuntimeClass", "Secret"])));
+            out.extend(delete(f.except(&["DaemonSet", "RuntimeClass", "Secret"])));
             out.extend(classes(f));
-            out.extend(delete(of_kind(f, "Secret")));
+            out.extend(delete(f.of_kind("Secret")));
         }
         InstallKind::LegacyKataDeploy { .. } => {
             // The installer's preStop marks its node `cleanup`; kata-cleanup's `reset` (its
             // own DaemonSet when there is one, else cococtl's copy) clears it.
             let legacy_label = "kata-containers.io/kata-runtime";
-            let dss = of_kind(f, "DaemonSet");
+            let dss = f.of_kind("DaemonSet");
             let reset_from = dss
                 .iter()
                 .find(|d| d.name.contains("kata-cleanup"))
@@ -502,7 +486,7 @@ fn install_actions(f: &FoundInstall, i: &Inputs, instance: &str) -> Vec<Action> 
                     instance,
                 )
             }));
-            out.extend(delete(of_kind(f, "DaemonSet")));
+            out.extend(delete(f.of_kind("DaemonSet")));
             out.push(Action::Unlabel {
                 nodes: f.nodes.clone(),
                 labels: vec![

@@ -222,6 +222,24 @@ pub struct FoundInstall {
 }
 
 impl FoundInstall {
+    /// Its objects of this kind.
+    pub fn of_kind(&self, kind: &str) -> Vec<ObjRef> {
+        self.objects
+            .iter()
+            .filter(|o| o.kind == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// Its objects of none of these kinds.
+    pub fn except(&self, kinds: &[&str]) -> Vec<ObjRef> {
+        self.objects
+            .iter()
+            .filter(|o| !kinds.contains(&o.kind.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// Whether a take-over leaves it as it is: only the CoCo operator without a CcRuntime
     /// (it serves no node; removing the operator is its own manifests' job). Everything
     /// else found, unknown installs included, is in the way of cococtl's release.

@@ -23,6 +23,23 @@ pub struct Target {
     pub drain: bool,
 }
 
+impl Target {
+    /// What `plan` installs into `namespace` (its RuntimeClass names, sorted).
+    pub fn of(plan: &cococtl_manifests::Plan, namespace: &str, drain: bool) -> Target {
+        let mut runtime_classes: Vec<String> = plan
+            .install()
+            .filter(|o| o.kind() == "RuntimeClass")
+            .filter_map(|o| o.name().map(str::to_string))
+            .collect();
+        runtime_classes.sort();
+        Target {
+            namespace: namespace.to_string(),
+            runtime_classes,
+            drain,
+        }
+    }
+}
+
 /// The steps for one found install.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstallPlan {
@@ -54,23 +71,6 @@ fn nodes(f: &FoundInstall) -> String {
     } else {
         f.nodes.join(", ")
     }
-}
-
-/// Objects of `f` that are not of these kinds.
-fn rest(f: &FoundInstall, skip: &[&str]) -> Vec<ObjRef> {
-    f.objects
-        .iter()
-        .filter(|o| !skip.contains(&o.kind.as_str()))
-        .cloned()
-        .collect()
-}
-
-fn of_kind(f: &FoundInstall, kind: &str) -> Vec<ObjRef> {
-    f.objects
-        .iter()
-        .filter(|o| o.kind == kind)
-        .cloned()
-        .collect()
 }
 
 /// What happens to the old install's RuntimeClasses: those cococtl plans too are replaced
@@ -144,7 +144,7 @@ fn classes_step(f: &FoundInstall, t: &Target, deleted_by_cleanup: bool) -> Optio
 }
 
 fn helm_record_step(f: &FoundInstall) -> Option<String> {
-    let secrets = of_kind(f, "Secret");
+    let secrets = f.of_kind("Secret");
     (!secrets.is_empty()).then(|| {
         format!(
             "Helm's record, last (so `helm` still shows the release until everything else is \
@@ -207,7 +207,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                         release.name, release.namespace, release.status, release.revision
                     ));
                 }
-                for ds in of_kind(f, "DaemonSet") {
+                for ds in f.of_kind("DaemonSet") {
                     steps.push(format!(
                         "delete {ds}: kata-deploy 4.x cleans up in its pods' SIGTERM path, so \
                          deleting the DaemonSet stops its pods and cleans every node it serves \
@@ -224,7 +224,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                      --max-unavailable nodes at a time",
                     suffix.as_deref().unwrap_or("default")
                 ));
-                let others = rest(f, &["DaemonSet", "RuntimeClass", "Secret"]);
+                let others = f.except(&["DaemonSet", "RuntimeClass", "Secret"]);
                 if !others.is_empty() {
                     steps.push(format!(
                         "delete what the release kept (helm.sh/resource-policy: keep included): {}",
@@ -239,7 +239,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                 custom_containerd_job,
                 ..
             } => {
-                for ds in of_kind(f, "DaemonSet") {
+                for ds in f.of_kind("DaemonSet") {
                     steps.push(format!(
                         "delete {ds}: kata-deploy 3.22.0 does no clean-up when its pods are \
                          killed (only Helm's post-delete Job does, on one node)"
@@ -249,7 +249,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                     f,
                     image.as_deref().unwrap_or("of the DaemonSet"),
                 ));
-                let others = rest(f, &["DaemonSet", "RuntimeClass", "Secret", "Job"]);
+                let others = f.except(&["DaemonSet", "RuntimeClass", "Secret", "Job"]);
                 if !others.is_empty() {
                     steps.push(format!("delete: {}", list(&others)));
                 }
@@ -260,7 +260,8 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                          not restored); the Job object is deleted"
                     ));
                 }
-                let jobs: Vec<ObjRef> = of_kind(f, "Job")
+                let jobs: Vec<ObjRef> = f
+                    .of_kind("Job")
                     .into_iter()
                     .filter(|j| Some(&j.name) != custom_containerd_job.as_ref())
                     .collect();
@@ -271,7 +272,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                 steps.extend(helm_record_step(f));
             }
             InstallKind::ManifestKataDeploy { image, version } => {
-                for ds in of_kind(f, "DaemonSet") {
+                for ds in f.of_kind("DaemonSet") {
                     steps.push(format!(
                         "delete {ds} and wait until its pods are gone: the {} manifests' \
                          preStop hook runs `kata-deploy.sh cleanup` as each pod stops",
@@ -283,7 +284,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                      preStop hook did not finish): {}",
                     script_cleanup_step(f, image)
                 ));
-                let others = rest(f, &["DaemonSet", "RuntimeClass"]);
+                let others = f.except(&["DaemonSet", "RuntimeClass"]);
                 if !others.is_empty() {
                     steps.push(format!(
                         "delete (after the clean-up, which needs it): {}",
@@ -297,7 +298,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                 steps.push(format!(
                     "delete the installer DaemonSet(s) and wait until their pods are gone (their \
                      preStop marks each node kata-containers.io/kata-runtime=cleanup); delete: {}",
-                    list(&of_kind(f, "DaemonSet"))
+                    list(&f.of_kind("DaemonSet"))
                 ));
                 steps.push(legacy_reset_step(
                     f,
