@@ -183,6 +183,14 @@ async fn perform(
             Ok(())
         }
         Action::Unlabel { nodes, labels } => unlabel(cluster, nodes, labels).await,
+        Action::Disown { namespaces } => {
+            for n in namespaces {
+                if disown(cluster, n).await? {
+                    obs.line(&format!("namespace {n}: Helm's marks removed"));
+                }
+            }
+            Ok(())
+        }
         Action::Drain { node, pods } => drain(cluster, node, pods, o, obs).await,
         Action::Uncordon { nodes } => {
             for n in nodes {
@@ -192,6 +200,26 @@ async fn perform(
             Ok(())
         }
     }
+}
+
+/// Takes Helm's ownership marks off namespace `name` (see [`Action::Disown`]); `false`
+/// when it carries none (or is gone): nothing to do.
+async fn disown(cluster: &Cluster, name: &str) -> Result<bool, ClusterError> {
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let what = format!("reading namespace {name}");
+    let Some(ns) = cluster.call_opt(&what, || api.get(name)).await? else {
+        return Ok(false);
+    };
+    let Some(patch) = actions::helm_marks_removal(&ns.metadata) else {
+        return Ok(false);
+    };
+    let pp = PatchParams::default();
+    let patch = Patch::Merge(patch);
+    let what = format!("removing Helm's marks from namespace {name}");
+    cluster
+        .call_opt(&what, || api.patch(name, &pp, &patch))
+        .await
+        .map(|n| n.is_some())
 }
 
 async fn cordon(cluster: &Cluster, node: &str, on: bool) -> Result<(), ClusterError> {

@@ -1288,7 +1288,17 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                     mf.push(entry);
                     o["metadata"]["managedFields"] = json!(mf);
                 }
-                (200, s.put(&k, o, false))
+                let released = o.pointer("/metadata/deletionTimestamp").is_some()
+                    && r.plural != "namespaces"
+                    && o.pointer("/metadata/finalizers")
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty);
+                let o = s.put(&k, o, false);
+                if released {
+                    // The last finalizer is off a terminating object: it goes at once.
+                    s.remove(&k);
+                }
+                (200, o)
             }
             None => not_found(r),
         },
@@ -1322,9 +1332,10 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             if r.plural == "namespaces" {
                 return deletion::delete_namespace(s, &r.name);
             }
-            if r.plural == "ccruntimes" {
-                // Held by the operator's finalizer (played in old_installs) until it has
-                // cleaned the nodes: the DELETE answers with the object, now terminating.
+            if r.plural != "pods" {
+                // Held by its finalizers until whoever owns them (a played controller: the
+                // CoCo operator in old_installs, peerpod-ctrl) takes them off, as the real
+                // server holds any object: the DELETE answers with the object, terminating.
                 let mut o = s.objects[&k].clone();
                 let held = o
                     .pointer("/metadata/finalizers")

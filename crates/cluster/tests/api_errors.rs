@@ -227,6 +227,63 @@ async fn an_unreachable_server_is_named_after_the_retries() {
     assert!(text.contains("fix:"), "{text}");
 }
 
+/// As on the real server, an object with finalizers outlives its DELETE: the answer is
+/// the object, terminating, it stays readable until the last finalizer comes off, and
+/// then it goes at once, whoever takes the finalizer off.
+#[tokio::test]
+async fn a_delete_waits_for_the_finalizers_and_the_last_one_off_removes_the_object() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    let server = quiet();
+    server.put_raw(
+        "/api/v1",
+        "namespaces",
+        "",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "held"}}),
+    );
+    server.put_raw("/api/v1", "configmaps", "held", json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "held", "finalizers": ["example.com/a", "example.com/b"]}}));
+    let cl = cluster(&server);
+    let api: Api<ConfigMap> = Api::namespaced(cl.client.clone(), "held");
+    let answer = api.delete("c", &DeleteParams::default()).await.unwrap();
+    let held = answer.left().expect("the object, not a Status");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    // Again: still the object, the timestamp unchanged.
+    let again = api
+        .delete("c", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(
+        again.metadata.deletion_timestamp,
+        held.metadata.deletion_timestamp
+    );
+    let pp = PatchParams::default();
+    api.patch(
+        "c",
+        &pp,
+        &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/b"]}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        api.get_opt("c").await.unwrap().is_some(),
+        "one finalizer left"
+    );
+    api.patch(
+        "c",
+        &pp,
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        api.get_opt("c").await.unwrap().is_none(),
+        "gone with the last finalizer"
+    );
+}
+
 /// As on the real server, every page of a paged list carries the first page's
 /// resourceVersion: a watch started from it sees what changed while the pages were read.
 #[tokio::test]

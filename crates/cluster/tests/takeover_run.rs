@@ -721,3 +721,64 @@ async fn the_legacy_generation_is_taken_over_through_its_reset_and_leaves_no_lab
     assert_eq!(left_over(&server, &s).await, Vec::<String>::new());
     install(&server, &s).await;
 }
+
+#[tokio::test]
+async fn a_namespace_the_release_rendered_stays_and_loses_helms_marks() {
+    let s = setup();
+    let server = seeded("02-helm-kata-deploy-4.1.0-suffix-coco-kata-system");
+    // As if the chart had rendered its namespace (the capture's came from
+    // --create-namespace, which leaves no marks): Helm's marks on it, beside the user's own.
+    let cl = cluster(&server);
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(cl.client.clone());
+    let marks = json!({"metadata": {
+        "annotations": {
+            "meta.helm.sh/release-name": "kata-deploy",
+            "meta.helm.sh/release-namespace": "kata-system",
+            "team": "platform",
+        },
+        "labels": {"app.kubernetes.io/managed-by": "Helm", "helm.sh/chart": "kata-deploy-4.1.0"},
+    }});
+    api.patch(
+        "kata-system",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(marks),
+    )
+    .await
+    .unwrap();
+    let rec = take_over(&server, &s, None).await.unwrap();
+    assert!(rec.finished());
+    let disowned: Vec<&actions::Action> = rec
+        .installs
+        .iter()
+        .flat_map(|i| &i.actions)
+        .filter(|a| matches!(a, actions::Action::Disown { .. }))
+        .collect();
+    assert_eq!(
+        disowned,
+        vec![&actions::Action::Disown {
+            namespaces: vec!["kata-system".into()]
+        }]
+    );
+    // Before Helm's record goes, so `helm` never shows a release whose namespace is cococtl's.
+    let order: Vec<&actions::Action> = rec.installs.iter().flat_map(|i| &i.actions).collect();
+    let at = |f: &dyn Fn(&actions::Action) -> bool| order.iter().position(|a| f(a)).unwrap();
+    assert!(
+        at(&|a| matches!(a, actions::Action::Disown { .. }))
+            < at(
+                &|a| matches!(a, actions::Action::Delete { objects } if objects.iter().all(|o| o.kind == "Secret"))
+            )
+    );
+    let ns = server
+        .get("/api/v1", "namespaces", "", "kata-system")
+        .expect("a namespace is never deleted");
+    let meta = &ns["metadata"];
+    assert_eq!(meta["annotations"], json!({"team": "platform"}), "{ns}");
+    assert_eq!(
+        meta["labels"].get("app.kubernetes.io/managed-by"),
+        None,
+        "{ns}"
+    );
+    assert_eq!(meta["labels"].get("helm.sh/chart"), None, "{ns}");
+    assert_eq!(meta["labels"]["name"], json!("kata-system"), "{ns}");
+    assert_nothing_old_left(&server, "02-helm-kata-deploy-4.1.0-suffix-coco-kata-system");
+}

@@ -77,6 +77,14 @@ pub enum Action {
         /// The nodes cococtl cordoned.
         nodes: Vec<String>,
     },
+    /// Take Helm's ownership marks off namespaces a Helm release rendered, which stay
+    /// (cococtl never deletes a namespace): the `meta.helm.sh/*` annotations and the
+    /// `app.kubernetes.io/managed-by: Helm` and `helm.sh/chart` labels, so no later Helm
+    /// run takes them for its own.
+    Disown {
+        /// The namespaces.
+        namespaces: Vec<String>,
+    },
     /// Remove these label keys from these nodes.
     Unlabel {
         /// The nodes.
@@ -124,6 +132,10 @@ impl Action {
             Action::Unlabel { nodes, labels } => {
                 format!("removing {} from {}", labels.join(", "), nodes.join(", "))
             }
+            Action::Disown { namespaces } => format!(
+                "removing Helm's ownership marks from namespace(s) {}",
+                namespaces.join(", ")
+            ),
         }
     }
 }
@@ -207,6 +219,7 @@ pub fn permissions(installs: &[InstallActions], namespace: &str) -> Vec<Permissi
                 }
             }
             Action::Uncordon { .. } | Action::Unlabel { .. } => p("patch", "", "nodes", None),
+            Action::Disown { .. } => {}
         }
     }
     out.into_iter().collect()
@@ -351,6 +364,48 @@ fn delete(objects: Vec<ObjRef>) -> Option<Action> {
     (!objects.is_empty()).then_some(Action::Delete { objects })
 }
 
+/// The merge patch that takes Helm's ownership marks off an object (see
+/// [`Action::Disown`]), or `None` when it carries none. Labels are removed only with Helm's
+/// values: `managed-by` set by someone else stays.
+pub fn helm_marks_removal(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<Value> {
+    let annotations: Map<String, Value> = meta
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("meta.helm.sh/"))
+        .map(|(k, _)| (k.clone(), Value::Null))
+        .collect();
+    let labels: Map<String, Value> = meta
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, v)| {
+            (k.as_str() == "app.kubernetes.io/managed-by" && v.as_str() == "Helm")
+                || k.as_str() == "helm.sh/chart"
+        })
+        .map(|(k, _)| (k.clone(), Value::Null))
+        .collect();
+    if annotations.is_empty() && labels.is_empty() {
+        return None;
+    }
+    let mut m = Map::new();
+    if !annotations.is_empty() {
+        m.insert("annotations".into(), Value::Object(annotations));
+    }
+    if !labels.is_empty() {
+        m.insert("labels".into(), Value::Object(labels));
+    }
+    Some(json!({ "metadata": m }))
+}
+
+/// The Helm-rendered namespaces of `f`, which stay but lose Helm's marks.
+fn disown(f: &FoundInstall) -> Option<Action> {
+    let namespaces: Vec<String> = f.of_kind("Namespace").into_iter().map(|n| n.name).collect();
+    (!namespaces.is_empty()).then_some(Action::Disown { namespaces })
+}
+
 fn classes(f: &FoundInstall) -> Option<Action> {
     delete(
         f.runtime_classes
@@ -445,6 +500,7 @@ fn install_actions(f: &FoundInstall, i: &Inputs, instance: &str) -> Vec<Action> 
             );
             out.extend(delete(f.except(&["DaemonSet", "RuntimeClass", "Secret"])));
             out.extend(classes(f));
+            out.extend(disown(f));
             out.extend(delete(f.of_kind("Secret")));
         }
         InstallKind::CocoChart { .. } | InstallKind::ManifestKataDeploy { .. } => {
@@ -456,6 +512,7 @@ fn install_actions(f: &FoundInstall, i: &Inputs, instance: &str) -> Vec<Action> 
             );
             out.extend(delete(f.except(&["DaemonSet", "RuntimeClass", "Secret"])));
             out.extend(classes(f));
+            out.extend(disown(f));
             out.extend(delete(f.of_kind("Secret")));
         }
         InstallKind::LegacyKataDeploy { .. } => {
@@ -566,6 +623,40 @@ mod tests {
             delete(vec![ns, sa.clone()]),
             Some(Action::Delete { objects: vec![sa] })
         );
+    }
+
+    #[test]
+    fn helm_marks_come_off_and_nothing_else() {
+        let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+            serde_json::from_value(json!({
+                "name": "kata-system",
+                "annotations": {
+                    "meta.helm.sh/release-name": "kata",
+                    "meta.helm.sh/release-namespace": "kata-system",
+                    "owner": "team-a",
+                },
+                "labels": {
+                    "app.kubernetes.io/managed-by": "Helm",
+                    "helm.sh/chart": "kata-deploy-4.1.0",
+                    "kubernetes.io/metadata.name": "kata-system",
+                },
+            }))
+            .unwrap();
+        assert_eq!(
+            helm_marks_removal(&meta),
+            Some(json!({"metadata": {
+                "annotations": {"meta.helm.sh/release-name": null, "meta.helm.sh/release-namespace": null},
+                "labels": {"app.kubernetes.io/managed-by": null, "helm.sh/chart": null},
+            }}))
+        );
+        // Someone else's managed-by and a namespace Helm's --create-namespace made (no marks).
+        let theirs: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+            serde_json::from_value(json!({
+                "name": "coco-system",
+                "labels": {"app.kubernetes.io/managed-by": "argocd", "name": "coco-system"},
+            }))
+            .unwrap();
+        assert_eq!(helm_marks_removal(&theirs), None);
     }
 
     #[test]

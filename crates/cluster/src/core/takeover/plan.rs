@@ -143,6 +143,20 @@ fn classes_step(f: &FoundInstall, t: &Target, deleted_by_cleanup: bool) -> Optio
     })
 }
 
+/// The namespaces the release rendered: they stay (cococtl never deletes a namespace) but
+/// lose Helm's marks, so no later Helm run takes them for its own.
+fn disown_step(f: &FoundInstall) -> Option<String> {
+    let ns = f.of_kind("Namespace");
+    (!ns.is_empty()).then(|| {
+        format!(
+            "{} stays (cococtl never deletes a namespace); Helm's marks are taken off it \
+             (meta.helm.sh/* annotations, app.kubernetes.io/managed-by=Helm and helm.sh/chart \
+             labels)",
+            list(&ns)
+        )
+    })
+}
+
 fn helm_record_step(f: &FoundInstall) -> Option<String> {
     let secrets = f.of_kind("Secret");
     (!secrets.is_empty()).then(|| {
@@ -224,7 +238,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                      --max-unavailable nodes at a time",
                     suffix.as_deref().unwrap_or("default")
                 ));
-                let others = f.except(&["DaemonSet", "RuntimeClass", "Secret"]);
+                let others = f.except(&["DaemonSet", "RuntimeClass", "Secret", "Namespace"]);
                 if !others.is_empty() {
                     steps.push(format!(
                         "delete what the release kept (helm.sh/resource-policy: keep included): {}",
@@ -232,6 +246,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                     ));
                 }
                 steps.extend(classes_step(f, t, false));
+                steps.extend(disown_step(f));
                 steps.extend(helm_record_step(f));
             }
             InstallKind::CocoChart {
@@ -249,7 +264,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                     f,
                     image.as_deref().unwrap_or("of the DaemonSet"),
                 ));
-                let others = f.except(&["DaemonSet", "RuntimeClass", "Secret", "Job"]);
+                let others = f.except(&["DaemonSet", "RuntimeClass", "Secret", "Job", "Namespace"]);
                 if !others.is_empty() {
                     steps.push(format!("delete: {}", list(&others)));
                 }
@@ -269,6 +284,7 @@ pub fn plan(found: &[FoundInstall], t: &Target) -> Plan {
                     steps.push(format!("delete Helm hook Jobs: {}", list(&jobs)));
                 }
                 steps.extend(classes_step(f, t, true));
+                steps.extend(disown_step(f));
                 steps.extend(helm_record_step(f));
             }
             InstallKind::ManifestKataDeploy { image, version } => {
