@@ -45,7 +45,11 @@ pub(super) fn refuse_unrendered_features(v: &mut V, r: &raw::Values) {
         if r.deployment_mode == "job" {
             v.err(
                 "deploymentMode",
-                format!("`job` mode: {not_yet}"),
+                format!(
+                    "`job` mode (per-node install and clean-up Jobs made by kata-deploy \
+                     4.1.0's job dispatcher): {not_yet}; the same install runs in \
+                     `daemonset` mode (docs/values.md#deploymentmode)"
+                ),
                 "--set deploymentMode=daemonset",
             );
         } else {
