@@ -384,3 +384,88 @@ fn a_take_over_the_user_may_not_finish_is_refused_before_the_first_change() {
         )
         .is_some());
 }
+
+/// `status --watch` shows a take-over's record and each node's state in it as they move
+/// on (the record is not among the watched objects: it is read again every 2 s), stops
+/// showing it once the take-over is done, and follows the release installed after it.
+#[test]
+fn status_watch_follows_the_take_over_record_until_it_is_gone() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    let (server, _dir, kc) = seeded_with(COCO);
+    // Interrupted after its first step, as a kill -9 would leave it.
+    let mut child = install_take_over(&kc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while record_done(&server).is_none_or(|d| d < 1) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no first step");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at = record_done(&server).expect("interrupted before the end");
+
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_cococtl"))
+        .args(["status", "--watch", "-n", "coco-system", "--kubeconfig"])
+        .arg(&kc)
+        .env_remove("KUBECONFIG")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut out = watch.stdout.take().unwrap();
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |what: &dyn Fn(&str) -> bool, why: &str| {
+        let start = std::time::Instant::now();
+        loop {
+            if what(&seen.lock().unwrap()) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "{why}:\n{}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let first = format!("{at} of 5 step(s) done");
+    wait_for(&|t| t.contains(&first), "the recorded step");
+
+    // The rerun finishes it; the watch sees later steps, then no take-over at all.
+    let o = install_take_over(&kc).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    wait_for(
+        &|t| {
+            let last = t.rsplit("release: ").next().unwrap_or_default();
+            t.contains("release: revision 1") && !last.contains("take-over started")
+        },
+        "the finished take-over gone from the last report",
+    );
+    let t = seen.lock().unwrap().clone();
+    // Each node's take-over state moved on in the display while the rerun ran (the node
+    // labels are watched; the record's step count is read every 2 s and may skip steps).
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("  bf-node-") && l.ends_with("cleaning up")),
+        "a node's clean-up shown while it ran:\n{t}"
+    );
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+}

@@ -2,12 +2,17 @@
 //! follows changes; exit 1 when degraded.
 
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use cococtl_cluster::core::status::StatusReport;
+use cococtl_cluster::core::takeover::record::Record;
 use cococtl_cluster::status;
 
 use super::kube_args::{fail, KubeArgs, Output, NOT_READY};
 use crate::exit;
+
+/// How often `--watch` reads the release's and a take-over's records again.
+const REREAD: Duration = Duration::from_secs(2);
 
 /// Show the release and every node's state
 #[derive(clap::Args)]
@@ -179,6 +184,19 @@ fn peerpods_text(p: &cococtl_cluster::core::peerpods::PeerPodsReport) -> String 
     s
 }
 
+/// A take-over in progress (its record) shown per node; the release is degraded meanwhile.
+fn with_takeover(rep: &mut StatusReport, rec: Option<&Record>, facts: &status::Facts) {
+    let Some(rec) = rec else { return };
+    let labels: Vec<(String, std::collections::BTreeMap<String, String>)> = facts
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.labels.clone()))
+        .collect();
+    rep.takeover = Some(rec.progress(&labels));
+    // Between two installs: not what the user asked for yet.
+    rep.degraded = true;
+}
+
 /// The report with the peer-pods part, when the release has one (degraded on its problems).
 async fn full_report(
     cluster: &cococtl_cluster::client::Cluster,
@@ -186,16 +204,8 @@ async fn full_report(
     facts: &status::Facts,
 ) -> Result<StatusReport, cococtl_cluster::error::ClusterError> {
     let mut rep = status::report(namespace, facts);
-    if let Some(rec) = cococtl_cluster::takeover_run::load(cluster, namespace).await? {
-        let labels: Vec<(String, std::collections::BTreeMap<String, String>)> = facts
-            .nodes
-            .iter()
-            .map(|n| (n.name.clone(), n.labels.clone()))
-            .collect();
-        rep.takeover = Some(rec.progress(&labels));
-        // Between two installs: not what the user asked for yet.
-        rep.degraded = true;
-    }
+    let rec = cococtl_cluster::takeover_run::load(cluster, namespace).await?;
+    with_takeover(&mut rep, rec.as_ref(), facts);
     if let Some(r) = &facts.release {
         rep.peerpods = cococtl_cluster::peerpods::status(cluster, &r.inventory).await?;
         if rep
@@ -245,15 +255,45 @@ pub async fn run(args: StatusArgs) -> ExitCode {
             Err(e) => return fail(&e),
         };
     let mut last = String::new();
+    // Neither the release record nor a take-over's record is watched: both are read again
+    // at most every REREAD (on a change, else on a timer), so a take-over's steps show as
+    // they finish and a release installed, upgraded or rolled back meanwhile is followed
+    // (the watches start again for it). A failed read keeps what was last read: never
+    // "no take-over" or "no release" from an error.
+    let mut takeover = match cococtl_cluster::takeover_run::load(&cluster, &args.namespace).await {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let mut read_at = Instant::now();
     loop {
-        let out = render(&status::report(&args.namespace, &follow.facts), args.output);
+        let mut rep = status::report(&args.namespace, &follow.facts);
+        with_takeover(&mut rep, takeover.as_ref(), &follow.facts);
+        let out = render(&rep, args.output);
         if out != last {
             let _ = exit::print(&format!("{out}\n"));
             last = out;
         }
         tokio::select! {
             r = follow.next() => if let Err(e) = r { return fail(&e) },
+            _ = tokio::time::sleep(REREAD) => {},
             _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
+        }
+        if read_at.elapsed() < REREAD {
+            continue;
+        }
+        read_at = Instant::now();
+        if let Ok(r) = cococtl_cluster::takeover_run::load(&cluster, &args.namespace).await {
+            takeover = r;
+        }
+        let now = status::latest_release(&cluster, &args.namespace, args.instance.as_deref()).await;
+        let seen =
+            |r: Option<&cococtl_cluster::core::release::Release>| r.map(|r| (r.revision, r.status));
+        if now.is_ok_and(|r| seen(r.as_ref()) != seen(follow.facts.release.as_ref())) {
+            if let Ok(f) =
+                status::Follow::start(&cluster, &args.namespace, args.instance.as_deref()).await
+            {
+                follow = f;
+            }
         }
     }
 }
