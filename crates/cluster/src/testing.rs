@@ -91,7 +91,9 @@ pub struct Sim {
     /// Deployments whose pods never get ready (image pull back-off).
     pub stuck_deployments: Vec<String>,
     /// How long a deleted namespace stays Terminating with its content before the
-    /// namespace controller removes it (the real one takes seconds).
+    /// namespace controller removes it, and a foreground deletion without dependents
+    /// stays before the garbage collector finishes it (the real ones take seconds; an
+    /// exchange right after the DELETE sees the object still there, 49 and 53).
     pub namespace_grace: Duration,
     /// Per tick: how many kubelets finish their work (install, clean-up, a pod's exit)
     /// and how many outdated pods a rolling update replaces at once. 1 (one node per
@@ -158,6 +160,8 @@ struct State {
     ca_outages: Vec<String>,
     /// Namespaces being deleted, and since when (the namespace controller's queue).
     terminating_since: BTreeMap<String, Instant>,
+    /// Objects deleted in the foreground, and since when (the garbage collector's queue).
+    foreground_since: BTreeMap<String, Instant>,
     /// Workload controllers backing off after a refused pod creation: owner key → (next
     /// attempt, delay).
     create_backoff: BTreeMap<String, (Instant, Duration)>,

@@ -90,6 +90,9 @@ pub(super) fn delete_foreground(s: &mut State, k: &str, has_generation: bool) ->
         fins.push(json!(FOREGROUND));
     }
     o["metadata"]["finalizers"] = json!(fins);
+    s.foreground_since
+        .entry(k.to_string())
+        .or_insert_with(Instant::now);
     s.put(k, o, false)
 }
 
@@ -187,6 +190,12 @@ pub(super) fn controllers(s: &mut State) {
                 .as_array()
                 .is_some_and(|f| f.iter().any(|x| x == FOREGROUND))
         })
+        // Seeded with the finalizer (no entry): due at once.
+        .filter(|(k, _)| {
+            s.foreground_since
+                .get(*k)
+                .is_none_or(|t| t.elapsed() >= grace)
+        })
         .map(|(k, o)| (k.clone(), o["metadata"]["uid"].clone()))
         .collect();
     for (k, uid) in waiting {
@@ -197,6 +206,7 @@ pub(super) fn controllers(s: &mut State) {
         });
         if !has_dependents {
             // One DELETED event whose object still lists the finalizer (fixture 58).
+            s.foreground_since.remove(&k);
             s.remove(&k);
         }
     }
