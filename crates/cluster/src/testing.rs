@@ -349,6 +349,44 @@ fn status(code: u16, reason: &str, message: &str, details: Value) -> Value {
            "message": message, "reason": reason, "details": details, "code": code})
 }
 
+/// The patch content types kube-apiserver takes (apply's is handled on its own).
+const PATCH_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+];
+
+/// Whether the request carries a `metadata.resourceVersion` (an optimistic-lock
+/// precondition, in a replace or a merge patch alike, 68 and 69) that is not the live one.
+fn stale(req: &Request, live: Option<&Value>) -> bool {
+    let Some(sent) = req
+        .body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+    else {
+        return false;
+    };
+    live.and_then(|o| o.pointer("/metadata/resourceVersion"))
+        .and_then(Value::as_str)
+        != Some(sent)
+}
+
+/// The 409 of a stale resourceVersion: no causes (68, 69).
+fn modified(r: &Route) -> (u16, Value) {
+    (
+        409,
+        status(
+            409,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                r.plural, r.name
+            ),
+            json!({"name": r.name, "kind": r.plural}),
+        ),
+    )
+}
+
 fn not_found(r: &Route) -> (u16, Value) {
     let g = group_of(&r.prefix);
     let res = if g.is_empty() {
@@ -1259,7 +1297,20 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             (201, s.create(&r.prefix, &r.plural, &r.ns, body))
         }
         "patch" if req.content_type.starts_with("application/apply-patch") => apply(s, r, req, dry),
+        "patch" if !PATCH_TYPES.contains(&req.content_type.split(';').next().unwrap_or("")) => {
+            // Before the object is looked up: a terse Status with empty details (72).
+            (
+                415,
+                status(
+                    415,
+                    "UnsupportedMediaType",
+                    "415: Unsupported Media Type",
+                    json!({}),
+                ),
+            )
+        }
         "patch" => match s.objects.get(&k).cloned() {
+            Some(_) if stale(req, s.objects.get(&k)) => modified(r),
             Some(mut o) => {
                 let old = o.clone();
                 merge(&mut o, &req.body);
@@ -1326,9 +1377,56 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                 json!({"kind": format!("{}List", kind_of(&r.plural)), "apiVersion": "v1", "metadata": {}, "items": gone}),
             )
         }
+        "update" => match s.objects.get(&k).cloned() {
+            None => not_found(r),
+            Some(_) if stale(req, s.objects.get(&k)) => modified(r),
+            Some(old) => {
+                // A replace: the sent object, the identity and creation kept.
+                let mut o = req.body.clone();
+                for f in ["uid", "creationTimestamp", "generation"] {
+                    if let Some(v) = old["metadata"].get(f) {
+                        o["metadata"][f] = v.clone();
+                    }
+                }
+                defaults::apply(&r.plural, &mut o);
+                if let Some(st) = validation::check(&r.plural, group_of(&r.prefix), &o, Some(&old))
+                {
+                    return (422, st);
+                }
+                if dry {
+                    return (200, o);
+                }
+                (200, s.put(&k, o, false))
+            }
+        },
         "delete" => {
             if !s.objects.contains_key(&k) {
                 return not_found(r);
+            }
+            if let Some(want) = req
+                .body
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+            {
+                let have = s.objects[&k]["metadata"]["uid"]
+                    .as_str()
+                    .unwrap_or_default();
+                if want != have {
+                    // details.kind is the Kind here, not the resource (70).
+                    return (
+                        409,
+                        status(
+                            409,
+                            "Conflict",
+                            &format!(
+                                "Operation cannot be fulfilled on {} \"{}\": the UID in the precondition ({want}) does not match the UID in record ({have}). The object might have been deleted and then recreated",
+                                kind_of(&r.plural),
+                                r.name
+                            ),
+                            json!({"name": r.name, "kind": kind_of(&r.plural)}),
+                        ),
+                    );
+                }
             }
             if dry {
                 return (200, s.objects[&k].clone());
@@ -1483,7 +1581,20 @@ fn list(s: &mut State, r: &Route, req: &Request) -> (u16, Value) {
 
 fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
     let k = key(&r.prefix, &r.plural, &r.ns, &r.name);
-    let manager = req.query.get("fieldManager").cloned().unwrap_or_default();
+    let Some(manager) = req.query.get("fieldManager").cloned() else {
+        // Other verbs default the manager from the User-Agent; apply refuses (66).
+        let msg = "Required value: is required for apply patch";
+        return (
+            422,
+            status(
+                422,
+                "Invalid",
+                &format!("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: {msg}"),
+                json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
+                    {"reason": "FieldValueRequired", "message": msg, "field": "fieldManager"}]}),
+            ),
+        );
+    };
     let force = req.query.get("force").is_some_and(|f| f == "true");
     if !r.ns.is_empty()
         && !s
@@ -1660,7 +1771,15 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
     mf.push(json!({"manager": manager, "operation": "Apply", "apiVersion": req.body["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body, false)}));
     obj["metadata"]["managedFields"] = json!(mf);
     if dry {
-        obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
+        // A dry-run create has no resourceVersion at all (65); over an existing object
+        // the old one stays (18).
+        if created {
+            if let Some(m) = obj["metadata"].as_object_mut() {
+                m.remove("resourceVersion");
+            }
+        } else {
+            obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
+        }
         return (if created { 201 } else { 200 }, obj);
     }
     if r.plural == "mutatingwebhookconfigurations" {
