@@ -349,6 +349,24 @@ fn status(code: u16, reason: &str, message: &str, details: Value) -> Value {
            "message": message, "reason": reason, "details": details, "code": code})
 }
 
+/// `v` without its null members (at any depth), and without the objects left empty by
+/// that: what a merge patch sets, not what it removes.
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), without_nulls(x)))
+                .filter(|(k, x)| {
+                    !(x.as_object().is_some_and(|o| o.is_empty())
+                        && m[k].as_object().is_some_and(|o| !o.is_empty()))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// The patch content types kube-apiserver takes (apply's is handled on its own).
 const PATCH_TYPES: &[&str] = &[
     "application/json-patch+json",
@@ -1329,9 +1347,11 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                             && e["operation"] == json!("Update")
                             && e.get("subresource").is_none_or(Value::is_null) == r.sub.is_empty()
                     };
-                    let before = mf.iter().find(|e| mine(e)).map(|e| e["fieldsV1"].clone());
-                    let mut mf: Vec<Value> = mf.into_iter().filter(|e| !mine(e)).collect();
-                    let set = fields_v1(&req.body, true);
+                    let at = mf.iter().position(mine);
+                    let before = at.map(|i| mf[i]["fieldsV1"].clone());
+                    let mut mf = mf;
+                    // A null removes a field: nobody owns what is not there (47).
+                    let set = fields_v1(&without_nulls(&req.body), true);
                     let set = match before {
                         Some(b) => fields::union(&b, &set),
                         None => set,
@@ -1340,7 +1360,12 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                     if !r.sub.is_empty() {
                         entry["subresource"] = json!(r.sub);
                     }
-                    mf.push(entry);
+                    // The manager's entry keeps its place (47: the labels' entry stays
+                    // before the status one after a later patch).
+                    match at {
+                        Some(i) => mf[i] = entry,
+                        None => mf.push(entry),
+                    }
                     o["metadata"]["managedFields"] = json!(mf);
                 }
                 let released = o.pointer("/metadata/deletionTimestamp").is_some()
@@ -1571,7 +1596,10 @@ fn list(s: &mut State, r: &Route, req: &Request) -> (u16, Value) {
         s.list_snapshots
             .insert((list_key, token.clone()), snapshot.clone());
         meta["continue"] = json!(token);
-        meta["remainingItemCount"] = json!(total - next);
+        // Counted only without a selector (30; 33 has none).
+        if !req.query.contains_key("labelSelector") && !req.query.contains_key("fieldSelector") {
+            meta["remainingItemCount"] = json!(total - next);
+        }
     }
     (
         200,

@@ -88,17 +88,8 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
     ),
     ("18-", "the same multi-manager ownership, on a dry run"),
     (
-        "30-",
-        "the real namespace held 9 ConfigMaps made by requests that were not captured; paging itself is followed (34)",
-    ),
-    ("33-", "the same uncaptured ConfigMaps, with a label selector"),
-    (
         "37-",
         "a watch from a compacted resourceVersion: the stand-in keeps its whole history, so an old one is never expired",
-    ),
-    (
-        "47-",
-        "the node lifecycle controller removed the not-ready taint seconds after the Nodes reported Ready; the stand-in has no node lifecycle controller",
     ),
     ("48-", "the multi-manager ownership of 17, at the foreground delete"),
     (
@@ -153,7 +144,39 @@ fn uncaptured_before(name: &str) -> Vec<Value> {
     let req = |method: &str, path: &str, ctype: &str, body: Value| serde_json::json!({"method": method, "path": path, "headers": {"content-type": ctype}, "body": body});
     let cms = "/api/v1/namespaces/capture/configmaps";
     let merge = "application/merge-patch+json";
-    if name.starts_with("65-") {
+    if name.starts_with("30-") {
+        // 29 made page-cm-1; 30 lists 7 of them (its description names them).
+        (2..=7)
+            .map(|i| {
+                req("POST", &format!("{cms}?fieldManager=capture-script"), "application/json",
+                    serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("page-cm-{i}"), "namespace": "capture", "labels": {"capture": "paging"}},
+                        "data": {"i": i.to_string()}}))
+            })
+            .collect()
+    } else if name.starts_with("47-") {
+        // 47 lists both fake Nodes, "the not-ready taint lifted with a merge patch
+        // spec.taints=null beforehand"; the second was made as 44 made the first.
+        let mut node2 = serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "capture-node-2",
+            "labels": {"kubernetes.io/hostname": "capture-node-2", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                "capture": "yes", "katacontainers.io/kata-runtime": "true"}}});
+        node2["status"] = fixture("44-node-create.json")["request"]["body"]["status"].clone();
+        let mut out = vec![req(
+            "POST",
+            "/api/v1/nodes?fieldManager=capture-script",
+            "application/json",
+            node2,
+        )];
+        for n in ["capture-node-1", "capture-node-2"] {
+            out.push(req(
+                "PATCH",
+                &format!("/api/v1/nodes/{n}?fieldManager=capture-script"),
+                merge,
+                serde_json::json!({"spec": {"taints": null}}),
+            ));
+        }
+        out
+    } else if name.starts_with("65-") {
         vec![
             req(
                 "POST",
@@ -190,6 +213,14 @@ fn uncaptured_before(name: &str) -> Vec<Value> {
     } else {
         vec![]
     }
+}
+
+fn fixture(name: &str) -> Value {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/kube-apiserver-1.36"
+    );
+    serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{name}")).unwrap()).unwrap()
 }
 
 /// Sends one request as the capture did; returns (status, body or watch events).
