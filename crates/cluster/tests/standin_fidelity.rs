@@ -87,10 +87,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "managedFields after a forced reclaim: the stand-in gives the reclaiming manager only what its last apply listed, the real server the whole set it owns again",
     ),
     ("18-", "the same multi-manager ownership, on a dry run"),
-    (
-        "37-",
-        "a watch from a compacted resourceVersion: the stand-in keeps its whole history, so an old one is never expired",
-    ),
     ("48-", "the multi-manager ownership of 17, at the foreground delete"),
     (
         "73-",
