@@ -504,6 +504,25 @@ fn field_matches(sel: &str, o: &Value) -> bool {
     })
 }
 
+/// managedFields in kube-apiserver's order, kept on every write: Apply entries before
+/// Update ones, then by time to the second (the server's precision), manager and
+/// subresource (15: "other"'s new Apply entry lands after cococtl's, written in the same
+/// second, and before the controller's Update; 53: cococtl's entry re-recorded minutes
+/// later moves after "other"'s; 47).
+fn sort_managed_fields(obj: &mut Value) {
+    if let Some(mf) = obj
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    {
+        let key = |e: &Value| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            let second: String = s("time").chars().take(19).collect();
+            (s("operation"), second, s("manager"), s("subresource"))
+        };
+        mf.sort_by_key(key);
+    }
+}
+
 fn merge(base: &mut Value, patch: &Value) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
@@ -532,6 +551,7 @@ impl State {
     }
 
     fn put(&mut self, k: &str, mut obj: Value, created: bool) -> Value {
+        sort_managed_fields(&mut obj);
         let rv = self.bump();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         let coll = k
@@ -1355,11 +1375,16 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
                     let mut mf = mf;
                     // A null removes a field: nobody owns what is not there (47).
                     let set = fields_v1(&without_nulls(&req.body), true);
-                    let set = match before {
-                        Some(b) => fields::union(&b, &set),
+                    let set = match &before {
+                        Some(b) => fields::union(b, &set),
                         None => set,
                     };
-                    let mut entry = json!({"manager": m, "operation": "Update", "apiVersion": "v1", "time": now(), "fieldsType": "FieldsV1", "fieldsV1": set});
+                    // The time moves only when what the manager owns does.
+                    let time = match at {
+                        Some(i) if before.as_ref() == Some(&set) => mf[i]["time"].clone(),
+                        _ => json!(now()),
+                    };
+                    let mut entry = json!({"manager": m, "operation": "Update", "apiVersion": "v1", "time": time, "fieldsType": "FieldsV1", "fieldsV1": set});
                     if !r.sub.is_empty() {
                         entry["subresource"] = json!(r.sub);
                     }
@@ -1725,7 +1750,7 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
             let mut o = if others {
                 let mut o = old.clone();
                 drop_released(&mut o, &manager, &req.body);
-                merge(&mut o, &req.body);
+                fields::merge_applied(&mut o, &req.body, "");
                 o
             } else {
                 req.body.clone()
@@ -1802,6 +1827,7 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
     mf.push(json!({"manager": manager, "operation": "Apply", "apiVersion": req.body["apiVersion"], "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&req.body, false)}));
     obj["metadata"]["managedFields"] = json!(mf);
     if dry {
+        sort_managed_fields(&mut obj);
         // A dry-run create has no resourceVersion at all (65); over an existing object
         // the old one stays (18).
         if created {
