@@ -1434,12 +1434,16 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             None => not_found(r),
             Some(_) if stale(req, s.objects.get(&k)) => modified(r),
             Some(old) => {
-                // A replace: the sent object, the identity and creation kept.
+                // A replace: the sent object, the identity, creation, ownership records and
+                // status (written through its subresource) kept.
                 let mut o = req.body.clone();
-                for f in ["uid", "creationTimestamp", "generation"] {
+                for f in ["uid", "creationTimestamp", "generation", "managedFields"] {
                     if let Some(v) = old["metadata"].get(f) {
                         o["metadata"][f] = v.clone();
                     }
+                }
+                if let Some(st) = old.get("status") {
+                    o["status"] = st.clone();
                 }
                 defaults::apply(&r.plural, &mut o);
                 if let Some(st) = validation::check(&r.plural, group_of(&r.prefix), &o, Some(&old))
@@ -1834,8 +1838,11 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
             if let Some(m) = obj["metadata"].as_object_mut() {
                 m.remove("resourceVersion");
             }
-        } else {
-            obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
+        } else if let Some(rv) = existing
+            .as_ref()
+            .and_then(|e| e.pointer("/metadata/resourceVersion"))
+        {
+            obj["metadata"]["resourceVersion"] = rv.clone();
         }
         return (if created { 201 } else { 200 }, obj);
     }
