@@ -264,31 +264,34 @@ fn record_done(server: &ApiServer) -> Option<u64> {
         })
 }
 
+/// Starts `install --take-over` and kills it (SIGKILL) once its record says `k` steps are
+/// done; the steps done by then, or `None` when it finished (and forgot its record) first.
+fn killed_after(server: &ApiServer, kc: &Path, k: u64) -> Option<u64> {
+    let mut child = install_take_over(kc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while record_done(server).is_none_or(|d| d < k) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never got past step {k}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    record_done(server)
+}
+
 #[test]
 fn a_take_over_killed_at_every_step_is_continued_by_the_rerun() {
     // The CoCo chart's take-over has 5 steps; kill -9 once the record exists (0 done) and
     // after each of the first four.
     for k in 0..5u64 {
         let (server, _dir, kc) = seeded_with(COCO);
-        let mut child = install_take_over(&kc)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        loop {
-            if record_done(&server).is_some_and(|d| d >= k) {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "never got past step {k}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let Some(at) = record_done(&server) else {
+        let Some(at) = killed_after(&server, &kc, k) else {
             // It finished the take-over between the poll and the kill.
             continue;
         };
@@ -394,19 +397,7 @@ fn status_watch_follows_the_take_over_record_until_it_is_gone() {
     use std::sync::{Arc, Mutex};
     let (server, _dir, kc) = seeded_with(COCO);
     // Interrupted after its first step, as a kill -9 would leave it.
-    let mut child = install_take_over(&kc)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while record_done(&server).is_none_or(|d| d < 1) {
-        assert!(start.elapsed() < Duration::from_secs(60), "no first step");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let at = record_done(&server).expect("interrupted before the end");
+    let at = killed_after(&server, &kc, 1).expect("interrupted before the end");
 
     let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_cococtl"))
         .args(["status", "--watch", "-n", "coco-system", "--kubeconfig"])

@@ -523,14 +523,49 @@ fn sort_managed_fields(obj: &mut Value) {
     }
 }
 
+/// RFC 7386 JSON merge patch: maps merge field by field, nulls delete, everything else
+/// (lists included) is replaced.
 fn merge(base: &mut Value, patch: &Value) {
+    merge_with(base, patch, "", false);
+}
+
+/// Server-side apply's merge of an applied body into a live object others own parts of:
+/// as [`merge`], but keyed lists merge item by item (by their keys: `containers` by name,
+/// `volumeMounts` by mountPath, ...; an item the body names is merged into the live one,
+/// a new one is appended, the others stay) (15: another manager's image and one env value
+/// leave cococtl's command and the rest).
+fn merge_applied(base: &mut Value, patch: &Value) {
+    merge_with(base, patch, "", true);
+}
+
+fn merge_with(base: &mut Value, patch: &Value, field: &str, keyed: bool) {
+    let keys = fields::list_keys(field).filter(|_| keyed);
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {
                 if v.is_null() {
                     b.remove(k);
                 } else {
-                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
+                    merge_with(b.entry(k.clone()).or_insert(Value::Null), v, k, keyed);
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(p)) if keys.is_some() => {
+            let keys = keys.unwrap_or_default();
+            let id = |item: &Value| -> Vec<Value> {
+                keys.iter()
+                    .map(|k| match (item.get(*k), *k) {
+                        (Some(v), _) => v.clone(),
+                        // A port's protocol defaults to TCP.
+                        (None, "protocol") => Value::String("TCP".into()),
+                        (None, _) => Value::Null,
+                    })
+                    .collect()
+            };
+            for item in p {
+                match b.iter_mut().find(|x| id(x) == id(item)) {
+                    Some(live) => merge_with(live, item, "", keyed),
+                    None => b.push(item.clone()),
                 }
             }
         }
@@ -538,7 +573,7 @@ fn merge(base: &mut Value, patch: &Value) {
         // delete rather than being stored.
         (b, Value::Object(_)) => {
             *b = json!({});
-            merge(b, patch);
+            merge_with(b, patch, field, keyed);
         }
         (b, p) => *b = p.clone(),
     }
@@ -1754,7 +1789,7 @@ fn apply(s: &mut State, r: &Route, req: &Request, dry: bool) -> (u16, Value) {
             let mut o = if others {
                 let mut o = old.clone();
                 drop_released(&mut o, &manager, &req.body);
-                fields::merge_applied(&mut o, &req.body, "");
+                merge_applied(&mut o, &req.body);
                 o
             } else {
                 req.body.clone()

@@ -479,17 +479,28 @@ async fn the_clean_up_daemonset_works_on_at_most_max_unavailable_nodes_at_once()
     assert_nothing_old_left(&server, "03a-helm-coco-0.16.0-coco-system");
 }
 
-#[tokio::test]
-async fn kata_pods_on_the_old_runtime_classes_refuse_the_take_over_and_nothing_changes() {
-    let server = seeded("03a-helm-coco-0.16.0-coco-system");
+/// A running pod in `default` on `node` using RuntimeClass `class`.
+fn kata_pod(server: &ApiServer, name: &str, labels: Value, class: &str, node: &str) {
     server.put_raw(
         "/api/v1",
         "pods",
         "default",
         json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "confidential-app", "namespace": "default"},
-            "spec": {"runtimeClassName": "kata-qemu-snp", "nodeName": "bf-node-1", "containers": [{"name": "c", "image": "busybox"}]},
+            "metadata": {"name": name, "namespace": "default", "labels": labels},
+            "spec": {"runtimeClassName": class, "nodeName": node, "containers": [{"name": "c", "image": "busybox"}]},
             "status": {"phase": "Running"}}),
+    );
+}
+
+#[tokio::test]
+async fn kata_pods_on_the_old_runtime_classes_refuse_the_take_over_and_nothing_changes() {
+    let server = seeded("03a-helm-coco-0.16.0-coco-system");
+    kata_pod(
+        &server,
+        "confidential-app",
+        json!({}),
+        "kata-qemu-snp",
+        "bf-node-1",
     );
     let before = server.list("/apis/apps/v1", "daemonsets").len();
     let cl = cluster(&server);
@@ -520,14 +531,12 @@ async fn kata_pods_on_the_old_runtime_classes_refuse_the_take_over_and_nothing_c
 async fn drain_cordons_evicts_through_the_disruption_budget_and_uncordons() {
     let s = setup();
     let server = seeded("03a-helm-coco-0.16.0-coco-system");
-    server.put_raw(
-        "/api/v1",
-        "pods",
-        "default",
-        json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "confidential-app", "namespace": "default", "labels": {"app": "web"}},
-            "spec": {"runtimeClassName": "kata-qemu-snp", "nodeName": "bf-node-1", "containers": [{"name": "c", "image": "busybox"}]},
-            "status": {"phase": "Running"}}),
+    kata_pod(
+        &server,
+        "confidential-app",
+        json!({"app": "web"}),
+        "kata-qemu-snp",
+        "bf-node-1",
     );
     server.put_raw(
         "/apis/policy/v1",
@@ -594,15 +603,7 @@ async fn drain_leaves_a_node_the_user_had_cordoned_cordoned() {
         "bf-node-2",
         json!({"spec": {"unschedulable": true}}),
     );
-    server.put_raw(
-        "/api/v1",
-        "pods",
-        "default",
-        json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "app-2", "namespace": "default"},
-            "spec": {"runtimeClassName": "kata-qemu-tdx", "nodeName": "bf-node-2", "containers": [{"name": "c", "image": "busybox"}]},
-            "status": {"phase": "Running"}}),
-    );
+    kata_pod(&server, "app-2", json!({}), "kata-qemu-tdx", "bf-node-2");
     take_over_with(&server, &s, None, true).await.unwrap();
     assert!(server.get("/api/v1", "pods", "default", "app-2").is_none());
     let n = server.get("/api/v1", "nodes", "", "bf-node-2").unwrap();

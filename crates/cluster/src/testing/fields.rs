@@ -63,47 +63,8 @@ pub(super) fn union(a: &Value, b: &Value) -> Value {
     }
 }
 
-/// Server-side apply's merge of an applied body into a live object others own parts of:
-/// maps merge field by field, keyed lists item by item (by their keys: `containers` by
-/// name, `volumeMounts` by mountPath, ...; an item the body names is merged into the live
-/// one, a new one is appended, the others stay), other lists and scalars are replaced
-/// (15: another manager's image and one env value leave cococtl's command and the rest).
-pub(super) fn merge_applied(base: &mut Value, patch: &Value, field: &str) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    b.remove(k);
-                } else {
-                    merge_applied(b.entry(k.clone()).or_insert(Value::Null), v, k);
-                }
-            }
-        }
-        (Value::Array(b), Value::Array(p)) if list_keys(field).is_some() => {
-            let keys = list_keys(field).unwrap_or_default();
-            let id = |item: &Value| -> Vec<Value> {
-                keys.iter()
-                    .map(|k| match (item.get(*k), *k) {
-                        (Some(v), _) => v.clone(),
-                        // A port's protocol defaults to TCP.
-                        (None, "protocol") => Value::String("TCP".into()),
-                        (None, _) => Value::Null,
-                    })
-                    .collect()
-            };
-            for item in p {
-                match b.iter_mut().find(|x| id(x) == id(item)) {
-                    Some(live) => merge_applied(live, item, ""),
-                    None => b.push(item.clone()),
-                }
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
-}
-
 /// The key fields of a keyed (associative) list, by the list's field name.
-fn list_keys(field: &str) -> Option<&'static [&'static str]> {
+pub(super) fn list_keys(field: &str) -> Option<&'static [&'static str]> {
     Some(match field {
         "containers"
         | "initContainers"
