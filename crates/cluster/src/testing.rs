@@ -367,6 +367,23 @@ fn without_nulls(v: &Value) -> Value {
     }
 }
 
+/// Where the stand-in keeps objects of `kind` (its path prefix and plural): Nodes,
+/// Namespaces and every kind a take-over may delete (`None`: a kind it does not serve).
+pub fn route_of(kind: &str) -> Option<(String, &'static str)> {
+    let (group, version, plural) = match kind {
+        "Node" => ("", "v1", "nodes"),
+        "Namespace" => ("", "v1", "namespaces"),
+        "CustomResourceDefinition" => ("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+        other => crate::core::takeover::actions::resource_of(other)?,
+    };
+    let prefix = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    Some((prefix, plural))
+}
+
 /// The patch content types kube-apiserver takes (apply's is handled on its own).
 const PATCH_TYPES: &[&str] = &[
     "application/json-patch+json",
@@ -766,30 +783,11 @@ impl ApiServer {
     pub fn seed_list(&self, list: &Value) -> usize {
         let mut n = 0;
         for o in list["items"].as_array().into_iter().flatten() {
-            let (prefix, plural) = match o["kind"].as_str().unwrap_or_default() {
-                "Node" => ("/api/v1", "nodes"),
-                "Namespace" => ("/api/v1", "namespaces"),
-                "ServiceAccount" => ("/api/v1", "serviceaccounts"),
-                "ConfigMap" => ("/api/v1", "configmaps"),
-                "Secret" => ("/api/v1", "secrets"),
-                "ClusterRole" => ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
-                "ClusterRoleBinding" => {
-                    ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings")
-                }
-                "Role" => ("/apis/rbac.authorization.k8s.io/v1", "roles"),
-                "RoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
-                "DaemonSet" => ("/apis/apps/v1", "daemonsets"),
-                "Deployment" => ("/apis/apps/v1", "deployments"),
-                "RuntimeClass" => ("/apis/node.k8s.io/v1", "runtimeclasses"),
-                "Job" => ("/apis/batch/v1", "jobs"),
-                "CustomResourceDefinition" => {
-                    ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions")
-                }
-                "CcRuntime" => ("/apis/confidentialcontainers.org/v1beta1", "ccruntimes"),
-                _ => continue,
+            let Some((prefix, plural)) = route_of(o["kind"].as_str().unwrap_or_default()) else {
+                continue;
             };
             let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
-            self.put_raw(prefix, plural, ns, o.clone());
+            self.put_raw(&prefix, plural, ns, o.clone());
             n += 1;
         }
         n

@@ -284,28 +284,13 @@ fn old_objects(folder: &str) -> Vec<(String, String, String, String)> {
     out
 }
 
-fn route(kind: &str) -> (&'static str, &'static str) {
-    match kind {
-        "DaemonSet" => ("/apis/apps/v1", "daemonsets"),
-        "Deployment" => ("/apis/apps/v1", "deployments"),
-        "Job" => ("/apis/batch/v1", "jobs"),
-        "RuntimeClass" => ("/apis/node.k8s.io/v1", "runtimeclasses"),
-        "ServiceAccount" => ("/api/v1", "serviceaccounts"),
-        "ConfigMap" => ("/api/v1", "configmaps"),
-        "Secret" => ("/api/v1", "secrets"),
-        "ClusterRole" => ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
-        "ClusterRoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings"),
-        "CcRuntime" => ("/apis/confidentialcontainers.org/v1beta1", "ccruntimes"),
-        other => panic!("no route for {other}"),
-    }
-}
-
 /// Nothing the old install owned is left, except RuntimeClasses cococtl now owns under the
 /// same name; no old kata node label; no Helm release Secret; no clean-up DaemonSet.
 fn assert_nothing_old_left(server: &ApiServer, folder: &str) {
     for (kind, ns, name, who) in old_objects(folder) {
-        let (prefix, plural) = route(&kind);
-        if let Some(o) = server.get(prefix, plural, &ns, &name) {
+        let (prefix, plural) = cococtl_cluster::testing::route_of(&kind)
+            .unwrap_or_else(|| panic!("no route for {kind}"));
+        if let Some(o) = server.get(&prefix, plural, &ns, &name) {
             let ours = o
                 .pointer("/metadata/labels/cococtl.confidentialcontainers.org~1instance")
                 .is_some();
