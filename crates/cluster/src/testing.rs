@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 mod admission;
 mod defaults;
 mod deletion;
+mod discovery;
 mod fields;
 mod old_installs;
 mod outage;
@@ -40,6 +41,8 @@ pub struct Request {
     pub path: String,
     pub query: BTreeMap<String, String>,
     pub content_type: String,
+    /// The Accept header (aggregated discovery is asked for there).
+    pub accept: String,
     pub body: Value,
 }
 
@@ -1021,7 +1024,11 @@ pub fn forbidden(verb: &str, resource: &str, group: &str, ns: &str, name: &str) 
     ), json!({"name": name, "group": group, "kind": resource}))
 }
 
-fn respond(mut s: &TcpStream, code: u16, body: &Value, extra: &[(&str, String)]) {
+fn respond(s: &TcpStream, code: u16, body: &Value, extra: &[(&str, String)]) {
+    respond_as(s, code, body, "application/json", extra);
+}
+
+fn respond_as(mut s: &TcpStream, code: u16, body: &Value, ctype: &str, extra: &[(&str, String)]) {
     let text = body.to_string();
     let reason = match code {
         200 => "OK",
@@ -1035,7 +1042,7 @@ fn respond(mut s: &TcpStream, code: u16, body: &Value, extra: &[(&str, String)])
         503 => "Service Unavailable",
         _ => "Status",
     };
-    let mut head = format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", text.len());
+    let mut head = format!("HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n", text.len());
     for (k, v) in extra {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -1050,7 +1057,7 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
-    let (mut len, mut ctype) = (0usize, String::new());
+    let (mut len, mut ctype, mut accept) = (0usize, String::new(), String::new());
     loop {
         let mut h = String::new();
         r.read_line(&mut h).ok()?;
@@ -1061,6 +1068,7 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
         match k.to_ascii_lowercase().as_str() {
             "content-length" => len = v.trim().parse().unwrap_or(0),
             "content-type" => ctype = v.trim().to_string(),
+            "accept" => accept = v.trim().to_string(),
             _ => {}
         }
     }
@@ -1080,6 +1088,7 @@ fn read_request(conn: &TcpStream) -> Option<Request> {
         path: path.to_string(),
         query,
         content_type: ctype,
+        accept,
         body: serde_json::from_slice(&buf).unwrap_or(Value::Null),
     })
 }
@@ -1163,6 +1172,20 @@ fn serve(conn: TcpStream, st: Arc<(Mutex<State>, Condvar)>, gate: Arc<outage::Ga
             &json!({"major": "1", "minor": "36", "emulationMajor": "1", "emulationMinor": "36", "minCompatibilityMajor": "1", "minCompatibilityMinor": "35", "gitVersion": "v1.36.0", "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-04-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"}),
             &[],
         );
+        return;
+    }
+    let aggregated = req.accept.contains("as=APIGroupDiscoveryList");
+    if let Some(doc) = (req.method == "GET")
+        .then(|| discovery::document(&s, &req.path, aggregated))
+        .flatten()
+    {
+        drop(s);
+        let ctype = if aggregated {
+            discovery::AGGREGATED
+        } else {
+            "application/json"
+        };
+        respond_as(&conn, 200, &doc, ctype, &[]);
         return;
     }
     let Some(r) = route(&req.path) else {

@@ -227,6 +227,46 @@ async fn an_unreachable_server_is_named_after_the_retries() {
     assert!(text.contains("fix:"), "{text}");
 }
 
+/// Discovery as a client walks it (kube-rs' `Discovery` reads the legacy documents): the
+/// built-in groups with their resources and scopes, and a custom resource's group once its
+/// CRD is stored, as on a real cluster.
+#[tokio::test]
+async fn discovery_lists_the_served_groups_and_a_crds_group_once_it_exists() {
+    use kube::discovery::{Discovery, Scope};
+    let server = quiet();
+    let cl = cluster(&server);
+    let d = Discovery::new(cl.client.clone()).run().await.unwrap();
+    let (ar, caps) = d
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .find(|(ar, _)| ar.kind == "DaemonSet")
+        .expect("apps/v1 DaemonSet discovered");
+    assert_eq!(
+        (ar.group.as_str(), ar.version.as_str(), ar.plural.as_str()),
+        ("apps", "v1", "daemonsets")
+    );
+    assert_eq!(caps.scope, Scope::Namespaced);
+    assert!(d.has_group("node.k8s.io") && !d.has_group("nfd.k8s-sigs.io"));
+
+    server.put_raw("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", "", json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "nodefeaturerules.nfd.k8s-sigs.io"},
+        "spec": {"group": "nfd.k8s-sigs.io", "scope": "Cluster",
+            "names": {"plural": "nodefeaturerules", "singular": "nodefeaturerule", "kind": "NodeFeatureRule", "shortNames": ["nfr"]},
+            "versions": [{"name": "v1alpha1", "served": true, "storage": true}]}}));
+    let d = Discovery::new(cl.client.clone()).run().await.unwrap();
+    let (ar, caps) = d
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .find(|(ar, _)| ar.kind == "NodeFeatureRule")
+        .expect("the CRD's group discovered");
+    assert_eq!(
+        (ar.group.as_str(), ar.version.as_str()),
+        ("nfd.k8s-sigs.io", "v1alpha1")
+    );
+    assert_eq!(caps.scope, Scope::Cluster);
+}
+
 /// As on the real server, an object with finalizers outlives its DELETE: the answer is
 /// the object, terminating, it stays readable until the last finalizer comes off, and
 /// then it goes at once, whoever takes the finalizer off.

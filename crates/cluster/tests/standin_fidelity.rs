@@ -59,21 +59,7 @@ const CONTROLLER_STATUS: &[&str] = &["12-", "13-", "15-", "17-", "18-", "48-", "
 
 /// Exchanges the stand-in answers differently today, each with what differs and why (each
 /// asserted to still differ, so a fix must take it off the list).
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "02-",
-        "discovery (/api) is not served: cococtl's typed client never asks for it",
-    ),
-    ("03-", "discovery (/apis) is not served"),
-    ("04-", "discovery (/apis/apps/v1) is not served"),
-    ("05-", "discovery (/api/v1) is not served"),
-    ("06-", "discovery (/apis/node.k8s.io/v1) is not served"),
-    (
-        "73-",
-        "aggregated discovery (/api, apidiscovery.k8s.io/v2) is not served",
-    ),
-    ("74-", "aggregated discovery (/apis) is not served"),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 const PER_RUN: &[&str] = &[
     "uid",
@@ -227,6 +213,9 @@ fn send(url: &str, req: &Value) -> (u16, Value) {
     );
     if !ctype.is_empty() {
         head.push_str(&format!("Content-Type: {ctype}\r\n"));
+    }
+    if let Some(accept) = req["headers"]["accept"].as_str() {
+        head.push_str(&format!("Accept: {accept}\r\n"));
     }
     write!(s, "{head}\r\n{body}").unwrap();
     let mut raw = vec![];
