@@ -8,7 +8,7 @@
 //! Nothing is skipped silently: an exchange the stand-in cannot follow by design is in
 //! [`CANNOT_FOLLOW`] with the reason, and one it does not follow yet is in [`KNOWN_GAPS`],
 //! asserted to still differ (so a fix must take it off the list). The requests a capture
-//! made but did not keep (65-76 ran in a namespace set up by them) are made again from its
+//! made but did not keep (the set-up of 30, 47 and 65-76) are made again from its
 //! descriptions ([`uncaptured_before`]).
 
 use std::collections::BTreeMap;
@@ -98,10 +98,12 @@ fn fixtures() -> Vec<(String, Value)> {
     v
 }
 
-/// The requests the capture made but did not keep, as its descriptions tell them: 65-76
-/// ran in the namespace `capture` made again, holding the ConfigMap `rv-test` (created,
-/// then changed once: 68 and 69 send its first resourceVersion) and cococtl's
-/// `cm-conflict` (data a and b); before 76 a non-apply client changed `cm-conflict`'s b.
+/// The requests the capture made but did not keep, as its descriptions tell them: 30
+/// listed six more paging ConfigMaps than 29 made; 47 listed a second fake Node, both
+/// with their not-ready taint lifted; 65-76 ran in the namespace `capture` made again,
+/// holding the ConfigMap `rv-test` (created, then changed once: 68 and 69 send its first
+/// resourceVersion) and cococtl's `cm-conflict` (data a and b); before 76 a non-apply
+/// client changed `cm-conflict`'s b.
 fn uncaptured_before(name: &str) -> Vec<Value> {
     let req = |method: &str, path: &str, ctype: &str, body: Value| serde_json::json!({"method": method, "path": path, "headers": {"content-type": ctype}, "body": body});
     let cms = "/api/v1/namespaces/capture/configmaps";
