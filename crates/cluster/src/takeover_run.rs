@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod};
-use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::Api;
 use serde_json::{json, Value};
 
-use crate::apply::FIELD_MANAGER;
+use crate::apply::{self, FIELD_MANAGER};
 use crate::client::Cluster;
+use crate::core::inventory::Item;
 use crate::core::takeover::actions::{self, Action, CLEANUP_NODE_LABEL};
 use crate::core::takeover::record::{self, Record};
 use crate::error::ClusterError;
@@ -168,16 +169,15 @@ async fn perform(
             nodes,
         } => cleanup(cluster, daemonset, label, nodes, o, obs).await,
         Action::DeleteCcRuntime { name } => {
-            let api = dynamic(cluster, "CcRuntime", None)?;
-            delete_and_wait(cluster, &api, "CcRuntime", name, o).await
+            delete_and_wait(cluster, &item("CcRuntime", None, name)?, o).await
         }
         Action::WaitNodesUnlabelled { nodes, labels } => {
             wait_nodes(cluster, nodes, labels, o, "the old install's clean-up").await
         }
         Action::Delete { objects } => {
             for r in objects {
-                let api = dynamic(cluster, &r.kind, r.namespace.as_deref())?;
-                delete_and_wait(cluster, &api, &r.kind, &r.name, o).await?;
+                delete_and_wait(cluster, &item(&r.kind, r.namespace.as_deref(), &r.name)?, o)
+                    .await?;
                 obs.line(&format!("deleted {r}"));
             }
             Ok(())
@@ -315,61 +315,31 @@ async fn drain(
     Ok(())
 }
 
-/// The API of a kind the take-over deletes.
-fn dynamic(
-    cluster: &Cluster,
-    kind: &str,
-    namespace: Option<&str>,
-) -> Result<Api<DynamicObject>, ClusterError> {
+/// The object of a kind the take-over deletes, as the inventory names objects (so the
+/// shared delete and wait of `crate::apply` serve it).
+fn item(kind: &str, namespace: Option<&str>, name: &str) -> Result<Item, ClusterError> {
     let Some((group, version, plural)) = actions::resource_of(kind) else {
         return Err(ClusterError::Input(format!(
             "the take-over record lists a {kind}, which cococtl does not know how to delete\n  fix: delete it yourself, then run again"
         )));
     };
-    let ar = ApiResource {
+    Ok(Item {
         group: group.into(),
         version: version.into(),
-        api_version: if group.is_empty() {
-            version.to_string()
-        } else {
-            format!("{group}/{version}")
-        },
         kind: kind.into(),
         plural: plural.into(),
-    };
-    Ok(match namespace {
-        Some(ns) => Api::namespaced_with(cluster.client.clone(), ns, &ar),
-        None => Api::all_with(cluster.client.clone(), &ar),
+        namespaced: namespace.is_some(),
+        namespace: namespace.map(str::to_string),
+        name: name.into(),
+        uid: String::new(),
     })
 }
 
-async fn delete_and_wait(
-    cluster: &Cluster,
-    api: &Api<DynamicObject>,
-    kind: &str,
-    name: &str,
-    o: &Options<'_>,
-) -> Result<(), ClusterError> {
-    let what = format!("deleting {kind} {name}");
-    let dp = DeleteParams::background();
-    cluster.call_opt(&what, || api.delete(name, &dp)).await?;
-    let start = Instant::now();
-    loop {
-        let have = cluster
-            .call_opt(&format!("reading {kind} {name}"), || api.get(name))
-            .await?;
-        if have.is_none() {
-            return Ok(());
-        }
-        if start.elapsed() >= o.timeout {
-            return Err(ClusterError::Timeout {
-                what: format!("{kind} {name} to be deleted (its finalizers still run?)"),
-                after: o.timeout,
-                still: vec![],
-            });
-        }
-        tokio::time::sleep(o.poll).await;
-    }
+/// Deletes `i` and waits until it is gone (already gone is fine: the step is repeated
+/// after an interruption).
+async fn delete_and_wait(cluster: &Cluster, i: &Item, o: &Options<'_>) -> Result<(), ClusterError> {
+    apply::delete(cluster, i).await?;
+    apply::wait_gone(cluster, i, o.timeout).await
 }
 
 async fn delete_daemonset(
