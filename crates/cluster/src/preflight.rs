@@ -64,14 +64,25 @@ pub async fn server_version(cluster: &Cluster) -> Result<String, ClusterError> {
 /// namespace nobody creates has none, so its rules are exactly the cluster-wide ones.
 const CLUSTER_SCOPE_NAMESPACE: &str = "cococtl-no-such-namespace-cluster-scope";
 
+/// Refuses ([`ClusterError::Preflight`], naming the user and every missing permission)
+/// unless the user may do all of `need`.
+pub async fn require(cluster: &Cluster, need: &[Permission]) -> Result<(), ClusterError> {
+    let missing = denied(cluster, need).await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let user = cluster.whoami().await;
+    match pf::missing_permissions(&missing, &user) {
+        Some(f) => Err(ClusterError::Preflight(vec![f])),
+        None => Ok(()),
+    }
+}
+
 /// Which of `perms` are denied: one SelfSubjectRulesReview for the cluster-wide rules and
 /// one per namespace (instead of one access review per permission); what an incomplete
 /// rules list (a webhook authorizer) or a refused review leaves undecided is asked with
 /// access reviews, eight at a time (docs/cluster-lifecycle.md#permissions).
-pub async fn denied(
-    cluster: &Cluster,
-    perms: &[Permission],
-) -> Result<Vec<Permission>, ClusterError> {
+async fn denied(cluster: &Cluster, perms: &[Permission]) -> Result<Vec<Permission>, ClusterError> {
     let namespaces: BTreeSet<&str> = perms.iter().map(rbac_rules::review_namespace).collect();
     let mut reviews = std::collections::BTreeMap::new();
     for ns in namespaces {
@@ -258,14 +269,8 @@ pub async fn run(
         .collect();
     let kinds: Vec<_> = kinds.into_iter().collect();
     let need = pf::install_permissions(&kinds, &spec.namespace);
-    let missing = denied(cluster, &need).await?;
-    if !missing.is_empty() {
-        let user = cluster.whoami().await;
-        if let Some(f) = pf::missing_permissions(&missing, &user) {
-            // Without the permissions the other checks may fail for the same reason.
-            return Err(ClusterError::Preflight(vec![f]));
-        }
-    }
+    // Without the permissions the other checks may fail for the same reason.
+    require(cluster, &need).await?;
 
     let nodes_api: Api<Node> = Api::all(cluster.client.clone());
     let (nodes, _) = list_all(cluster, &nodes_api, None, None, "listing nodes").await?;

@@ -108,17 +108,8 @@ pub async fn run(inputs: Inputs, kube: &KubeArgs, args: &DeployArgs, t: TakeOver
             };
             // A 403 half-way would leave the cluster between two installs: ask first.
             let need = takeover::actions::permissions(&r.installs, &spec.namespace);
-            match cococtl_cluster::preflight::denied(&cluster, &need).await {
-                Ok(missing) if !missing.is_empty() => {
-                    let user = cluster.whoami().await;
-                    let found =
-                        cococtl_cluster::core::preflight::missing_permissions(&missing, &user);
-                    return fail(&cococtl_cluster::error::ClusterError::Preflight(
-                        found.into_iter().collect(),
-                    ));
-                }
-                Ok(_) => {}
-                Err(e) => return fail(&e),
+            if let Err(e) = cococtl_cluster::preflight::require(&cluster, &need).await {
+                return fail(&e);
             }
             if let Err(e) = takeover_run::save(&cluster, &r, &opts).await {
                 return fail(&e);
