@@ -34,6 +34,12 @@ type Sub = (
     &'static [&'static str],
 );
 
+/// The subresources of a workload with replicas.
+const SCALABLE: &[Sub] = &[
+    ("scale", Some(("autoscaling", "v1", "Scale")), STATUS),
+    ("status", None, STATUS),
+];
+
 /// One resource as discovery describes it.
 struct Res {
     plural: &'static str,
@@ -158,19 +164,13 @@ fn builtin() -> Vec<(&'static str, &'static str, Vec<Res>)> {
                 Res {
                     short: &["deploy"],
                     categories: &["all"],
-                    subs: &[
-                        ("scale", Some(("autoscaling", "v1", "Scale")), STATUS),
-                        ("status", None, STATUS),
-                    ],
+                    subs: SCALABLE,
                     ..res("deployments", "deployment", "Deployment", true)
                 },
                 Res {
                     short: &["rs"],
                     categories: &["all"],
-                    subs: &[
-                        ("scale", Some(("autoscaling", "v1", "Scale")), STATUS),
-                        ("status", None, STATUS),
-                    ],
+                    subs: SCALABLE,
                     ..res("replicasets", "replicaset", "ReplicaSet", true)
                 },
             ],
