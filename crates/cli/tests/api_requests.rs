@@ -47,6 +47,12 @@ fn measure(server: &ApiServer, kc: &std::path::Path, args: &[&str]) -> Row {
     let o = cococtl(kc, args);
     let seconds = t.elapsed().as_secs_f64();
     let reqs = server.requests();
+    if std::env::var_os("COCOCTL_BENCH_ORDER").is_some() {
+        println!("{} in order:", args.join(" "));
+        for r in &reqs {
+            println!("  {}", shape(r));
+        }
+    }
     let mut shapes = BTreeMap::new();
     for r in &reqs {
         *shapes.entry(shape(r)).or_insert(0) += 1;

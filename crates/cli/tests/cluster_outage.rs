@@ -69,12 +69,12 @@ fn install_upgrade_and_uninstall_ride_out_api_server_restarts_in_each_phase_and_
             "1m",
         ],
         vec![
-            // preflight, the apply phase, the wait
-            on("GET", "/api/v1/nodes", false),
+            // preflight, the apply phase, the wait (lists are watch-lists)
+            on("GET", "/api/v1/nodes", true),
             on("PATCH", "/runtimeclasses/", false),
-            // the wait's first node list (the second nodes list) and its pod list
-            on("GET", "/api/v1/nodes", false),
-            on("GET", "/pods", false),
+            // the wait's node list and watch (the second nodes list) and its pods'
+            on("GET", "/api/v1/nodes", true),
+            on("GET", "/namespaces/coco-system/pods", true),
         ],
     );
     assert!(t.contains("release default revision 1 deployed"), "{t}");
@@ -93,7 +93,7 @@ fn install_upgrade_and_uninstall_ride_out_api_server_restarts_in_each_phase_and_
         ],
         vec![
             on("PATCH", "/daemonsets/", false),
-            on("GET", "/pods", false),
+            on("GET", "/namespaces/coco-system/pods", true),
         ],
     );
     assert!(t.contains("revision 2"), "{t}");
@@ -107,7 +107,7 @@ fn install_upgrade_and_uninstall_ride_out_api_server_restarts_in_each_phase_and_
         &["uninstall", "--timeout", "1m"],
         vec![
             on("DELETE", "/daemonsets/", false),
-            on("GET", "/pods", true),
+            on("GET", "/namespaces/coco-system/pods", true),
         ],
     );
     assert!(t.contains("nothing left"), "{t}");

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ pub struct Cluster {
     /// counts from the first failure).
     outage: Arc<Mutex<Option<Instant>>>,
     hook: Option<OutageHook>,
+    /// Whether lists are read as watch-lists ([`crate::list`]); cleared, for the clones
+    /// too, the first time the server refuses one.
+    streaming: Arc<AtomicBool>,
 }
 
 impl Cluster {
@@ -102,6 +106,7 @@ impl Cluster {
             patience: retry::STEP_PATIENCE,
             outage: Arc::new(Mutex::new(None)),
             hook: None,
+            streaming: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -110,6 +115,16 @@ impl Cluster {
     pub fn with_patience(mut self, patience: Duration) -> Cluster {
         self.patience = patience;
         self
+    }
+
+    /// Whether lists are read as watch-lists (until the server refuses one).
+    pub fn streams_lists(&self) -> bool {
+        self.streaming.load(Ordering::Relaxed)
+    }
+
+    /// Reads lists page by page from now on (the server refused a watch-list).
+    pub fn page_lists(&self) {
+        self.streaming.store(false, Ordering::Relaxed);
     }
 
     /// The patience in force.

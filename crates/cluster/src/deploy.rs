@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use cococtl_manifests::{Phase, Plan};
+use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Api;
 
@@ -16,6 +17,8 @@ use crate::client::Cluster;
 use crate::core::inventory::{self, Item, Keep};
 use crate::core::readiness::Progress;
 use crate::core::release::{self, History, InstallStart, Release, Status, UpgradeStart};
+use crate::core::snapshot::NodeSnap;
+use crate::core::status::RuntimeClassSnap;
 use crate::core::upgrade;
 use crate::error::ClusterError;
 use crate::observe::Observer;
@@ -79,6 +82,10 @@ pub struct Outcome {
     pub progress: Option<Progress>,
     /// The RuntimeClasses of this release.
     pub runtime_classes: Vec<String>,
+    /// The RuntimeClasses as applied (for the summary's node counts).
+    pub classes: Vec<RuntimeClassSnap>,
+    /// Every node as the wait last saw it, when waited.
+    pub nodes: Option<Vec<NodeSnap>>,
 }
 
 /// A deploy that failed, with the revision it recorded (if it got that far).
@@ -257,6 +264,13 @@ pub async fn run(
             .iter()
             .filter_map(|o| o.name().map(str::to_string))
             .collect(),
+        classes: req
+            .plan
+            .objects(Phase::RuntimeClasses)
+            .iter()
+            .filter_map(|o| o.decode::<RuntimeClass>().and_then(Result::ok))
+            .map(|rc| RuntimeClassSnap::of(&rc))
+            .collect(),
         ..Default::default()
     };
     let opts = ApplyOptions {
@@ -381,7 +395,9 @@ pub async fn run(
             human(timeout)
         ));
         match wait::until_ready(cluster, &spec.namespace, &expect, timeout, obs).await {
-            Ok(p) => {
+            Ok(w) => {
+                let p = w.progress;
+                out.nodes = Some(w.nodes);
                 if !p.all_ready() {
                     let failed: Vec<String> = p
                         .nodes

@@ -131,17 +131,7 @@ pub async fn gather(
                 "listing RuntimeClasses",
             )
             .await?;
-            rcs.iter()
-                .map(|rc| RuntimeClassSnap {
-                    name: rc.metadata.name.clone().unwrap_or_default(),
-                    handler: rc.handler.clone(),
-                    node_selector: rc
-                        .scheduling
-                        .as_ref()
-                        .and_then(|s| s.node_selector.clone())
-                        .unwrap_or_default(),
-                })
-                .collect()
+            rcs.iter().map(RuntimeClassSnap::of).collect()
         }
         None => vec![],
     };

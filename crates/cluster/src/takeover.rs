@@ -48,7 +48,13 @@ async fn all<K>(
     labels: Option<&str>,
 ) -> Result<Vec<Value>, ClusterError>
 where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+        + Send
+        + 'static,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::all(cluster.client.clone());
@@ -58,7 +64,13 @@ where
 
 async fn cluster_scoped<K>(cluster: &Cluster, what: &str) -> Result<Vec<Value>, ClusterError>
 where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+        + Send
+        + 'static,
     K::DynamicType: Default,
 {
     all::<K>(cluster, what, None).await

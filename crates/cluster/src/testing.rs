@@ -109,6 +109,9 @@ pub struct Sim {
     /// `FailedCreatePodSandBox` instead of running: each such pod stays Pending on its
     /// node with that event, as the kubelet leaves it.
     pub sandbox_failures: usize,
+    /// Whether watches stream lists (`sendInitialEvents`, the WatchList feature: on by
+    /// default since 1.34, off in 1.33); off, a watch-list request is refused with 422.
+    pub watch_list: bool,
 }
 
 impl Default for Sim {
@@ -125,6 +128,7 @@ impl Default for Sim {
             work_per_tick: 1,
             denying_webhooks: vec![],
             sandbox_failures: 0,
+            watch_list: true,
         }
     }
 }
@@ -1608,7 +1612,9 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
     }
 }
 
-fn list(s: &mut State, r: &Route, req: &Request) -> (u16, Value) {
+/// The objects of the route's collection the request's label and field selectors match,
+/// in key order (a list's items, a watch-list's initial events).
+fn selected(s: &State, r: &Route, req: &Request) -> Vec<Value> {
     let mut items: Vec<Value> = if r.ns.is_empty() {
         s.all_ns_items(&r.prefix, &r.plural)
             .into_iter()
@@ -1626,6 +1632,11 @@ fn list(s: &mut State, r: &Route, req: &Request) -> (u16, Value) {
     if let Some(sel) = req.query.get("fieldSelector") {
         items.retain(|o| field_matches(sel, o));
     }
+    items
+}
+
+fn list(s: &mut State, r: &Route, req: &Request) -> (u16, Value) {
+    let items = selected(s, r, req);
     let limit: usize = req
         .query
         .get("limit")
@@ -2154,6 +2165,13 @@ fn watch(
         .query
         .get("sendInitialEvents")
         .is_some_and(|v| v == "true");
+    if initial_events {
+        if let Some(refusal) = watch_list_refusal(&s, req, bookmarks) {
+            drop(s);
+            respond(&conn, 422, &refusal, &[]);
+            return;
+        }
+    }
     let mut c = &conn;
     let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
     let chunk = |c: &mut &TcpStream, line: &str| {
@@ -2178,6 +2196,21 @@ fn watch(
         return;
     }
     let mut last = from;
+    if initial_events {
+        // A watch-list (38): the current objects as ADDED, in key order, then the one
+        // bookmark annotated as their end, at the version they are from; then changes.
+        for o in selected(&s, r, req) {
+            let line = json!({"type": "ADDED", "object": o}).to_string();
+            if chunk(&mut c, &line).is_err() {
+                return;
+            }
+        }
+        let b = json!({"type": "BOOKMARK", "object": bookmark(r, s.rv, true)});
+        if chunk(&mut c, &b.to_string()).is_err() {
+            return;
+        }
+        last = s.rv;
+    }
     let mut quiet_since = Instant::now();
     loop {
         let evs: Vec<Ev> = s
@@ -2221,19 +2254,10 @@ fn watch(
             return;
         }
         if quiet_since.elapsed() >= quiet {
-            if bookmarks {
-                let kind = kind_of(&r.plural);
-                let mut b = json!({"kind": kind, "apiVersion": r.prefix.trim_start_matches("/api/").trim_start_matches("/apis/"), "metadata": {"resourceVersion": rv_now.to_string()}});
-                if initial_events {
-                    // Only the bookmark that ends the initial events is annotated (38).
-                    b["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-                }
-                if r.plural == "pods" {
-                    // A skeleton object, as the server encodes an empty Pod (36).
-                    b["spec"] = json!({"containers": null});
-                    b["status"] = json!({});
-                }
-                let b = json!({"type": "BOOKMARK", "object": b});
+            // A watch-list's stream has had its bookmark; nothing else comes before it
+            // closes (38).
+            if bookmarks && !initial_events {
+                let b = json!({"type": "BOOKMARK", "object": bookmark(r, rv_now, false)});
                 let _ = chunk(&mut c, &b.to_string());
             }
             let _ = write!(c, "0\r\n\r\n");
@@ -2242,6 +2266,64 @@ fn watch(
         let (g, _) = cv.wait_timeout(s, Duration::from_millis(100)).unwrap();
         s = g;
     }
+}
+
+/// A BOOKMARK event's object at `rv`; only the one that ends a watch-list's initial
+/// events is annotated (38).
+fn bookmark(r: &Route, rv: u64, initial_events_end: bool) -> Value {
+    let mut b = json!({"kind": kind_of(&r.plural), "apiVersion": r.prefix.trim_start_matches("/api/").trim_start_matches("/apis/"), "metadata": {"resourceVersion": rv.to_string()}});
+    if initial_events_end {
+        b["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    if r.plural == "pods" {
+        // A skeleton object, as the server encodes an empty Pod (36).
+        b["spec"] = json!({"containers": null});
+        b["status"] = json!({});
+    }
+    b
+}
+
+/// Why a watch-list request is refused (422), as the server's ListOptions validation
+/// words it: a server without the WatchList feature (1.33's default, and servers before
+/// 1.27, which forbid `resourceVersionMatch` on a watch), or a request without the
+/// options it requires.
+fn watch_list_refusal(s: &State, req: &Request, bookmarks: bool) -> Option<Value> {
+    let (field, why) = if !s.sim.watch_list {
+        (
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+        )
+    } else if req.query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
+        (
+            "resourceVersionMatch",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        )
+    } else if !bookmarks {
+        (
+            "allowWatchBookmarks",
+            "sendInitialEvents requires setting allowWatchBookmarks to true",
+        )
+    } else {
+        return None;
+    };
+    let kind = if field == "allowWatchBookmarks" {
+        "FieldValueRequired"
+    } else {
+        "FieldValueForbidden"
+    };
+    let words = if kind == "FieldValueRequired" {
+        "Required value"
+    } else {
+        "Forbidden"
+    };
+    Some(status(
+        422,
+        "Invalid",
+        &format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: {words}: {why}"),
+        json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": [
+            {"reason": kind, "message": format!("{words}: {why}"), "field": field}
+        ]}),
+    ))
 }
 
 /// Advances the simulated kubelets and controllers one step.

@@ -28,6 +28,15 @@ pub fn pod_selector(e: &Expect) -> String {
     }
 }
 
+/// What a wait ended with: the final evaluation and the nodes as it last saw them (the
+/// install's summary is made from them instead of reading everything again).
+pub struct Waited {
+    /// The final evaluation.
+    pub progress: Progress,
+    /// Every node, as last seen.
+    pub nodes: Vec<NodeSnap>,
+}
+
 /// Waits until every targeted node is ready or failed, or `timeout` passes. Returns the
 /// final evaluation (`Ok` also when nodes failed: the caller decides).
 pub async fn until_ready(
@@ -36,7 +45,7 @@ pub async fn until_ready(
     expect: &Expect,
     timeout: Duration,
     obs: &mut dyn Observer,
-) -> Result<Progress, ClusterError> {
+) -> Result<Waited, ClusterError> {
     let started = Instant::now();
     let deadline = started + timeout;
     let nodes_api: Api<Node> = Api::all(cluster.client.clone());
@@ -104,7 +113,10 @@ pub async fn until_ready(
                     still,
                 });
             }
-            return Ok(p);
+            return Ok(Waited {
+                progress: p,
+                nodes: ns,
+            });
         }
         if last.as_ref() != Some(&p) {
             obs.progress(&p);

@@ -356,9 +356,12 @@ async fn every_page_of_a_list_carries_the_first_pages_resource_version() {
     );
 }
 
+/// A server without the WatchList feature (1.33's default) refuses the watch-list once;
+/// from then on the command's lists are paged.
 #[tokio::test]
 async fn lists_are_paged_with_continue_and_restart_when_the_token_expired() {
     let server = quiet();
+    server.sim(|s| s.watch_list = false);
     for i in 0..1234 {
         server.add_node(&format!("n{i:04}"), &[]);
     }
@@ -369,6 +372,18 @@ async fn lists_are_paged_with_continue_and_restart_when_the_token_expired() {
         .unwrap();
     assert_eq!(nodes.len(), 1234);
     assert!(!rv.is_empty());
+    let lines: Vec<String> = server.requests().iter().map(|r| r.line()).collect();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert!(
+        lines[0].contains("sendInitialEvents=true"),
+        "the watch-list is tried first: {lines:#?}"
+    );
+    assert!(!cl.streams_lists(), "the refusal is remembered");
+    server.clear_requests();
+    let (nodes, _) = list_all(&cl, &api, None, None, "listing nodes")
+        .await
+        .unwrap();
+    assert_eq!(nodes.len(), 1234);
     let lines: Vec<String> = server.requests().iter().map(|r| r.line()).collect();
     assert_eq!(
         lines,

@@ -85,6 +85,8 @@ async fn an_outage_longer_than_the_patience_is_an_unreachable_error() {
 #[tokio::test]
 async fn a_definite_refusal_ends_at_once_whatever_the_patience() {
     let s = server();
+    // Neither a watch-list nor a paged list is allowed.
+    s.deny("watch", "nodes");
     s.deny("list", "nodes");
     let cl = cluster(&s, Duration::from_secs(600));
     let api: Api<Node> = Api::all(cl.client.clone());
@@ -99,7 +101,10 @@ async fn a_definite_refusal_ends_at_once_whatever_the_patience() {
         .iter()
         .filter(|r| r.path == "/api/v1/nodes")
         .count();
-    assert_eq!(lists, 1, "a 403 is not retried");
+    assert_eq!(
+        lists, 2,
+        "a 403 is not retried: the watch-list's, then the paged list's"
+    );
 }
 
 #[tokio::test]

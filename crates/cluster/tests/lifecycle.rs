@@ -339,7 +339,7 @@ async fn status_reads_seven_collections_whatever_the_node_count() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("GET /api/v1/nodes?limit=500")),
+            .any(|l| l.starts_with("GET /api/v1/nodes?") && l.contains("sendInitialEvents=true")),
         "{lines:#?}"
     );
     assert!(

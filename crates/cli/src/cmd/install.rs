@@ -8,6 +8,7 @@ use std::time::Duration;
 use cococtl_cluster::client::Cluster;
 use cococtl_cluster::core::preflight::DistributionDecision;
 use cococtl_cluster::core::release;
+use cococtl_cluster::core::status::runtime_class_counts;
 use cococtl_cluster::deploy::{self, Mode, Request};
 use cococtl_cluster::diff::{self, Change};
 use cococtl_cluster::observe::Observer;
@@ -419,24 +420,30 @@ async fn summary(cluster: &Cluster, spec: &ReleaseSpec, out: &deploy::Outcome, w
         text.push_str(&format!(" ({} object(s) pruned)", out.pruned.len()));
     }
     text.push('\n');
-    if let Ok(facts) = status::gather(cluster, &spec.namespace, Some(&spec.instance)).await {
-        let rep = status::report(&spec.namespace, &facts);
+    // After a wait, its last view of the nodes says it all: no request is made again.
+    let seen = match (&out.progress, &out.nodes) {
+        (Some(p), Some(nodes)) => Some((
+            p.ready(),
+            p.nodes.len(),
+            runtime_class_counts(&out.classes, nodes),
+        )),
+        _ => status::gather(cluster, &spec.namespace, Some(&spec.instance))
+            .await
+            .ok()
+            .map(|facts| {
+                let rep = status::report(&spec.namespace, &facts);
+                (rep.ready_nodes, rep.targeted_nodes, rep.runtime_classes)
+            }),
+    };
+    if let Some((ready, targeted, classes)) = seen {
         if waited {
-            text.push_str(&format!(
-                "{} of {} targeted node(s) ready\n",
-                rep.ready_nodes, rep.targeted_nodes
-            ));
+            text.push_str(&format!("{ready} of {targeted} targeted node(s) ready\n"));
         }
         text.push_str("RuntimeClasses:\n");
-        for rc in &rep.runtime_classes {
+        for rc in &classes {
             text.push_str(&format!("  {:<32} {} node(s)\n", rc.name, rc.nodes));
         }
-        if let Some(rc) = rep
-            .runtime_classes
-            .iter()
-            .find(|r| r.nodes > 0)
-            .or(rep.runtime_classes.first())
-        {
+        if let Some(rc) = classes.iter().find(|r| r.nodes > 0).or(classes.first()) {
             text.push_str(&format!(
                 "\nTry it:\n  kubectl run coco-test --rm -it --restart=Never --image=busybox \\\n    --overrides='{{\"spec\":{{\"runtimeClassName\":\"{}\"}}}}' -- uname -r\n  cococtl verify -n {}      # checks each class runs pods in a VM\n",
                 rc.name, spec.namespace

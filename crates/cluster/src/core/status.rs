@@ -24,6 +24,21 @@ pub struct RuntimeClassSnap {
     pub node_selector: BTreeMap<String, String>,
 }
 
+impl RuntimeClassSnap {
+    /// The facts of a RuntimeClass.
+    pub fn of(rc: &k8s_openapi::api::node::v1::RuntimeClass) -> RuntimeClassSnap {
+        RuntimeClassSnap {
+            name: rc.metadata.name.clone().unwrap_or_default(),
+            handler: rc.handler.clone(),
+            node_selector: rc
+                .scheduling
+                .as_ref()
+                .and_then(|s| s.node_selector.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// The release in a status report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
