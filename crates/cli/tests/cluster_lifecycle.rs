@@ -116,6 +116,21 @@ fn install_wait_status_history_upgrade_verify_uninstall() {
         t.contains("kata-qemu-coco-dev") && t.contains("3 node(s)"),
         "{t}"
     );
+    // The summary comes from the wait's last view of the nodes: nothing is read again
+    // after the release is recorded deployed.
+    assert!(t.contains("3 of 3 targeted node(s) ready"), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.trim_start().starts_with("kata-qemu-coco-dev ") && l.ends_with(" 3 node(s)")),
+        "{t}"
+    );
+    let reqs = e.server.requests();
+    let last = reqs
+        .iter()
+        .rposition(|r| r.method == "PATCH" && r.path.contains("/secrets/cococtl.release."))
+        .unwrap();
+    let after: Vec<String> = reqs[last + 1..].iter().map(|r| r.line()).collect();
+    assert!(after.is_empty(), "read again after the record: {after:#?}");
 
     let o = cococtl(&e, &["status"]);
     let t = text(&o);

@@ -1,4 +1,4 @@
-//! `cococtl check`'s kube edge: the nodes' published probe summaries (one paged list), and a
+//! `cococtl check`'s kube edge: the nodes' published probe summaries (one list), and a
 //! one-off probe run: apply `cococtl-check` (namespace, identity, a DaemonSet pinned to the
 //! selected nodes), wait until each node published this run's summary or its pod says why it
 //! cannot, then remove everything it applied (also on timeout or Ctrl-C, unless `--keep`).
@@ -87,7 +87,7 @@ pub fn pod_problem(p: &Pod) -> Option<String> {
     None
 }
 
-/// Every node `selector` picks (one paged list): its published summary is
+/// Every node `selector` picks (one list): its published summary is
 /// [`node_facts`], its GPU Operator state [`gpu_flow`].
 pub async fn nodes(cluster: &Cluster, selector: Option<&str>) -> Result<Vec<Node>, ClusterError> {
     let api: Api<Node> = Api::all(cluster.client.clone());

@@ -5,7 +5,7 @@
 //! prune set, forbidden upgrades, uninstall order, readiness, status), pure and tested
 //! without a server. The edge modules around it do the talking: [`client`] (kubeconfig,
 //! context, in-cluster), [`error`] (API errors a user can act on), [`apply`] (server-side
-//! apply), [`list`] (paged lists, watches with bookmarks and relists), [`release_store`],
+//! apply), [`list`] (lists in one request or paged, watches with bookmarks and relists), [`release_store`],
 //! [`preflight`], and the operations [`install`], [`uninstall`], [`status`], [`verify`],
 //! [`diff`]. [`peerpods`] adds the peer-pods gates, preflight, uninstall guards and status
 //! (decisions in [`core::peerpods`]). [`node_report`] is the node agent's report on its

@@ -474,7 +474,7 @@ fn owns_label(ns: &Namespace, label: &str) -> bool {
     })
 }
 
-/// Whether Node Feature Discovery runs (one paged list of DaemonSets), for commands that
+/// Whether Node Feature Discovery runs (one list of DaemonSets), for commands that
 /// plan without the full preflight (`diff`).
 pub async fn detect_nfd(cluster: &Cluster) -> Result<bool, ClusterError> {
     let api: Api<DaemonSet> = Api::all(cluster.client.clone());

@@ -12,7 +12,7 @@ use crate::core::release::{self, History, Release};
 use crate::error::ClusterError;
 use crate::list::list_all;
 
-/// Every record of every instance in `namespace` (one paged list).
+/// Every record of every instance in `namespace` (one list).
 pub async fn load_all(cluster: &Cluster, namespace: &str) -> Result<Vec<Release>, ClusterError> {
     let api: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
     let (secrets, _) = list_all(

@@ -1,6 +1,6 @@
 //! `status`: seven requests whatever the cluster size (records, the kata-deploy DaemonSet,
 //! nodes, the release's pods, warning events in the namespace and about nodes,
-//! RuntimeClasses; lists paged), then the pure aggregation in [`crate::core::status`].
+//! RuntimeClasses; each list one request, see [`crate::list`]), then the pure aggregation in [`crate::core::status`].
 
 use cococtl_core::labels::INSTANCE;
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -220,7 +220,7 @@ impl Follow {
     }
 }
 
-/// Warning events about nodes, in any namespace (one paged list).
+/// Warning events about nodes, in any namespace (one list).
 pub async fn node_warnings(
     cluster: &Cluster,
 ) -> Result<Vec<crate::core::snapshot::EventSnap>, ClusterError> {

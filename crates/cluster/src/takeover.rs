@@ -78,7 +78,7 @@ where
 
 /// Lists what detection reads: one list per kind (cluster-wide), plus one GET of the
 /// CcRuntime CRD and, when it exists, one list of CcRuntimes; pods only when asked
-/// (`diff --take-over`, `install --take-over`: one more paged list).
+/// (`diff --take-over`, `install --take-over`: one more list).
 pub async fn gather(cluster: &Cluster, have: Listed) -> Result<Inputs, ClusterError> {
     let daemonsets = match have.daemonsets {
         Some(d) => d,

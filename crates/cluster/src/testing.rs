@@ -1551,10 +1551,11 @@ fn handle(s: &mut State, r: &Route, req: &Request, verb: &str) -> (u16, Value) {
             if r.plural == "namespaces" {
                 return deletion::delete_namespace(s, &r.name);
             }
-            if r.plural != "pods" {
+            {
                 // Held by its finalizers until whoever owns them (a played controller: the
                 // CoCo operator in old_installs, peerpod-ctrl) takes them off, as the real
-                // server holds any object: the DELETE answers with the object, terminating.
+                // server holds any object, pods too: the DELETE answers with the object,
+                // terminating.
                 let mut o = s.objects[&k].clone();
                 let held = o
                     .pointer("/metadata/finalizers")

@@ -341,7 +341,7 @@ async fn pods_using(cluster: &Cluster, classes: &[String]) -> Result<Vec<String>
         return Ok(vec![]);
     }
     let api: Api<Pod> = Api::all(cluster.client.clone());
-    // No field selector exists for spec.runtimeClassName: one paged list of all pods.
+    // No field selector exists for spec.runtimeClassName: one list of all pods.
     let (pods, _) = list_all(
         cluster,
         &api,
@@ -441,7 +441,7 @@ async fn clean_nodes(
     obs: &mut dyn Observer,
 ) -> Result<(), ClusterError> {
     let api: Api<Node> = Api::all(cluster.client.clone());
-    // Annotations and prefixed labels cannot be selected on: every node, paged.
+    // Annotations and prefixed labels cannot be selected on: every node, in one list.
     let (nodes, _) = list_all(cluster, &api, None, None, "listing nodes").await?;
     for n in nodes {
         let name = n.metadata.name.clone().unwrap_or_default();

@@ -40,7 +40,7 @@ async fn gone(
             api.delete(name, &dp)
         })
         .await?;
-    for _ in 0..600 {
+    for _ in 0..GONE_POLLS {
         let have = cluster
             .call_opt(&format!("reading verification pod {name}"), || {
                 api.get(name)
@@ -51,8 +51,19 @@ async fn gone(
         }
         tokio::time::sleep(poll).await;
     }
-    Ok(())
+    // Still there (a finalizer, a node that never confirms): say so rather than go on as
+    // if it were gone (a create would meet it, and the verdict would leave it behind).
+    Err(ClusterError::Timeout {
+        what: format!("verification pod {name} to be deleted"),
+        after: poll * GONE_POLLS,
+        still: vec![format!(
+            "pod {name}: still present after the delete (`kubectl describe pod {name}` shows its finalizers and node)"
+        )],
+    })
 }
+
+/// How many times [`gone`] looks for the deleted pod before it gives up.
+const GONE_POLLS: u32 = 600;
 
 /// A `FailedCreatePodSandBox` event of this very pod (`uid`: events outlive a deleted pod,
 /// and the one created again has the same name).

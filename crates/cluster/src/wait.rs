@@ -173,7 +173,7 @@ fn persistent_rejection(
     found
 }
 
-/// Warning events in `namespace` (one paged list).
+/// Warning events in `namespace` (one list).
 pub async fn warnings(cluster: &Cluster, namespace: &str) -> Result<Vec<EventSnap>, ClusterError> {
     let api: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);
     let (evs, _) = list_all(

@@ -100,3 +100,35 @@ async fn a_sandbox_that_keeps_failing_fails_after_three_retries() {
     assert_eq!(creates(&s), 4);
     assert!(s.get("/api/v1", "pods", "default", "kata-verify").is_none());
 }
+
+/// A verification pod that does not go when deleted (a finalizer nobody removes) is an
+/// error naming it, not a create that meets it or a verdict that leaves it behind.
+#[tokio::test]
+async fn a_pod_that_stays_after_its_delete_is_named_not_ignored() {
+    let s = ApiServer::start(Sim {
+        enabled: false,
+        ..Default::default()
+    });
+    s.put_raw(
+        "/api/v1",
+        "pods",
+        "default",
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "kata-verify", "namespace": "default",
+                "finalizers": ["example.com/held-by-a-controller-that-is-gone"]},
+            "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Running"}}),
+    );
+    let mut rec = Rec::default();
+    let e = verification::run(&cluster(&s), &v(), Duration::from_millis(1), &mut rec)
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("verification pod kata-verify to be deleted"),
+        "{text}"
+    );
+    assert!(text.contains("still present after the delete"), "{text}");
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(creates(&s), 0, "nothing is created over it");
+}

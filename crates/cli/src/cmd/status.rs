@@ -1,4 +1,4 @@
-//! `cococtl status`: per node and per RuntimeClass, from a few paged lists; `--watch`
+//! `cococtl status`: per node and per RuntimeClass, from a few lists; `--watch`
 //! follows changes; exit 1 when degraded.
 
 use std::process::ExitCode;
