@@ -4,7 +4,8 @@
 //! them, and the same stream then carries the changes. A server that refuses it (422: 1.33,
 //! whose default is off, and servers before 1.27) or a user who may list but not watch
 //! gets paged lists (`limit` + `continue`, restarting when the continue token expired)
-//! instead; the refusal is remembered for the rest of the command. [`Watched`] keeps a
+//! instead; the refusal (and a stream that ends or goes silent before its bookmark) is
+//! remembered for the rest of the command. [`Watched`] keeps a
 //! store current from either (bookmarks on, resumes from the last resourceVersion when
 //! the server closes the stream, relists on 410 Gone). docs/cluster-lifecycle.md#api-cost
 //! says what each command costs.
@@ -31,6 +32,10 @@ const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 /// How often a watch-list that breaks before its bookmark is started again (each start
 /// itself rides out an unreachable server for the cluster's patience).
 const STREAM_RESTARTS: usize = 10;
+
+/// How long a watch-list may go silent before the bookmark that ends its initial events:
+/// the server sends them as fast as it reads them, so silence means it will not end them.
+const INITIAL_SILENCE: Duration = Duration::from_secs(15);
 
 type Events<K> = BoxStream<'static, kube::Result<WatchEvent<K>>>;
 
@@ -121,7 +126,15 @@ where
         };
         let mut items = BTreeMap::new();
         loop {
-            match stream.next().await {
+            let Ok(next) = tokio::time::timeout(INITIAL_SILENCE, stream.next()).await else {
+                // Objects and then silence, no bookmark: a storage that streams the
+                // initial state without ending it would hold the list until the watch's
+                // timeout.
+                tracing::debug!("{what}: no end of the watch-list's initial events; paging");
+                cluster.page_lists();
+                return Ok(None);
+            };
+            match next {
                 // Closed before the bookmark: a server that ignored sendInitialEvents.
                 None => {
                     tracing::debug!("{what}: the watch-list ended without its bookmark; paging");

@@ -112,6 +112,10 @@ pub struct Sim {
     /// Whether watches stream lists (`sendInitialEvents`, the WatchList feature: on by
     /// default since 1.34, off in 1.33); off, a watch-list request is refused with 422.
     pub watch_list: bool,
+    /// A server (or a proxy in front of it) that ignores `sendInitialEvents`: a watch
+    /// without a resourceVersion gets the current objects as ADDED, as any such watch
+    /// does, and no bookmark ends them.
+    pub watch_list_ignored: bool,
 }
 
 impl Default for Sim {
@@ -129,6 +133,7 @@ impl Default for Sim {
             denying_webhooks: vec![],
             sandbox_failures: 0,
             watch_list: true,
+            watch_list_ignored: false,
         }
     }
 }
@@ -2162,10 +2167,12 @@ fn watch(
         .get("allowWatchBookmarks")
         .is_some_and(|b| b == "true");
     let quiet = s.sim.watch_quiet;
-    let initial_events = req
-        .query
-        .get("sendInitialEvents")
-        .is_some_and(|v| v == "true");
+    let ignored = s.sim.watch_list_ignored;
+    let initial_events = !ignored
+        && req
+            .query
+            .get("sendInitialEvents")
+            .is_some_and(|v| v == "true");
     if initial_events {
         if let Some(refusal) = watch_list_refusal(&s, req, bookmarks) {
             drop(s);
@@ -2197,6 +2204,17 @@ fn watch(
         return;
     }
     let mut last = from;
+    if ignored && from == 0 {
+        // The legacy semantics of a watch without a resourceVersion: the current state
+        // as ADDED, then changes; nothing marks where the state ends.
+        for o in selected(&s, r, req) {
+            let line = json!({"type": "ADDED", "object": o}).to_string();
+            if chunk(&mut c, &line).is_err() {
+                return;
+            }
+        }
+        last = s.rv;
+    }
     if initial_events {
         // A watch-list (38): the current objects as ADDED, in key order, then the one
         // bookmark annotated as their end, at the version they are from; then changes.

@@ -1,7 +1,8 @@
 //! Lists as watch-lists (issue 18 item 17: a command's requests must not grow with the
 //! node count): one `sendInitialEvents` request reads a collection of any size, and a
 //! watched store goes on with the same stream; a user who may list but not watch gets
-//! pages for that list only, and a server that refuses watch-lists is asked once.
+//! pages for that list only, and a server that refuses watch-lists (or ignores them: no
+//! bookmark ends the objects) is asked once.
 
 use std::time::Duration;
 
@@ -172,4 +173,36 @@ async fn a_server_without_watch_lists_is_asked_once_and_watched_stores_still_fol
         asked, 1,
         "the 422 is remembered by every store of the command"
     );
+}
+
+/// A server that ignores `sendInitialEvents` streams the objects and no bookmark: when it
+/// closes the stream, or after 15 s of silence, the list is read in pages instead, and
+/// the command stops asking.
+#[tokio::test]
+async fn a_watch_list_never_ended_by_its_bookmark_is_read_in_pages() {
+    for quiet in [Duration::from_millis(300), Duration::from_secs(60)] {
+        let server = ApiServer::start(Sim {
+            enabled: false,
+            watch_quiet: quiet,
+            watch_list_ignored: true,
+            ..Default::default()
+        });
+        for i in 0..30 {
+            server.add_node(&format!("n{i:02}"), &[]);
+        }
+        let cl = cluster(&server);
+        let api: Api<Node> = Api::all(cl.client.clone());
+        let t = std::time::Instant::now();
+        let (nodes, rv) = list_all(&cl, &api, None, None, "nodes").await.unwrap();
+        assert_eq!(nodes.len(), 30, "quiet {quiet:?}");
+        assert!(!rv.is_empty());
+        assert!(!cl.streams_lists());
+        assert!(t.elapsed() < Duration::from_secs(25), "{:?}", t.elapsed());
+        let lines: Vec<String> = server.requests().iter().map(|r| r.line()).collect();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines[1].starts_with("GET /api/v1/nodes?limit=500"),
+            "{lines:#?}"
+        );
+    }
 }
