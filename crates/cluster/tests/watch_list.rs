@@ -21,7 +21,7 @@ fn cluster(server: &ApiServer) -> Cluster {
 fn quiet() -> ApiServer {
     ApiServer::start(Sim {
         enabled: false,
-        watch_quiet: Duration::from_millis(600),
+        watch_quiet: Duration::from_millis(1500),
         ..Default::default()
     })
 }
@@ -101,7 +101,7 @@ async fn a_watched_store_lists_and_follows_changes_on_one_request() {
     assert_eq!(w.requests, 1);
     // When the server closes the stream, the store resumes from the last version it saw
     // (an ordinary watch now: nothing is listed again).
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     server.add_node("after-the-stream-closed", &[]);
     assert_eq!(w.next_change().await.unwrap(), Change::Object);
     assert!(w.items.contains_key("/after-the-stream-closed"));
