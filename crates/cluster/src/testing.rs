@@ -2204,29 +2204,22 @@ fn watch(
         return;
     }
     let mut last = from;
-    if ignored && from == 0 {
-        // The legacy semantics of a watch without a resourceVersion: the current state
-        // as ADDED, then changes; nothing marks where the state ends.
+    // A watch-list (38): the current objects as ADDED, in key order, then the one
+    // bookmark annotated as their end, at the version they are from; then changes. A
+    // server that ignores the option gives the legacy answer to a watch without a
+    // resourceVersion: the same objects, and nothing marks where they end.
+    if initial_events || (ignored && from == 0) {
         for o in selected(&s, r, req) {
             let line = json!({"type": "ADDED", "object": o}).to_string();
             if chunk(&mut c, &line).is_err() {
                 return;
             }
         }
-        last = s.rv;
-    }
-    if initial_events {
-        // A watch-list (38): the current objects as ADDED, in key order, then the one
-        // bookmark annotated as their end, at the version they are from; then changes.
-        for o in selected(&s, r, req) {
-            let line = json!({"type": "ADDED", "object": o}).to_string();
-            if chunk(&mut c, &line).is_err() {
+        if initial_events {
+            let b = json!({"type": "BOOKMARK", "object": bookmark(r, s.rv, true)});
+            if chunk(&mut c, &b.to_string()).is_err() {
                 return;
             }
-        }
-        let b = json!({"type": "BOOKMARK", "object": bookmark(r, s.rv, true)});
-        if chunk(&mut c, &b.to_string()).is_err() {
-            return;
         }
         last = s.rv;
     }
