@@ -7,12 +7,15 @@
 
 use std::time::{Duration, Instant};
 
+use cococtl_manifests::Object;
 use cococtl_profile::config::Verification;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::Api;
 
+use crate::apply;
 use crate::client::Cluster;
+use crate::core::inventory::Item;
 use crate::error::ClusterError;
 use crate::observe::Observer;
 
@@ -28,41 +31,15 @@ pub enum Verdict {
     Failed(String),
 }
 
-async fn gone(
-    cluster: &Cluster,
-    api: &Api<Pod>,
-    name: &str,
-    poll: Duration,
-) -> Result<(), ClusterError> {
-    let dp = DeleteParams::background();
-    cluster
-        .call_opt(&format!("deleting verification pod {name}"), || {
-            api.delete(name, &dp)
-        })
-        .await?;
-    for _ in 0..GONE_POLLS {
-        let have = cluster
-            .call_opt(&format!("reading verification pod {name}"), || {
-                api.get(name)
-            })
-            .await?;
-        if have.is_none() {
-            return Ok(());
-        }
-        tokio::time::sleep(poll).await;
-    }
-    // Still there (a finalizer, a node that never confirms): say so rather than go on as
-    // if it were gone (a create would meet it, and the verdict would leave it behind).
-    Err(ClusterError::Timeout {
-        what: format!("verification pod {name} to be deleted"),
-        after: poll * GONE_POLLS,
-        still: vec![format!(
-            "pod {name}: still present after the delete (`kubectl describe pod {name}` shows its finalizers and node)"
-        )],
-    })
+/// Deletes the pod and waits until it is gone (already gone is fine), for as long as
+/// [`GONE_POLLS`] polls take: a pod that stays (a finalizer, a node that never confirms)
+/// is a timeout naming it, not something to create over or leave behind.
+async fn gone(cluster: &Cluster, pod: &Item, poll: Duration) -> Result<(), ClusterError> {
+    apply::delete(cluster, pod).await?;
+    apply::wait_gone(cluster, pod, poll * GONE_POLLS).await
 }
 
-/// How many times [`gone`] looks for the deleted pod before it gives up.
+/// How many polls of the verification loop [`gone`] waits for a deleted pod.
 const GONE_POLLS: u32 = 600;
 
 /// A `FailedCreatePodSandBox` event of this very pod (`uid`: events outlive a deleted pod,
@@ -103,11 +80,12 @@ pub async fn run(
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
     let mut pod = v.pod.clone();
     pod.metadata.namespace = Some(ns.clone());
+    let item = Item::of(&Object::new(pod.clone()));
     obs.step(&format!(
         "verification: running pod {ns}/{name} (verification.pod), up to {} s",
         v.timeout_secs
     ));
-    gone(cluster, &api, &name, poll).await?;
+    gone(cluster, &item, poll).await?;
     let timeout = Duration::from_secs(v.timeout_secs);
     let start = Instant::now();
     let mut attempts = 0;
@@ -149,7 +127,7 @@ pub async fn run(
                     obs.line(&format!(
                         "verification: the pod's sandbox could not be created ({msg}); creating it again ({attempts}/{SANDBOX_RETRIES})"
                     ));
-                    gone(cluster, &api, &name, poll).await?;
+                    gone(cluster, &item, poll).await?;
                     continue 'attempt;
                 }
                 break 'attempt Verdict::Failed(format!(
@@ -167,7 +145,7 @@ pub async fn run(
             tokio::time::sleep(poll).await;
         }
     };
-    gone(cluster, &api, &name, poll).await?;
+    gone(cluster, &item, poll).await?;
     match &verdict {
         Verdict::Succeeded => obs.line(&format!("verification: pod {ns}/{name} succeeded")),
         Verdict::Failed(why) => obs.line(&format!("verification: FAILED: {why}")),
