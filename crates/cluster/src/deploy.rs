@@ -80,9 +80,7 @@ pub struct Outcome {
     pub kept: Vec<(Item, String)>,
     /// The last evaluation, when waited.
     pub progress: Option<Progress>,
-    /// The RuntimeClasses of this release.
-    pub runtime_classes: Vec<String>,
-    /// The RuntimeClasses as applied (for the summary's node counts).
+    /// The RuntimeClasses of this release, as applied (for the summary's node counts).
     pub classes: Vec<RuntimeClassSnap>,
     /// Every node as the wait last saw it, when waited.
     pub nodes: Option<Vec<NodeSnap>>,
@@ -258,12 +256,6 @@ pub async fn run(
     let mut out = Outcome {
         revision,
         previous,
-        runtime_classes: req
-            .plan
-            .objects(Phase::RuntimeClasses)
-            .iter()
-            .filter_map(|o| o.name().map(str::to_string))
-            .collect(),
         classes: req
             .plan
             .objects(Phase::RuntimeClasses)

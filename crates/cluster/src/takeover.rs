@@ -62,20 +62,6 @@ where
     Ok(to_json(&items))
 }
 
-async fn cluster_scoped<K>(cluster: &Cluster, what: &str) -> Result<Vec<Value>, ClusterError>
-where
-    K: kube::Resource
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug
-        + Send
-        + 'static,
-    K::DynamicType: Default,
-{
-    all::<K>(cluster, what, None).await
-}
-
 /// Lists what detection reads: one list per kind (cluster-wide), plus one GET of the
 /// CcRuntime CRD and, when it exists, one list of CcRuntimes; pods only when asked
 /// (`diff --take-over`, `install --take-over`: one more list).
@@ -86,11 +72,11 @@ pub async fn gather(cluster: &Cluster, have: Listed) -> Result<Inputs, ClusterEr
     };
     let runtime_classes = match have.runtime_classes {
         Some(r) => r,
-        None => cluster_scoped::<RuntimeClass>(cluster, "listing RuntimeClasses").await?,
+        None => all::<RuntimeClass>(cluster, "listing RuntimeClasses", None).await?,
     };
     let nodes = match have.nodes {
         Some(n) => n,
-        None => cluster_scoped::<Node>(cluster, "listing nodes").await?,
+        None => all::<Node>(cluster, "listing nodes", None).await?,
     };
     let crd_api: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
     let crd = cluster
@@ -134,16 +120,17 @@ pub async fn gather(cluster: &Cluster, have: Listed) -> Result<Inputs, ClusterEr
         jobs: all::<Job>(cluster, "listing Jobs", None).await?,
         runtime_classes,
         service_accounts: all::<ServiceAccount>(cluster, "listing ServiceAccounts", None).await?,
-        cluster_roles: cluster_scoped::<ClusterRole>(cluster, "listing ClusterRoles").await?,
-        cluster_role_bindings: cluster_scoped::<ClusterRoleBinding>(
+        cluster_roles: all::<ClusterRole>(cluster, "listing ClusterRoles", None).await?,
+        cluster_role_bindings: all::<ClusterRoleBinding>(
             cluster,
             "listing ClusterRoleBindings",
+            None,
         )
         .await?,
         config_maps: all::<ConfigMap>(cluster, "listing ConfigMaps", None).await?,
         helm_secrets: all::<Secret>(cluster, "listing Helm release Secrets", Some("owner=helm"))
             .await?,
-        namespaces: cluster_scoped::<Namespace>(cluster, "listing namespaces").await?,
+        namespaces: all::<Namespace>(cluster, "listing namespaces", None).await?,
         ccruntimes,
         crds,
         nodes,

@@ -128,16 +128,6 @@ fn builtin() -> Vec<(&'static str, &'static str, Vec<Res>)> {
                     ..res("serviceaccounts", "serviceaccount", "ServiceAccount", true)
                 },
                 Res {
-                    verbs: &[
-                        "create",
-                        "delete",
-                        "deletecollection",
-                        "get",
-                        "list",
-                        "patch",
-                        "update",
-                        "watch",
-                    ],
                     short: &["svc"],
                     categories: &["all"],
                     subs: &[("status", None, STATUS)],
